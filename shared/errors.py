@@ -1,0 +1,46 @@
+"""The project's error hierarchy. Each error has a stable `code` for error replies."""
+
+
+class NatscronError(Exception):
+    code = "internal_error"
+
+    def __str__(self) -> str:
+        return f"natscron: {super().__str__()}"
+
+
+class BadRequestError(NatscronError):
+    """The message could not be parsed or validated."""
+
+    code = "bad_request"
+
+
+class MessageTooLargeError(BadRequestError):
+    code = "message_too_large"
+
+
+class UnknownScheduledJobError(NatscronError):
+    code = "unknown_scheduled_job"
+
+    def __init__(self, scheduled_job_id: str) -> None:
+        super().__init__(f"no scheduled job with id {scheduled_job_id!r}")
+        self.scheduled_job_id = scheduled_job_id
+
+
+class UnknownScraperError(NatscronError):
+    code = "unknown_scraper"
+
+    def __init__(self, scraper: str) -> None:
+        super().__init__(f"no scraper registered under the name {scraper!r}")
+        self.scraper = scraper
+
+
+class EmbeddedServerError(NatscronError):
+    """An embedded server could not be found or started."""
+
+    code = "embedded_server_error"
+
+
+class StackNotFoundError(NatscronError):
+    """No server URL configured and no running embedded stack to attach to."""
+
+    code = "stack_not_found"

@@ -1,0 +1,88 @@
+"""A tiny HTTP server for `/metrics`, `/healthz` and `/readyz`.
+
+Three fixed GET routes do not justify a web framework; asyncio streams suffice.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_HEAD_BYTES = 8192
+REQUEST_TIMEOUT_SECONDS = 5.0
+
+
+class HealthServer:
+    """Serves one service's registry; `/readyz` answers 503 until `is_ready()` is true."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        is_ready: Callable[[], bool],
+        host: str = "0.0.0.0",
+        port: int = 0,
+    ) -> None:
+        self._registry = registry
+        self._is_ready = is_ready
+        self._host = host
+        self._port = port
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("HealthServer is not started yet")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def _route(self, path: str) -> tuple[int, str, bytes]:
+        if path == "/metrics":
+            return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
+        if path == "/healthz":
+            return 200, "text/plain", b"ok\n"
+        if path == "/readyz":
+            if self._is_ready():
+                return 200, "text/plain", b"ready\n"
+            return 503, "text/plain", b"not ready\n"
+        return 404, "text/plain", b"not found\n"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                head = await reader.readuntil(b"\r\n\r\n")
+            method, path, *_ = head[:MAX_REQUEST_HEAD_BYTES].decode("latin-1").split(" ", 2)
+            path = path.split("?", 1)[0]
+            status, content_type, body = (
+                self._route(path) if method in ("GET", "HEAD") else (405, "text/plain", b"")
+            )
+            reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}.get(
+                status, "Service Unavailable"
+            )
+            writer.write(
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            )
+            if method != "HEAD":
+                writer.write(body)
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            log.debug("dropped a malformed or slow health request")
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()

@@ -1,0 +1,23 @@
+"""Job ids (seed 001's naming). Scheduled ids are deterministic per (job, slot):
+the id is the JetStream `Nats-Msg-Id`, so a slot published twice is stored once."""
+
+import hashlib
+import secrets
+from datetime import datetime
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def scheduled_job_run_id(scheduled_job_id: str, slot: datetime) -> str:
+    digest = hashlib.sha256(f"{scheduled_job_id}|{slot.timestamp():.6f}".encode()).hexdigest()
+    return f"scheduled_{scheduled_job_id}_{_epoch(slot)}_{digest[:6]}"
+
+
+def triggered_job_id(scheduled_job_id: str, now: datetime) -> str:
+    return f"triggered_{scheduled_job_id}_{_epoch(now)}_{secrets.token_hex(3)}"
+
+
+def adhoc_job_id(now: datetime) -> str:
+    return f"adhoc_{_epoch(now)}_{secrets.token_hex(3)}"

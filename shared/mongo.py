@@ -1,0 +1,21 @@
+"""MongoDB access: the database is the one named in the URL's path."""
+
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+DEFAULT_DATABASE = "natscron"
+SCHEDULED_JOBS = "scheduled_jobs"
+JOBS = "jobs"
+ITEMS = "items"
+
+Document = dict[str, Any]
+
+
+def new_client(url: str) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+
+
+def database_of(client: AsyncMongoClient[Document]) -> AsyncDatabase[Document]:
+    return client.get_default_database(default=DEFAULT_DATABASE)

@@ -1,0 +1,24 @@
+"""Configuration from `NATSCRON_*` environment variables."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Unset URLs mean the embedded default (see `shared.embedded`)."""
+
+    model_config = SettingsConfigDict(env_prefix="NATSCRON_", extra="ignore")
+
+    nats_url: str | None = None
+    mongo_url: str | None = None
+    data_dir: Path = Path(".natscron")
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    lease_ttl_seconds: float = Field(default=10.0, ge=1.0)
+    runner_concurrency: int = Field(default=4, ge=1)
+    runner_id: str | None = None
+    ticker_id: str | None = None
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    log_level: str = "INFO"
