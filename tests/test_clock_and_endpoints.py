@@ -1,0 +1,46 @@
+import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.clock import ManualClock
+from shared.endpoints import Endpoints, resolve_endpoints, write_stack_endpoints
+from shared.errors import StackNotFoundError
+from shared.settings import Settings
+
+START = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
+
+
+async def test_manual_clock_wakes_sleepers_only_when_their_time_comes() -> None:
+    clock = ManualClock(START)
+    sleeper = asyncio.create_task(clock.sleep_until(START + timedelta(seconds=10)))
+    await clock.advance(timedelta(seconds=9))
+    woken, _ = await asyncio.wait({sleeper}, timeout=0.05)
+    assert not woken
+    await clock.advance(timedelta(seconds=1))
+    await asyncio.wait_for(sleeper, 1)
+    assert clock.now() == START + timedelta(seconds=10)
+
+
+def test_manual_clock_refuses_naive_time() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ManualClock(datetime(2026, 1, 1))
+
+
+def test_settings_urls_win(tmp_path: Path) -> None:
+    settings = Settings(nats_url="nats://n:4222", mongo_url="mongodb://m/db", data_dir=tmp_path)
+    assert resolve_endpoints(settings) == Endpoints("nats://n:4222", "mongodb://m/db")
+
+
+def test_running_stack_is_found_and_a_dead_one_is_not(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(StackNotFoundError, match="natscron up"):
+        resolve_endpoints(settings)
+    stack = Endpoints("nats://127.0.0.1:1", "mongodb://127.0.0.1:2/natscron")
+    path = write_stack_endpoints(tmp_path, stack)
+    assert resolve_endpoints(settings) == stack
+    path.write_text(path.read_text().replace(str(os.getpid()), "999999999"))
+    with pytest.raises(StackNotFoundError):
+        resolve_endpoints(settings)
