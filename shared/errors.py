@@ -5,7 +5,12 @@ class NatscronError(Exception):
     code = "internal_error"
 
     def __str__(self) -> str:
-        return f"natscron: {super().__str__()}"
+        return f"natscron: {self.detail}"
+
+    @property
+    def detail(self) -> str:
+        """The message without the `natscron:` prefix, for error replies."""
+        return super().__str__()
 
 
 class BadRequestError(NatscronError):

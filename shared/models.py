@@ -1,6 +1,6 @@
 """The scheduled-job spec: what users apply, what KV `scheduled_jobs` holds."""
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,7 +25,15 @@ class ActiveHours(BaseModel):
 
     start: time
     end: time
-    weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = (1, 2, 3, 4, 5, 6, 7)
+    weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = Field(
+        default=(1, 2, 3, 4, 5, 6, 7), min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.start == self.end:
+            raise ValueError("active_hours start and end are equal: the window would be empty")
+        return self
 
     def contains(self, local: datetime) -> bool:
         moment = local.time().replace(tzinfo=None)
@@ -36,6 +44,25 @@ class ActiveHours(BaseModel):
         if moment < self.end:
             return (local.isoweekday() - 2) % 7 + 1 in self.weekdays
         return False
+
+    def next_opening(self, local: datetime) -> datetime:
+        """The first moment after `local` (wall time in its zone) at which a window opens."""
+        for offset in range(8):
+            day = local.date() + timedelta(days=offset)
+            opening = datetime.combine(day, self.start, tzinfo=local.tzinfo)
+            if opening > local and day.isoweekday() in self.weekdays:
+                return opening
+        raise AssertionError("a week always has an opening: weekdays is not empty")
+
+    def last_closing(self, local: datetime) -> datetime:
+        """The last moment at or before `local` at which a window closed."""
+        overnight = timedelta(days=1 if self.end < self.start else 0)
+        for offset in range(9):
+            day = local.date() - timedelta(days=offset)
+            closing = datetime.combine(day + overnight, self.end, tzinfo=local.tzinfo)
+            if closing <= local and day.isoweekday() in self.weekdays:
+                return closing
+        raise AssertionError("a week always has a closing: weekdays is not empty")
 
 
 class ScheduledJob(BaseModel):

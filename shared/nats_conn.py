@@ -2,6 +2,7 @@
 for what faststream does not wrap (KV watches, pull fetches, raw JetStream publishes)."""
 
 import json
+import logging
 from typing import Any
 
 from faststream.nats import NatsBroker
@@ -17,10 +18,13 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 
 
 def new_broker(url: str, registry: CollectorRegistry, app_name: str) -> NatsBroker:
-    """A broker that reconnects forever and waits for in-flight handlers on stop."""
+    """A broker that reconnects forever and waits for in-flight handlers on stop.
+
+    Per-message logs go to DEBUG: at INFO they would drown the services' own lines."""
     return NatsBroker(
         url,
         name=app_name,
+        log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
         graceful_timeout=30.0,
         middlewares=[NatsPrometheusMiddleware(registry=registry, app_name=app_name)],

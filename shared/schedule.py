@@ -3,12 +3,16 @@
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from shared.cron import next_cron_time
+from croniter import croniter
+
+from shared.cron import has_seconds, next_cron_time
 from shared.models import ScheduledJob
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Enough to step over any active-hours gap of a year of minute slots.
-_MAX_SKIPPED_SLOTS = 600_000
+_TICK = timedelta(microseconds=1)
+# Active-hours windows stepped over in one search: years of daily windows. A cron that
+# never matches inside its window gives up after this many instead of looping forever.
+_MAX_WINDOW_JUMPS = 2_000
 
 
 def _next_raw_slot(spec: ScheduledJob, after: datetime) -> datetime | None:
@@ -24,15 +28,35 @@ def _next_raw_slot(spec: ScheduledJob, after: datetime) -> datetime | None:
     return run_at if run_at > after else None
 
 
+def _previous_raw_slot(spec: ScheduledJob, before: datetime) -> datetime | None:
+    if spec.cron_expression is not None:
+        expression = spec.cron_expression
+        start = before.astimezone(spec.zone)
+        previous: datetime = croniter(
+            expression, start, second_at_beginning=has_seconds(expression)
+        ).get_prev(datetime)
+        return previous.astimezone(UTC)
+    if spec.interval_minutes is not None:
+        period = timedelta(minutes=spec.interval_minutes)
+        elapsed = before.astimezone(UTC) - _TICK - _EPOCH
+        return _EPOCH + (elapsed // period) * period
+    assert spec.run_at is not None
+    run_at = spec.run_at.astimezone(UTC)
+    return run_at if run_at < before else None
+
+
+def _in_active_hours(spec: ScheduledJob, slot: datetime) -> bool:
+    return spec.active_hours is None or spec.active_hours.contains(slot.astimezone(spec.zone))
+
+
 def next_fire_after(spec: ScheduledJob, after: datetime) -> datetime | None:
     """The first slot strictly after `after` inside the active hours, or None if none is left."""
     slot = _next_raw_slot(spec, after)
-    for _ in range(_MAX_SKIPPED_SLOTS):
-        if slot is None or spec.active_hours is None:
+    for _ in range(_MAX_WINDOW_JUMPS):
+        if slot is None or spec.active_hours is None or _in_active_hours(spec, slot):
             return slot
-        if spec.active_hours.contains(slot.astimezone(spec.zone)):
-            return slot
-        slot = _next_raw_slot(spec, slot)
+        opening = spec.active_hours.next_opening(slot.astimezone(spec.zone))
+        slot = _next_raw_slot(spec, opening.astimezone(UTC) - _TICK)
     return None
 
 
@@ -42,3 +66,20 @@ def slots_between(spec: ScheduledJob, after: datetime, until: datetime) -> Itera
     while slot is not None and slot <= until:
         yield slot
         slot = next_fire_after(spec, slot)
+
+
+def slots_newest_first(spec: ScheduledJob, after: datetime, until: datetime) -> Iterator[datetime]:
+    """Slots in (after, until], newest first: finds recent missed slots without
+    walking forward through a long outage."""
+    slot = _previous_raw_slot(spec, until + _TICK)
+    jumps = 0
+    while slot is not None and slot > after:
+        if spec.active_hours is None or _in_active_hours(spec, slot):
+            yield slot
+            slot = _previous_raw_slot(spec, slot)
+        elif jumps < _MAX_WINDOW_JUMPS:
+            jumps += 1
+            closing = spec.active_hours.last_closing(slot.astimezone(spec.zone))
+            slot = _previous_raw_slot(spec, closing.astimezone(UTC))
+        else:
+            return

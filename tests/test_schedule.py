@@ -1,0 +1,131 @@
+"""The time maths of `shared.schedule`: properties over random schedules and moments,
+plus the cases users hit (time zones, DST, seconds, active hours)."""
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from shared.models import ActiveHours, ScheduledJob
+from shared.schedule import next_fire_after, slots_between, slots_newest_first
+
+CRONS = ["*/30 * * * * *", "*/15 * * * *", "0 2 * * *", "30 */3 * * 1-5", "0 0 1 * *"]
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+
+def spec(**schedule: object) -> ScheduledJob:
+    return ScheduledJob.model_validate(
+        {"scheduled_job_id": "s", "name": "s", "scraper": "noop", **schedule}
+    )
+
+
+moments = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)
+)
+windows = st.builds(
+    lambda bounds, days: ActiveHours(start=bounds[0], end=bounds[1], weekdays=days),
+    st.tuples(st.times(), st.times()).filter(lambda bounds: bounds[0] != bounds[1]),
+    st.sets(st.integers(1, 7), min_size=1).map(lambda days: tuple(sorted(days))),
+)
+specs = st.one_of(
+    st.builds(
+        lambda cron, zone, hours: spec(cron_expression=cron, timezone=zone, active_hours=hours),
+        st.sampled_from(CRONS),
+        st.sampled_from(ZONES),
+        st.none() | windows,
+    ),
+    st.builds(
+        lambda minutes: spec(interval_minutes=minutes),
+        st.sampled_from([0.5, 1, 7, 60, 1440]),
+    ),
+    st.builds(lambda at: spec(run_at=at), moments),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(specs, moments, st.integers(min_value=1, max_value=24 * 3600))
+def test_newest_first_is_the_reverse_of_oldest_first(
+    job: ScheduledJob, after: datetime, seconds: int
+) -> None:
+    until = after + timedelta(seconds=seconds)
+    forward = list(slots_between(job, after, until))
+    assert list(slots_newest_first(job, after, until)) == forward[::-1]
+    assert all(after < slot <= until for slot in forward)
+    assert forward == sorted(set(forward))
+
+
+@settings(max_examples=100, deadline=None)
+@given(specs, moments)
+def test_next_fire_is_strictly_later_and_inside_active_hours(
+    job: ScheduledJob, after: datetime
+) -> None:
+    slot = next_fire_after(job, after)
+    if slot is None:
+        assert job.run_at is not None or job.active_hours is not None
+        return
+    assert slot > after
+    assert slot.tzinfo is not None
+    if job.active_hours is not None:
+        assert job.active_hours.contains(slot.astimezone(job.zone))
+
+
+@given(st.sampled_from([0.5, 1, 7, 60]), moments, moments)
+def test_interval_slots_are_the_same_whoever_computes_them(
+    minutes: float, first: datetime, second: datetime
+) -> None:
+    """Slots are aligned to the epoch, so two tickers started at different times agree."""
+    job = spec(interval_minutes=minutes)
+    period = timedelta(minutes=minutes).total_seconds()
+    for start in (first, second):
+        slot = next_fire_after(job, start)
+        assert slot is not None
+        assert slot.timestamp() % period == 0
+
+
+def test_six_field_cron_has_seconds_first() -> None:
+    job = spec(cron_expression="*/10 * * * * *")
+    start = datetime(2026, 3, 1, 12, 0, 3, tzinfo=UTC)
+    assert list(slots_between(job, start, start + timedelta(seconds=30))) == [
+        datetime(2026, 3, 1, 12, 0, s, tzinfo=UTC) for s in (10, 20, 30)
+    ]
+
+
+def test_cron_is_evaluated_in_the_schedule_time_zone() -> None:
+    job = spec(cron_expression="0 9 * * *", timezone="America/New_York")
+    winter = next_fire_after(job, datetime(2026, 1, 10, tzinfo=UTC))
+    summer = next_fire_after(job, datetime(2026, 7, 10, tzinfo=UTC))
+    assert winter == datetime(2026, 1, 10, 14, 0, tzinfo=UTC)
+    assert summer == datetime(2026, 7, 10, 13, 0, tzinfo=UTC)
+
+
+def test_daily_job_fires_once_on_each_dst_change_day() -> None:
+    """Berlin: 29 March 2026 has 23 hours, 25 October 2026 has 25; 09:00 fires once on each."""
+    job = spec(cron_expression="0 9 * * *", timezone="Europe/Berlin")
+    for day in (datetime(2026, 3, 29), datetime(2026, 10, 25)):
+        start = day.replace(tzinfo=ZoneInfo("Europe/Berlin"))
+        slots = list(slots_between(job, start, start + timedelta(hours=24)))
+        assert [slot.astimezone(job.zone).time() for slot in slots] == [time(9, 0)]
+
+
+def test_active_hours_across_midnight_count_from_the_starting_day() -> None:
+    hours = ActiveHours(start=time(22, 0), end=time(6, 0), weekdays=(5,))  # Friday night
+    job = spec(cron_expression="0 * * * *", active_hours=hours)
+    friday = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    slots = list(slots_between(job, friday, friday + timedelta(days=2)))
+    assert [slot.hour for slot in slots] == [22, 23, 0, 1, 2, 3, 4, 5]
+    assert slots[0].isoweekday() == 5 and slots[-1].isoweekday() == 6
+
+
+def test_an_empty_active_window_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="window would be empty"):
+        ActiveHours(start=time(9), end=time(9))
+
+
+def test_one_time_job_fires_once() -> None:
+    at = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+    job = spec(run_at=at)
+    assert next_fire_after(job, at - timedelta(seconds=1)) == at
+    assert next_fire_after(job, at) is None
