@@ -1,0 +1,74 @@
+"""The ticker's prometheus metrics, on the service's own registry."""
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LAG_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600)
+
+
+@dataclass(frozen=True)
+class TickerMetrics:
+    leader: Gauge
+    lease_changes: Counter
+    schedules: Gauge
+    slots_fired: Counter
+    slots_duplicate: Counter
+    slots_skipped: Counter
+    fire_lag: Histogram
+    triggers: Counter
+    bad_schedules: Counter
+    nats_errors: Counter
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> "TickerMetrics":
+        return cls(
+            leader=Gauge(
+                "natscron_ticker_leader", "1 while this ticker holds the lease", registry=registry
+            ),
+            lease_changes=Counter(
+                "natscron_ticker_lease_changes_total",
+                "Leases acquired and lost",
+                ["event"],
+                registry=registry,
+            ),
+            schedules=Gauge(
+                "natscron_ticker_schedules", "Scheduled jobs known from KV", registry=registry
+            ),
+            slots_fired=Counter(
+                "natscron_ticker_slots_fired_total", "Slots published as jobs", registry=registry
+            ),
+            slots_duplicate=Counter(
+                "natscron_ticker_slots_duplicate_total",
+                "Slots JetStream already had (published by a previous leader)",
+                registry=registry,
+            ),
+            slots_skipped=Counter(
+                "natscron_ticker_slots_skipped_total",
+                "Missed slots left unfired by the catchup policy",
+                registry=registry,
+            ),
+            fire_lag=Histogram(
+                "natscron_ticker_fire_lag_seconds",
+                "Time from a slot to its publication",
+                buckets=LAG_BUCKETS,
+                registry=registry,
+            ),
+            triggers=Counter(
+                "natscron_ticker_triggers_total",
+                "Requests on jobs.trigger by outcome (accepted or an error code)",
+                ["outcome"],
+                registry=registry,
+            ),
+            bad_schedules=Counter(
+                "natscron_ticker_bad_schedules_total",
+                "KV scheduled_jobs values that are not valid scheduled jobs",
+                registry=registry,
+            ),
+            nats_errors=Counter(
+                "natscron_ticker_nats_errors_total",
+                "NATS operations that failed, by operation",
+                ["operation"],
+                registry=registry,
+            ),
+        )

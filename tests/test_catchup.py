@@ -1,0 +1,64 @@
+"""Which slots a ticker fires after it was away: `catchup` and `misfire_grace_seconds`."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.ticker.catchup import MAX_CATCHUP_RUNS, plan_firing
+from shared.models import ScheduledJob
+
+NOW = datetime(2026, 11, 25, 12, 0, 30, tzinfo=UTC)
+
+
+def every_minute(catchup: str, grace: float = 300) -> ScheduledJob:
+    return ScheduledJob(
+        scheduled_job_id="s",
+        name="s",
+        cron_expression="* * * * *",
+        scraper="noop",
+        catchup=catchup,
+        misfire_grace_seconds=grace,
+    )
+
+
+def minutes_ago(*minutes: float) -> tuple[datetime, ...]:
+    return tuple((NOW - timedelta(seconds=30) - timedelta(minutes=m)) for m in minutes)
+
+
+@pytest.mark.parametrize(
+    ("catchup", "grace", "away_minutes", "fired", "skipped"),
+    [
+        # On time (the usual case): the one due slot fires, whatever the policy.
+        ("latest", 300, 1, minutes_ago(0), 0),
+        ("all", 300, 1, minutes_ago(0), 0),
+        ("none", 300, 1, minutes_ago(0), 0),
+        # Away 10 minutes: 10 slots in the window.
+        ("all", 300, 10, minutes_ago(*range(9, -1, -1)), 0),
+        ("latest", 300, 10, minutes_ago(0), 9),
+        ("none", 300, 10, minutes_ago(0), 9),
+        # The newest slot is older than the grace: `none` fires nothing, `latest` still one.
+        ("none", 10, 10, (), 10),
+        ("latest", 10, 10, minutes_ago(0), 9),
+        # Nothing due yet.
+        ("latest", 300, 0.25, (), 0),
+    ],
+)
+def test_plan(
+    catchup: str, grace: float, away_minutes: float, fired: tuple[datetime, ...], skipped: int
+) -> None:
+    plan = plan_firing(every_minute(catchup, grace), NOW - timedelta(minutes=away_minutes), NOW)
+    assert plan.fire == fired
+    assert plan.skipped == skipped
+
+
+def test_catchup_all_is_bounded_and_keeps_the_newest_slots() -> None:
+    plan = plan_firing(every_minute("all"), NOW - timedelta(days=2), NOW)
+    assert len(plan.fire) == MAX_CATCHUP_RUNS
+    assert plan.fire[-1] == minutes_ago(0)[0]
+    assert list(plan.fire) == sorted(plan.fire)
+    assert plan.skipped == 2 * 24 * 60 - MAX_CATCHUP_RUNS
+
+
+def test_a_slot_at_handled_until_is_never_fired_again() -> None:
+    handled_until = minutes_ago(0)[0]
+    assert plan_firing(every_minute("all"), handled_until, NOW).fire == ()
