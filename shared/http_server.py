@@ -1,12 +1,14 @@
 """A tiny HTTP server for `/metrics`, `/healthz` and `/readyz`.
 
-Three fixed GET routes do not justify a web framework; asyncio streams suffice.
+Three fixed GET routes do not justify a web framework; asyncio streams suffice
+(`answer_get` also serves the demo listings site).
 """
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -48,7 +50,8 @@ class HealthServer:
             await self._server.wait_closed()
             self._server = None
 
-    def _route(self, path: str) -> tuple[int, str, bytes]:
+    def _route(self, target: str) -> tuple[int, str, bytes]:
+        path = target.split("?", 1)[0]
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
         if path == "/healthz":
@@ -60,29 +63,43 @@ class HealthServer:
         return 404, "text/plain", b"not found\n"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
-                head = await reader.readuntil(b"\r\n\r\n")
-            method, path, *_ = head[:MAX_REQUEST_HEAD_BYTES].decode("latin-1").split(" ", 2)
-            path = path.split("?", 1)[0]
-            status, content_type, body = (
-                self._route(path) if method in ("GET", "HEAD") else (405, "text/plain", b"")
-            )
-            reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}.get(
-                status, "Service Unavailable"
-            )
-            writer.write(
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-            )
-            if method != "HEAD":
-                writer.write(body)
-            await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            log.debug("dropped a malformed or slow health request")
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+        await answer_get(reader, writer, self._route)
+
+
+Route = Callable[[str], tuple[int, str, bytes]]
+"""Request target -> (status, content type, body)."""
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+async def answer_get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, route: Route
+) -> None:
+    """Answer one GET or HEAD request with `route`, then close the connection."""
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+            head = await reader.readuntil(b"\r\n\r\n")
+        method, target, *_ = head[:MAX_REQUEST_HEAD_BYTES].decode("latin-1").split(" ", 2)
+        status, content_type, body = (
+            route(target) if method in ("GET", "HEAD") else (405, "text/plain", b"")
+        )
+        writer.write(
+            f"HTTP/1.1 {status} {_phrase(status)}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        )
+        if method != "HEAD":
+            writer.write(body)
+        await writer.drain()
+    except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+        log.debug("dropped a malformed or slow HTTP request")
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
 from shared.models import Identifier, ScheduledJob
@@ -153,3 +153,9 @@ def run_request_for(
         timeout_seconds=spec.timeout_seconds,
         concurrency_policy=spec.concurrency_policy,
     )
+
+
+def bad_message_reason(error: ValidationError) -> str:
+    """Why a message could not be parsed, as a label for the bad-message counters."""
+    types = {detail["type"] for detail in error.errors()}
+    return "malformed_json" if "json_invalid" in types else "invalid_message"

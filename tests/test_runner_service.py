@@ -293,7 +293,7 @@ async def test_malformed_requests_are_terminated_and_counted(
     assert observer.steps(job) == [("running", 1), ("completed", 1)]
     await jobs_queue_empty(nc)
     assert sample(runner, "natscron_runner_bad_messages_total", reason="malformed_json") == 1
-    assert sample(runner, "natscron_runner_bad_messages_total", reason="invalid_request") == 1
+    assert sample(runner, "natscron_runner_bad_messages_total", reason="invalid_message") == 1
     assert sample(runner, "natscron_runner_bad_messages_total", reason="invalid_job_id") == 1
     assert runner.is_ready()
 

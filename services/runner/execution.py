@@ -25,7 +25,7 @@ from services.runner.scrapers.registry import ScraperRegistry
 from shared.clock import Clock
 from shared.enums import JobStatus
 from shared.errors import UnknownScraperError
-from shared.messages import JobEvent, RunRequest
+from shared.messages import JobEvent, RunRequest, bad_message_reason
 from shared.models import retry_delay_seconds
 from shared.provision import RUNNER_ACK_WAIT_SECONDS
 
@@ -67,11 +67,6 @@ class Outcome:
     event: JobEvent
     settle: Callable[[], Awaitable[None]]
     metric_status: str
-
-
-def bad_message_reason(error: ValidationError) -> str:
-    types = {detail["type"] for detail in error.errors()}
-    return "malformed_json" if "json_invalid" in types else "invalid_request"
 
 
 def describe(error: BaseException, request: RunRequest) -> str:

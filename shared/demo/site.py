@@ -6,31 +6,18 @@ pages answer 404; set `fail_status` to make every request answer that status ins
 """
 
 import asyncio
-import contextlib
-import logging
 import re
-from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 from shared.clock import Clock, SystemClock
 from shared.demo.html import index_html, listings_html
 from shared.demo.listings import LISTING_TYPES, listings_page, page_count
-
-log = logging.getLogger(__name__)
+from shared.http_server import answer_get
 
 DEMO_LOCATIONS = ("austin-tx", "denver-co")
-REQUEST_TIMEOUT_SECONDS = 5.0
-MAX_REQUEST_HEAD_BYTES = 8192
 LISTINGS_PATH = re.compile(r"^/listings/([a-z0-9][a-z0-9-]{0,62})$")
 
 Response = tuple[int, str]
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 class DemoListingsSite:
@@ -81,26 +68,9 @@ class DemoListingsSite:
         return 200, listings_html(slug, listing_type, page, pages, listings)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
-                head = await reader.readuntil(b"\r\n\r\n")
-            method, target, *_ = head[:MAX_REQUEST_HEAD_BYTES].decode("latin-1").split(" ", 2)
-            self.requested.append(target)
-            status, html = self.route(target) if method in ("GET", "HEAD") else (405, "")
-            body = html.encode()
-            phrase = _phrase(status)
-            writer.write(
-                f"HTTP/1.1 {status} {phrase}\r\nContent-Type: text/html; charset=utf-8\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-            )
-            if method != "HEAD":
-                writer.write(body)
-            await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            log.debug("dropped a malformed or slow request")
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+        await answer_get(reader, writer, self._answer)
+
+    def _answer(self, target: str) -> tuple[int, str, bytes]:
+        self.requested.append(target)
+        status, html = self.route(target)
+        return status, "text/html; charset=utf-8", html.encode()
