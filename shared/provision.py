@@ -118,6 +118,10 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValu
         info = await js.stream_info(f"KV_{config.bucket}")
         info.config.max_age = config.ttl
         info.config.max_msgs_per_subject = config.history
+        if config.ttl:
+            # The server refuses a duplicate window longer than the age limit.
+            window = info.config.duplicate_window or config.ttl
+            info.config.duplicate_window = min(window, config.ttl)
         await js.update_stream(info.config)
         return await js.key_value(config.bucket)
 
