@@ -1,0 +1,1 @@
+"""The `natscron` command line."""

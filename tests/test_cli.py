@@ -1,0 +1,131 @@
+"""The `natscron` command as a user runs it: real processes, real servers."""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared import names
+from shared.endpoints import ENDPOINTS_FILE, Endpoints
+from shared.settings import Settings
+from tests.stack import nats_client
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+NATSCRON = [sys.executable, "-m", "shared.cli.main"]
+SCHEDULE = """
+- scheduled_job_id: nightly
+  name: Nightly
+  cron_expression: "0 2 * * *"
+  timezone: Europe/Berlin
+  scraper: noop
+"""
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NATSCRON_")}
+    return {**env, **extra}
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *NATSCRON,
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_apply_rejects_bad_file_naming_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "schedules.yaml"
+    path.write_text(SCHEDULE.replace("0 2 * * *", "0 25 * * *"))
+    code, _, err = await run_cli("apply", "-f", str(path), env=cli_env())
+    assert code == 2
+    assert f"{path}: scheduled_jobs[0].cron_expression" in err
+
+
+async def test_apply_writes_schedules_to_kv(
+    tmp_path: Path, endpoints: Endpoints, settings: Settings
+) -> None:
+    path = tmp_path / "schedules.yaml"
+    path.write_text(SCHEDULE)
+    env = cli_env(NATSCRON_NATS_URL=endpoints.nats_url, NATSCRON_MONGO_URL=endpoints.mongo_url)
+    code, out, err = await run_cli("apply", "-f", str(path), env=env)
+    assert (code, err) == (0, "")
+    assert "applied 1 scheduled job(s): nightly" in out
+    async with nats_client(endpoints, settings) as nc:
+        entry = await (await nc.jetstream().key_value(names.KV_SCHEDULED_JOBS)).get("nightly")
+        assert entry.value is not None
+        assert json.loads(entry.value)["timezone"] == "Europe/Berlin"
+
+
+async def test_commands_without_servers_say_how_to_get_them(tmp_path: Path) -> None:
+    code, _, err = await run_cli("jobs", env=cli_env(NATSCRON_DATA_DIR=str(tmp_path)))
+    assert code == 1
+    assert "natscron up" in err
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+async def test_up_demo_shows_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    from shared.demo import demo_schedules
+
+    data_dir = tmp_path / "stack"
+    env = cli_env(NATSCRON_DATA_DIR=str(data_dir), NATSCRON_HTTP_HOST="127.0.0.1")
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *NATSCRON, "up", "--demo", env=env, stdout=asyncio.subprocess.PIPE, stderr=log
+        )
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+
+        async def next_line() -> str:
+            assert process.stdout is not None
+            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+            lines.append(line)
+            return line
+
+        await eventually(
+            next_line,
+            lambda line: " completed " in line,
+            within=60,
+            what="a completed run on the terminal",
+        )
+        assert (data_dir / ENDPOINTS_FILE).exists()
+
+        code, out, err = await run_cli("jobs", "--limit", "5", env=env)
+        assert code == 0, err
+        assert "completed" in out
+
+        demo_id = demo_schedules("http://demo.invalid")[0].scheduled_job_id
+        code, out, err = await run_cli("trigger", demo_id, env=env)
+        assert code == 0, err
+        assert out.startswith(f"triggered_{demo_id}_")
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 0, "".join(lines) + log_path.read_text()
+    assert not (data_dir / ENDPOINTS_FILE).exists()
+    assert processes_mentioning(str(data_dir)) == []
