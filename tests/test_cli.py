@@ -128,4 +128,5 @@ async def test_up_demo_shows_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
 
     assert process.returncode == 0, "".join(lines) + log_path.read_text()
     assert not (data_dir / ENDPOINTS_FILE).exists()
+    assert "ticker running" in (data_dir / "natscron.log").read_text()
     assert processes_mentioning(str(data_dir)) == []

@@ -62,6 +62,29 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         print("\n".join(await recent_jobs(settings, args.scheduled_job_id, args.limit)))
 
 
+LOG_FILE = "natscron.log"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+QUIET_LIBRARIES = ("httpx", "httpcore")
+"""They log every request at INFO; the runner reports failed fetches itself."""
+
+
+def _configure_logging(settings: Settings, command: str) -> None:
+    """`up` keeps the terminal for the runs: service logs go to `<data_dir>/natscron.log`
+    and only warnings to the terminal. A single service logs to stderr, as containers do."""
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if command != "up":
+        logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(settings.data_dir / LOG_FILE)
+    to_terminal = logging.StreamHandler()
+    to_terminal.setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format=LOG_FORMAT, handlers=[to_file, to_terminal]
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -69,10 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"natscron: bad NATSCRON_* setting:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(settings, args.command)
     try:
         asyncio.run(_dispatch(args, settings))
     except BadRequestError as exc:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from shared.cli.connect import nats_client
+from shared.cli.main import LOG_FILE
 from shared.cli.tail import tail_runs
 from shared.embedded import start_mongo, start_nats
 from shared.endpoints import ENDPOINTS_FILE, Endpoints, write_stack_endpoints
@@ -58,6 +59,7 @@ async def up(settings: Settings, demo: bool) -> None:
         endpoints = await stack.enter_async_context(_servers(settings))
         print(f"NATS {endpoints.nats_url}  MongoDB {endpoints.mongo_url}", flush=True)
         print(f"(other terminals find them via {settings.data_dir / ENDPOINTS_FILE})", flush=True)
+        print(f"service logs: {settings.data_dir / LOG_FILE}", flush=True)
         if demo:
             await _start_demo(settings, endpoints, stack)
         mongo = new_client(endpoints.mongo_url)
