@@ -6,7 +6,10 @@ SIGTERM/SIGINT to a graceful stop and serves the health endpoints meanwhile.
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
+import socket
 from abc import ABC, abstractmethod
 from enum import StrEnum
 
@@ -16,6 +19,11 @@ from shared.errors import NatscronError
 from shared.http_server import HealthServer
 
 log = logging.getLogger(__name__)
+
+
+def default_instance_id() -> str:
+    """host-pid-random: unique per process, and readable in the lease and in `runner_id`."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class ServiceState(StrEnum):

@@ -3,6 +3,7 @@ for what faststream does not wrap (KV watches, pull fetches, raw JetStream publi
 
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from faststream.nats import NatsBroker
@@ -12,6 +13,8 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
+
+log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 10.0
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -58,3 +61,12 @@ async def publish_model(
         subject, to_json(model), timeout=PUBLISH_TIMEOUT_SECONDS, headers=headers
     )
     return ack
+
+
+async def settle_quietly(action: Awaitable[None], what: str, about: str) -> None:
+    """Run an ack, nak or term whose failure only means a redelivery after ack_wait,
+    which every consumer here handles idempotently: log it, never raise it."""
+    try:
+        await action
+    except Exception:
+        log.warning("could not %s %s; JetStream will redeliver it", what, about, exc_info=True)

@@ -24,6 +24,7 @@ from shared import names
 from shared.clock import Clock
 from shared.messages import ItemBatch, JobEvent, ScheduleEvent, bad_message_reason
 from shared.mongo import Document
+from shared.nats_conn import settle_quietly
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,6 @@ class Route(Generic[M]):
     kind: str
     model: type[M]
     write: Callable[[M], Awaitable[bool]]
-
-
-async def settle_quietly(action: Awaitable[None], what: str, subject: str) -> None:
-    """A lost ack only means a harmless redelivery (the writes are idempotent)."""
-    try:
-        await action
-    except Exception:
-        log.warning("could not %s a message on %s", what, subject, exc_info=True)
 
 
 class MessageHandler:
@@ -96,15 +89,17 @@ class MessageHandler:
                 exc,
                 MONGO_RETRY_SECONDS,
             )
-            await settle_quietly(msg.nak(delay=MONGO_RETRY_SECONDS), "nak", msg.subject)
+            await settle_quietly(
+                msg.nak(delay=MONGO_RETRY_SECONDS), "nak", f"a message on {msg.subject}"
+            )
             return
         except (InvalidDocument, OverflowError) as exc:  # valid JSON that BSON cannot hold
             await self._reject(msg, "unstorable", f"{type(exc).__name__}: {exc}")
             return
         self._metrics.messages.labels(route.kind, "applied" if applied else "duplicate").inc()
-        await settle_quietly(msg.ack(), "ack", msg.subject)
+        await settle_quietly(msg.ack(), "ack", f"a message on {msg.subject}")
 
     async def _reject(self, msg: Msg, reason: str, detail: str) -> None:
         self._metrics.bad_messages.labels(reason).inc()
         log.warning("terminating a bad message on %s (%s): %s", msg.subject, reason, detail)
-        await settle_quietly(msg.term(), "terminate", msg.subject)
+        await settle_quietly(msg.term(), "terminate", f"a message on {msg.subject}")

@@ -27,6 +27,7 @@ from shared.enums import JobStatus
 from shared.errors import UnknownScraperError
 from shared.messages import JobEvent, RunRequest, bad_message_reason
 from shared.models import retry_delay_seconds
+from shared.nats_conn import settle_quietly
 from shared.provision import RUNNER_ACK_WAIT_SECONDS
 
 log = logging.getLogger(__name__)
@@ -73,14 +74,6 @@ def describe(error: BaseException, request: RunRequest) -> str:
     if isinstance(error, TimeoutError) and not str(error):
         return f"the job did not finish within its timeout of {request.timeout_seconds}s"
     return (str(error) or type(error).__name__)[:MAX_ERROR_MESSAGE_CHARS]
-
-
-async def settle_quietly(action: Awaitable[None], what: str, job_id: str) -> None:
-    """Ack/nak failures only delay a redelivery (ack_wait), so they are logged, not raised."""
-    try:
-        await action
-    except Exception:
-        log.warning("could not %s job %s; JetStream will redeliver it", what, job_id, exc_info=True)
 
 
 @contextlib.asynccontextmanager
@@ -136,17 +129,19 @@ class JobExecutor:
             log.info("job %s attempt %d running", request.job_id, attempt.number)
             outcome = await self._run(attempt, msg)
             await publish_event(self._js, outcome.event)
-            await settle_quietly(outcome.settle(), "settle", request.job_id)
+            await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")
             self._metrics.jobs.labels(outcome.metric_status).inc()
         except PublishFailedError as exc:
             self._metrics.nats_errors.labels("publish").inc()
             log.warning("job %s: %s; handing it back", request.job_id, exc)
-            await settle_quietly(msg.nak(delay=PUBLISH_RETRY_DELAY_SECONDS), "nak", request.job_id)
+            await settle_quietly(
+                msg.nak(delay=PUBLISH_RETRY_DELAY_SECONDS), "nak", f"job {request.job_id}"
+            )
         except asyncio.CancelledError:
             log.info(
                 "job %s attempt %d interrupted; handing it back", request.job_id, attempt.number
             )
-            await settle_quietly(msg.nak(), "hand back", request.job_id)
+            await settle_quietly(msg.nak(), "hand back", f"job {request.job_id}")
             self._metrics.jobs.labels("handed_back").inc()
             raise
         finally:
@@ -168,7 +163,7 @@ class JobExecutor:
     async def _reject(self, msg: Msg, reason: str, detail: str) -> None:
         self._metrics.bad_messages.labels(reason).inc()
         log.warning("terminating a bad run request on %s (%s): %s", msg.subject, reason, detail)
-        await settle_quietly(msg.term(), "terminate", "<bad request>")
+        await settle_quietly(msg.term(), "terminate", f"a bad run request on {msg.subject}")
 
     async def _run(self, attempt: Attempt, msg: Msg) -> Outcome:
         request = attempt.request

@@ -3,9 +3,6 @@
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 
 import nats.errors
 from faststream.nats import NatsBroker
@@ -17,7 +14,7 @@ from services.runner.metrics import RunnerMetrics
 from services.runner.scrapers.registry import ScraperRegistry
 from shared.clock import Clock, SystemClock
 from shared.endpoints import Endpoints
-from shared.lifecycle import Service
+from shared.lifecycle import Service, default_instance_id
 from shared.nats_conn import client_of, jetstream_of, new_broker
 from shared.provision import provision
 from shared.settings import Settings
@@ -26,10 +23,6 @@ log = logging.getLogger(__name__)
 
 FETCH_ERROR_BACKOFF_SECONDS = 1.0
 PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
-
-
-def default_runner_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class RunnerService(Service):
@@ -53,7 +46,7 @@ class RunnerService(Service):
         self._endpoints = endpoints
         self._clock: Clock = clock or SystemClock()
         self._scrapers = scrapers or ScraperRegistry()
-        self.runner_id = settings.runner_id or default_runner_id()
+        self.runner_id = settings.runner_id or default_instance_id()
         self.metrics = RunnerMetrics.on(self.registry)
         self._broker: NatsBroker | None = None
         self._lanes: Lanes | None = None

@@ -4,9 +4,6 @@ and answers `jobs.trigger` whether it leads or not."""
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
@@ -22,16 +19,12 @@ from services.ticker.watch import follow_schedules
 from shared import names
 from shared.clock import Clock, SystemClock
 from shared.endpoints import Endpoints
-from shared.lifecycle import Service
+from shared.lifecycle import Service, default_instance_id
 from shared.nats_conn import client_of, jetstream_of, new_broker
 from shared.provision import provision
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def default_ticker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class TickerService(Service):
@@ -47,7 +40,7 @@ class TickerService(Service):
         self._settings = settings
         self._endpoints = endpoints
         self._clock: Clock = clock or SystemClock()
-        self.ticker_id = settings.ticker_id or default_ticker_id()
+        self.ticker_id = settings.ticker_id or default_instance_id()
         self.metrics = TickerMetrics.on(self.registry)
         self.book = ScheduleBook()
         self._broker: NatsBroker | None = None
