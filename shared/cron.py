@@ -1,12 +1,18 @@
 """Cron expressions: 5 fields, or 6 with seconds first (`*/10 * * * * *`)."""
 
-from datetime import datetime
-
 from croniter import croniter
 
 
 def has_seconds(expression: str) -> bool:
     return len(expression.split()) == 6
+
+
+def has_fixed_hour(expression: str) -> bool:
+    """True for `30 2 * * *` or `0 1-3 * * *`; false for a wildcard or step hour (`*`, `*/2`,
+    `1-5/2`), whose slots follow real elapsed time across DST changes."""
+    fields = expression.split()
+    hour = fields[2 if has_seconds(expression) else 1]
+    return "*" not in hour and "/" not in hour
 
 
 def validate_cron(expression: str) -> str:
@@ -18,10 +24,3 @@ def validate_cron(expression: str) -> str:
     if not croniter.is_valid(normalised, second_at_beginning=has_seconds(normalised)):
         raise ValueError(f"invalid cron expression {expression!r}")
     return normalised
-
-
-def next_cron_time(expression: str, after: datetime) -> datetime:
-    """The first time strictly after `after` (aware, in the schedule's zone) that matches."""
-    iterator = croniter(expression, after, second_at_beginning=has_seconds(expression))
-    result: datetime = iterator.get_next(datetime)
-    return result

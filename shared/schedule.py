@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
-from shared.cron import has_seconds, next_cron_time
+from shared.cron import has_fixed_hour, has_seconds
 from shared.models import ScheduledJob
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -15,9 +15,31 @@ _TICK = timedelta(microseconds=1)
 _MAX_WINDOW_JUMPS = 2_000
 
 
+def _cron_slot(spec: ScheduledJob, expression: str, start: datetime, forward: bool) -> datetime:
+    """The next (or previous) cron slot from `start`, evaluated in the schedule's zone.
+
+    ISC cron's DST rule: croniter already moves a slot in a spring-forward gap to just
+    after the gap; in a fall-back fold a fixed-hour entry fires only on the first pass.
+    """
+    moments = croniter(
+        expression, start.astimezone(spec.zone), second_at_beginning=has_seconds(expression)
+    )
+    step = moments.get_next if forward else moments.get_prev
+    slot: datetime = step(datetime)
+    if has_fixed_hour(expression):
+        while _is_second_pass(slot.astimezone(spec.zone)):
+            slot = step(datetime)
+    return slot.astimezone(UTC)
+
+
+def _is_second_pass(local: datetime) -> bool:
+    """A wall time repeated by a fall-back change, seen the second time."""
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+
+
 def _next_raw_slot(spec: ScheduledJob, after: datetime) -> datetime | None:
     if spec.cron_expression is not None:
-        return next_cron_time(spec.cron_expression, after.astimezone(spec.zone)).astimezone(UTC)
+        return _cron_slot(spec, spec.cron_expression, after, forward=True)
     if spec.interval_minutes is not None:
         # Slots are aligned to the Unix epoch so every ticker computes the same ones.
         period = timedelta(minutes=spec.interval_minutes)
@@ -30,12 +52,7 @@ def _next_raw_slot(spec: ScheduledJob, after: datetime) -> datetime | None:
 
 def _previous_raw_slot(spec: ScheduledJob, before: datetime) -> datetime | None:
     if spec.cron_expression is not None:
-        expression = spec.cron_expression
-        start = before.astimezone(spec.zone)
-        previous: datetime = croniter(
-            expression, start, second_at_beginning=has_seconds(expression)
-        ).get_prev(datetime)
-        return previous.astimezone(UTC)
+        return _cron_slot(spec, spec.cron_expression, before, forward=False)
     if spec.interval_minutes is not None:
         period = timedelta(minutes=spec.interval_minutes)
         elapsed = before.astimezone(UTC) - _TICK - _EPOCH

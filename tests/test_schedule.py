@@ -22,8 +22,23 @@ def spec(**schedule: object) -> ScheduledJob:
     )
 
 
-moments = st.datetimes(
-    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)
+DST_CHANGES = [
+    datetime(2026, 3, 8, 7, tzinfo=UTC),  # New York springs forward
+    datetime(2026, 11, 1, 6, tzinfo=UTC),  # New York falls back
+    datetime(2026, 3, 29, 1, tzinfo=UTC),  # Berlin
+    datetime(2026, 10, 25, 1, tzinfo=UTC),
+    datetime(2026, 4, 4, 15, tzinfo=UTC),  # Lord Howe falls back half an hour
+    datetime(2026, 10, 3, 15, 30, tzinfo=UTC),
+]
+moments = st.one_of(
+    st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)
+    ),
+    st.builds(
+        lambda change, seconds: change - timedelta(seconds=seconds),
+        st.sampled_from(DST_CHANGES),
+        st.integers(min_value=0, max_value=6 * 3600),
+    ),
 )
 windows = st.builds(
     lambda bounds, days: ActiveHours(start=bounds[0], end=bounds[1], weekdays=days),
@@ -108,6 +123,36 @@ def test_daily_job_fires_once_on_each_dst_change_day() -> None:
         start = day.replace(tzinfo=ZoneInfo("Europe/Berlin"))
         slots = list(slots_between(job, start, start + timedelta(hours=24)))
         assert [slot.astimezone(job.zone).time() for slot in slots] == [time(9, 0)]
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+SPRING_NIGHT = (datetime(2026, 3, 8, 5, tzinfo=UTC), datetime(2026, 3, 8, 9, tzinfo=UTC))
+AUTUMN_NIGHT = (datetime(2026, 11, 1, 4, tzinfo=UTC), datetime(2026, 11, 1, 8, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("cron", "night", "expected"),
+    [
+        # A fixed hour in the spring-forward gap fires once, right after it.
+        ("30 2 * * *", SPRING_NIGHT, ["03:00-0400"]),
+        ("15 1-3 * * *", SPRING_NIGHT, ["01:15-0500", "03:00-0400", "03:15-0400"]),
+        # A fixed hour in the fall-back fold fires once, on the first pass.
+        ("30 1 * * *", AUTUMN_NIGHT, ["01:30-0400"]),
+        ("0 0 1 * * *", AUTUMN_NIGHT, ["01:00-0400"]),
+        ("15 1-3 * * *", AUTUMN_NIGHT, ["01:15-0400", "02:15-0500"]),
+        # Wildcard and step hours follow real elapsed time: both passes of the fold...
+        ("0 */1 * * *", AUTUMN_NIGHT, ["01:00-0400", "01:00-0500", "02:00-0500", "03:00-0500"]),
+        # ...and nothing for the hour that does not exist.
+        ("0 * * * *", SPRING_NIGHT, ["01:00-0500", "03:00-0400", "04:00-0400", "05:00-0400"]),
+    ],
+)
+def test_dst_changes_follow_isc_cron(
+    cron: str, night: tuple[datetime, datetime], expected: list[str]
+) -> None:
+    job = spec(cron_expression=cron, timezone="America/New_York")
+    slots = list(slots_between(job, *night))
+    assert [slot.astimezone(NEW_YORK).strftime("%H:%M%z") for slot in slots] == expected
+    assert list(slots_newest_first(job, *night)) == slots[::-1]
 
 
 def test_active_hours_across_midnight_count_from_the_starting_day() -> None:
