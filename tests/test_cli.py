@@ -7,9 +7,11 @@ import signal
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from shared import names
+from shared.embedded import free_port
 from shared.endpoints import ENDPOINTS_FILE, Endpoints
 from shared.settings import Settings
 from tests.stack import nats_client
@@ -130,3 +132,38 @@ async def test_up_demo_shows_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
     assert not (data_dir / ENDPOINTS_FILE).exists()
     assert "ticker running" in (data_dir / "natscron.log").read_text()
     assert processes_mentioning(str(data_dir)) == []
+
+
+@pytest.mark.parametrize("service", ["ticker", "runner", "recorder"])
+async def test_one_service_serves_health_and_stops_on_sigterm(
+    service: str, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = cli_env(
+        NATSCRON_NATS_URL=endpoints.nats_url,
+        NATSCRON_MONGO_URL=endpoints.mongo_url,
+        NATSCRON_DATA_DIR=str(tmp_path),
+        NATSCRON_HTTP_HOST="127.0.0.1",
+        NATSCRON_HTTP_PORT=str(port),
+    )
+    process = await asyncio.create_subprocess_exec(
+        *NATSCRON, service, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def ready() -> int:
+                try:
+                    return (await http.get("/readyz")).status_code
+                except httpx.TransportError:
+                    return 0
+
+            await eventually(ready, lambda status: status == 200, what=f"{service} ready")
+            assert (await http.get("/healthz")).status_code == 200
+            metrics = (await http.get("/metrics")).text
+            assert f"natscron_{service}_" in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert f"{service} stopped" in err.decode()
