@@ -1,12 +1,13 @@
 """A tiny HTTP server for `/metrics`, `/healthz` and `/readyz`.
 
 Three fixed GET routes do not justify a web framework; asyncio streams suffice
-(`answer_get` also serves the demo listings site).
+(`GetServer` also serves the demo listings site).
 """
 
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -18,18 +19,10 @@ MAX_REQUEST_HEAD_BYTES = 8192
 REQUEST_TIMEOUT_SECONDS = 5.0
 
 
-class HealthServer:
-    """Serves one service's registry; `/readyz` answers 503 until `is_ready()` is true."""
+class GetServer(ABC):
+    """Listens on host:port and answers each GET or HEAD with `respond`."""
 
-    def __init__(
-        self,
-        registry: CollectorRegistry,
-        is_ready: Callable[[], bool],
-        host: str = "0.0.0.0",
-        port: int = 0,
-    ) -> None:
-        self._registry = registry
-        self._is_ready = is_ready
+    def __init__(self, host: str, port: int) -> None:
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -37,7 +30,7 @@ class HealthServer:
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError("HealthServer is not started yet")
+            raise RuntimeError(f"{type(self).__name__} is not started yet")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
@@ -50,7 +43,29 @@ class HealthServer:
             await self._server.wait_closed()
             self._server = None
 
-    def _route(self, target: str) -> tuple[int, str, bytes]:
+    @abstractmethod
+    def respond(self, target: str) -> tuple[int, str, bytes]:
+        """Request target (path and query) -> (status, content type, body)."""
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await answer_get(reader, writer, self.respond)
+
+
+class HealthServer(GetServer):
+    """Serves one service's registry; `/readyz` answers 503 until `is_ready()` is true."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        is_ready: Callable[[], bool],
+        host: str = "0.0.0.0",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host, port)
+        self._registry = registry
+        self._is_ready = is_ready
+
+    def respond(self, target: str) -> tuple[int, str, bytes]:
         path = target.split("?", 1)[0]
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
@@ -61,9 +76,6 @@ class HealthServer:
                 return 200, "text/plain", b"ready\n"
             return 503, "text/plain", b"not ready\n"
         return 404, "text/plain", b"not found\n"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await answer_get(reader, writer, self._route)
 
 
 Route = Callable[[str], tuple[int, str, bytes]]

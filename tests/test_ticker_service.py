@@ -123,12 +123,17 @@ async def leading(ticker: TickerService) -> None:
     await eventually(probe, what=f"ticker {ticker.ticker_id} leads")
 
 
-async def test_fires_each_slot_once_as_the_clock_moves(
-    start_ticker: StartTicker, nc: Client
-) -> None:
+async def leader_on_manual_clock(start_ticker: StartTicker) -> tuple[TickerService, ManualClock]:
     clock = ManualClock(T0)
     ticker = await start_ticker(clock)
     await leading(ticker)
+    return ticker, clock
+
+
+async def test_fires_each_slot_once_as_the_clock_moves(
+    start_ticker: StartTicker, nc: Client
+) -> None:
+    ticker, clock = await leader_on_manual_clock(start_ticker)
     js = nc.jetstream()
     await put_schedules(js, [schedule("tick", params={"items": 2})])
     await adopted(js, "tick")
@@ -189,9 +194,7 @@ async def test_catches_up_after_downtime_per_policy_and_never_twice(
 async def test_paused_job_does_not_fire_and_resumes_without_catching_up(
     start_ticker: StartTicker, nc: Client
 ) -> None:
-    clock = ManualClock(T0)
-    ticker = await start_ticker(clock)
-    await leading(ticker)
+    ticker, clock = await leader_on_manual_clock(start_ticker)
     js = nc.jetstream()
     job = schedule("pausable", catchup="all")
     await put_schedules(js, [job, schedule("heartbeat", cron_expression="* * * * *")])
@@ -217,9 +220,7 @@ async def test_paused_job_does_not_fire_and_resumes_without_catching_up(
 async def test_a_bad_schedule_in_kv_is_counted_and_others_still_fire(
     start_ticker: StartTicker, nc: Client
 ) -> None:
-    clock = ManualClock(T0)
-    ticker = await start_ticker(clock)
-    await leading(ticker)
+    ticker, clock = await leader_on_manual_clock(start_ticker)
     js = nc.jetstream()
     bucket = await js.key_value(names.KV_SCHEDULED_JOBS)
     await bucket.put("broken", b'{"name": "no schedule"}')
