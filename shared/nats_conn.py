@@ -1,10 +1,8 @@
 """One way to connect to NATS: a faststream broker, with the nats-py client under it
 for what faststream does not wrap (KV watches, pull fetches, raw JetStream publishes)."""
 
-import json
 import logging
 from collections.abc import Awaitable
-from typing import Any
 
 from faststream.nats import NatsBroker
 from faststream.nats.prometheus import NatsPrometheusMiddleware
@@ -46,10 +44,6 @@ def jetstream_of(broker: NatsBroker) -> JetStreamContext:
 
 def to_json(model: BaseModel) -> bytes:
     return model.model_dump_json().encode()
-
-
-def json_bytes(value: Any) -> bytes:
-    return json.dumps(value, default=str).encode()
 
 
 async def publish_model(

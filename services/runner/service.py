@@ -81,10 +81,6 @@ class RunnerService(Service):
             and not self._pulling.done()
         )
 
-    @property
-    def running_jobs(self) -> int:
-        return len(self._jobs)
-
     async def _pull(self, lanes: Lanes, executor: JobExecutor) -> None:
         while not self._stopping.is_set():
             self._slot_freed.clear()

@@ -18,6 +18,9 @@ class ScheduleBook:
         self.loaded = asyncio.Event()
         """Set once the watch has delivered every spec that existed when it started."""
 
+    def __len__(self) -> int:
+        return len(self._specs)
+
     def put(self, spec: ScheduledJob) -> None:
         self._specs[spec.scheduled_job_id] = spec
         self._mark(spec.scheduled_job_id)

@@ -88,7 +88,7 @@ class TickerService(Service):
             asyncio.create_task(scheduler.run(), name="scheduler"),
         ]
         await self.book.loaded.wait()
-        log.info("ticker %s follows %d scheduled jobs", self.ticker_id, len(self.book.all()))
+        log.info("ticker %s follows %d scheduled jobs", self.ticker_id, len(self.book))
 
     def _lease_changed(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)

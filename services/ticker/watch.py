@@ -25,7 +25,7 @@ async def follow_schedules(bucket: KeyValue, book: ScheduleBook, metrics: Ticker
                 spec = _parse(entry.key, entry.value or b"", metrics)
                 if spec is not None:
                     book.put(spec)
-            metrics.schedules.set(len(book.all()))
+            metrics.schedules.set(len(book))
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]
 
