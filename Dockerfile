@@ -6,10 +6,15 @@ ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+COPY shared/pyproject.toml shared/
+COPY services/ticker/pyproject.toml services/ticker/
+COPY services/runner/pyproject.toml services/runner/
+COPY services/recorder/pyproject.toml services/recorder/
+RUN uv sync --frozen --no-dev --no-install-workspace
+COPY natscron ./natscron
 COPY shared ./shared
 COPY services ./services
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 natscron

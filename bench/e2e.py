@@ -19,17 +19,17 @@ from pathlib import Path
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.recorder import RecorderService
-from services.runner import RunnerService
-from services.ticker import TickerService
-from shared.embedded import start_mongo, start_nats
-from shared.endpoints import Endpoints
-from shared.lifecycle import Service
-from shared.models import ScheduledJob
-from shared.mongo import JOBS, Document, database_of, new_client
-from shared.provision import provision
-from shared.schedule_store import put_schedules
-from shared.settings import Settings
+from natscron.embedded import start_mongo, start_nats
+from natscron_recorder import RecorderService
+from natscron_recorder.mongo import JOBS, Document, database_of, new_client
+from natscron_runner import RunnerService
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.lifecycle import Service
+from natscron_shared.models import ScheduledJob
+from natscron_shared.provision import provision
+from natscron_shared.schedule_store import put_schedules
+from natscron_shared.settings import Settings
+from natscron_ticker import TickerService
 
 WARM_UP_SECONDS = 2.0
 DRAIN_SECONDS = 30.0

@@ -13,10 +13,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.recorder.history import refresh_run_history
-from services.recorder.indexes import ensure_indexes
-from shared.embedded import start_mongo
-from shared.mongo import database_of, new_client
+from natscron.embedded import start_mongo
+from natscron_recorder.history import refresh_run_history
+from natscron_recorder.indexes import ensure_indexes
+from natscron_recorder.mongo import database_of, new_client
 
 REPEATS = 5
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

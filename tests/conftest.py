@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.embedded import EmbeddedServer, start_mongo, start_nats
-from shared.endpoints import Endpoints
-from shared.mongo import Document, database_of, new_client
-from shared.settings import Settings
+from natscron.embedded import EmbeddedServer, start_mongo, start_nats
+from natscron_recorder.mongo import Document, database_of, new_client
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.settings import Settings
 
 
 @pytest.fixture(scope="session")

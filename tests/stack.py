@@ -5,13 +5,13 @@ from contextlib import asynccontextmanager
 
 from nats.aio.client import Client
 
-from services.recorder import RecorderService
-from services.runner import RunnerService
-from services.ticker import TickerService
-from shared.endpoints import Endpoints
-from shared.lifecycle import Service
-from shared.provision import provision
-from shared.settings import Settings
+from natscron_recorder import RecorderService
+from natscron_runner import RunnerService
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.lifecycle import Service
+from natscron_shared.provision import provision
+from natscron_shared.settings import Settings
+from natscron_ticker import TickerService
 
 
 @asynccontextmanager

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from services.ticker.agenda import Agenda
+from natscron_ticker.agenda import Agenda
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

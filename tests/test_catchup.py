@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.ticker.catchup import MAX_CATCHUP_RUNS, plan_firing
-from shared.models import ScheduledJob
+from natscron_shared.models import ScheduledJob
+from natscron_ticker.catchup import MAX_CATCHUP_RUNS, plan_firing
 
 NOW = datetime(2026, 11, 25, 12, 0, 30, tzinfo=UTC)
 

@@ -10,16 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared import names
-from shared.embedded import free_port
-from shared.endpoints import ENDPOINTS_FILE, Endpoints
-from shared.settings import Settings
+from natscron.embedded import free_port
+from natscron.stack import ENDPOINTS_FILE
+from natscron_shared import names
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.settings import Settings
 from tests.stack import nats_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-NATSCRON = [sys.executable, "-m", "shared.cli.main"]
+NATSCRON = [sys.executable, "-m", "natscron.cli.main"]
 SCHEDULE = """
 - scheduled_job_id: nightly
   name: Nightly
@@ -89,7 +90,7 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 async def test_up_demo_shows_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    from shared.demo import demo_schedules
+    from natscron.demo import demo_schedules
 
     data_dir = tmp_path / "stack"
     env = cli_env(NATSCRON_DATA_DIR=str(data_dir), NATSCRON_HTTP_HOST="127.0.0.1")

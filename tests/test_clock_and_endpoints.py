@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.clock import ManualClock
-from shared.endpoints import Endpoints, resolve_endpoints, write_stack_endpoints
-from shared.errors import StackNotFoundError
-from shared.settings import Settings
+from natscron.errors import StackNotFoundError
+from natscron.stack import resolve_endpoints, write_stack_endpoints
+from natscron_shared.clock import ManualClock
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.settings import Settings
 
 START = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
 

@@ -5,13 +5,13 @@ import json
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared import names
-from shared.endpoints import Endpoints
-from shared.enums import JobStatus, ScheduledJobStatus
-from shared.models import ScheduledJob
-from shared.mongo import Document
-from shared.schedule_store import put_schedules
-from shared.settings import Settings
+from natscron_recorder.mongo import Document
+from natscron_shared import names
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.enums import JobStatus, ScheduledJobStatus
+from natscron_shared.models import ScheduledJob
+from natscron_shared.schedule_store import put_schedules
+from natscron_shared.settings import Settings
 from tests.stack import nats_client, running_stack
 from tests.waiting import eventually
 

@@ -2,9 +2,9 @@ import pytest
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.embedded import EmbeddedServer
-from shared.mongo import Document
-from shared.provision import provision
+from natscron.embedded import EmbeddedServer
+from natscron_recorder.mongo import Document
+from natscron_shared.provision import provision
 
 pytestmark = pytest.mark.integration
 

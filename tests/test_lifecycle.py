@@ -1,7 +1,7 @@
 import pytest
 
-from shared.errors import NatscronError
-from shared.lifecycle import Service, ServiceState
+from natscron_shared.errors import NatscronError
+from natscron_shared.lifecycle import Service, ServiceState
 
 
 class Recording(Service):

@@ -7,17 +7,17 @@ import pytest
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.recorder import RecorderService
-from shared import names
-from shared.endpoints import Endpoints
-from shared.enums import JobStatus, Priority, Trigger
-from shared.lifecycle import ServiceState
-from shared.messages import ItemBatch, JobEvent, RunRequest, ScheduleEvent, ScrapedItem
-from shared.models import ScheduledJob
-from shared.mongo import Document
-from shared.nats_conn import publish_model
-from shared.schedule_store import put_schedules
-from shared.settings import Settings
+from natscron_recorder import RecorderService
+from natscron_recorder.mongo import Document
+from natscron_shared import names
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.enums import JobStatus, Priority, Trigger
+from natscron_shared.lifecycle import ServiceState
+from natscron_shared.messages import ItemBatch, JobEvent, RunRequest, ScheduleEvent, ScrapedItem
+from natscron_shared.models import ScheduledJob
+from natscron_shared.nats_conn import publish_model
+from natscron_shared.schedule_store import put_schedules
+from natscron_shared.settings import Settings
 from tests.stack import nats_client
 from tests.waiting import eventually
 

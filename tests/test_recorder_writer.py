@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.recorder.history import consecutive_failures
-from services.recorder.indexes import ensure_indexes
-from services.recorder.items_writer import write_item_batch
-from services.recorder.job_writer import record_job_event
-from services.recorder.schedule_writer import write_deletion, write_schedule_event, write_spec
-from shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
-from shared.messages import ItemBatch, JobEvent, RunRequest, ScheduleEvent, ScrapedItem
-from shared.models import ActiveHours, ScheduledJob
-from shared.mongo import Document
+from natscron_recorder.history import consecutive_failures
+from natscron_recorder.indexes import ensure_indexes
+from natscron_recorder.items_writer import write_item_batch
+from natscron_recorder.job_writer import record_job_event
+from natscron_recorder.mongo import Document
+from natscron_recorder.schedule_writer import write_deletion, write_schedule_event, write_spec
+from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.messages import ItemBatch, JobEvent, RunRequest, ScheduleEvent, ScrapedItem
+from natscron_shared.models import ActiveHours, ScheduledJob
 
 pytestmark = pytest.mark.integration
 

@@ -11,15 +11,15 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from services.runner import RunnerService
-from shared import names
-from shared.clock import ManualClock
-from shared.demo import DemoListingsSite, listing_count, listing_params
-from shared.endpoints import Endpoints
-from shared.enums import JobStatus, Priority, Trigger
-from shared.messages import ItemBatch, JobEvent, RunRequest
-from shared.provision import provision
-from shared.settings import Settings
+from natscron.demo import DemoListingsSite, listing_count, listing_params
+from natscron_runner import RunnerService
+from natscron_shared import names
+from natscron_shared.clock import ManualClock
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.enums import JobStatus, Priority, Trigger
+from natscron_shared.messages import ItemBatch, JobEvent, RunRequest
+from natscron_shared.provision import provision
+from natscron_shared.settings import Settings
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.schedule_file import ScheduleFileError, load_schedules
+from natscron.schedule_file import ScheduleFileError, load_schedules
 
 VALID = """
 scheduled_jobs:

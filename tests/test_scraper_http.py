@@ -5,15 +5,15 @@ from typing import Any
 
 import pytest
 
-from services.runner.scrapers import (
+from natscron.demo import PAGE_SIZE, DemoListingsSite, listing_count, listing_params, page_count
+from natscron_runner.scrapers import (
     InvalidParamsError,
     PermanentScrapeError,
     ScrapeContext,
     TransientScrapeError,
 )
-from services.runner.scrapers.http_scraper import HttpScraper
-from shared.demo import PAGE_SIZE, DemoListingsSite, listing_count, listing_params, page_count
-from shared.messages import ScrapedItem
+from natscron_runner.scrapers.http_scraper import HttpScraper
+from natscron_shared.messages import ScrapedItem
 
 
 @pytest.fixture

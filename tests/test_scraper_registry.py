@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 
-from services.runner.scrapers import (
+from natscron_runner.scrapers import (
     ENTRY_POINT_GROUP,
     InvalidParamsError,
     PermanentScrapeError,
     ScrapeContext,
     ScraperRegistry,
 )
-from services.runner.scrapers import registry as registry_module
-from services.runner.scrapers.noop import NoopScraper
-from shared.errors import UnknownScraperError
-from shared.messages import ScrapedItem
+from natscron_runner.scrapers import registry as registry_module
+from natscron_runner.scrapers.noop import NoopScraper
+from natscron_shared.errors import UnknownScraperError
+from natscron_shared.messages import ScrapedItem
 
 
 class FixedScraper:

@@ -14,19 +14,19 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from services.ticker import TickerService
-from services.ticker.state import SlotState
-from services.ticker.trigger import MAX_TRIGGER_BYTES
-from shared import names
-from shared.clock import ManualClock
-from shared.endpoints import Endpoints
-from shared.enums import Priority, ScheduledJobStatus
-from shared.job_ids import scheduled_job_run_id
-from shared.messages import RunRequest
-from shared.models import ScheduledJob
-from shared.nats_conn import to_json
-from shared.schedule_store import put_schedules
-from shared.settings import Settings
+from natscron_shared import names
+from natscron_shared.clock import ManualClock
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.enums import Priority, ScheduledJobStatus
+from natscron_shared.job_ids import scheduled_job_run_id
+from natscron_shared.messages import RunRequest
+from natscron_shared.models import ScheduledJob
+from natscron_shared.nats_conn import to_json
+from natscron_shared.schedule_store import put_schedules
+from natscron_shared.settings import Settings
+from natscron_ticker import TickerService
+from natscron_ticker.state import SlotState
+from natscron_ticker.trigger import MAX_TRIGGER_BYTES
 from tests.stack import nats_client
 from tests.waiting import eventually
 
@@ -248,7 +248,7 @@ async def test_standby_takes_over_from_a_killed_leader_and_no_slot_is_stored_twi
         "NATSCRON_TICKER_ID": "doomed",
     }
     doomed = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli.main", "ticker", env=environment
+        sys.executable, "-m", "natscron.cli.main", "ticker", env=environment
     )
     try:
         leases = await js.key_value(names.KV_TICKER_LEADER)

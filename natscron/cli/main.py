@@ -1,0 +1,110 @@
+"""Entry point of the `natscron` command."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from natscron_shared.enums import Priority
+from natscron_shared.errors import BadRequestError, NatscronError
+from natscron_shared.settings import Settings
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="natscron", description="Distributed scheduler for recurring scrape jobs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run everything here (embedded servers unless configured)")
+    up.add_argument("--demo", action="store_true", help="add a demo site and two schedules")
+    for service in ("ticker", "runner", "recorder"):
+        commands.add_parser(service, help=f"run one {service} (needs NATS/Mongo URLs or `up`)")
+    apply = commands.add_parser("apply", help="create or update scheduled jobs from YAML")
+    apply.add_argument("-f", "--file", type=Path, required=True)
+    trigger = commands.add_parser("trigger", help="run a scheduled job now")
+    trigger.add_argument("scheduled_job_id")
+    trigger.add_argument(
+        "--priority", type=Priority, choices=list(Priority), default=Priority.IMMEDIATE
+    )
+    jobs = commands.add_parser("jobs", help="recent runs, newest first")
+    jobs.add_argument("--scheduled-job", dest="scheduled_job_id")
+    jobs.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command == "up":
+        from natscron.cli.up import up
+
+        await up(settings, demo=args.demo)
+    elif args.command in ("ticker", "runner", "recorder"):
+        from natscron.cli.serve import serve
+
+        await serve(args.command, settings)
+    elif args.command == "apply":
+        from natscron.cli.apply import apply_file
+
+        print(await apply_file(args.file, settings))
+    elif args.command == "trigger":
+        from natscron.cli.trigger import trigger
+
+        print(await trigger(args.scheduled_job_id, args.priority, settings))
+    else:
+        from natscron.cli.jobs import recent_jobs
+
+        print("\n".join(await recent_jobs(settings, args.scheduled_job_id, args.limit)))
+
+
+LOG_FILE = "natscron.log"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+QUIET_LIBRARIES = ("httpx", "httpcore")
+"""They log every request at INFO; the runner reports failed fetches itself."""
+
+
+def _configure_logging(settings: Settings, command: str) -> None:
+    """`up` keeps the terminal for the runs: service logs go to `<data_dir>/natscron.log`
+    and only warnings to the terminal. A single service logs to stderr, as containers do."""
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if command != "up":
+        logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(settings.data_dir / LOG_FILE)
+    to_terminal = logging.StreamHandler()
+    to_terminal.setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format=LOG_FORMAT, handlers=[to_file, to_terminal]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"natscron: bad NATSCRON_* setting:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    _configure_logging(settings, args.command)
+    try:
+        asyncio.run(_dispatch(args, settings))
+    except BadRequestError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NatscronError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

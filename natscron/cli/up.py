@@ -1,0 +1,81 @@
+"""`natscron up`: the whole system on one machine, on the embedded servers by default."""
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from natscron.cli.connect import nats_client
+from natscron.cli.main import LOG_FILE
+from natscron.cli.tail import tail_runs
+from natscron.embedded import start_mongo, start_nats
+from natscron.stack import ENDPOINTS_FILE, write_stack_endpoints
+from natscron_recorder.mongo import database_of, new_client
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.lifecycle import run_until_signalled
+from natscron_shared.schedule_store import put_schedules
+from natscron_shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _servers(settings: Settings) -> AsyncIterator[Endpoints]:
+    """Configured URLs, or embedded servers started (and stopped) here."""
+    async with AsyncExitStack() as stack:
+        nats_url, mongo_url = settings.nats_url, settings.mongo_url
+        if nats_url is None:
+            nats = await start_nats(settings.data_dir)
+            stack.push_async_callback(nats.stop)
+            nats_url = nats.url
+        if mongo_url is None:
+            mongo = await start_mongo(settings.data_dir)
+            stack.push_async_callback(mongo.stop)
+            mongo_url = mongo.url
+        endpoints = Endpoints(nats_url=nats_url, mongo_url=mongo_url)
+        marker = write_stack_endpoints(settings.data_dir, endpoints)
+        stack.callback(marker.unlink, missing_ok=True)
+        yield endpoints
+
+
+async def _start_demo(settings: Settings, endpoints: Endpoints, stack: AsyncExitStack) -> None:
+    from natscron.demo import DemoListingsSite, demo_schedules
+
+    site = DemoListingsSite()
+    await site.start()
+    stack.push_async_callback(site.stop)
+    print(f"demo listings site on {site.url}", flush=True)
+    async with nats_client(endpoints.nats_url, settings) as client:
+        await put_schedules(client.jetstream(), demo_schedules(site.url))
+
+
+async def up(settings: Settings, demo: bool) -> None:
+    from natscron_recorder import RecorderService
+    from natscron_runner import RunnerService
+    from natscron_ticker import TickerService
+
+    async with AsyncExitStack() as stack:
+        endpoints = await stack.enter_async_context(_servers(settings))
+        print(f"NATS {endpoints.nats_url}  MongoDB {endpoints.mongo_url}", flush=True)
+        print(f"(other terminals find them via {settings.data_dir / ENDPOINTS_FILE})", flush=True)
+        print(f"service logs: {settings.data_dir / LOG_FILE}", flush=True)
+        if demo:
+            await _start_demo(settings, endpoints, stack)
+        mongo = new_client(endpoints.mongo_url)
+        stack.push_async_callback(mongo.close)
+        tail = asyncio.create_task(tail_runs(database_of(mongo), sys.stdout))
+        try:
+            services = [
+                RecorderService(settings, endpoints),
+                RunnerService(settings, endpoints),
+                TickerService(settings, endpoints),
+            ]
+            print("natscron is up; Ctrl-C stops everything", flush=True)
+            await run_until_signalled(services, settings.http_host, settings.http_port)
+        finally:
+            tail.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tail
+    print("natscron stopped", flush=True)

@@ -1,0 +1,55 @@
+"""Reading `schedules.yaml`: every spec is validated before anything is written."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from natscron_shared.errors import BadRequestError
+from natscron_shared.models import ScheduledJob
+
+
+class ScheduleFileError(BadRequestError):
+    """The file is unreadable or a spec in it is invalid; the message names file and field."""
+
+
+def _location(path: Path, index: int, loc: tuple[int | str, ...]) -> str:
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return f"{path}: scheduled_jobs[{index}]{field}"
+
+
+def parse_schedules(path: Path, document: Any) -> list[ScheduledJob]:
+    entries = document.get("scheduled_jobs") if isinstance(document, dict) else document
+    if not isinstance(entries, list):
+        raise ScheduleFileError(
+            f"{path}: expected a list of scheduled jobs, or a mapping with a 'scheduled_jobs' list"
+        )
+    specs: list[ScheduledJob] = []
+    problems: list[str] = []
+    for index, entry in enumerate(entries):
+        try:
+            specs.append(ScheduledJob.model_validate(entry))
+        except ValidationError as exc:
+            problems.extend(
+                f"{_location(path, index, tuple(error['loc']))}: {error['msg']}"
+                for error in exc.errors()
+            )
+    ids = [spec.scheduled_job_id for spec in specs]
+    problems.extend(
+        f"{path}: scheduled_job_id {dup!r} appears more than once"
+        for dup in sorted({i for i in ids if ids.count(i) > 1})
+    )
+    if problems:
+        raise ScheduleFileError("\n".join(problems))
+    return specs
+
+
+def load_schedules(path: Path) -> list[ScheduledJob]:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ScheduleFileError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ScheduleFileError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_schedules(path, document)

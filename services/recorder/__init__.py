@@ -1,5 +1,0 @@
-"""The recorder: the only writer of MongoDB, fed by the EVENTS and ITEMS streams and KV."""
-
-from services.recorder.service import RecorderService
-
-__all__ = ["RecorderService"]

@@ -1,0 +1,70 @@
+"""Writes to `scheduled_jobs`: the spec mirrored from KV, and the ticker's next run.
+
+Each writer `$set`s its own fields only (the run history is `history.py`'s), so they
+may create the document in any order.
+"""
+
+from datetime import datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from natscron_recorder.guarded import guarded_upsert
+from natscron_recorder.mongo import SCHEDULED_JOBS, Document
+from natscron_shared.enums import ScheduledJobStatus
+from natscron_shared.messages import ScheduleEvent
+from natscron_shared.models import ScheduledJob
+
+
+def _older_revision(scheduled_job_id: str, revision: int) -> Document:
+    return {"scheduled_job_id": scheduled_job_id, "kv_revision": {"$not": {"$gte": revision}}}
+
+
+def spec_fields(spec: ScheduledJob) -> Document:
+    """The spec as stored: JSON-compatible values (times of day as "HH:MM:SS"), but
+    `run_at` stays a date so it can be queried as one."""
+    fields = spec.model_dump(mode="json")
+    fields["run_at"] = spec.run_at
+    return fields
+
+
+async def write_spec(
+    db: AsyncDatabase[Document], spec: ScheduledJob, revision: int, now: datetime
+) -> bool:
+    """True if stored, False if a newer KV revision was already mirrored."""
+    update = {
+        "$set": {**spec_fields(spec), "kv_revision": revision, "updated_at": now},
+        "$unset": {"deleted_at": ""},
+        # $min, not $setOnInsert: the run history may have created the document first.
+        "$min": {"created_at": now},
+        "$setOnInsert": {"run_count": 0, "consecutive_failures": 0},
+    }
+    return await guarded_upsert(
+        db[SCHEDULED_JOBS], _older_revision(spec.scheduled_job_id, revision), update
+    )
+
+
+async def write_deletion(
+    db: AsyncDatabase[Document], scheduled_job_id: str, revision: int, now: datetime
+) -> bool:
+    """The key was deleted from KV: keep the document and its history, mark it inactive."""
+    update = {
+        "$set": {
+            "status": ScheduledJobStatus.INACTIVE.value,
+            "deleted_at": now,
+            "kv_revision": revision,
+            "updated_at": now,
+        }
+    }
+    return await guarded_upsert(
+        db[SCHEDULED_JOBS], _older_revision(scheduled_job_id, revision), update
+    )
+
+
+async def write_schedule_event(db: AsyncDatabase[Document], event: ScheduleEvent) -> bool:
+    """The ticker's newest computation of the next run wins."""
+    query = {
+        "scheduled_job_id": event.scheduled_job_id,
+        "next_run_computed_at": {"$not": {"$gte": event.at}},
+    }
+    update = {"$set": {"next_run_at": event.next_run_at, "next_run_computed_at": event.at}}
+    return await guarded_upsert(db[SCHEDULED_JOBS], query, update)

@@ -1,0 +1,58 @@
+"""Pulling run requests: the `immediate` lane first, `normal` only when it is empty."""
+
+import contextlib
+import logging
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from natscron_shared import names
+from natscron_shared.enums import Priority
+
+log = logging.getLogger(__name__)
+
+IMMEDIATE_WAIT_SECONDS = 0.05
+NORMAL_WAIT_SECONDS = 0.5
+"""Bounds how long a newly published immediate job waits behind an idle normal fetch."""
+
+
+class Lanes:
+    """Bound to the durable pull consumers that `shared.provision` creates."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self._subscriptions: dict[Priority, JetStreamContext.PullSubscription] = {}
+
+    async def bind(self) -> None:
+        for priority in (Priority.IMMEDIATE, Priority.NORMAL):
+            self._subscriptions[priority] = await self._js.pull_subscribe_bind(
+                durable=names.runner_consumer(priority), stream=names.STREAM_JOBS
+            )
+
+    async def close(self) -> None:
+        """Unsubscribe, so a stray answer to an expired fetch cannot stall a drain."""
+        for subscription in self._subscriptions.values():
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+        self._subscriptions.clear()
+
+    async def fetch(self, limit: int) -> list[Msg]:
+        """Up to `limit` messages; raises nats errors other than an empty fetch."""
+        msgs = await self._fetch(Priority.IMMEDIATE, limit, IMMEDIATE_WAIT_SECONDS)
+        if not msgs:
+            msgs = await self._fetch(Priority.NORMAL, limit, NORMAL_WAIT_SECONDS)
+        return msgs
+
+    async def _fetch(self, priority: Priority, limit: int, wait: float) -> list[Msg]:
+        try:
+            msgs: list[Msg] = await self._subscriptions[priority].fetch(batch=limit, timeout=wait)
+        except TimeoutError:
+            return []
+        for surplus in msgs[limit:]:
+            # A fetch that timed out client-side can still be answered later; the
+            # library hands those over with the next fetch, possibly too many.
+            log.debug("handing back a surplus %s message", priority.value)
+            with contextlib.suppress(nats.errors.Error):
+                await surplus.nak()
+        return msgs[:limit]

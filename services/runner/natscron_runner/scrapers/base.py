@@ -1,0 +1,50 @@
+"""The scraper API: what a scraper receives, what it yields, how it checks its params."""
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from natscron_runner.scrapers.errors import InvalidParamsError
+from natscron_shared.messages import ScrapedItem
+
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+
+
+def _ignore_skip(reason: str) -> None:
+    del reason
+
+
+@dataclass(frozen=True)
+class ScrapeContext:
+    """Which execution a scrape belongs to; `skip(reason)` counts an item left out."""
+
+    job_id: str
+    scheduled_job_id: str | None
+    attempt: int
+    skip: Callable[[str], None] = field(default=_ignore_skip, compare=False)
+
+
+class Scraper(Protocol):
+    """Implement `scrape` as an async generator (`async def` with `yield`).
+
+    Raise `PermanentScrapeError` (or `InvalidParamsError`) when retrying cannot help;
+    any other exception is retried while the job has retries left.
+    """
+
+    def scrape(
+        self, params: dict[str, Any], context: ScrapeContext
+    ) -> AsyncIterator[ScrapedItem]: ...
+
+
+def parse_params(scraper: str, model: type[ParamsT], params: dict[str, Any]) -> ParamsT:
+    """Validate `params` against `model`, or raise a permanent `InvalidParamsError`."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise InvalidParamsError(scraper, detail) from exc

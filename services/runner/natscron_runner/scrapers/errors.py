@@ -1,0 +1,27 @@
+"""How a scrape fails. The runner retries any failure except the permanent ones."""
+
+from natscron_shared.errors import NatscronError
+
+
+class ScrapeError(NatscronError):
+    code = "scrape_error"
+
+
+class PermanentScrapeError(ScrapeError):
+    """Retrying cannot help (bad input, a 4xx answer): the job fails at once."""
+
+    code = "permanent_scrape_error"
+
+
+class InvalidParamsError(PermanentScrapeError):
+    code = "invalid_params"
+
+    def __init__(self, scraper: str, detail: str) -> None:
+        super().__init__(f"invalid params for scraper {scraper!r}: {detail}")
+        self.scraper = scraper
+
+
+class TransientScrapeError(ScrapeError):
+    """The source had trouble (5xx, connection error, timeout); a later attempt may work."""
+
+    code = "transient_scrape_error"

@@ -1,0 +1,42 @@
+"""A scraper that scrapes nothing: for tests, benchmarks and trying the stack out."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from natscron_runner.scrapers.base import ScrapeContext, parse_params
+from natscron_shared.messages import ScrapedItem
+
+
+class NoopParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: int = Field(default=0, ge=0, le=1_000_000)
+    delay_seconds: float = Field(default=0.0, ge=0)
+    fail_attempts: int = Field(
+        default=0, ge=0, description="attempts 1..fail_attempts raise, to exercise retries"
+    )
+
+
+class NoopScraper:
+    """Waits `delay_seconds`, fails the first `fail_attempts` attempts, yields `items` items."""
+
+    name = "noop"
+
+    async def scrape(
+        self, params: dict[str, Any], context: ScrapeContext
+    ) -> AsyncIterator[ScrapedItem]:
+        parsed = parse_params(self.name, NoopParams, params)
+        if parsed.delay_seconds:
+            await asyncio.sleep(parsed.delay_seconds)
+        if context.attempt <= parsed.fail_attempts:
+            raise RuntimeError(
+                f"noop fails attempt {context.attempt} of {parsed.fail_attempts} on purpose"
+            )
+        for index in range(parsed.items):
+            yield ScrapedItem(
+                key=f"noop-{context.job_id}-{index}",
+                data={"index": index, "attempt": context.attempt},
+            )

@@ -1,0 +1,74 @@
+"""Scrapers by name: the built-ins, then the `natscron.scrapers` entry-point group.
+
+A run request only ever names a scraper; what code runs is decided here, by what is
+installed, so a message can never make the runner import anything.
+"""
+
+import logging
+from collections.abc import Callable, Mapping
+from importlib.metadata import EntryPoint, entry_points
+
+from natscron_runner.scrapers.base import Scraper
+from natscron_runner.scrapers.errors import PermanentScrapeError
+from natscron_runner.scrapers.http_scraper import HttpScraper
+from natscron_runner.scrapers.noop import NoopScraper
+from natscron_shared.errors import UnknownScraperError
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "natscron.scrapers"
+
+
+def builtin_scrapers() -> dict[str, Scraper]:
+    return {"http": HttpScraper(), "noop": NoopScraper()}
+
+
+class ScraperRegistry:
+    """Resolves names; `extra` scrapers win over built-ins, built-ins over plugins.
+
+    A plugin entry point names a zero-argument callable (a class will do) returning a
+    `Scraper`; it is loaded on first use and kept.
+    """
+
+    def __init__(
+        self, extra: Mapping[str, Scraper] | None = None, *, load_plugins: bool = True
+    ) -> None:
+        self._scrapers: dict[str, Scraper] = {**builtin_scrapers(), **(extra or {})}
+        self._plugins: dict[str, EntryPoint] = {}
+        if load_plugins:
+            for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+                if entry_point.name in self._scrapers:
+                    log.warning(
+                        "ignoring plugin scraper %r (%s): the name is taken",
+                        entry_point.name,
+                        entry_point.value,
+                    )
+                else:
+                    self._plugins[entry_point.name] = entry_point
+
+    def names(self) -> list[str]:
+        return sorted({*self._scrapers, *self._plugins})
+
+    def get(self, name: str) -> Scraper:
+        scraper = self._scrapers.get(name)
+        if scraper is not None:
+            return scraper
+        entry_point = self._plugins.get(name)
+        if entry_point is None:
+            raise UnknownScraperError(name)
+        scraper = self._load(entry_point)
+        self._scrapers[name] = scraper
+        return scraper
+
+    @staticmethod
+    def _load(entry_point: EntryPoint) -> Scraper:
+        try:
+            factory: Callable[[], Scraper] = entry_point.load()
+            return factory()
+        except Exception as exc:
+            log.exception(
+                "plugin scraper %r (%s) failed to load", entry_point.name, entry_point.value
+            )
+            raise PermanentScrapeError(
+                f"scraper {entry_point.name!r} failed to load: {type(exc).__name__}: {exc}"
+            ) from exc

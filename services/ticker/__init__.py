@@ -1,5 +1,0 @@
-"""The ticker: holds the leader lease and publishes due jobs (DESIGN.md)."""
-
-from services.ticker.service import TickerService
-
-__all__ = ["TickerService"]

@@ -1,0 +1,5 @@
+"""The ticker: holds the leader lease and publishes due jobs (DESIGN.md)."""
+
+from natscron_ticker.service import TickerService
+
+__all__ = ["TickerService"]

@@ -1,0 +1,53 @@
+"""Every NATS name of the contract (DESIGN.md), in one place."""
+
+from typing import Final
+
+from natscron_shared.enums import Priority
+
+# KV buckets
+KV_SCHEDULED_JOBS: Final = "scheduled_jobs"
+KV_TICKER_LEADER: Final = "ticker_leader"
+KV_TICKER_STATE: Final = "ticker_state"
+KV_RUNNING: Final = "running"
+LEADER_KEY: Final = "leader"
+
+# Streams
+STREAM_JOBS: Final = "JOBS"
+STREAM_EVENTS: Final = "EVENTS"
+STREAM_ITEMS: Final = "ITEMS"
+
+# Subjects
+JOBS_RUN_PREFIX: Final = "jobs.run"
+JOBS_EVENTS_PREFIX: Final = "jobs.events"
+SCHEDULED_JOBS_EVENTS_PREFIX: Final = "scheduled_jobs.events"
+ITEMS_PREFIX: Final = "items"
+JOBS_TRIGGER: Final = "jobs.trigger"
+JOBS_CANCEL: Final = "jobs.cancel"
+API_PREFIX: Final = "natscron.api"
+
+# Queue groups and durable consumers
+TICKER_QUEUE: Final = "tickers"
+RECORDER_EVENTS_CONSUMER: Final = "recorder-events"
+RECORDER_ITEMS_CONSUMER: Final = "recorder-items"
+
+
+def run_subject(priority: Priority) -> str:
+    """`jobs.run.immediate` or `jobs.run.normal`."""
+    return f"{JOBS_RUN_PREFIX}.{priority.value}"
+
+
+def runner_consumer(priority: Priority) -> str:
+    """Durable pull consumer shared by all runners for one lane."""
+    return f"runner-{priority.value}"
+
+
+def job_event_subject(job_id: str) -> str:
+    return f"{JOBS_EVENTS_PREFIX}.{job_id}"
+
+
+def scheduled_job_event_subject(scheduled_job_id: str) -> str:
+    return f"{SCHEDULED_JOBS_EVENTS_PREFIX}.{scheduled_job_id}"
+
+
+def items_subject(job_id: str) -> str:
+    return f"{ITEMS_PREFIX}.{job_id}"
