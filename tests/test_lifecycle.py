@@ -25,7 +25,7 @@ async def test_states_and_idempotent_stop() -> None:
     service = Recording()
     assert not service.is_ready()
     await service.start()
-    assert service.state is ServiceState.RUNNING and service.is_ready()
+    assert (service.state, service.is_ready()) == (ServiceState.RUNNING, True)
     await service.stop()
     await service.stop()
     assert service.state is ServiceState.STOPPED
