@@ -78,16 +78,20 @@ class Service(ABC):
     async def _stop(self) -> None: ...
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""SIGHUP too: a closed terminal must stop `natscron up` and its servers, not orphan them."""
+
+
 async def wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT."""
+    """Block until one of `STOP_SIGNALS`."""
     loop = asyncio.get_running_loop()
     received = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, received.set)
     try:
         await received.wait()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
