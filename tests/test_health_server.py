@@ -9,8 +9,11 @@ from natscron_shared.http_server import HealthServer
 async def test_serves_metrics_health_and_readiness() -> None:
     registry = CollectorRegistry()
     Counter("natscron_test_things", "things", registry=registry).inc(3)
-    ready = False
-    server = HealthServer(registry, lambda: ready, host="127.0.0.1", port=0)
+    problems: list[str] = []
+    reasons = ["still loading"]
+    server = HealthServer(
+        registry, lambda: problems, lambda: problems + reasons, host="127.0.0.1", port=0
+    )
     await server.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
@@ -18,9 +21,14 @@ async def test_serves_metrics_health_and_readiness() -> None:
             assert metrics.status_code == 200
             assert "natscron_test_things_total 3.0" in metrics.text
             assert (await http.get("/healthz")).status_code == 200
-            assert (await http.get("/readyz")).status_code == 503
-            ready = True
+            not_ready = await http.get("/readyz")
+            assert (not_ready.status_code, not_ready.text) == (503, "still loading\n")
+            reasons.clear()
             assert (await http.get("/readyz?verbose=1")).status_code == 200
+            problems.append("ticker loop 'watch' died: KeyError: 'x'")
+            unhealthy = await http.get("/healthz")
+            assert unhealthy.status_code == 503 and "loop 'watch' died" in unhealthy.text
+            assert (await http.get("/readyz")).status_code == 503
             assert (await http.get("/nope")).status_code == 404
             assert (await http.post("/metrics")).status_code == 405
     finally:
@@ -28,7 +36,7 @@ async def test_serves_metrics_health_and_readiness() -> None:
 
 
 async def test_garbage_request_does_not_break_the_server() -> None:
-    server = HealthServer(CollectorRegistry(), lambda: True, host="127.0.0.1", port=0)
+    server = HealthServer(CollectorRegistry(), list, list, host="127.0.0.1", port=0)
     await server.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)

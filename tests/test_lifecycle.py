@@ -1,7 +1,17 @@
+import asyncio
+
 import pytest
 
 from natscron_shared.errors import NatscronError
-from natscron_shared.lifecycle import Service, ServiceState
+from natscron_shared.lifecycle import (
+    Service,
+    ServiceFailedError,
+    ServiceState,
+    StartupTimeoutError,
+    bounded,
+    run_until_signalled,
+)
+from tests.waiting import eventually
 
 
 class Recording(Service):
@@ -46,3 +56,53 @@ async def test_failed_start_cleans_up_and_ends_stopped() -> None:
         await service.start()
     assert service.state is ServiceState.STOPPED
     assert service.calls == ["start", "stop"]
+
+
+class Looping(Service):
+    """Runs one loop that fails when told to."""
+
+    name = "looping"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = asyncio.Event()
+
+    async def _start(self) -> None:
+        self.supervise("work", self._work())
+
+    async def _work(self) -> None:
+        await self.fail.wait()
+        raise RuntimeError("the dependency went away")
+
+    async def _stop(self) -> None:
+        pass
+
+
+async def test_a_dead_loop_fails_the_service_and_run_until_signalled_raises() -> None:
+    service = Looping()
+    running = asyncio.create_task(run_until_signalled([service], "127.0.0.1", 0))
+    await eventually(lambda: _ready(service), what="service running")
+    assert service.health_problems() == []
+    service.fail.set()
+    with pytest.raises(ServiceFailedError, match="looping loop 'work' died: RuntimeError"):
+        await asyncio.wait_for(running, 10)
+    assert service.state is ServiceState.STOPPED
+    assert service.health_problems() == [
+        "looping loop 'work' died: RuntimeError: the dependency went away"
+    ]
+
+
+async def test_loops_ending_on_stop_are_no_failure() -> None:
+    service = Looping()
+    await service.start()
+    await service.stop()
+    assert service.failure is None and not service.failed.is_set()
+
+
+async def test_startup_waits_are_bounded_and_say_what_they_waited_for() -> None:
+    with pytest.raises(StartupTimeoutError, match="waiting for the KV scheduled_jobs watch"):
+        await bounded(asyncio.Event().wait(), "the KV scheduled_jobs watch", seconds=0.05)
+
+
+async def _ready(service: Service) -> bool:
+    return service.is_ready()

@@ -51,31 +51,43 @@ class GetServer(ABC):
         await answer_get(reader, writer, self.respond)
 
 
+Problems = Callable[[], list[str]]
+"""What is wrong right now, one sentence each; empty when all is well."""
+
+
 class HealthServer(GetServer):
-    """Serves one service's registry; `/readyz` answers 503 until `is_ready()` is true."""
+    """Serves one service's registry. `/healthz` answers 503 while `health` reports a
+    problem (a dead loop: restart me), `/readyz` while `readiness` does (not ready for
+    work yet, or for now); the body says why."""
 
     def __init__(
         self,
         registry: CollectorRegistry,
-        is_ready: Callable[[], bool],
+        health: Problems,
+        readiness: Problems,
         host: str = "0.0.0.0",
         port: int = 0,
     ) -> None:
         super().__init__(host, port)
         self._registry = registry
-        self._is_ready = is_ready
+        self._health = health
+        self._readiness = readiness
 
     def respond(self, target: str) -> tuple[int, str, bytes]:
         path = target.split("?", 1)[0]
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
         if path == "/healthz":
-            return 200, "text/plain", b"ok\n"
+            return _verdict(self._health(), "ok")
         if path == "/readyz":
-            if self._is_ready():
-                return 200, "text/plain", b"ready\n"
-            return 503, "text/plain", b"not ready\n"
+            return _verdict(self._readiness(), "ready")
         return 404, "text/plain", b"not found\n"
+
+
+def _verdict(problems: list[str], fine: str) -> tuple[int, str, bytes]:
+    if not problems:
+        return 200, "text/plain", f"{fine}\n".encode()
+    return 503, "text/plain", "".join(f"{problem}\n" for problem in problems).encode()
 
 
 Route = Callable[[str], tuple[int, str, bytes]]
