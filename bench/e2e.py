@@ -24,6 +24,7 @@ from natscron_recorder import RecorderService
 from natscron_recorder.mongo import JOBS, Document, database_of, new_client
 from natscron_runner import RunnerService
 from natscron_shared.endpoints import Endpoints
+from natscron_shared.jetstream_layout import jetstream_layout
 from natscron_shared.lifecycle import Service
 from natscron_shared.models import ScheduledJob
 from natscron_shared.provision import provision
@@ -114,12 +115,12 @@ async def bench(schedules: int, seconds: float, concurrency: int) -> None:
             RunnerService(settings, endpoints),
             TickerService(settings, endpoints),
         ]
+        nc = Client()
+        await nc.connect(nats.url)
+        await provision(nc.jetstream(), jetstream_layout(1, settings.lease_ttl_seconds))
         for service in services:
             await service.start()
         mongo_client = new_client(mongo.url)
-        nc = Client()
-        await nc.connect(nats.url)
-        await provision(nc.jetstream(), settings.lease_ttl_seconds)
         window = Window(time.time() + WARM_UP_SECONDS, seconds, schedules * int(seconds))
         watcher = asyncio.create_task(window.watch(database_of(mongo_client)))
         await put_schedules(nc.jetstream(), _schedules(schedules))

@@ -1,37 +1,68 @@
-"""Real servers for the tests: one SecantusDB per session (a fresh database per test)
-and one nats-server per test (it starts in milliseconds, so no state leaks)."""
+"""Real servers for the tests: one MongoDB-protocol server per session (a fresh database
+per test) and one nats-server per test (it starts in milliseconds, so no state leaks),
+provisioned as `natscron provision` would; `bare_nats_server` is one that is not."""
 
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron.embedded import EmbeddedServer, start_mongo, start_nats
 from natscron_recorder.mongo import Document, database_of, new_client
 from natscron_shared.endpoints import Endpoints
+from natscron_shared.jetstream_layout import jetstream_layout
+from natscron_shared.provision import provision
 from natscron_shared.settings import Settings
+from tests.servers import Server, start_mongo_server, start_nats_server, with_database
+
+# The hooks that check and report the NATSCRON_TEST_SERVERS choice: pytest finds them here.
+from tests.servers import pytest_configure as pytest_configure
+from tests.servers import pytest_report_header as pytest_report_header
 
 
 @pytest.fixture(scope="session")
-async def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedServer]:
-    server = await start_mongo(tmp_path_factory.mktemp("mongo"))
+async def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    server = await start_mongo_server(tmp_path_factory.mktemp("mongo"))
+    yield server
+    await server.stop()
+
+
+LEASE_TTL_SECONDS = 2.0
+
+
+@pytest.fixture
+async def bare_nats_server(tmp_path: Path) -> AsyncIterator[Server]:
+    server = await start_nats_server(tmp_path)
     yield server
     await server.stop()
 
 
 @pytest.fixture
-async def nats_server(tmp_path: Path) -> AsyncIterator[EmbeddedServer]:
-    server = await start_nats(tmp_path)
-    yield server
-    await server.stop()
+async def nats_server(bare_nats_server: Server) -> Server:
+    client = Client()
+    await client.connect(bare_nats_server.url)
+    try:
+        await provision(client.jetstream(), jetstream_layout(1, LEASE_TTL_SECONDS))
+    finally:
+        await client.close()
+    return bare_nats_server
 
 
 @pytest.fixture
-def endpoints(nats_server: EmbeddedServer, mongo_server: EmbeddedServer) -> Endpoints:
-    base = mongo_server.url.rsplit("/", 1)[0]
-    return Endpoints(nats_url=nats_server.url, mongo_url=f"{base}/t_{uuid.uuid4().hex[:12]}")
+async def nc(nats_server: Server) -> AsyncIterator[Client]:
+    """The test's own NATS client, on the provisioned server."""
+    client = Client()
+    await client.connect(nats_server.url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def endpoints(nats_server: Server, mongo_server: Server) -> Endpoints:
+    mongo_url = with_database(mongo_server.url, f"t_{uuid.uuid4().hex[:12]}")
+    return Endpoints(nats_url=nats_server.url, mongo_url=mongo_url)
 
 
 @pytest.fixture
@@ -41,7 +72,7 @@ def settings(tmp_path: Path, endpoints: Endpoints) -> Settings:
         mongo_url=endpoints.mongo_url,
         data_dir=tmp_path / "data",
         http_host="127.0.0.1",
-        lease_ttl_seconds=2.0,
+        lease_ttl_seconds=LEASE_TTL_SECONDS,
         runner_concurrency=4,
         shutdown_grace_seconds=5.0,
     )

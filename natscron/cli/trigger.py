@@ -6,7 +6,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from natscron.cli.connect import nats_client
-from natscron.stack import resolve_endpoints
+from natscron.stack import resolve_nats_url
 from natscron_shared import names
 from natscron_shared.enums import Priority
 from natscron_shared.errors import NatscronError
@@ -20,9 +20,8 @@ class TriggerFailedError(NatscronError):
 
 
 async def trigger(scheduled_job_id: str, priority: Priority, settings: Settings) -> str:
-    endpoints = resolve_endpoints(settings)
     body = json.dumps({"scheduled_job_id": scheduled_job_id, "priority": priority.value})
-    async with nats_client(endpoints.nats_url, settings) as client:
+    async with nats_client(resolve_nats_url(settings)) as client:
         try:
             reply = await client.request(
                 names.JOBS_TRIGGER, body.encode(), timeout=REQUEST_TIMEOUT_SECONDS

@@ -16,7 +16,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".natscron")
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
-    lease_ttl_seconds: float = Field(default=10.0, ge=1.0)
+    lease_ttl_seconds: float = Field(
+        default=10.0, ge=1.0, description="TTL of the ticker lease bucket, set by `provision`"
+    )
+    jetstream_replicas: int = Field(
+        default=1, ge=1, le=5, description="copies of each stream and bucket, set by `provision`"
+    )
     runner_concurrency: int = Field(default=4, ge=1)
     runner_id: str | None = None
     ticker_id: str | None = None

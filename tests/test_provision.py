@@ -1,0 +1,126 @@
+"""Provisioning is a step: `natscron provision` creates and updates, reports what it
+changed and changes nothing the second time; services only check, and fail clearly."""
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+from nats.js.api import RetentionPolicy, StreamConfig
+
+from natscron_recorder import RecorderService
+from natscron_runner import RunnerService
+from natscron_shared import names
+from natscron_shared.endpoints import Endpoints
+from natscron_shared.jetstream_check import NotProvisionedError
+from natscron_shared.jetstream_layout import jetstream_layout
+from natscron_shared.lifecycle import Service
+from natscron_shared.provision import Action, ProvisioningError, provision
+from natscron_shared.settings import Settings
+from natscron_ticker import TickerService
+from tests.servers import Server, with_database
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def bare_nc(bare_nats_server: Server) -> AsyncIterator[Client]:
+    client = Client()
+    await client.connect(bare_nats_server.url)
+    yield client
+    await client.close()
+
+
+async def test_provisioning_creates_then_changes_nothing(bare_nc: Client) -> None:
+    js = bare_nc.jetstream()
+    layout = jetstream_layout(1, 2.0)
+    first = await provision(js, layout)
+    assert {change.action for change in first} == {Action.CREATED}
+    assert {f"{c.kind} {c.name}" for c in first} >= {
+        "stream JOBS",
+        "bucket ticker_leader",
+        "consumer JOBS/runner-immediate",
+        "consumer EVENTS/recorder-events",
+    }
+    second = await provision(js, layout)
+    assert [str(change) for change in second if change.action is not Action.UNCHANGED] == []
+    assert len(second) == len(first)
+
+
+async def test_provisioning_updates_what_drifted_and_says_how(bare_nc: Client) -> None:
+    js = bare_nc.jetstream()
+    await provision(js, jetstream_layout(1, 2.0))
+    drifted = (await js.consumer_info(names.STREAM_JOBS, "runner-normal")).config
+    drifted.max_ack_pending = 7
+    await js.add_consumer(names.STREAM_JOBS, drifted)
+    changes = await provision(js, jetstream_layout(1, 5.0))
+    updated = {str(c) for c in changes if c.action is Action.UPDATED}
+    assert updated == {
+        "updated   bucket ticker_leader: max_age 2.0 -> 5.0, duplicate_window 2.0 -> 5.0",
+        "updated   consumer JOBS/runner-normal: max_ack_pending 7 -> 10000",
+    }
+    assert (await js.stream_info("KV_ticker_leader")).config.max_age == 5.0
+
+
+async def test_a_setting_jetstream_cannot_change_is_reported_not_forced(bare_nc: Client) -> None:
+    js = bare_nc.jetstream()
+    await js.add_stream(
+        StreamConfig(
+            name=names.STREAM_ITEMS, subjects=["items.>"], retention=RetentionPolicy.INTEREST
+        )
+    )
+    with pytest.raises(ProvisioningError, match="stream ITEMS exists with another retention"):
+        await provision(js, jetstream_layout(1, 2.0))
+    assert (await js.stream_info(names.STREAM_ITEMS)).config.retention == RetentionPolicy.INTEREST
+
+
+@pytest.mark.parametrize("service_type", [TickerService, RunnerService, RecorderService])
+async def test_services_refuse_an_unprovisioned_server_naming_what_is_missing(
+    service_type: type[TickerService | RunnerService | RecorderService],
+    bare_nats_server: Server,
+    mongo_server: Server,
+    tmp_path: Path,
+) -> None:
+    bare = Endpoints(nats_url=bare_nats_server.url, mongo_url=with_database(mongo_server.url, "t"))
+    service: Service = service_type(Settings(data_dir=tmp_path), bare)
+    with pytest.raises(NotProvisionedError, match=r"JetStream lacks what the \w+ needs: stream"):
+        await service.start()
+    assert not service.is_ready()
+    client = Client()
+    await client.connect(bare_nats_server.url)
+    assert await client.jetstream().streams_info() == [], "a service created something"
+    await client.close()
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "natscron.cli.main",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_a_service_process_fails_clearly_until_provisioned(
+    bare_nats_server: Server, mongo_server: Server
+) -> None:
+    env = {
+        "NATSCRON_NATS_URL": bare_nats_server.url,
+        "NATSCRON_MONGO_URL": with_database(mongo_server.url, "t"),
+    }
+    code, _, err = await run_cli("runner", env=env)
+    assert code == 1
+    assert "consumer JOBS/runner-immediate" in err and "natscron provision" in err
+    code, out, _ = await run_cli("provision", env=env)
+    assert code == 0 and "created   stream JOBS" in out
+    code, out, _ = await run_cli("provision", env=env)
+    assert code == 0 and out.strip().endswith("0 of 11 changed")
