@@ -3,13 +3,15 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from nats.aio.client import Client
+from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 from natscron_recorder import RecorderService
 from natscron_runner import RunnerService
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.lifecycle import Service
-from natscron_shared.provision import provision
+from natscron_shared.nats_conn import JetStreamPublisher
 from natscron_shared.settings import Settings
 from natscron_ticker import TickerService
 
@@ -30,12 +32,8 @@ async def running_stack(settings: Settings, endpoints: Endpoints) -> AsyncIterat
             await service.stop()
 
 
-@asynccontextmanager
-async def nats_client(endpoints: Endpoints, settings: Settings) -> AsyncIterator[Client]:
-    client = Client()
-    await client.connect(endpoints.nats_url)
-    await provision(client.jetstream(), settings.lease_ttl_seconds)
-    try:
-        yield client
-    finally:
-        await client.close()
+async def publish(
+    js: JetStreamContext, subject: str, model: BaseModel, msg_id: str | None = None
+) -> None:
+    """Publish as a service would, with the msg id as `Nats-Msg-Id`, without its metrics."""
+    await JetStreamPublisher(js, CollectorRegistry()).publish(subject, model, msg_id)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from nats.aio.client import Client
 
 from natscron.embedded import free_port
 from natscron.stack import ENDPOINTS_FILE
 from natscron_shared import names
 from natscron_shared.endpoints import Endpoints
-from natscron_shared.settings import Settings
-from tests.stack import nats_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -57,7 +56,7 @@ async def test_apply_rejects_bad_file_naming_the_field(tmp_path: Path) -> None:
 
 
 async def test_apply_writes_schedules_to_kv(
-    tmp_path: Path, endpoints: Endpoints, settings: Settings
+    tmp_path: Path, endpoints: Endpoints, nc: Client
 ) -> None:
     path = tmp_path / "schedules.yaml"
     path.write_text(SCHEDULE)
@@ -65,10 +64,9 @@ async def test_apply_writes_schedules_to_kv(
     code, out, err = await run_cli("apply", "-f", str(path), env=env)
     assert (code, err) == (0, "")
     assert "applied 1 scheduled job(s): nightly" in out
-    async with nats_client(endpoints, settings) as nc:
-        entry = await (await nc.jetstream().key_value(names.KV_SCHEDULED_JOBS)).get("nightly")
-        assert entry.value is not None
-        assert json.loads(entry.value)["timezone"] == "Europe/Berlin"
+    entry = await (await nc.jetstream().key_value(names.KV_SCHEDULED_JOBS)).get("nightly")
+    assert entry.value is not None
+    assert json.loads(entry.value)["timezone"] == "Europe/Berlin"
 
 
 async def test_commands_without_servers_say_how_to_get_them(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.mongo import Document
@@ -12,7 +13,7 @@ from natscron_shared.enums import JobStatus, ScheduledJobStatus
 from natscron_shared.models import ScheduledJob
 from natscron_shared.schedule_store import put_schedules
 from natscron_shared.settings import Settings
-from tests.stack import nats_client, running_stack
+from tests.stack import running_stack
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -27,9 +28,12 @@ EVERY_SECOND = ScheduledJob(
 
 
 async def test_schedule_runs_are_recorded_and_counted(
-    settings: Settings, endpoints: Endpoints, mongo_db: AsyncDatabase[Document]
+    settings: Settings,
+    endpoints: Endpoints,
+    mongo_db: AsyncDatabase[Document],
+    nc: Client,
 ) -> None:
-    async with running_stack(settings, endpoints), nats_client(endpoints, settings) as nc:
+    async with running_stack(settings, endpoints):
         await put_schedules(nc.jetstream(), [EVERY_SECOND])
 
         async def completed() -> list[Document]:
@@ -71,12 +75,15 @@ async def test_schedule_runs_are_recorded_and_counted(
 
 
 async def test_trigger_runs_now_and_counts(
-    settings: Settings, endpoints: Endpoints, mongo_db: AsyncDatabase[Document]
+    settings: Settings,
+    endpoints: Endpoints,
+    mongo_db: AsyncDatabase[Document],
+    nc: Client,
 ) -> None:
     paused = EVERY_SECOND.model_copy(
         update={"scheduled_job_id": "on-demand", "status": ScheduledJobStatus.PAUSED}
     )
-    async with running_stack(settings, endpoints), nats_client(endpoints, settings) as nc:
+    async with running_stack(settings, endpoints):
         await put_schedules(nc.jetstream(), [paused])
         reply = await nc.request(
             names.JOBS_TRIGGER,
@@ -105,9 +112,12 @@ async def test_trigger_runs_now_and_counts(
 
 
 async def test_bad_trigger_input_gets_error_and_services_keep_running(
-    settings: Settings, endpoints: Endpoints, mongo_db: AsyncDatabase[Document]
+    settings: Settings,
+    endpoints: Endpoints,
+    mongo_db: AsyncDatabase[Document],
+    nc: Client,
 ) -> None:
-    async with running_stack(settings, endpoints), nats_client(endpoints, settings) as nc:
+    async with running_stack(settings, endpoints):
         for body, code in [
             (b"{not json", "bad_request"),
             (json.dumps({"scheduled_job_id": "missing"}).encode(), "unknown_scheduled_job"),

@@ -15,10 +15,9 @@ from natscron_shared.enums import JobStatus, Priority, Trigger
 from natscron_shared.lifecycle import ServiceState
 from natscron_shared.messages import ItemBatch, JobEvent, RunRequest, ScheduleEvent, ScrapedItem
 from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import publish_model
 from natscron_shared.schedule_store import put_schedules
 from natscron_shared.settings import Settings
-from tests.stack import nats_client
+from tests.stack import publish
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -28,12 +27,6 @@ SPEC = ScheduledJob(
     scheduled_job_id="hourly", name="Hourly", cron_expression="0 * * * *", scraper="noop"
 )
 BAD_MESSAGES = "natscron_recorder_bad_messages_total"
-
-
-@pytest.fixture
-async def nc(endpoints: Endpoints, settings: Settings) -> AsyncIterator[Client]:
-    async with nats_client(endpoints, settings) as client:
-        yield client
 
 
 @pytest.fixture
@@ -82,8 +75,8 @@ async def publish_run(nc: Client, job_id: str, items: int) -> None:
         items=[ScrapedItem(key=f"{job_id}-{n}", data={"n": n}) for n in range(items)],
     )
     for event in events:
-        await publish_model(js, names.job_event_subject(job_id), event, event.msg_id)
-    await publish_model(js, names.items_subject(job_id), batch, batch.msg_id)
+        await publish(js, names.job_event_subject(job_id), event, event.msg_id)
+    await publish(js, names.items_subject(job_id), batch, batch.msg_id)
 
 
 def fully_recorded(items: int) -> Callable[[Document | None], bool]:
@@ -106,7 +99,7 @@ async def test_events_items_and_schedules_are_recorded(
     await put_schedules(js, [SPEC])
     await publish_run(nc, "job-1", items=3)
     next_run = ScheduleEvent(scheduled_job_id="hourly", next_run_at=T0 + timedelta(hours=1), at=T0)
-    await publish_model(js, names.scheduled_job_event_subject("hourly"), next_run)
+    await publish(js, names.scheduled_job_event_subject("hourly"), next_run)
 
     await eventually(
         lambda: mongo_db.jobs.find_one({"job_id": "job-1"}), fully_recorded(3), what="job-1"
@@ -154,7 +147,7 @@ async def test_bad_input_is_counted_and_skipped(
         scraped_at=T0,
         items=[ScrapedItem(key="k", data={"n": 2**70})],
     )
-    await publish_model(js, names.items_subject("x"), too_big_for_bson)
+    await publish(js, names.items_subject("x"), too_big_for_bson)
     kv = await js.key_value(names.KV_SCHEDULED_JOBS)
     await kv.put("broken", b'{"scheduled_job_id": "broken", "name": "no schedule"}')
 

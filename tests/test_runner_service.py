@@ -18,7 +18,6 @@ from natscron_shared.clock import ManualClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.enums import JobStatus, Priority, Trigger
 from natscron_shared.messages import ItemBatch, JobEvent, RunRequest
-from natscron_shared.provision import provision
 from natscron_shared.settings import Settings
 from tests.waiting import eventually
 
@@ -58,15 +57,6 @@ class Observer:
             return [job_id for job_id in job_ids if not self.finished(job_id)]
 
         await eventually(pending, lambda left: not left, within=within, what="jobs finished")
-
-
-@pytest.fixture
-async def nc(endpoints: Endpoints, settings: Settings) -> AsyncIterator[Client]:
-    client = Client()
-    await client.connect(endpoints.nats_url)
-    await provision(client.jetstream(), settings.lease_ttl_seconds)
-    yield client
-    await client.close()
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from natscron_shared.settings import Settings
 from natscron_ticker import TickerService
 from natscron_ticker.state import SlotState
 from natscron_ticker.trigger import MAX_TRIGGER_BYTES
-from tests.stack import nats_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -70,12 +69,6 @@ class JobQueue:
 
     def of(self, scheduled_job_id: str) -> list[RunRequest]:
         return [r for r in self.requests if r.scheduled_job_id == scheduled_job_id]
-
-
-@pytest.fixture
-async def nc(endpoints: Endpoints, settings: Settings) -> AsyncIterator[Client]:
-    async with nats_client(endpoints, settings) as client:
-        yield client
 
 
 @pytest.fixture

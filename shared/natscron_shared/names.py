@@ -1,4 +1,4 @@
-"""Every NATS name of the contract (DESIGN.md), in one place."""
+"""Every NATS name of the contract (docs/architecture.md), in one place."""
 
 from typing import Final
 

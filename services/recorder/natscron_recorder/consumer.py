@@ -1,5 +1,8 @@
 """A pull loop on one durable consumer, handling at most `limit` messages at once.
 
+Plain nats-py, for now: the EVENTS consumer spans two subject trees (`jobs.events.>`,
+`scheduled_jobs.events.>`), which one FastStream subscriber does not bind to.
+
 Writes are idempotent and order-independent, so messages are handled concurrently.
 It fetches only as many messages as it has free slots, so none waits in memory
 while its ack_wait runs out.
@@ -14,8 +17,11 @@ from typing import Any
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from prometheus_client import Counter
 
 from natscron_recorder.metrics import RecorderMetrics
+from natscron_shared.jetstream_check import consumer_still_exists
+from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +38,14 @@ class PullConsumer:
         durable: str,
         handle: Callable[[Msg], Coroutine[Any, Any, None]],
         metrics: RecorderMetrics,
+        received: Counter,
         stopping: asyncio.Event,
         limit: int = DEFAULT_LIMIT,
     ) -> None:
         self._js = js
         self._stream = stream
-        self._durable = durable
+        self.durable = durable
+        self._received = received.labels(durable)
         self._handle = handle
         self._metrics = metrics
         self._stopping = stopping
@@ -48,7 +56,7 @@ class PullConsumer:
 
     async def bind(self) -> None:
         self._subscription = await self._js.pull_subscribe_bind(
-            durable=self._durable, stream=self._stream
+            durable=self.durable, stream=self._stream
         )
 
     async def run(self) -> None:
@@ -66,12 +74,14 @@ class PullConsumer:
                 )
             except TimeoutError:
                 continue
-            except nats.errors.Error:
+            except TRANSIENT_NATS_ERRORS:
                 self._metrics.nats_errors.labels("fetch").inc()
-                log.warning("fetching from %s failed; retrying", self._durable, exc_info=True)
+                log.warning("fetching from %s failed; retrying", self.durable, exc_info=True)
+                await consumer_still_exists(self._js, self._stream, self.durable)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), FETCH_ERROR_BACKOFF_SECONDS)
                 continue
+            self._received.inc(len(msgs))
             # Fetched messages are handled even when stopping: each is one quick write.
             for msg in msgs:
                 self._spawn(msg)
@@ -81,7 +91,7 @@ class PullConsumer:
         self._slot_freed.set()
 
     def _spawn(self, msg: Msg) -> None:
-        task = asyncio.create_task(self._handle(msg), name=f"recorder-{self._durable}")
+        task = asyncio.create_task(self._handle(msg), name=f"recorder-{self.durable}")
         self._in_flight.add(task)
         task.add_done_callback(self._done)
 

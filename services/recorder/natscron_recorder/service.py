@@ -1,11 +1,10 @@
-"""The recorder service: the only writer of MongoDB; see DESIGN.md "Guarantees: Recorder"."""
+"""The recorder service: the only writer of MongoDB; see docs/architecture.md, "Recorder"."""
 
 import asyncio
 import contextlib
 import logging
 
 import nats.errors
-from faststream.nats import NatsBroker
 from pymongo import AsyncMongoClient
 
 from natscron_recorder.consumer import FETCH_WAIT_SECONDS, PullConsumer
@@ -17,14 +16,23 @@ from natscron_recorder.schedule_mirror import ScheduleMirror
 from natscron_shared import names
 from natscron_shared.clock import Clock, SystemClock
 from natscron_shared.endpoints import Endpoints
-from natscron_shared.lifecycle import Service
-from natscron_shared.nats_conn import client_of, jetstream_of, new_broker
-from natscron_shared.provision import provision
+from natscron_shared.jetstream_check import Needs, require_provisioned
+from natscron_shared.lifecycle import Service, bounded
+from natscron_shared.nats_conn import client_of, jetstream_of, new_broker, received_counter
 from natscron_shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LOOP_STOP_TIMEOUT_SECONDS = FETCH_WAIT_SECONDS + 5.0
+CONSUMERS = (
+    (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
+    (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+)
+NEEDS = Needs(
+    streams=(names.STREAM_EVENTS, names.STREAM_ITEMS),
+    buckets=(names.KV_SCHEDULED_JOBS,),
+    consumers=CONSUMERS,
+)
 
 
 class RecorderService(Service):
@@ -44,29 +52,30 @@ class RecorderService(Service):
         self._endpoints = endpoints
         self._clock: Clock = clock or SystemClock()
         self.metrics = RecorderMetrics.on(self.registry)
-        self._broker: NatsBroker | None = None
+        self._broker = new_broker(
+            endpoints.nats_url, "natscron-recorder", settings.shutdown_grace_seconds
+        )
         self._mongo: AsyncMongoClient[Document] | None = None
         self._consumers: list[PullConsumer] = []
         self._mirror: ScheduleMirror | None = None
-        self._loops: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._recording: list[asyncio.Task[None]] = []
 
     async def _start(self) -> None:
-        self._broker = new_broker(self._endpoints.nats_url, self.registry, "natscron-recorder")
-        await self._broker.connect()
+        await bounded(self._broker.connect(), f"NATS at {self._endpoints.nats_url}")
         js = jetstream_of(self._broker)
-        await provision(js, self._settings.lease_ttl_seconds)
+        await require_provisioned(js, NEEDS, "recorder")
         self._mongo = new_client(self._endpoints.mongo_url)
         db = database_of(self._mongo)
-        await ensure_indexes(db)
+        await bounded(ensure_indexes(db), f"MongoDB to create the indexes of {db.name}")
+        received = received_counter(self.registry)
 
         handler = MessageHandler(db, self.metrics, self._clock)
         self._consumers = [
-            PullConsumer(js, stream, durable, handler.handle, self.metrics, self._stopping)
-            for stream, durable in (
-                (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
-                (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+            PullConsumer(
+                js, stream, durable, handler.handle, self.metrics, received, self._stopping
             )
+            for stream, durable in CONSUMERS
         ]
         for consumer in self._consumers:
             await consumer.bind()
@@ -74,21 +83,17 @@ class RecorderService(Service):
         self._mirror = ScheduleMirror(kv, db, self.metrics, self._clock, self._stopping)
         await self._mirror.watch()
 
-        self._loops = [
-            asyncio.create_task(consumer.run(), name="recorder-pull")
+        self._recording = [
+            self.supervise(f"pull {consumer.durable}", consumer.run())
             for consumer in self._consumers
         ]
-        self._loops.append(asyncio.create_task(self._mirror.run(), name="recorder-mirror"))
+        self._recording.append(self.supervise("mirror", self._mirror.run()))
         log.info("recorder writing to MongoDB database %s", db.name)
 
-    def is_ready(self) -> bool:
-        return (
-            super().is_ready()
-            and self._broker is not None
-            and client_of(self._broker).is_connected
-            and bool(self._loops)
-            and not any(loop.done() for loop in self._loops)
-        )
+    def _readiness_problems(self) -> list[str]:
+        if not client_of(self._broker).is_connected:
+            return ["not connected to NATS"]
+        return []
 
     async def _stop(self) -> None:
         self._stopping.set()
@@ -99,19 +104,17 @@ class RecorderService(Service):
         await self._finish_loops()
         for consumer in self._consumers:
             await consumer.close()
-        if self._broker is not None:
-            with contextlib.suppress(nats.errors.Error):
-                await client_of(self._broker).flush()
-            await self._broker.stop()
-            self._broker = None
+        with contextlib.suppress(nats.errors.Error):
+            await client_of(self._broker).flush()
+        await self._broker.stop()
         if self._mongo is not None:
             await self._mongo.close()
             self._mongo = None
 
     async def _finish_loops(self) -> None:
         """Wait for the loops and in-flight writes, within the grace period; cancel the rest."""
-        if self._loops:
-            _, late = await asyncio.wait(self._loops, timeout=LOOP_STOP_TIMEOUT_SECONDS)
+        if self._recording:
+            _, late = await asyncio.wait(self._recording, timeout=LOOP_STOP_TIMEOUT_SECONDS)
             await _cancel(late, "loops")
         writes = {task for consumer in self._consumers for task in consumer.in_flight}
         if writes:

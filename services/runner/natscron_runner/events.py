@@ -3,13 +3,12 @@
 from collections.abc import Callable
 
 import nats.errors
-from nats.js import JetStreamContext
 from pydantic import BaseModel
 
 from natscron_shared import names
 from natscron_shared.clock import Clock
 from natscron_shared.messages import MAX_MESSAGE_BYTES, ItemBatch, JobEvent, RunRequest, ScrapedItem
-from natscron_shared.nats_conn import publish_model
+from natscron_shared.nats_conn import JetStreamPublisher
 
 MAX_BATCH_ITEMS = 100
 MAX_BATCH_ITEM_BYTES = MAX_MESSAGE_BYTES * 3 // 4
@@ -20,15 +19,17 @@ class PublishFailedError(Exception):
     """NATS did not confirm a publish; the job message must not be acked."""
 
 
-async def publish(js: JetStreamContext, subject: str, model: BaseModel, msg_id: str) -> None:
+async def publish(
+    publisher: JetStreamPublisher, subject: str, model: BaseModel, msg_id: str
+) -> None:
     try:
-        await publish_model(js, subject, model, msg_id=msg_id)
+        await publisher.publish(subject, model, msg_id=msg_id)
     except (nats.errors.Error, TimeoutError) as exc:
         raise PublishFailedError(f"publish to {subject} failed: {type(exc).__name__}") from exc
 
 
-async def publish_event(js: JetStreamContext, event: JobEvent) -> None:
-    await publish(js, names.job_event_subject(event.job.job_id), event, event.msg_id)
+async def publish_event(publisher: JetStreamPublisher, event: JobEvent) -> None:
+    await publish(publisher, names.job_event_subject(event.job.job_id), event, event.msg_id)
 
 
 class ItemBatcher:
@@ -39,12 +40,12 @@ class ItemBatcher:
 
     def __init__(
         self,
-        js: JetStreamContext,
+        publisher: JetStreamPublisher,
         request: RunRequest,
         clock: Clock,
         skip: Callable[[str], None],
     ) -> None:
-        self._js = js
+        self._publisher = publisher
         self._request = request
         self._clock = clock
         self._skip = skip
@@ -75,7 +76,7 @@ class ItemBatcher:
             scraped_at=self._clock.now(),
             items=self._pending,
         )
-        await publish(self._js, names.items_subject(batch.job_id), batch, batch.msg_id)
+        await publish(self._publisher, names.items_subject(batch.job_id), batch, batch.msg_id)
         self.batches += 1
         self.items += len(self._pending)
         self._pending = []

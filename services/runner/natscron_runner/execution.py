@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from natscron_runner.events import ItemBatcher, PublishFailedError, publish_event
@@ -25,10 +24,10 @@ from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_shared.clock import Clock
 from natscron_shared.enums import JobStatus
 from natscron_shared.errors import UnknownScraperError
+from natscron_shared.jetstream_layout import RUNNER_ACK_WAIT_SECONDS
 from natscron_shared.messages import JobEvent, RunRequest, bad_message_reason
 from natscron_shared.models import retry_delay_seconds
-from natscron_shared.nats_conn import settle_quietly
-from natscron_shared.provision import RUNNER_ACK_WAIT_SECONDS
+from natscron_shared.nats_conn import JetStreamPublisher, settle_quietly
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +99,13 @@ async def progress_acks(msg: Msg, clock: Clock) -> AsyncIterator[None]:
 class JobExecutor:
     def __init__(
         self,
-        js: JetStreamContext,
+        publisher: JetStreamPublisher,
         scrapers: ScraperRegistry,
         metrics: RunnerMetrics,
         runner_id: str,
         clock: Clock,
     ) -> None:
-        self._js = js
+        self._publisher = publisher
         self._scrapers = scrapers
         self._metrics = metrics
         self._runner_id = runner_id
@@ -125,10 +124,12 @@ class JobExecutor:
         )
         self._metrics.running.inc()
         try:
-            await publish_event(self._js, attempt.event(JobStatus.RUNNING, attempt.started_at))
+            await publish_event(
+                self._publisher, attempt.event(JobStatus.RUNNING, attempt.started_at)
+            )
             log.info("job %s attempt %d running", request.job_id, attempt.number)
             outcome = await self._run(attempt, msg)
-            await publish_event(self._js, outcome.event)
+            await publish_event(self._publisher, outcome.event)
             await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")
             self._metrics.jobs.labels(outcome.metric_status).inc()
         except PublishFailedError as exc:
@@ -173,7 +174,7 @@ class JobExecutor:
             attempt=attempt.number,
             skip=self._count_skip,
         )
-        batcher = ItemBatcher(self._js, request, self._clock, self._count_skip)
+        batcher = ItemBatcher(self._publisher, request, self._clock, self._count_skip)
         try:
             async with progress_acks(msg, self._clock), asyncio.timeout(request.timeout_seconds):
                 items = self._scrapers.get(request.scraper).scrape(request.params, context)

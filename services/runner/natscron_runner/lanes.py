@@ -1,4 +1,8 @@
-"""Pulling run requests: the `immediate` lane first, `normal` only when it is empty."""
+"""Pulling run requests: the `immediate` lane first, `normal` only when it is empty.
+
+Plain nats-py pull subscriptions: a FastStream subscriber consumes one subject on its
+own schedule, and cannot ask "immediate first, then normal only if that was empty".
+"""
 
 import contextlib
 import logging
@@ -6,9 +10,11 @@ import logging
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from prometheus_client import Counter
 
 from natscron_shared import names
 from natscron_shared.enums import Priority
+from natscron_shared.jetstream_check import consumer_still_exists
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +24,11 @@ NORMAL_WAIT_SECONDS = 0.5
 
 
 class Lanes:
-    """Bound to the durable pull consumers that `shared.provision` creates."""
+    """Bound to the durable pull consumers that `natscron provision` creates."""
 
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStreamContext, received: Counter) -> None:
         self._js = js
+        self._received = received
         self._subscriptions: dict[Priority, JetStreamContext.PullSubscription] = {}
 
     async def bind(self) -> None:
@@ -36,6 +43,13 @@ class Lanes:
             with contextlib.suppress(nats.errors.Error):
                 await subscription.unsubscribe()
         self._subscriptions.clear()
+
+    async def check_consumers(self) -> None:
+        """Raise `NotProvisionedError` if a lane's consumer was deleted."""
+        for priority in self._subscriptions:
+            await consumer_still_exists(
+                self._js, names.STREAM_JOBS, names.runner_consumer(priority)
+            )
 
     async def fetch(self, limit: int) -> list[Msg]:
         """Up to `limit` messages; raises nats errors other than an empty fetch."""
@@ -55,4 +69,6 @@ class Lanes:
             log.debug("handing back a surplus %s message", priority.value)
             with contextlib.suppress(nats.errors.Error):
                 await surplus.nak()
+        if msgs[:limit]:
+            self._received.labels(names.runner_consumer(priority)).inc(len(msgs[:limit]))
         return msgs[:limit]

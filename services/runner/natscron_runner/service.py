@@ -5,28 +5,40 @@ import contextlib
 import logging
 
 import nats.errors
-from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 
 from natscron_runner.execution import JobExecutor
 from natscron_runner.lanes import NORMAL_WAIT_SECONDS, Lanes
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.registry import ScraperRegistry
+from natscron_shared import names
 from natscron_shared.clock import Clock, SystemClock
 from natscron_shared.endpoints import Endpoints
-from natscron_shared.lifecycle import Service, default_instance_id
-from natscron_shared.nats_conn import client_of, jetstream_of, new_broker
-from natscron_shared.provision import provision
+from natscron_shared.enums import Priority
+from natscron_shared.jetstream_check import Needs, require_provisioned
+from natscron_shared.lifecycle import Service, bounded, default_instance_id
+from natscron_shared.nats_conn import (
+    TRANSIENT_NATS_ERRORS,
+    JetStreamPublisher,
+    client_of,
+    jetstream_of,
+    new_broker,
+    received_counter,
+)
 from natscron_shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FETCH_ERROR_BACKOFF_SECONDS = 1.0
 PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
+NEEDS = Needs(
+    streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+    consumers=tuple((names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority),
+)
 
 
 class RunnerService(Service):
-    """Executes jobs from JetStream; see DESIGN.md "Guarantees: Runner".
+    """Executes jobs from JetStream; see docs/architecture.md, "Runner".
 
     Stop: stop pulling, wait up to `shutdown_grace_seconds` for running jobs, then
     cancel the rest, whose messages go back to the queue for another runner.
@@ -48,7 +60,9 @@ class RunnerService(Service):
         self._scrapers = scrapers or ScraperRegistry()
         self.runner_id = settings.runner_id or default_instance_id()
         self.metrics = RunnerMetrics.on(self.registry)
-        self._broker: NatsBroker | None = None
+        self._broker = new_broker(
+            endpoints.nats_url, f"natscron-runner-{self.runner_id}", settings.shutdown_grace_seconds
+        )
         self._lanes: Lanes | None = None
         self._pulling: asyncio.Task[None] | None = None
         self._jobs: set[asyncio.Task[None]] = set()
@@ -56,30 +70,29 @@ class RunnerService(Service):
         self._slot_freed = asyncio.Event()
 
     async def _start(self) -> None:
-        self._broker = new_broker(
-            self._endpoints.nats_url, self.registry, f"natscron-runner-{self.runner_id}"
-        )
-        await self._broker.connect()
+        await bounded(self._broker.connect(), f"NATS at {self._endpoints.nats_url}")
         js = jetstream_of(self._broker)
-        await provision(js, self._settings.lease_ttl_seconds)
-        self._lanes = Lanes(js)
+        await require_provisioned(js, NEEDS, "runner")
+        self._lanes = Lanes(js, received_counter(self.registry))
         await self._lanes.bind()
-        executor = JobExecutor(js, self._scrapers, self.metrics, self.runner_id, self._clock)
-        self._pulling = asyncio.create_task(self._pull(self._lanes, executor), name="runner-pull")
+        executor = JobExecutor(
+            JetStreamPublisher(js, self.registry),
+            self._scrapers,
+            self.metrics,
+            self.runner_id,
+            self._clock,
+        )
+        self._pulling = self.supervise("pull", self._pull(self._lanes, executor))
         log.info(
             "runner %s pulling with concurrency %d",
             self.runner_id,
             self._settings.runner_concurrency,
         )
 
-    def is_ready(self) -> bool:
-        return (
-            super().is_ready()
-            and self._broker is not None
-            and client_of(self._broker).is_connected
-            and self._pulling is not None
-            and not self._pulling.done()
-        )
+    def _readiness_problems(self) -> list[str]:
+        if not client_of(self._broker).is_connected:
+            return ["not connected to NATS"]
+        return []
 
     async def _pull(self, lanes: Lanes, executor: JobExecutor) -> None:
         while not self._stopping.is_set():
@@ -90,9 +103,10 @@ class RunnerService(Service):
                 continue
             try:
                 msgs = await lanes.fetch(free)
-            except nats.errors.Error:
+            except TRANSIENT_NATS_ERRORS:
                 self.metrics.nats_errors.labels("fetch").inc()
                 log.warning("fetching run requests failed; retrying", exc_info=True)
+                await lanes.check_consumers()
                 await self._pause(FETCH_ERROR_BACKOFF_SECONDS)
                 continue
             if self._stopping.is_set():
@@ -127,15 +141,13 @@ class RunnerService(Service):
             except TimeoutError:
                 log.warning("the pull loop did not stop in time; cancelled it")
             except Exception:
-                log.exception("the pull loop had crashed")
+                log.info("the pull loop had already failed; draining the running jobs")
         if self._lanes is not None:
             await self._lanes.close()
         await self._drain_jobs()
-        if self._broker is not None:
-            with contextlib.suppress(nats.errors.Error):
-                await client_of(self._broker).flush()
-            await self._broker.stop()
-            self._broker = None
+        with contextlib.suppress(nats.errors.Error):
+            await client_of(self._broker).flush()
+        await self._broker.stop()
 
     async def _drain_jobs(self) -> None:
         if not self._jobs:

@@ -1,4 +1,4 @@
-"""The ticker: holds the leader lease and publishes due jobs (DESIGN.md)."""
+"""The ticker: holds the leader lease and publishes due jobs (docs/architecture.md)."""
 
 from natscron_ticker.service import TickerService
 

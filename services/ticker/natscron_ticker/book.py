@@ -17,6 +17,8 @@ class ScheduleBook:
         """Set when a spec was put or removed since the last `take_changes`."""
         self.loaded = asyncio.Event()
         """Set once the watch has delivered every spec that existed when it started."""
+        self.revision = 0
+        """The newest KV revision the watch delivered, valid or not (see `watchdog`)."""
 
     def __len__(self) -> int:
         return len(self._specs)

@@ -4,7 +4,7 @@ The holder renews by compare-and-set on the key's revision every quarter TTL. It
 trusts its lease only for half a TTL after the start of its last successful write,
 so a leader cut off from NATS stops firing well before the key can expire and a
 standby can take over. Standbys retry `create` on a timer, because an expiring key
-notifies no watcher (FIELD-NOTES.md).
+notifies no watcher.
 """
 
 import asyncio

@@ -8,26 +8,24 @@ a job that never runs. The job id is the `Nats-Msg-Id`, so publishing a slot aga
 
 from datetime import datetime
 
-from nats.js import JetStreamContext
-
 from natscron_shared import names
 from natscron_shared.enums import JobStatus
 from natscron_shared.messages import JobEvent, RunRequest, ScheduleEvent
-from natscron_shared.nats_conn import publish_model
+from natscron_shared.nats_conn import JetStreamPublisher
 
 
 class JobPublisher:
-    def __init__(self, js: JetStreamContext) -> None:
-        self._js = js
+    def __init__(self, publisher: JetStreamPublisher) -> None:
+        self._publisher = publisher
 
     async def publish_job(self, request: RunRequest) -> bool:
         """Publish the job; False if JetStream already had it (a duplicate slot)."""
-        ack = await publish_model(
-            self._js, names.run_subject(request.priority), request, msg_id=request.job_id
+        ack = await self._publisher.publish(
+            names.run_subject(request.priority), request, msg_id=request.job_id
         )
         pending = JobEvent(job=request, status=JobStatus.PENDING, attempt=1, at=request.created_at)
-        await publish_model(
-            self._js, names.job_event_subject(request.job_id), pending, msg_id=pending.msg_id
+        await self._publisher.publish(
+            names.job_event_subject(request.job_id), pending, msg_id=pending.msg_id
         )
         return not ack.duplicate
 
@@ -35,4 +33,4 @@ class JobPublisher:
         self, scheduled_job_id: str, next_run_at: datetime | None, at: datetime
     ) -> None:
         event = ScheduleEvent(scheduled_job_id=scheduled_job_id, next_run_at=next_run_at, at=at)
-        await publish_model(self._js, names.scheduled_job_event_subject(scheduled_job_id), event)
+        await self._publisher.publish(names.scheduled_job_event_subject(scheduled_job_id), event)

@@ -1,19 +1,18 @@
 """The ticker service: follows the schedules, fires due slots while it holds the lease,
 and answers `jobs.trigger` whether it leads or not."""
 
-import asyncio
-import contextlib
 import logging
 
-from faststream.nats import NatsBroker
-from faststream.nats.annotations import NatsMessage
+from faststream import ExceptionMiddleware
+from nats.js.kv import KeyValue
 
 from natscron_shared import names
 from natscron_shared.clock import Clock, SystemClock
 from natscron_shared.endpoints import Endpoints
-from natscron_shared.lifecycle import Service, default_instance_id
-from natscron_shared.nats_conn import client_of, jetstream_of, new_broker
-from natscron_shared.provision import provision
+from natscron_shared.jetstream_check import Needs, NotProvisionedError, require_provisioned
+from natscron_shared.lifecycle import Service, bounded, default_instance_id
+from natscron_shared.messages import ErrorReply
+from natscron_shared.nats_conn import JetStreamPublisher, client_of, jetstream_of, new_broker
 from natscron_shared.settings import Settings
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.lease import LeaderLease
@@ -23,13 +22,30 @@ from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import TickerStateStore
 from natscron_ticker.trigger import TriggerHandler
 from natscron_ticker.watch import follow_schedules
+from natscron_ticker.watchdog import watch_watchdog
 
 log = logging.getLogger(__name__)
 
+NEEDS = Needs(
+    streams=(names.STREAM_JOBS, names.STREAM_EVENTS),
+    buckets=(names.KV_SCHEDULED_JOBS, names.KV_TICKER_LEADER, names.KV_TICKER_STATE),
+)
+
+
+async def lease_ttl_of(bucket: KeyValue) -> float:
+    """The lease lasts as long as the bucket keeps a value: its TTL, set by `provision`."""
+    ttl = (await bucket.status()).ttl
+    if not ttl:
+        raise NotProvisionedError(
+            f"KV {names.KV_TICKER_LEADER} has no TTL, so a dead leader's lease would never"
+            " expire; run `natscron provision`"
+        )
+    return float(ttl)
+
 
 class TickerService(Service):
-    """See DESIGN.md "Guarantees: Ticker". Stop: stop firing, then release the lease
-    so a standby takes over at once instead of after the TTL."""
+    """See docs/architecture.md, "Ticker". Stop: stop firing, then release the lease so
+    a standby takes over at once instead of after the TTL."""
 
     name = "ticker"
 
@@ -43,28 +59,30 @@ class TickerService(Service):
         self.ticker_id = settings.ticker_id or default_instance_id()
         self.metrics = TickerMetrics.on(self.registry)
         self.book = ScheduleBook()
-        self._broker: NatsBroker | None = None
+        self._triggers: TriggerHandler | None = None
+        self._broker = new_broker(
+            endpoints.nats_url,
+            f"natscron-ticker-{self.ticker_id}",
+            settings.shutdown_grace_seconds,
+            middlewares=[ExceptionMiddleware(publish_handlers={Exception: self._trigger_error})],
+        )
         self._lease: LeaderLease | None = None
-        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def is_leader(self) -> bool:
         return self._lease is not None and self._lease.is_leader
 
     async def _start(self) -> None:
-        broker = new_broker(
-            self._endpoints.nats_url, self.registry, f"natscron-ticker-{self.ticker_id}"
-        )
-        self._broker = broker
-        await broker.connect()
-        js = jetstream_of(broker)
-        await provision(js, self._settings.lease_ttl_seconds)
+        await bounded(self._broker.connect(), f"NATS at {self._endpoints.nats_url}")
+        js = jetstream_of(self._broker)
+        await require_provisioned(js, NEEDS, "ticker")
         specs = await js.key_value(names.KV_SCHEDULED_JOBS)
-        publisher = JobPublisher(js)
+        leader_bucket = await js.key_value(names.KV_TICKER_LEADER)
+        publisher = JobPublisher(JetStreamPublisher(js, self.registry))
         self._lease = LeaderLease(
-            await js.key_value(names.KV_TICKER_LEADER),
+            leader_bucket,
             self.ticker_id,
-            self._settings.lease_ttl_seconds,
+            await lease_ttl_of(leader_bucket),
             on_change=self._lease_changed,
         )
         scheduler = Scheduler(
@@ -75,42 +93,31 @@ class TickerService(Service):
             self._clock,
             self.metrics,
         )
-        triggers = TriggerHandler(specs, publisher, self._clock, self.metrics)
-
-        async def on_trigger(message: NatsMessage) -> bytes:
-            return await triggers.handle(message.body)
-
-        broker.subscriber(names.JOBS_TRIGGER, queue=names.TICKER_QUEUE)(on_trigger)
-        await broker.start()
-        self._tasks = [
-            asyncio.create_task(follow_schedules(specs, self.book, self.metrics), name="watch"),
-            asyncio.create_task(self._lease.run(), name="lease"),
-            asyncio.create_task(scheduler.run(), name="scheduler"),
-        ]
-        await self.book.loaded.wait()
+        self._triggers = TriggerHandler(specs, publisher, self._clock, self.metrics)
+        self._triggers.subscribe(self._broker)
+        await self._broker.start()
+        self.supervise("watch", follow_schedules(specs, self.book, self.metrics))
+        self.supervise("watchdog", watch_watchdog(js, self.book))
+        await bounded(self.book.loaded.wait(), f"the KV {names.KV_SCHEDULED_JOBS} watch")
+        self.supervise("lease", self._lease.run())
+        self.supervise("scheduler", scheduler.run())
         log.info("ticker %s follows %d scheduled jobs", self.ticker_id, len(self.book))
+
+    def _trigger_error(self, error: Exception) -> ErrorReply:
+        assert self._triggers is not None, "jobs.trigger is served only once started"
+        return self._triggers.error_reply(error)
 
     def _lease_changed(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)
         self.metrics.lease_changes.labels("acquired" if leading else "lost").inc()
 
-    def is_ready(self) -> bool:
-        return (
-            super().is_ready()
-            and self._broker is not None
-            and client_of(self._broker).is_connected
-            and all(not task.done() for task in self._tasks)
-        )
+    def _readiness_problems(self) -> list[str]:
+        if not client_of(self._broker).is_connected:
+            return ["not connected to NATS"]
+        return []
 
     async def _stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._cancel_loops()
         if self._lease is not None:
             await self._lease.release()
-        if self._broker is not None:
-            await self._broker.stop()
-            self._broker = None
+        await self._broker.stop()

@@ -1,16 +1,21 @@
 """`jobs.trigger`: run a scheduled job now, or an ad-hoc job, answered by any ticker.
 
-Replies like seed 001's `POST /scrape/trigger`; every bad request gets an error reply
-with a stable code and is counted.
+A typed FastStream request/reply handler (`TriggerRequest` -> `TriggerReply`). Replies
+like seed 001's `POST /scrape/trigger`; every bad request gets an `ErrorReply` with a
+stable code, from `error_reply`, and is counted. A request without a reply subject is
+a fire-and-forget trigger.
 """
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-import nats.errors
+from faststream.nats import NatsBroker, NatsMessage
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
+from natscron_shared import names
 from natscron_shared.clock import Clock
 from natscron_shared.enums import Priority, Trigger
 from natscron_shared.errors import (
@@ -28,7 +33,7 @@ from natscron_shared.messages import (
     run_request_for,
 )
 from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import to_json
+from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 
@@ -36,10 +41,32 @@ log = logging.getLogger(__name__)
 
 MAX_TRIGGER_BYTES = 64 * 1024
 """A trigger names a job and a few parameters; anything bigger is a mistake or abuse."""
+MAX_LISTED_PROBLEMS = 3
 
 
 class UnavailableError(NatscronError):
     code = "unavailable"
+
+
+def invalid_request(error: ValidationError) -> BadRequestError:
+    """A sentence naming the first problems' fields, without pydantic's decorations."""
+    problems = "; ".join(
+        f"{'.'.join(map(str, error_detail['loc'][1:])) or 'body'}: {error_detail['msg']}"
+        for error_detail in error.errors(include_url=False, include_input=False)[
+            :MAX_LISTED_PROBLEMS
+        ]
+    )
+    return BadRequestError(f"invalid trigger request: {problems}")
+
+
+async def _bounded_decode(
+    message: NatsMessage, decode: Callable[[NatsMessage], Awaitable[Any]]
+) -> Any:
+    if len(message.body) > MAX_TRIGGER_BYTES:
+        raise MessageTooLargeError(
+            f"request of {len(message.body)} bytes is over {MAX_TRIGGER_BYTES}"
+        )
+    return await decode(message)
 
 
 class TriggerHandler:
@@ -51,19 +78,28 @@ class TriggerHandler:
         self._clock = clock
         self._metrics = metrics
 
-    async def handle(self, body: bytes) -> bytes:
-        """The JSON reply to one request; never raises."""
-        try:
-            reply = await self._accept(body)
-        except NatscronError as exc:
-            self._metrics.triggers.labels(exc.code).inc()
-            log.info("rejected a trigger request: %s", exc)
-            return to_json(ErrorReply.of(exc.code, exc.detail))
-        self._metrics.triggers.labels("accepted").inc()
-        return to_json(reply)
+    def subscribe(self, broker: NatsBroker) -> None:
+        """Serve `jobs.trigger` on `broker`, in the queue group of all tickers."""
+        broker.subscriber(
+            names.JOBS_TRIGGER,
+            queue=names.TICKER_QUEUE,
+            decoder=_bounded_decode,
+            title=names.JOBS_TRIGGER,
+            description="Run a scheduled job now, or an ad-hoc job; any ticker answers",
+        )(self.handle)
 
-    async def _accept(self, body: bytes) -> TriggerReply:
-        request = self._parse(body)
+    def error_reply(self, error: Exception) -> ErrorReply:
+        """The reply to a request that failed; the broker's exception middleware calls it."""
+        if isinstance(error, ValidationError):
+            error = invalid_request(error)
+        if not isinstance(error, NatscronError):
+            log.exception("a trigger request failed unexpectedly", exc_info=error)
+            error = NatscronError(f"internal error: {type(error).__name__}")
+        self._metrics.triggers.labels(error.code).inc()
+        log.info("rejected a trigger request: %s", error)
+        return ErrorReply.of(error.code, error.detail)
+
+    async def handle(self, request: TriggerRequest) -> TriggerReply:
         now = self._clock.now()
         target = request.target
         if target is None:
@@ -93,24 +129,12 @@ class TriggerHandler:
             message = f"Triggered scheduled job '{spec.name}' to run {when}"
         try:
             await self._publisher.publish_job(run)
-        except (nats.errors.Error, TimeoutError) as exc:
+        except TRANSIENT_NATS_ERRORS as exc:
             self._metrics.nats_errors.labels("publish").inc()
             raise UnavailableError(f"could not queue the job: {type(exc).__name__}") from exc
         log.info("queued %s", run.job_id)
+        self._metrics.triggers.labels("accepted").inc()
         return TriggerReply(job_id=run.job_id, message=message, created_at=now)
-
-    @staticmethod
-    def _parse(body: bytes) -> TriggerRequest:
-        if len(body) > MAX_TRIGGER_BYTES:
-            raise MessageTooLargeError(f"request of {len(body)} bytes is over {MAX_TRIGGER_BYTES}")
-        try:
-            return TriggerRequest.model_validate_json(body)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, error['loc'])) or 'body'}: {error['msg']}"
-                for error in exc.errors(include_url=False, include_input=False)[:3]
-            )
-            raise BadRequestError(f"invalid trigger request: {problems}") from exc
 
     async def _spec(self, scheduled_job_id: str) -> ScheduledJob:
         """Read from KV, not the book, so a job applied a moment ago is already known.
@@ -119,7 +143,7 @@ class TriggerHandler:
             entry = await self._specs.get(scheduled_job_id)
         except (KeyNotFoundError, KeyDeletedError) as exc:
             raise UnknownScheduledJobError(scheduled_job_id) from exc
-        except (nats.errors.Error, TimeoutError) as exc:
+        except TRANSIENT_NATS_ERRORS as exc:
             self._metrics.nats_errors.labels("kv_get").inc()
             raise UnavailableError(f"could not read the scheduled job: {exc}") from exc
         try:

@@ -19,7 +19,9 @@ async def follow_schedules(bucket: KeyValue, book: ScheduleBook, metrics: Ticker
         async for entry in watcher:
             if entry is None:
                 book.loaded.set()
-            elif entry.operation in (KV_DEL, KV_PURGE):
+                continue
+            book.revision = max(book.revision, entry.revision or 0)
+            if entry.operation in (KV_DEL, KV_PURGE):
                 book.remove(entry.key)
             else:
                 spec = _parse(entry.key, entry.value or b"", metrics)
