@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from natscron.stack import LOG_FILE
 from natscron_shared.enums import Priority
 from natscron_shared.errors import BadRequestError, NatscronError
 from natscron_shared.settings import Settings
@@ -26,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="add a demo site and two schedules")
     for service in ("ticker", "runner", "recorder"):
         commands.add_parser(service, help=f"run one {service} (needs NATS/Mongo URLs or `up`)")
+    commands.add_parser(
+        "provision",
+        help="create or update the JetStream streams, buckets and consumers natscron needs",
+    )
+    commands.add_parser(
+        "asyncapi", help="print the AsyncAPI document of the message contract (YAML)"
+    )
     apply = commands.add_parser("apply", help="create or update scheduled jobs from YAML")
     apply.add_argument("-f", "--file", type=Path, required=True)
     trigger = commands.add_parser("trigger", help="run a scheduled job now")
@@ -48,6 +56,14 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         from natscron.cli.serve import serve
 
         await serve(args.command, settings)
+    elif args.command == "asyncapi":
+        from natscron.asyncapi import asyncapi_yaml
+
+        print(asyncapi_yaml(), end="")
+    elif args.command == "provision":
+        from natscron.cli.provision import provision_from_settings
+
+        await provision_from_settings(settings, lambda line: print(line, flush=True))
     elif args.command == "apply":
         from natscron.cli.apply import apply_file
 
@@ -62,7 +78,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         print("\n".join(await recent_jobs(settings, args.scheduled_job_id, args.limit)))
 
 
-LOG_FILE = "natscron.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIET_LIBRARIES = ("httpx", "httpcore")
 """They log every request at INFO; the runner reports failed fetches itself."""

@@ -1,0 +1,84 @@
+"""Every channel of the message contract: subject, payload model, who sends, who receives.
+
+`natscron asyncapi` renders this table as the AsyncAPI document in docs/asyncapi.yaml,
+and a test fails when that file no longer matches it.
+"""
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from natscron_shared import names
+from natscron_shared.enums import Priority
+from natscron_shared.messages import (
+    ErrorReply,
+    ItemBatch,
+    JobEvent,
+    RunRequest,
+    ScheduleEvent,
+    TriggerReply,
+    TriggerRequest,
+)
+
+
+@dataclass(frozen=True)
+class Channel:
+    subject: str
+    payload: type[BaseModel]
+    sender: str
+    receiver: str
+    description: str
+    stream: str | None = None
+    reply: tuple[type[BaseModel], ...] = ()
+
+
+def _run_lane(priority: Priority) -> Channel:
+    return Channel(
+        names.run_subject(priority),
+        RunRequest,
+        "ticker",
+        "runner",
+        f"A job to run, {priority.value} lane; Nats-Msg-Id is the job id, so a slot is stored"
+        " once. Work-queue stream: each request is taken by one runner.",
+        stream=names.STREAM_JOBS,
+    )
+
+
+CHANNELS: tuple[Channel, ...] = (
+    Channel(
+        names.JOBS_TRIGGER,
+        TriggerRequest,
+        "CLI, API",
+        "ticker",
+        "Run a scheduled job now, or an ad-hoc job. Request/reply (or fire-and-forget) in the"
+        f" queue group {names.TICKER_QUEUE!r}: any ticker answers, leader or not.",
+        reply=(TriggerReply, ErrorReply),
+    ),
+    _run_lane(Priority.IMMEDIATE),
+    _run_lane(Priority.NORMAL),
+    Channel(
+        f"{names.JOBS_EVENTS_PREFIX}.{{job_id}}",
+        JobEvent,
+        "ticker, runner",
+        "recorder",
+        "A status change of one job; (attempt, status) orders them, so a late or repeated"
+        " event never moves a job backwards. Nats-Msg-Id: job_id:attempt:status.",
+        stream=names.STREAM_EVENTS,
+    ),
+    Channel(
+        f"{names.SCHEDULED_JOBS_EVENTS_PREFIX}.{{scheduled_job_id}}",
+        ScheduleEvent,
+        "ticker",
+        "recorder",
+        "The ticker's newest computation of a scheduled job's next run.",
+        stream=names.STREAM_EVENTS,
+    ),
+    Channel(
+        f"{names.ITEMS_PREFIX}.{{job_id}}",
+        ItemBatch,
+        "runner",
+        "recorder",
+        "Part of what one job scraped, at most 100 items; Nats-Msg-Id: job_id:items:batch.",
+        stream=names.STREAM_ITEMS,
+    ),
+)
