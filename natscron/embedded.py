@@ -6,6 +6,7 @@ running interpreter. SecantusDB is GPL: it is only ever launched, never imported
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
+PR_SET_PDEATHSIG = 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -89,6 +92,25 @@ async def _wait_for_port(server: EmbeddedServer, host: str, port: int) -> None:
     )
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a `preexec_fn` asking the kernel to SIGTERM the child when we die, even by
+    SIGKILL, so no server outlives `natscron up`. The signal follows the forking thread:
+    asyncio forks from the event loop's thread, which lives as long as the stack. A parent
+    that died before the prctl call is seen as a changed parent pid."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return set_death_signal
+
+
 async def _launch(
     name: str, argv: list[str], log_path: Path, url: str, port: int
 ) -> EmbeddedServer:
@@ -101,6 +123,7 @@ async def _launch(
         stdin=subprocess.DEVNULL,
         # Own session: Ctrl-C reaches only natscron, which then stops the servers in order.
         start_new_session=True,
+        preexec_fn=_die_with_parent(),
     )
     server = EmbeddedServer(name=name, url=url, process=process, log_file=log_file)
     await _wait_for_port(server, "127.0.0.1", port)

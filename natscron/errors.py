@@ -1,6 +1,8 @@
 """Errors of the command line and the embedded dev stack."""
 
-from natscron_shared.errors import NatscronError
+from pathlib import Path
+
+from natscron_shared.errors import BadRequestError, NatscronError
 
 
 class EmbeddedServerError(NatscronError):
@@ -13,3 +15,19 @@ class StackNotFoundError(NatscronError):
     """No server URL configured and no running embedded stack to attach to."""
 
     code = "stack_not_found"
+
+
+class StackLockedError(BadRequestError):
+    """Another `natscron up` holds the data folder. A BadRequestError so that the command
+    exits with status 2: the fix is in the user's hands, not a failure of natscron."""
+
+    code = "stack_locked"
+
+    def __init__(self, pid: int | None, data_dir: Path) -> None:
+        holder = "" if pid is None else f"pid {pid}, "
+        super().__init__(
+            f"`natscron up` is already running here ({holder}data folder {data_dir});"
+            " stop it first or set NATSCRON_DATA_DIR to another folder"
+        )
+        self.pid = pid
+        self.data_dir = data_dir

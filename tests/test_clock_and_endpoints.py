@@ -1,12 +1,19 @@
 import asyncio
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from natscron.errors import StackNotFoundError
-from natscron.stack import resolve_endpoints, write_stack_endpoints
+from natscron.errors import StackLockedError, StackNotFoundError
+from natscron.stack import (
+    ENDPOINTS_FILE,
+    LOCK_FILE,
+    hold_stack_lock,
+    resolve_endpoints,
+    write_stack_endpoints,
+)
 from natscron_shared.clock import ManualClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.settings import Settings
@@ -45,3 +52,39 @@ def test_running_stack_is_found_and_a_dead_one_is_not(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace(str(os.getpid()), "999999999"))
     with pytest.raises(StackNotFoundError):
         resolve_endpoints(settings)
+
+
+def test_a_relative_data_dir_is_found_in_parents_past_a_dead_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = Endpoints("nats://127.0.0.1:1", "mongodb://127.0.0.1:2/natscron")
+    write_stack_endpoints(tmp_path / ".natscron", live)
+    dead = write_stack_endpoints(tmp_path / "a" / ".natscron", Endpoints("nats://x", "mongodb://x"))
+    dead.write_text(dead.read_text().replace(str(os.getpid()), "999999999"))
+    (tmp_path / "a" / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a" / "b")
+    assert resolve_endpoints(Settings(data_dir=Path(".natscron"))) == live
+
+
+def test_a_miss_says_which_folders_were_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_stack_endpoints(tmp_path / ".natscron", Endpoints("nats://n", "mongodb://m"))
+    absolute = tmp_path / "a" / ".natscron"
+    with pytest.raises(StackNotFoundError, match=re.escape(f"with data folder {absolute}:")):
+        resolve_endpoints(Settings(data_dir=absolute))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".natscron" / ENDPOINTS_FILE).unlink()
+    with pytest.raises(
+        StackNotFoundError, match=re.escape(f"with a .natscron folder in {tmp_path} or any of")
+    ):
+        resolve_endpoints(Settings(data_dir=Path(".natscron")))
+
+
+def test_one_up_per_data_folder_and_the_lock_names_its_holder(tmp_path: Path) -> None:
+    with hold_stack_lock(tmp_path):
+        holder = f"pid {os.getpid()}, data folder {tmp_path})"
+        with pytest.raises(StackLockedError, match=re.escape(holder)), hold_stack_lock(tmp_path):
+            pass
+    with hold_stack_lock(tmp_path):
+        assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from natscron.cli.connect import nats_client
-from natscron.cli.main import LOG_FILE
 from natscron.cli.tail import tail_runs
 from natscron.embedded import start_mongo, start_nats
-from natscron.stack import ENDPOINTS_FILE, write_stack_endpoints
+from natscron.stack import ENDPOINTS_FILE, LOG_FILE, hold_stack_lock, write_stack_endpoints
 from natscron_recorder.mongo import database_of, new_client
 from natscron_shared.endpoints import Endpoints
+from natscron_shared.jetstream_layout import jetstream_layout
 from natscron_shared.lifecycle import run_until_signalled
+from natscron_shared.provision import provision
 from natscron_shared.schedule_store import put_schedules
 from natscron_shared.settings import Settings
 
@@ -30,6 +31,7 @@ async def _servers(settings: Settings) -> AsyncIterator[Endpoints]:
             nats = await start_nats(settings.data_dir)
             stack.push_async_callback(nats.stop)
             nats_url = nats.url
+            await _provision(nats_url, settings)
         if mongo_url is None:
             mongo = await start_mongo(settings.data_dir)
             stack.push_async_callback(mongo.stop)
@@ -40,6 +42,14 @@ async def _servers(settings: Settings) -> AsyncIterator[Endpoints]:
         yield endpoints
 
 
+async def _provision(nats_url: str, settings: Settings) -> None:
+    """The embedded server is ours, so `up` provisions it; a configured one is not."""
+    layout = jetstream_layout(settings.jetstream_replicas, settings.lease_ttl_seconds)
+    async with nats_client(nats_url) as client:
+        for change in await provision(client.jetstream(), layout):
+            log.info("provisioning: %s", change)
+
+
 async def _start_demo(settings: Settings, endpoints: Endpoints, stack: AsyncExitStack) -> None:
     from natscron.demo import DemoListingsSite, demo_schedules
 
@@ -47,7 +57,7 @@ async def _start_demo(settings: Settings, endpoints: Endpoints, stack: AsyncExit
     await site.start()
     stack.push_async_callback(site.stop)
     print(f"demo listings site on {site.url}", flush=True)
-    async with nats_client(endpoints.nats_url, settings) as client:
+    async with nats_client(endpoints.nats_url) as client:
         await put_schedules(client.jetstream(), demo_schedules(site.url))
 
 
@@ -57,6 +67,7 @@ async def up(settings: Settings, demo: bool) -> None:
     from natscron_ticker import TickerService
 
     async with AsyncExitStack() as stack:
+        stack.enter_context(hold_stack_lock(settings.data_dir))
         endpoints = await stack.enter_async_context(_servers(settings))
         print(f"NATS {endpoints.nats_url}  MongoDB {endpoints.mongo_url}", flush=True)
         print(f"(other terminals find them via {settings.data_dir / ENDPOINTS_FILE})", flush=True)

@@ -10,13 +10,14 @@ and an orchestrator restarts it instead of leaving a half-dead process serving 2
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import signal
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Iterator
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -159,12 +160,10 @@ class Service(ABC):
         """Stop intake and drain; loops still running afterwards are cancelled."""
 
 
-async def _first_signal_or_failure(services: list[Service]) -> Service | None:
-    """Wait for one of `STOP_SIGNALS` (None) or a service's failure (that service)."""
-    loop = asyncio.get_running_loop()
-    signalled = asyncio.Event()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, signalled.set)
+async def _first_signal_or_failure(
+    services: list[Service], signalled: asyncio.Event
+) -> Service | None:
+    """Wait for a stop signal (None) or a service's failure (that service)."""
     waits = {asyncio.create_task(signalled.wait()): None} | {
         asyncio.create_task(service.failed.wait()): service for service in services
     }
@@ -172,11 +171,24 @@ async def _first_signal_or_failure(services: list[Service]) -> Service | None:
         done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         return next((waits[task] for task in done if waits[task] is not None), None)
     finally:
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
         for task in waits:
             task.cancel()
         await asyncio.gather(*waits, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[asyncio.Event]:
+    """An event set by any of `STOP_SIGNALS`, handled from the very start, so a signal
+    during start-up stops the services in order instead of killing the process."""
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, signalled.set)
+    try:
+        yield signalled
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
 
 
 async def serve_health(service: Service, host: str, port: int) -> HealthServer:
@@ -194,17 +206,20 @@ async def run_until_signalled(services: list[Service], host: str, port: int) -> 
     health: list[HealthServer] = []
     started: list[Service] = []
     failed: Service | None = None
-    try:
-        for index, service in enumerate(services):
-            health.append(await serve_health(service, host, port if index == 0 else 0))
-            await service.start()
-            started.append(service)
-        failed = await _first_signal_or_failure(started)
-        log.info("%s; stopping", "a service failed" if failed else "signal received")
-    finally:
-        for service in reversed(started):
-            await service.stop()
-        for server in health:
-            await server.stop()
+    with _stop_signals() as signalled:
+        try:
+            for index, service in enumerate(services):
+                if signalled.is_set():
+                    break
+                health.append(await serve_health(service, host, port if index == 0 else 0))
+                await service.start()
+                started.append(service)
+            failed = await _first_signal_or_failure(started, signalled)
+            log.info("%s; stopping", "a service failed" if failed else "signal received")
+        finally:
+            for service in reversed(started):
+                await service.stop()
+            for server in health:
+                await server.stop()
     if failed is not None:
         raise ServiceFailedError(failed.failure or f"{failed.name} failed")
