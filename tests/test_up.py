@@ -135,6 +135,7 @@ async def test_second_up_on_one_folder_exits_2_naming_the_holder_and_starts_noth
 
 
 async def test_sighup_stops_up_and_both_servers(tmp_path: Path) -> None:
+    """Sent once everything runs (the ticker leads): this is about the stop, not start-up."""
     async with running_up(tmp_path) as up:
         assert sorted(up.servers.values()) == SERVERS
 
