@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 
 import pytest
 
@@ -106,3 +107,28 @@ async def test_startup_waits_are_bounded_and_say_what_they_waited_for() -> None:
 
 async def _ready(service: Service) -> bool:
     return service.is_ready()
+
+
+class Stubborn(Service):
+    """A loop that swallows its first cancellation, as a request inside Python 3.11's
+    `asyncio.wait_for` can when the reply arrives at the same moment."""
+
+    name = "stubborn"
+
+    async def _start(self) -> None:
+        self.supervise("lease", self._lease())
+
+    async def _lease(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        await asyncio.Event().wait()
+
+    async def _stop(self) -> None:
+        pass
+
+
+async def test_a_loop_that_swallows_a_cancel_does_not_hang_the_stop() -> None:
+    service = Stubborn()
+    await service.start()
+    await asyncio.wait_for(service.stop(), 2)
+    assert service.state is ServiceState.STOPPED and service.failure is None

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STARTUP_TIMEOUT_SECONDS = 30.0
+LOOP_CANCEL_SECONDS = 5.0
+RECANCEL_SECONDS = 0.1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 """SIGHUP too: a closed terminal must stop `natscron up` and its servers, not orphan them."""
 
@@ -147,10 +149,28 @@ class Service(ABC):
         self.failed.set()
 
     async def _cancel_loops(self) -> None:
-        loops, self._loops = list(self._loops.values()), {}
-        for task in loops:
-            task.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        """Cancel every loop, and again until it ends: on Python 3.11 `asyncio.wait_for`
+        (under nats-py's requests) can swallow a cancellation that meets a reply, and one
+        lost cancel must not hang a stop. Loops still alive after `LOOP_CANCEL_SECONDS` are
+        named in the log and left behind, so the stop completes."""
+        names = {task: name for name, task in self._loops.items()}
+        self._loops = {}
+        clock = asyncio.get_running_loop()
+        deadline = clock.time() + LOOP_CANCEL_SECONDS
+        pending = set(names)
+        while pending and clock.time() < deadline:
+            for task in pending:
+                task.cancel()
+            done, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: its failure, if any, is already reported
+        if pending:
+            log.error(
+                "%s: loops %s did not end when cancelled; stopping without them",
+                self.name,
+                ", ".join(sorted(repr(names[task]) for task in pending)),
+            )
 
     @abstractmethod
     async def _start(self) -> None: ...

@@ -1,7 +1,9 @@
 """A pull loop on one durable consumer, handling at most `limit` messages at once.
 
-Plain nats-py, for now: the EVENTS consumer spans two subject trees (`jobs.events.>`,
-`scheduled_jobs.events.>`), which one FastStream subscriber does not bind to.
+Plain nats-py, not a FastStream pull subscriber: FastStream's pull loop swallows
+`ServiceUnavailableError` (what a deleted consumer answers) and fetches again at once,
+and restarts a failed loop by itself; this one backs off, asks whether its consumer
+still exists, and otherwise dies under the service's supervision.
 
 Writes are idempotent and order-independent, so messages are handled concurrently.
 It fetches only as many messages as it has free slots, so none waits in memory
