@@ -1,8 +1,7 @@
-"""The recorder's writes against the real MongoDB-protocol server: idempotent and
-order-independent under redelivery, reordering and concurrency."""
+"""The recorder's batch writes against the real MongoDB-protocol server: idempotent and
+order-independent under any batching, redelivery, reordering and concurrency."""
 
 import asyncio
-import itertools
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
@@ -11,13 +10,13 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron_recorder.history import consecutive_failures
+from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.indexes import ensure_indexes
-from natscron_recorder.items_writer import write_item_batch
-from natscron_recorder.job_writer import record_job_event
+from natscron_recorder.items_batch import ItemBatchWriter
 from natscron_recorder.mongo import Document
-from natscron_recorder.schedule_writer import write_deletion, write_schedule_event, write_spec
+from natscron_recorder.schedule_writer import write_deletion, write_spec
 from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.job_stats import summary
 from natscron_shared.messages import ItemBatch, JobEvent, RunRequest, ScheduleEvent, ScrapedItem
 from natscron_shared.models import ActiveHours, ScheduledJob
 
@@ -26,12 +25,30 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
 PARALLEL_PERMUTATIONS = 8
+JOBS = 16
 
 
 @pytest.fixture
 async def db(mongo_db: AsyncDatabase[Document]) -> AsyncIterator[AsyncDatabase[Document]]:
     await ensure_indexes(mongo_db)
     yield mongo_db
+
+
+async def record(
+    db: AsyncDatabase[Document],
+    events: list[JobEvent],
+    schedule_events: list[ScheduleEvent] | None = None,
+) -> int:
+    """One EVENTS batch; the number of jobs it moved forward."""
+    writer = EventBatchWriter(db.client, db)
+    recorded = await writer.record(events, schedule_events or [], NOW)
+    return recorded.jobs_written
+
+
+async def save_items(db: AsyncDatabase[Document], *batches: ItemBatch) -> int:
+    """One ITEMS batch; the number of item batches it counted on their jobs."""
+    recorded = await ItemBatchWriter(db.client, db).record(list(batches))
+    return recorded.batches_counted
 
 
 def request(job_id: str, scheduled_job_id: str | None = "sj") -> RunRequest:
@@ -94,20 +111,26 @@ def comparable(doc: Document | None) -> Document:
     return {key: value for key, value in doc.items() if key not in ignored}
 
 
-async def test_every_order_of_a_retried_jobs_events_ends_in_the_same_document(
+def batches_of(events: list[JobEvent], rng: random.Random) -> list[list[JobEvent]]:
+    """`events`, each delivered one to three times, shuffled, cut into random batches."""
+    deliveries = [e for e in events for _ in range(rng.randint(1, 3))]
+    rng.shuffle(deliveries)
+    cuts = sorted(rng.sample(range(1, len(deliveries)), rng.randint(0, len(deliveries) - 1)))
+    return [deliveries[a:b] for a, b in zip([0, *cuts], [*cuts, len(deliveries)], strict=True)]
+
+
+async def test_any_batching_of_a_retried_jobs_events_ends_in_the_same_document(
     db: AsyncDatabase[Document],
 ) -> None:
-    permutations = list(itertools.permutations(range(5)))
-    assert len(permutations) == 120
     gate = asyncio.Semaphore(PARALLEL_PERMUTATIONS)
 
-    async def deliver(number: int, order: tuple[int, ...]) -> None:
+    async def deliver(number: int) -> None:
         events = retried_run(request(f"job-{number}", f"sj-{number}"))
         async with gate:
-            for index in order + order:  # every event delivered twice
-                await record_job_event(db, events[index], NOW)
+            for delivered in batches_of(events, random.Random(number)):
+                await record(db, delivered)
 
-    await asyncio.gather(*(deliver(n, order) for n, order in enumerate(permutations)))
+    await asyncio.gather(*(deliver(n) for n in range(JOBS)))
 
     reference = comparable(await db.jobs.find_one({"job_id": "job-0"}))
     assert reference["status"] == JobStatus.COMPLETED
@@ -120,16 +143,17 @@ async def test_every_order_of_a_retried_jobs_events_ends_in_the_same_document(
     assert reference["saved_batches"] == []
     async for doc in db.jobs.find({}):
         assert comparable(doc) == reference, doc["job_id"]
-    counts = await db.scheduled_jobs.distinct("run_count")
-    assert counts == [1]
-    assert await db.scheduled_jobs.count_documents({}) == 120
+    assert await db.scheduled_jobs.distinct("run_count") == [1]
+    assert await db.scheduled_jobs.count_documents({}) == JOBS
+    system = await db.job_stats.find_one({"_id": "*|all"})
+    assert system is not None and (system["runs"], system["completed"]) == (JOBS, JOBS)
 
 
 async def test_a_terminal_status_is_final(db: AsyncDatabase[Document]) -> None:
     job = request("job-final")
     run = retried_run(job)
     for step in run:
-        assert await record_job_event(db, step, NOW)
+        assert await record(db, [step]) == 1
     before = await db.jobs.find_one({"job_id": "job-final"}, {"_id": 0})
 
     late = [
@@ -137,9 +161,14 @@ async def test_a_terminal_status_is_final(db: AsyncDatabase[Document]) -> None:
         event(job, JobStatus.FAILED, 1, T0 + timedelta(minutes=6), error_message="late"),
         run[-1],
     ]
+    assert await record(db, late) == 0
     for step in late:
-        assert not await record_job_event(db, step, NOW + timedelta(hours=1))
+        assert await record(db, [step]) == 0
     assert await db.jobs.find_one({"job_id": "job-final"}, {"_id": 0}) == before
+
+
+def finished(job_id: str, status: JobStatus, at: datetime, scheduled: str = "hist") -> JobEvent:
+    return event(request(job_id, scheduled), status, 1, at, duration_ms=1500)
 
 
 async def test_run_history_counts_each_finished_run_once(db: AsyncDatabase[Document]) -> None:
@@ -152,21 +181,19 @@ async def test_run_history_counts_each_finished_run_once(db: AsyncDatabase[Docum
     events: list[JobEvent] = []
     for minute, (job_id, status) in enumerate(outcomes):
         job = request(job_id, "hist")
-        finished = T0 + timedelta(minutes=minute)
+        done = T0 + timedelta(minutes=minute)
         events += [
-            event(job, JobStatus.PENDING, 1, finished - timedelta(seconds=2)),
-            event(job, JobStatus.RUNNING, 1, finished - timedelta(seconds=1)),
-            event(job, status, 1, finished),
+            event(job, JobStatus.PENDING, 1, done - timedelta(seconds=2)),
+            event(job, JobStatus.RUNNING, 1, done - timedelta(seconds=1)),
+            finished(job_id, status, done),
         ]
-    skipped = request("run-skipped", "hist")
     events += [
-        event(skipped, JobStatus.SKIPPED, 1, T0 + timedelta(hours=1)),
+        event(request("run-skipped", "hist"), JobStatus.SKIPPED, 1, T0 + timedelta(hours=1)),
         event(request("run-open", "hist"), JobStatus.RUNNING, 1, T0 + timedelta(hours=1)),
         event(request("adhoc-run", None), JobStatus.COMPLETED, 1, T0 + timedelta(hours=1)),
     ]
-    deliveries = events * 3
-    random.Random(7).shuffle(deliveries)
-    await asyncio.gather(*(record_job_event(db, step, NOW) for step in deliveries))
+    batches = batches_of(events, random.Random(7))
+    await asyncio.gather(*(record(db, delivered) for delivered in batches))
 
     history = await db.scheduled_jobs.find_one({"scheduled_job_id": "hist"}, {"_id": 0})
     assert history == {
@@ -176,27 +203,73 @@ async def test_run_history_counts_each_finished_run_once(db: AsyncDatabase[Docum
         "last_run_status": "failed",
         "last_run_job_id": "run-4",
         "consecutive_failures": 2,
+        "last_completed_at": T0,
+        "last_failed_at": T0 + timedelta(minutes=3),
     }
     assert await db.scheduled_jobs.count_documents({}) == 1  # ad-hoc runs touch none
 
-    later = request("run-5", "hist")
-    await record_job_event(db, event(later, JobStatus.COMPLETED, 1, T0 + timedelta(minutes=9)), NOW)
+    await record(db, [finished("run-5", JobStatus.COMPLETED, T0 + timedelta(minutes=9))])
     history = await db.scheduled_jobs.find_one({"scheduled_job_id": "hist"})
     assert history is not None
     assert (history["run_count"], history["last_run_job_id"]) == (5, "run-5")
     assert history["consecutive_failures"] == 0
 
 
-def test_consecutive_failures_stop_at_the_latest_completed_run() -> None:
-    assert consecutive_failures(["failed", "cancelled", "failed", "completed", "failed"]) == 2
-    assert consecutive_failures(["completed", "failed"]) == 0
-    assert consecutive_failures(["failed", "failed"]) == 2
+async def test_a_completion_recorded_late_recounts_the_failures_after_it(
+    db: AsyncDatabase[Document],
+) -> None:
+    minute = timedelta(minutes=1)
+    await record(db, [finished("f-3", JobStatus.FAILED, T0 + 3 * minute)])
+    await record(db, [finished("f-1", JobStatus.FAILED, T0 + minute)])
+    history = await db.scheduled_jobs.find_one({"scheduled_job_id": "hist"})
+    assert history is not None and history["consecutive_failures"] == 2
+    await record(db, [finished("c-2", JobStatus.COMPLETED, T0 + 2 * minute)])
+    history = await db.scheduled_jobs.find_one({"scheduled_job_id": "hist"})
+    assert history is not None
+    assert (history["consecutive_failures"], history["last_run_job_id"]) == (1, "f-3")
 
 
-def batch(job_id: str, number: int, keys: list[str], at: datetime = T0) -> ItemBatch:
+async def test_statistics_per_scheduled_job_and_system_per_hour_and_all_time(
+    db: AsyncDatabase[Document],
+) -> None:
+    hour = timedelta(hours=1)
+    await record(
+        db,
+        [
+            finished("a", JobStatus.COMPLETED, T0, "s1"),
+            finished("b", JobStatus.FAILED, T0 + timedelta(minutes=5), "s1"),
+            finished("c", JobStatus.COMPLETED, T0 + hour, "s1"),
+            finished("d", JobStatus.COMPLETED, T0, "s2"),
+        ],
+    )
+    await save_items(db, batch("a", 0, ["x", "y"], scheduled="s1"))
+    s1 = await db.job_stats.find_one({"_id": "s1|all"})
+    s1_hour = await db.job_stats.find_one({"_id": "s1|2026-11-23T10"})
+    system = await db.job_stats.find_one({"_id": "*|all"})
+    assert s1 is not None and s1_hour is not None and system is not None
+    assert summary(s1) == {
+        "runs": 3,
+        "completed": 2,
+        "failed": 1,
+        "cancelled": 0,
+        "skipped": 0,
+        "success_rate": 2 / 3,
+        "duration_ms_mean": 1500.0,
+        "duration_ms_min": 1500,
+        "duration_ms_max": 1500,
+        "duration_ms_p95": 2500,
+        "items_scraped": 0,
+        "items_saved": 2,
+    }
+    assert (s1_hour["runs"], s1_hour["failed"], summary(system)["runs"]) == (2, 1, 4)
+
+
+def batch(
+    job_id: str, number: int, keys: list[str], at: datetime = T0, scheduled: str = "sj"
+) -> ItemBatch:
     return ItemBatch(
         job_id=job_id,
-        scheduled_job_id="sj",
+        scheduled_job_id=scheduled,
         batch=number,
         scraped_at=at,
         items=[ScrapedItem(key=key, data={"key": key, "job": job_id}) for key in keys],
@@ -205,15 +278,14 @@ def batch(job_id: str, number: int, keys: list[str], at: datetime = T0) -> ItemB
 
 async def test_redelivered_items_are_counted_once(db: AsyncDatabase[Document]) -> None:
     first, second = batch("job-items", 0, ["a", "b", "c"]), batch("job-items", 1, ["d", "e"])
-    assert await write_item_batch(db, first)  # before any event of its job
+    assert await save_items(db, first) == 1  # before any event of its job
     job = await db.jobs.find_one({"job_id": "job-items"})
     assert job is not None
     assert "status" not in job
 
-    assert await record_job_event(db, event(request("job-items"), JobStatus.RUNNING, 1, T0), NOW)
-    assert await write_item_batch(db, second)
-    assert not await write_item_batch(db, first)
-    assert not await write_item_batch(db, second)
+    assert await record(db, [event(request("job-items"), JobStatus.RUNNING, 1, T0)]) == 1
+    assert await save_items(db, second, first, second) == 1
+    assert await save_items(db, first) == 0
 
     job = await db.jobs.find_one({"job_id": "job-items"})
     assert job is not None
@@ -221,15 +293,17 @@ async def test_redelivered_items_are_counted_once(db: AsyncDatabase[Document]) -
     assert job["properties_saved"] == 5
     assert sorted(job["saved_batches"]) == [0, 1]
     assert await db.items.count_documents({}) == 5
+    stats = await db.job_stats.find_one({"_id": "sj|all"})
+    assert stats is not None and stats["items_saved"] == 5
 
 
 async def test_an_older_batch_does_not_overwrite_newer_item_data(
     db: AsyncDatabase[Document],
 ) -> None:
     old, new = batch("job-old", 0, ["k"], T0), batch("job-new", 0, ["k"], T0 + timedelta(hours=1))
-    await write_item_batch(db, old)
-    await write_item_batch(db, new)
-    await write_item_batch(db, old)  # redelivered late
+    await save_items(db, old)
+    await save_items(db, new, old)
+    await save_items(db, old)  # redelivered late
 
     item = await db.items.find_one({"key": "k"}, {"_id": 0})
     assert item == {
@@ -246,16 +320,14 @@ async def test_an_older_batch_does_not_overwrite_newer_item_data(
 async def test_items_and_events_racing_to_create_a_job_both_land(
     db: AsyncDatabase[Document],
 ) -> None:
-    """On MongoDB two upserts can both try the insert (see guarded.py); SecantusDB
-    serialises writes, so there this only checks that concurrent writers compose."""
     job_ids = [f"race-{n}" for n in range(30)]
     await asyncio.gather(
         *(
             write
             for job_id in job_ids
             for write in (
-                write_item_batch(db, batch(job_id, 0, [f"{job_id}-x"])),
-                record_job_event(db, event(request(job_id), JobStatus.PENDING, 1, T0), NOW),
+                save_items(db, batch(job_id, 0, [f"{job_id}-x"])),
+                record(db, [event(request(job_id), JobStatus.PENDING, 1, T0)]),
             )
         )
     )
@@ -269,16 +341,15 @@ async def test_the_newest_next_run_wins(db: AsyncDatabase[Document]) -> None:
     older = ScheduleEvent(
         scheduled_job_id="sj", next_run_at=T0 + timedelta(hours=1), at=T0 - timedelta(minutes=1)
     )
-    assert await write_schedule_event(db, newer)
-    assert not await write_schedule_event(db, older)
-    assert not await write_schedule_event(db, newer)
+    await record(db, [], [older, newer])
+    await record(db, [], [older])
 
     doc = await db.scheduled_jobs.find_one({"scheduled_job_id": "sj"})
     assert doc is not None
     assert (doc["next_run_at"], doc["next_run_computed_at"]) == (T0 + timedelta(hours=2), T0)
 
     done = ScheduleEvent(scheduled_job_id="sj", next_run_at=None, at=T0 + timedelta(hours=3))
-    assert await write_schedule_event(db, done)
+    await record(db, [], [done])
     doc = await db.scheduled_jobs.find_one({"scheduled_job_id": "sj"})
     assert doc is not None
     assert doc["next_run_at"] is None
@@ -294,7 +365,7 @@ async def test_the_spec_mirror_keeps_the_newest_revision_and_the_history(
         scraper="noop",
         active_hours=ActiveHours(start=time(1), end=time(5), weekdays=(1, 2)),
     )
-    await record_job_event(db, event(request("run-1"), JobStatus.COMPLETED, 1, T0), NOW)
+    await record(db, [event(request("run-1"), JobStatus.COMPLETED, 1, T0)])
     assert await write_spec(db, spec, revision=5, now=NOW)
     assert not await write_spec(db, spec.model_copy(update={"name": "Stale"}), 4, NOW)
 

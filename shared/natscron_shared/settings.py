@@ -26,4 +26,10 @@ class Settings(BaseSettings):
     runner_id: str | None = None
     ticker_id: str | None = None
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    recorder_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="messages the recorder writes per transaction"
+    )
+    recorder_batch_max_wait_seconds: float = Field(
+        default=1.0, gt=0, le=30, description="how long an idle fetch waits for messages"
+    )
     log_level: str = "INFO"

@@ -1,54 +1,79 @@
-"""The run history of a scheduled job, recomputed from its `jobs` documents.
+"""A scheduled job's run history, advanced by each batch of runs that just finished.
 
-Recomputing (instead of incrementing) heals itself: a redelivered event or a crash
-between writes can never count a run twice or miss one. Finished runs only ever
-get added, so a recomputation that counted more runs is never overwritten by one
-that counted fewer (the `run_count` guard); the one that counted them all wins.
+Applied in the transaction that makes those runs final, so each run counts exactly
+once. The cost per batch does not depend on how many runs came before:
+
+- `run_count` grows by the batch's finished runs;
+- `last_run_*` follow the run that finished last (by `completed_at`);
+- `consecutive_failures` counts failed runs that finished after the latest completed
+  one (cancelled runs neither count nor reset). Runs may be recorded out of order, so
+  the document keeps `last_completed_at` and `last_failed_at`; only when a completed run
+  lands before an already counted failure must the failures after it be counted again,
+  a query bounded by those failures, not by the history.
 """
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
+from natscron_shared.enums import JobStatus
 
-from natscron_recorder.guarded import guarded_upsert
-from natscron_recorder.mongo import JOBS, SCHEDULED_JOBS, Document
-from natscron_shared.enums import FINISHED_RUN_STATUSES, JobStatus
-
-RECENT_RUNS = 100
-"""How far back `consecutive_failures` looks for the latest completed run."""
-
-
-def consecutive_failures(newest_first: Iterable[str]) -> int:
-    """Failed runs since the latest completed one (cancelled runs neither count nor reset)."""
-    failures = 0
-    for status in newest_first:
-        if status == JobStatus.COMPLETED:
-            break
-        if status == JobStatus.FAILED:
-            failures += 1
-    return failures
+HISTORY_FIELDS = (
+    "run_count",
+    "last_run_at",
+    "last_run_status",
+    "last_run_job_id",
+    "consecutive_failures",
+    "last_completed_at",
+    "last_failed_at",
+)
 
 
-async def refresh_run_history(db: AsyncDatabase[Document], scheduled_job_id: str) -> None:
-    finished = {"scheduled_job_id": scheduled_job_id, "status": {"$in": FINISHED_RUN_STATUSES}}
-    jobs = db[JOBS]
-    run_count = await jobs.count_documents(finished)
-    # Read after counting, so these include at least the runs counted.
-    recent = (
-        await jobs.find(finished, {"_id": 0, "job_id": 1, "status": 1, "completed_at": 1})
-        .sort("completed_at", -1)
-        .limit(RECENT_RUNS)
-        .to_list()
-    )
-    if not recent:
-        return
-    latest = recent[0]
-    history = {
-        "run_count": run_count,
-        "last_run_at": latest.get("completed_at"),
-        "last_run_status": latest["status"],
-        "last_run_job_id": latest["job_id"],
-        "consecutive_failures": consecutive_failures(run["status"] for run in recent),
-    }
-    query = {"scheduled_job_id": scheduled_job_id, "run_count": {"$not": {"$gt": run_count}}}
-    await guarded_upsert(db[SCHEDULED_JOBS], query, {"$set": history})
+@dataclass(frozen=True)
+class FinishedRun:
+    job_id: str
+    status: JobStatus
+    completed_at: datetime
+
+
+FailuresAfter = Callable[[datetime], Awaitable[int]]
+"""Counts the stored failed runs of the scheduled job that finished after a moment."""
+
+
+def _latest(moments: list[datetime | None]) -> datetime | None:
+    present = [moment for moment in moments if moment is not None]
+    return max(present) if present else None
+
+
+async def advance(
+    stored: dict[str, Any], runs: list[FinishedRun], failures_after: FailuresAfter
+) -> dict[str, Any]:
+    """The history fields after `runs` (all newly finished, of one scheduled job)."""
+    runs = sorted(runs, key=lambda run: run.completed_at)
+    history = {name: stored.get(name) for name in HISTORY_FIELDS}
+    history["run_count"] = int(history["run_count"] or 0) + len(runs)
+    newest = runs[-1]
+    if history["last_run_at"] is None or newest.completed_at >= history["last_run_at"]:
+        history.update(
+            last_run_at=newest.completed_at,
+            last_run_status=newest.status.value,
+            last_run_job_id=newest.job_id,
+        )
+    completed_before = history["last_completed_at"]
+    failed_before = history["last_failed_at"]
+    completions = [r.completed_at for r in runs if r.status is JobStatus.COMPLETED]
+    failures = [r.completed_at for r in runs if r.status is JobStatus.FAILED]
+    history["last_completed_at"] = _latest([completed_before, *completions])
+    history["last_failed_at"] = _latest([failed_before, *failures])
+    latest_completion = history["last_completed_at"]
+    if latest_completion is None or latest_completion == completed_before:
+        new_failures = [t for t in failures if completed_before is None or t > completed_before]
+        history["consecutive_failures"] = int(history["consecutive_failures"] or 0) + len(
+            new_failures
+        )
+    elif failed_before is not None and failed_before > latest_completion:
+        history["consecutive_failures"] = await failures_after(latest_completion)
+    else:
+        history["consecutive_failures"] = sum(1 for t in failures if t > latest_completion)
+    return history

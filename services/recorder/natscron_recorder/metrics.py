@@ -2,27 +2,31 @@
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 WRITE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 
 
 @dataclass(frozen=True)
 class RecorderMetrics:
     messages: Counter
     bad_messages: Counter
-    mongo_errors: Counter
-    nats_errors: Counter
+    documents: Counter
+    runs_finished: Counter
+    batch_size: Histogram
     write_duration: Histogram
+    mongo_errors: Counter
+    mongo_available: Gauge
+    nats_errors: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> "RecorderMetrics":
         return cls(
             messages=Counter(
                 "natscron_recorder_messages_total",
-                "Messages written, by kind (job_event, schedule_event, items, schedule_spec)"
-                " and outcome (applied, duplicate: the stored state was already as new)",
-                ["kind", "outcome"],
+                "Messages stored, by kind (job_event, schedule_event, items, schedule_spec)",
+                ["kind"],
                 registry=registry,
             ),
             bad_messages=Counter(
@@ -31,22 +35,45 @@ class RecorderMetrics:
                 ["reason"],
                 registry=registry,
             ),
+            documents=Counter(
+                "natscron_recorder_documents_written_total",
+                "MongoDB documents written, by collection",
+                ["collection"],
+                registry=registry,
+            ),
+            runs_finished=Counter(
+                "natscron_recorder_runs_finished_total",
+                "Runs recorded as finished (each exactly once)",
+                registry=registry,
+            ),
+            batch_size=Histogram(
+                "natscron_recorder_batch_size",
+                "Messages per batch written, by consumer",
+                ["consumer"],
+                buckets=BATCH_BUCKETS,
+                registry=registry,
+            ),
+            write_duration=Histogram(
+                "natscron_recorder_write_duration_seconds",
+                "Time to store one batch in MongoDB, by consumer (schedule_spec: one KV value)",
+                ["consumer"],
+                buckets=WRITE_BUCKETS,
+                registry=registry,
+            ),
             mongo_errors=Counter(
                 "natscron_recorder_mongo_errors_total",
                 "MongoDB writes that failed and will be retried",
+                registry=registry,
+            ),
+            mongo_available=Gauge(
+                "natscron_recorder_mongo_available",
+                "1 while the last MongoDB write succeeded",
                 registry=registry,
             ),
             nats_errors=Counter(
                 "natscron_recorder_nats_errors_total",
                 "NATS operations that failed, by operation (fetch, ack, watch)",
                 ["operation"],
-                registry=registry,
-            ),
-            write_duration=Histogram(
-                "natscron_recorder_write_duration_seconds",
-                "Time to store one message in MongoDB, by kind",
-                ["kind"],
-                buckets=WRITE_BUCKETS,
                 registry=registry,
             ),
         )

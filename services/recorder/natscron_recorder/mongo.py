@@ -4,11 +4,16 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.write_concern import WriteConcern
 
 DEFAULT_DATABASE = "natscron"
 SCHEDULED_JOBS = "scheduled_jobs"
 JOBS = "jobs"
 ITEMS = "items"
+JOB_STATS = "job_stats"
+DURABLE = WriteConcern(w="majority", j=True)
+"""Acknowledged means journaled: a write the recorder acks a message for survives a
+SIGKILL of the server right after (the default lost ~40 ms of writes on SecantusDB)."""
 
 Document = dict[str, Any]
 
@@ -18,4 +23,4 @@ def new_client(url: str) -> AsyncMongoClient[Document]:
 
 
 def database_of(client: AsyncMongoClient[Document]) -> AsyncDatabase[Document]:
-    return client.get_default_database(default=DEFAULT_DATABASE)
+    return client.get_default_database(default=DEFAULT_DATABASE, write_concern=DURABLE)

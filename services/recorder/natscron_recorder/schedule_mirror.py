@@ -91,7 +91,9 @@ class ScheduleMirror:
                 if spec is None:
                     return
                 applied = await write_spec(self._db, spec, revision, self._clock.now())
-        self._metrics.messages.labels(KIND, "applied" if applied else "duplicate").inc()
+        self._metrics.messages.labels(KIND).inc()
+        if applied:
+            self._metrics.documents.labels("scheduled_jobs").inc()
 
     def _parse(self, entry: KeyValue.Entry) -> ScheduledJob | None:
         try:

@@ -1,7 +1,7 @@
-"""Writes to `scheduled_jobs`: the spec mirrored from KV, and the ticker's next run.
+"""Writes to `scheduled_jobs` of the spec mirrored from KV.
 
-Each writer `$set`s its own fields only (the run history is `history.py`'s), so they
-may create the document in any order.
+It `$set`s the spec's fields only (the run history and next run are the event batches'),
+so either may create the document first.
 """
 
 from datetime import datetime
@@ -11,7 +11,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_recorder.guarded import guarded_upsert
 from natscron_recorder.mongo import SCHEDULED_JOBS, Document
 from natscron_shared.enums import ScheduledJobStatus
-from natscron_shared.messages import ScheduleEvent
 from natscron_shared.models import ScheduledJob
 
 
@@ -58,13 +57,3 @@ async def write_deletion(
     return await guarded_upsert(
         db[SCHEDULED_JOBS], _older_revision(scheduled_job_id, revision), update
     )
-
-
-async def write_schedule_event(db: AsyncDatabase[Document], event: ScheduleEvent) -> bool:
-    """The ticker's newest computation of the next run wins."""
-    query = {
-        "scheduled_job_id": event.scheduled_job_id,
-        "next_run_computed_at": {"$not": {"$gte": event.at}},
-    }
-    update = {"$set": {"next_run_at": event.next_run_at, "next_run_computed_at": event.at}}
-    return await guarded_upsert(db[SCHEDULED_JOBS], query, update)

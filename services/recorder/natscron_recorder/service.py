@@ -7,23 +7,26 @@ import logging
 import nats.errors
 from pymongo import AsyncMongoClient
 
-from natscron_recorder.consumer import FETCH_WAIT_SECONDS, PullConsumer
-from natscron_recorder.handling import MessageHandler
+from natscron_recorder.batch_consumer import BatchConsumer, Store
+from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.indexes import ensure_indexes
+from natscron_recorder.items_batch import ItemBatchWriter
 from natscron_recorder.metrics import RecorderMetrics
 from natscron_recorder.mongo import Document, database_of, new_client
+from natscron_recorder.mongo_health import MongoHealth
+from natscron_recorder.parsing import Stored
 from natscron_recorder.schedule_mirror import ScheduleMirror
 from natscron_shared import names
 from natscron_shared.clock import Clock, SystemClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.jetstream_check import Needs, require_provisioned
 from natscron_shared.lifecycle import Service, bounded
+from natscron_shared.messages import ItemBatch, JobEvent, ScheduleEvent
 from natscron_shared.nats_conn import client_of, jetstream_of, new_broker, received_counter
 from natscron_shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LOOP_STOP_TIMEOUT_SECONDS = FETCH_WAIT_SECONDS + 5.0
 CONSUMERS = (
     (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
@@ -56,7 +59,8 @@ class RecorderService(Service):
             endpoints.nats_url, "natscron-recorder", settings.shutdown_grace_seconds
         )
         self._mongo: AsyncMongoClient[Document] | None = None
-        self._consumers: list[PullConsumer] = []
+        self._consumers: list[BatchConsumer] = []
+        self.mongo_health = MongoHealth(self.metrics)
         self._mirror: ScheduleMirror | None = None
         self._stopping = asyncio.Event()
         self._recording: list[asyncio.Task[None]] = []
@@ -70,10 +74,23 @@ class RecorderService(Service):
         await bounded(ensure_indexes(db), f"MongoDB to create the indexes of {db.name}")
         received = received_counter(self.registry)
 
-        handler = MessageHandler(db, self.metrics, self._clock)
+        stores = {
+            names.RECORDER_EVENTS_CONSUMER: self._events_store(EventBatchWriter(self._mongo, db)),
+            names.RECORDER_ITEMS_CONSUMER: self._items_store(ItemBatchWriter(self._mongo, db)),
+        }
         self._consumers = [
-            PullConsumer(
-                js, stream, durable, handler.handle, self.metrics, received, self._stopping
+            BatchConsumer(
+                js,
+                stream,
+                durable,
+                stores[durable],
+                batch_size=self._settings.recorder_batch_size,
+                max_wait=self._settings.recorder_batch_max_wait_seconds,
+                metrics=self.metrics,
+                received=received,
+                mongo=self.mongo_health,
+                clock=self._clock,
+                stopping=self._stopping,
             )
             for stream, durable in CONSUMERS
         ]
@@ -90,15 +107,34 @@ class RecorderService(Service):
         self._recording.append(self.supervise("mirror", self._mirror.run()))
         log.info("recorder writing to MongoDB database %s", db.name)
 
+    def _events_store(self, writer: EventBatchWriter) -> Store:
+        async def store(messages: list[Stored]) -> None:
+            recorded = await writer.record(
+                [m for m in messages if isinstance(m, JobEvent)],
+                [m for m in messages if isinstance(m, ScheduleEvent)],
+                self._clock.now(),
+            )
+            self.metrics.documents.labels("jobs").inc(recorded.jobs_written)
+            self.metrics.documents.labels("scheduled_jobs").inc(recorded.schedules_written)
+            self.metrics.documents.labels("job_stats").inc(recorded.stats_written)
+            self.metrics.runs_finished.inc(recorded.runs_finished)
+
+        return store
+
+    def _items_store(self, writer: ItemBatchWriter) -> Store:
+        async def store(messages: list[Stored]) -> None:
+            recorded = await writer.record([m for m in messages if isinstance(m, ItemBatch)])
+            self.metrics.documents.labels("items").inc(recorded.items_written)
+            self.metrics.documents.labels("jobs").inc(recorded.batches_counted)
+
+        return store
+
     def _readiness_problems(self) -> list[str]:
-        if not client_of(self._broker).is_connected:
-            return ["not connected to NATS"]
-        return []
+        problems = [] if client_of(self._broker).is_connected else ["not connected to NATS"]
+        return problems + self.mongo_health.problems()
 
     async def _stop(self) -> None:
         self._stopping.set()
-        for consumer in self._consumers:
-            consumer.wake()
         if self._mirror is not None:
             await self._mirror.stop()
         await self._finish_loops()
@@ -112,19 +148,13 @@ class RecorderService(Service):
             self._mongo = None
 
     async def _finish_loops(self) -> None:
-        """Wait for the loops and in-flight writes, within the grace period; cancel the rest."""
+        """Let the loops finish the batch in hand, within the grace period; cancel the rest
+        (a batch cut short is not acked, so JetStream delivers it again)."""
         if self._recording:
-            _, late = await asyncio.wait(self._recording, timeout=LOOP_STOP_TIMEOUT_SECONDS)
-            await _cancel(late, "loops")
-        writes = {task for consumer in self._consumers for task in consumer.in_flight}
-        if writes:
-            log.info(
-                "waiting up to %.1fs for %d writes",
-                self._settings.shutdown_grace_seconds,
-                len(writes),
+            _, late = await asyncio.wait(
+                self._recording, timeout=self._settings.shutdown_grace_seconds
             )
-            _, late = await asyncio.wait(writes, timeout=self._settings.shutdown_grace_seconds)
-            await _cancel(late, "writes")
+            await _cancel(late, "loops")
 
 
 async def _cancel(tasks: set[asyncio.Task[None]], what: str) -> None:

@@ -1,0 +1,181 @@
+"""Recording a batch of EVENTS messages in one transaction.
+
+The job events of a batch are coalesced per job (its most advanced event wins), the
+schedule events per scheduled job (the newest computation wins). Reads first, then
+only the writes that move something forward, so a redelivered or duplicated batch
+writes nothing. Jobs that became final here advance their scheduled job's history and
+the statistics in the same transaction, so each run counts exactly once.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from natscron_recorder.history import FailuresAfter, FinishedRun, advance
+from natscron_recorder.job_document import FINAL, job_fields, most_advanced, progress
+from natscron_recorder.mongo import JOB_STATS, JOBS, SCHEDULED_JOBS, Document
+from natscron_recorder.stats import StatsBatch
+from natscron_recorder.transaction import in_transaction
+from natscron_shared.enums import JobStatus
+from natscron_shared.messages import JobEvent, ScheduleEvent
+
+
+@dataclass(frozen=True)
+class EventsRecorded:
+    jobs_written: int
+    runs_finished: int
+    schedules_written: int
+    stats_written: int
+
+
+def coalesce_jobs(events: list[JobEvent]) -> list[JobEvent]:
+    by_job: dict[str, list[JobEvent]] = defaultdict(list)
+    for event in events:
+        by_job[event.job.job_id].append(event)
+    return [most_advanced(job_events) for job_events in by_job.values()]
+
+
+def coalesce_schedules(events: list[ScheduleEvent]) -> list[ScheduleEvent]:
+    newest: dict[str, ScheduleEvent] = {}
+    for event in events:
+        known = newest.get(event.scheduled_job_id)
+        if known is None or event.at > known.at:
+            newest[event.scheduled_job_id] = event
+    return list(newest.values())
+
+
+class EventBatchWriter:
+    def __init__(self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document]) -> None:
+        self._client = client
+        self._db = db
+
+    async def record(
+        self, job_events: list[JobEvent], schedule_events: list[ScheduleEvent], now: datetime
+    ) -> EventsRecorded:
+        jobs = coalesce_jobs(job_events)
+        schedules = coalesce_schedules(schedule_events)
+
+        async def work(session: AsyncClientSession) -> EventsRecorded:
+            return await self._write(session, jobs, schedules, now)
+
+        return await in_transaction(self._client, work)
+
+    async def _write(
+        self,
+        session: AsyncClientSession,
+        events: list[JobEvent],
+        schedule_events: list[ScheduleEvent],
+        now: datetime,
+    ) -> EventsRecorded:
+        stored = await self._stored_progress(session, [e.job.job_id for e in events])
+        forward = [e for e in events if stored.get(e.job.job_id, -1) < progress(e)]
+        if forward:
+            await self._db[JOBS].bulk_write(
+                [
+                    UpdateOne(
+                        {"job_id": e.job.job_id},
+                        {
+                            "$set": job_fields(e, now),
+                            # Item batches own these ($inc/$push); events make sure they exist.
+                            "$setOnInsert": {"properties_saved": 0, "saved_batches": []},
+                        },
+                        upsert=True,
+                    )
+                    for e in forward
+                ],
+                ordered=False,
+                session=session,
+            )
+        final = [e for e in forward if progress(e) == FINAL]
+        schedules = await self._write_schedules(session, final, schedule_events)
+        stats = StatsBatch()
+        for event in final:
+            stats.add_final(event)
+        if len(stats):
+            await self._db[JOB_STATS].bulk_write(stats.updates(), ordered=False, session=session)
+        return EventsRecorded(
+            jobs_written=len(forward),
+            runs_finished=sum(e.status.is_finished_run for e in final),
+            schedules_written=schedules,
+            stats_written=len(stats),
+        )
+
+    async def _stored_progress(
+        self, session: AsyncClientSession, job_ids: list[str]
+    ) -> dict[str, int]:
+        if not job_ids:
+            return {}
+        cursor = self._db[JOBS].find(
+            {"job_id": {"$in": job_ids}}, {"_id": 0, "job_id": 1, "progress": 1}, session=session
+        )
+        return {doc["job_id"]: int(doc.get("progress", -1)) async for doc in cursor}
+
+    async def _write_schedules(
+        self,
+        session: AsyncClientSession,
+        final: list[JobEvent],
+        schedule_events: list[ScheduleEvent],
+    ) -> int:
+        """Run history and next run time, one update per scheduled job. Runs only, and
+        only after the jobs are written: the failures count may query them."""
+        runs: dict[str, list[FinishedRun]] = defaultdict(list)
+        for event in final:
+            scheduled_job_id = event.job.scheduled_job_id
+            if scheduled_job_id is not None and event.status.is_finished_run:
+                finished_at = event.completed_at or event.at
+                runs[scheduled_job_id].append(
+                    FinishedRun(event.job.job_id, event.status, finished_at)
+                )
+        next_runs = {e.scheduled_job_id: e for e in schedule_events}
+        ids = sorted({*runs, *next_runs})
+        if not ids:
+            return 0
+        stored = {
+            doc["scheduled_job_id"]: doc
+            async for doc in self._db[SCHEDULED_JOBS].find(
+                {"scheduled_job_id": {"$in": ids}}, session=session
+            )
+        }
+        updates: list[UpdateOne] = []
+        for scheduled_job_id in ids:
+            known = stored.get(scheduled_job_id, {})
+            fields: dict[str, Any] = {}
+            if scheduled_job_id in runs:
+                fields.update(
+                    await advance(
+                        known,
+                        runs[scheduled_job_id],
+                        self._failures_counter(session, scheduled_job_id),
+                    )
+                )
+            next_run = next_runs.get(scheduled_job_id)
+            computed_at = known.get("next_run_computed_at")
+            if next_run is not None and (computed_at is None or next_run.at > computed_at):
+                fields.update(next_run_at=next_run.next_run_at, next_run_computed_at=next_run.at)
+            if fields:
+                updates.append(
+                    UpdateOne({"scheduled_job_id": scheduled_job_id}, {"$set": fields}, upsert=True)
+                )
+        if updates:
+            await self._db[SCHEDULED_JOBS].bulk_write(updates, ordered=False, session=session)
+        return len(updates)
+
+    def _failures_counter(
+        self, session: AsyncClientSession, scheduled_job_id: str
+    ) -> FailuresAfter:
+        async def failures_after(after: datetime) -> int:
+            return await self._db[JOBS].count_documents(
+                {
+                    "scheduled_job_id": scheduled_job_id,
+                    "status": JobStatus.FAILED.value,
+                    "completed_at": {"$gt": after},
+                },
+                session=session,
+            )
+
+        return failures_after

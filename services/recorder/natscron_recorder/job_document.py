@@ -1,0 +1,57 @@
+"""A `jobs` document is a function of the most advanced event of its job.
+
+Events are ordered by `(attempt, status.rank)`, and a terminal status is final. Every
+event carries the whole request and every field of its attempt (absent ones as None),
+so the stored document is what its most advanced event says, plus what the item
+batches added (`properties_saved`, `saved_batches`), whatever order, batching or
+duplication the events arrived in.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from natscron_shared.messages import JobEvent
+
+ATTEMPT_FIELDS = (
+    "runner_id",
+    "started_at",
+    "completed_at",
+    "duration_ms",
+    "properties_scraped",
+    "item_batches",
+    "error_message",
+    "error_type",
+)
+FINAL = 2**62
+"""The stored `progress` of a terminal job: above every event's, so nothing replaces it."""
+
+
+def progress(event: JobEvent) -> int:
+    """`(attempt, status.rank)` as one number; `FINAL` once terminal."""
+    if event.status.is_terminal:
+        return FINAL
+    return event.attempt * 3 + event.status.rank
+
+
+def most_advanced(events: list[JobEvent]) -> JobEvent:
+    return max(events, key=lambda event: (progress(event), event.at))
+
+
+def job_fields(event: JobEvent, now: datetime) -> dict[str, Any]:
+    request = event.job
+    fields: dict[str, Any] = {
+        "job_id": request.job_id,
+        "scheduled_job_id": request.scheduled_job_id,
+        "trigger": request.trigger.value,
+        "priority": request.priority.value,
+        "scheduled_for": request.scheduled_for,
+        "created_at": request.created_at,
+        "scraper": request.scraper,
+        "params": request.params,
+        "status": event.status.value,
+        "attempt": event.attempt,
+        "progress": progress(event),
+        "updated_at": now,
+    }
+    fields.update({name: getattr(event, name) for name in ATTEMPT_FIELDS})
+    return fields

@@ -1,0 +1,58 @@
+"""From an EVENTS or ITEMS message to its model, or the reason it can never be stored.
+
+BSON limits (integers beyond 64 bits, keys MongoDB refuses) are checked here, one
+message at a time, so an unstorable message is set aside before its batch's transaction
+instead of failing it for every other message."""
+
+from datetime import UTC, datetime
+
+import bson
+from bson.errors import InvalidDocument
+from nats.aio.msg import Msg
+from pydantic import BaseModel, ValidationError
+
+from natscron_recorder.job_document import job_fields
+from natscron_shared import names
+from natscron_shared.messages import ItemBatch, JobEvent, ScheduleEvent, bad_message_reason
+
+Stored = JobEvent | ScheduleEvent | ItemBatch
+MODELS: tuple[tuple[str, type[JobEvent] | type[ScheduleEvent] | type[ItemBatch]], ...] = (
+    (f"{names.JOBS_EVENTS_PREFIX}.", JobEvent),
+    (f"{names.SCHEDULED_JOBS_EVENTS_PREFIX}.", ScheduleEvent),
+    (f"{names.ITEMS_PREFIX}.", ItemBatch),
+)
+KINDS: dict[type[BaseModel], str] = {
+    JobEvent: "job_event",
+    ScheduleEvent: "schedule_event",
+    ItemBatch: "items",
+}
+
+
+class BadMessageError(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def _bson_document(message: Stored) -> dict[str, object]:
+    if isinstance(message, JobEvent):
+        return job_fields(message, datetime.now(UTC))
+    if isinstance(message, ItemBatch):
+        return {"items": [item.data for item in message.items]}
+    return {}
+
+
+def parse_message(msg: Msg) -> Stored:
+    model = next((m for prefix, m in MODELS if msg.subject.startswith(prefix)), None)
+    if model is None:
+        raise BadMessageError("unknown_subject", "no writer for this subject")
+    try:
+        message: Stored = model.model_validate_json(msg.data)
+    except ValidationError as exc:
+        details = exc.errors(include_url=False, include_input=False)[:3]
+        raise BadMessageError(bad_message_reason(exc), str(details)) from exc
+    try:
+        bson.encode(_bson_document(message))
+    except (InvalidDocument, OverflowError) as exc:
+        raise BadMessageError("unstorable", f"{type(exc).__name__}: {exc}") from exc
+    return message

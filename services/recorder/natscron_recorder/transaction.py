@@ -1,0 +1,55 @@
+"""One MongoDB transaction per batch: all of its writes become durable together or not at all.
+
+A conflict with a concurrent writer (another recorder, the other consumer loop, the
+schedule mirror) aborts the transaction, which is then run again from its reads after a
+random, growing pause, so writers that collided do not collide again in lockstep (every
+finished run also updates the system-wide statistics documents, which all writers share).
+`DuplicateKeyError` is one such conflict (two writers inserting the same new document).
+Any other error, such as an unreachable server, is the caller's: the batch is kept and
+retried as a whole.
+"""
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from natscron_recorder.mongo import DURABLE, Document
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_CONFLICT_RETRIES = 30
+FIRST_BACKOFF_SECONDS = 0.005
+MAX_BACKOFF_SECONDS = 0.5
+TRANSIENT_LABEL = "TransientTransactionError"
+
+
+class TooManyConflictsError(Exception):
+    pass
+
+
+async def in_transaction(
+    client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]
+) -> T:
+    """Run `work` in a transaction committed with the durable write concern."""
+    for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
+        async with client.start_session() as session:
+            try:
+                async with await session.start_transaction(write_concern=DURABLE):
+                    return await work(session)
+            except (DuplicateKeyError, OperationFailure) as exc:
+                conflict = isinstance(exc, DuplicateKeyError) or exc.has_error_label(
+                    TRANSIENT_LABEL
+                )
+                if not conflict:
+                    raise
+                log.debug("transaction conflict (attempt %d): %s", attempt, exc)
+            backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**attempt)
+            await asyncio.sleep(random.uniform(0, backoff))
+    raise TooManyConflictsError(f"gave up after {MAX_CONFLICT_RETRIES} write conflicts")

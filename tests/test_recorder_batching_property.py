@@ -1,0 +1,130 @@
+"""Property: any batching, order and duplication of a set of jobs' events yields the same
+`jobs`, run history and statistics documents as recording them one at a time."""
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from natscron_recorder.event_batch import EventBatchWriter
+from natscron_recorder.history import HISTORY_FIELDS
+from natscron_recorder.indexes import ensure_indexes
+from natscron_recorder.mongo import Document
+from natscron_shared.enums import JobStatus, Priority, Trigger
+from natscron_shared.messages import JobEvent, RunRequest
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+NOW = T0 + timedelta(hours=3)
+EXAMPLES = 8
+SCHEDULES = ("a", "b", "c")
+
+
+def job_events(rng: random.Random, number: int) -> list[JobEvent]:
+    """One job's events: pending, then attempts that fail and retry, ending in some state."""
+    created = T0 + timedelta(seconds=rng.randint(0, 7200))
+    request = RunRequest(
+        job_id=f"job-{number}",
+        scheduled_job_id=rng.choice([*SCHEDULES, None]),
+        trigger=Trigger.SCHEDULED,
+        priority=Priority.NORMAL,
+        scheduled_for=created,
+        created_at=created,
+        scraper="noop",
+        max_retries=2,
+    )
+    events = [JobEvent(job=request, status=JobStatus.PENDING, attempt=1, at=created)]
+    if rng.random() < 0.1:
+        return [*events, JobEvent(job=request, status=JobStatus.SKIPPED, attempt=1, at=created)]
+    at = created
+    for attempt in range(1, 4):
+        at += timedelta(seconds=rng.randint(1, 900))
+        started = at
+        events.append(
+            JobEvent(job=request, status=JobStatus.RUNNING, attempt=attempt, at=at,
+                     runner_id=f"r{attempt}", started_at=started)
+        )  # fmt: skip
+        if rng.random() < 0.1:
+            return events  # still running
+        at += timedelta(milliseconds=rng.randint(5, 200_000))
+        outcome = rng.choice([JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED])
+        if outcome is JobStatus.FAILED and attempt < 3 and rng.random() < 0.5:
+            events.append(
+                JobEvent(job=request, status=JobStatus.PENDING, attempt=attempt + 1, at=at,
+                         error_message="boom", error_type="RuntimeError")
+            )  # fmt: skip
+            continue
+        duration = round((at - started).total_seconds() * 1000)
+        events.append(
+            JobEvent(job=request, status=outcome, attempt=attempt, at=at, runner_id=f"r{attempt}",
+                     started_at=started, completed_at=at, duration_ms=duration,
+                     properties_scraped=rng.randint(0, 50))
+        )  # fmt: skip
+        return events
+    return events
+
+
+def deliveries(rng: random.Random, events: list[JobEvent]) -> list[list[JobEvent]]:
+    delivered = [e for e in events for _ in range(rng.choice([1, 1, 2, 3]))]
+    rng.shuffle(delivered)
+    batches: list[list[JobEvent]] = []
+    while delivered:
+        size = rng.randint(1, 40)
+        batches.append(delivered[:size])
+        delivered = delivered[size:]
+    return batches
+
+
+async def snapshot(db: AsyncDatabase[Document]) -> dict[str, list[Document]]:
+    history = {"_id": 0, "scheduled_job_id": 1, **dict.fromkeys(HISTORY_FIELDS, 1)}
+    return {
+        "jobs": await db.jobs.find({}, {"_id": 0, "updated_at": 0}).sort("job_id").to_list(),
+        "history": await db.scheduled_jobs.find({}, history).sort("scheduled_job_id").to_list(),
+        "stats": await db.job_stats.find({}).sort("_id").to_list(),
+    }
+
+
+async def drain(writer: EventBatchWriter, batches: list[list[JobEvent]]) -> None:
+    for batch in batches:
+        await writer.record(batch, [], NOW)
+
+
+@pytest.fixture
+async def two_dbs(
+    mongo_db: AsyncDatabase[Document],
+) -> AsyncIterator[tuple[AsyncDatabase[Document], AsyncDatabase[Document]]]:
+    other = mongo_db.client.get_database(
+        f"t_{uuid.uuid4().hex[:12]}", write_concern=mongo_db.write_concern
+    )
+    yield mongo_db, other
+    await mongo_db.client.drop_database(other.name)
+
+
+@pytest.mark.timeout(240)
+async def test_batched_recording_equals_one_at_a_time(
+    two_dbs: tuple[AsyncDatabase[Document], AsyncDatabase[Document]],
+) -> None:
+    single, batched = two_dbs
+    for seed in range(EXAMPLES):
+        rng = random.Random(seed)
+        events = [e for n in range(rng.randint(5, 30)) for e in job_events(rng, n)]
+        for db in two_dbs:
+            for name in ("jobs", "scheduled_jobs", "job_stats"):
+                await db.drop_collection(name)
+            await ensure_indexes(db)
+        one_at_a_time = EventBatchWriter(single.client, single)
+        for event in events:
+            await one_at_a_time.record([event], [], NOW)
+        writer = EventBatchWriter(batched.client, batched)
+        batches = deliveries(rng, events)
+        halves = (batches[0::2], batches[1::2])  # two recorders pulling from one consumer
+
+        await asyncio.gather(*(drain(writer, half) for half in halves))
+        expected, got = await snapshot(single), await snapshot(batched)
+        assert got == expected, f"seed {seed}"
+        assert expected["stats"], f"seed {seed} finished no run"
