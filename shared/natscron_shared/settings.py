@@ -32,4 +32,14 @@ class Settings(BaseSettings):
     recorder_batch_max_wait_seconds: float = Field(
         default=1.0, gt=0, le=30, description="how long an idle fetch waits for messages"
     )
+    history_runs: int = Field(
+        default=100, ge=1, description="runs kept per scheduled job (or history_days, more)"
+    )
+    history_days: float = Field(
+        default=30.0,
+        ge=15.0,
+        description="days of runs kept; over the EVENTS stream's 14 days, so a replayed"
+        " event can never recreate (and count again) a run already deleted",
+    )
+    retention_interval_seconds: float = Field(default=600.0, gt=0)
     log_level: str = "INFO"

@@ -15,6 +15,7 @@ from natscron_recorder.metrics import RecorderMetrics
 from natscron_recorder.mongo import Document, database_of, new_client
 from natscron_recorder.mongo_health import MongoHealth
 from natscron_recorder.parsing import Stored
+from natscron_recorder.retention import RetentionRule, RetentionSweep
 from natscron_recorder.schedule_mirror import ScheduleMirror
 from natscron_shared import names
 from natscron_shared.clock import Clock, SystemClock
@@ -105,6 +106,9 @@ class RecorderService(Service):
             for consumer in self._consumers
         ]
         self._recording.append(self.supervise("mirror", self._mirror.run()))
+        rule = RetentionRule(self._settings.history_runs, self._settings.history_days)
+        sweep = RetentionSweep(db, rule, self._clock)
+        self.supervise("retention", sweep.run(self._settings.retention_interval_seconds))
         log.info("recorder writing to MongoDB database %s", db.name)
 
     def _events_store(self, writer: EventBatchWriter) -> Store:
