@@ -93,8 +93,10 @@ async def _wait_for_port(server: EmbeddedServer, host: str, port: int) -> None:
 
 
 def _die_with_parent() -> Callable[[], None] | None:
-    """On Linux, a `preexec_fn` asking the kernel to SIGTERM the child when we die, even by
-    SIGKILL, so no server outlives `natscron up`. The signal follows the forking thread:
+    """On Linux, a `preexec_fn` asking the kernel to SIGKILL the child when we die, even by
+    SIGKILL, so no server outlives `natscron up` or a test run. SIGKILL, not SIGTERM: an
+    orphan gets no orderly stop anyway (journaled writes survive a SIGKILL), and SecantusDB
+    was seen ignoring SIGTERM in its shutdown, spinning on. The signal follows the forking thread:
     asyncio forks from the event loop's thread, which lives as long as the stack. A parent
     that died before the prctl call is seen as a changed parent pid."""
     if sys.platform != "linux":
@@ -103,7 +105,7 @@ def _die_with_parent() -> Callable[[], None] | None:
     parent = os.getpid()
 
     def set_death_signal() -> None:
-        if prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
         if os.getppid() != parent:
             os._exit(1)
