@@ -377,3 +377,47 @@ async def test_http_job_scrapes_every_page_of_the_demo_site(
         lambda count: count == expected,
         what="all listings in item batches",
     )
+
+
+async def test_item_batches_beyond_the_in_flight_bound_are_all_stored_and_counted(
+    nc: Client, observer: Observer, start_runner: StartRunner
+) -> None:
+    await start_runner()
+    job = await submit(nc, run_request(params={"items": 1000}))
+    await observer.until_finished(job)
+
+    completed = observer.of(job)[-1]
+    assert observer.steps(job) == [("running", 1), ("completed", 1)]
+    assert completed.item_batches == 10 and completed.properties_scraped == 1000
+    await eventually(
+        _value_of(lambda: sorted(b.batch for b in observer.batches if b.job_id == job)),
+        lambda numbers: numbers == list(range(10)),
+        what="ten item batches",
+    )
+
+
+async def test_a_batch_jetstream_refuses_hands_the_job_back_without_a_final_event(
+    nc: Client, observer: Observer, start_runner: StartRunner
+) -> None:
+    js = nc.jetstream()
+    config = (await js.stream_info(names.STREAM_ITEMS)).config
+    limit = config.max_msg_size
+    config.max_msg_size = 64
+    await js.update_stream(config)
+    runner = await start_runner()
+    job = await submit(nc, run_request(params={"items": 3}))
+
+    async def refused() -> float:
+        return sample(runner, "natscron_runner_nats_errors_total", operation="publish")
+
+    await eventually(refused, lambda count: count >= 1, what="the batch refused")
+    await eventually(_value_of(lambda: observer.steps(job)), what="the running event stored")
+    assert not observer.finished(job)
+
+    config.max_msg_size = limit
+    await js.update_stream(config)
+    await observer.until_finished(job)
+    terminal = [event for event in observer.of(job) if event.status.is_terminal]
+    assert [event.status for event in terminal] == [JobStatus.COMPLETED]
+    assert terminal[0].attempt >= 2 and terminal[0].item_batches == 1
+    await jobs_queue_empty(nc)

@@ -1,7 +1,9 @@
 """Running one job message: events, the scrape under its timeout, then ack or nak.
 
-The message is settled only after the event saying how the attempt ended is stored,
-so a crash anywhere before that means a redelivery, never a lost job.
+The `running` event and the item batches are pipelined with the scrape; the event
+saying how the attempt ended is published once they are all stored, and the message
+is settled only after that event is stored too, so a crash anywhere before that means
+a redelivery, never a lost job.
 """
 
 import asyncio
@@ -16,7 +18,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from natscron_runner.events import ItemBatcher, PublishFailedError, publish_event
+from natscron_runner.events import AttemptSends, ItemBatcher, PublishFailedError, publish_event
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
@@ -123,12 +125,12 @@ class JobExecutor:
             started_at=self._clock.now(),
         )
         self._metrics.running.inc()
+        sends = AttemptSends(self._publisher)
         try:
-            await publish_event(
-                self._publisher, attempt.event(JobStatus.RUNNING, attempt.started_at)
-            )
+            await sends.send_event(attempt.event(JobStatus.RUNNING, attempt.started_at))
             log.info("job %s attempt %d running", request.job_id, attempt.number)
-            outcome = await self._run(attempt, msg)
+            outcome = await self._run(attempt, msg, sends)
+            await sends.confirmed()
             await publish_event(self._publisher, outcome.event)
             await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")
             self._metrics.jobs.labels(outcome.metric_status).inc()
@@ -166,7 +168,7 @@ class JobExecutor:
         log.warning("terminating a bad run request on %s (%s): %s", msg.subject, reason, detail)
         await settle_quietly(msg.term(), "terminate", f"a bad run request on {msg.subject}")
 
-    async def _run(self, attempt: Attempt, msg: Msg) -> Outcome:
+    async def _run(self, attempt: Attempt, msg: Msg, sends: AttemptSends) -> Outcome:
         request = attempt.request
         context = ScrapeContext(
             job_id=request.job_id,
@@ -174,7 +176,7 @@ class JobExecutor:
             attempt=attempt.number,
             skip=self._count_skip,
         )
-        batcher = ItemBatcher(self._publisher, request, self._clock, self._count_skip)
+        batcher = ItemBatcher(sends, request, self._clock, self._count_skip)
         try:
             async with progress_acks(msg, self._clock), asyncio.timeout(request.timeout_seconds):
                 items = self._scrapers.get(request.scraper).scrape(request.params, context)
@@ -184,6 +186,7 @@ class JobExecutor:
                 finally:
                     await _close(items)
                 await batcher.flush()
+                await sends.confirmed()
         except PublishFailedError:
             raise
         except Exception as exc:

@@ -1,44 +1,49 @@
-"""The leader's loop: fire each scheduled job's due slots, sleep until the next one.
+"""The leader's loop: hand each scheduled job's due slots to be fired, sleep until the next.
 
-Only while the lease is held. On taking the lease it reads `ticker_state` and puts
-every active job on the agenda at its first slot after `handled_until`, so slots
-missed during downtime or a failover are handled by `plan_firing`. A slot's state
-is saved after it is published: a leader that dies in between leaves it to be
-published again by the next one, and the deterministic job id makes that a no-op.
+Only while the lease is held. On taking the lease it reads `ticker_state` and adopts
+every job at its first slot after `handled_until`, so slots missed during downtime or
+a failover are handled by `plan_firing`.
+
+The loop itself only takes due jobs and schedule changes off its agenda and hands them
+to `BackgroundWork` as `JobOperations`: a burst of thousands of slots is published
+pipelined there while the loop goes on to the next second. A job is off the agenda
+while its operation runs, and goes back at the time the operation returns, so it is
+never fired again before its state is saved; a change to a job that is being fired is
+applied once that firing is done.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any
 
-import nats.errors
-
 from natscron_shared.clock import Clock
-from natscron_shared.enums import ScheduledJobStatus, Trigger
-from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import run_request_for
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule import next_fire_after
+from natscron_shared.enums import Priority
 from natscron_ticker.agenda import Agenda
+from natscron_ticker.background import BackgroundWork
 from natscron_ticker.book import ScheduleBook
-from natscron_ticker.catchup import plan_firing
 from natscron_ticker.lease import LeaderLease
 from natscron_ticker.metrics import TickerMetrics
+from natscron_ticker.operations import (
+    NATS_ERRORS,
+    RETRY_AFTER_ERROR,
+    JobOperations,
+    LeadershipLostError,
+)
 from natscron_ticker.publishing import JobPublisher
-from natscron_ticker.state import SlotState, TickerStateStore
+from natscron_ticker.state import TickerStateStore
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_ERROR = timedelta(seconds=1)
-MAX_CONCURRENT_FIRINGS = 32
-NATS_ERRORS = (nats.errors.Error, TimeoutError)
-
-
-class LeadershipLostError(Exception):
-    """The lease went away mid-firing; the next leader goes on from `ticker_state`."""
+MAX_CONCURRENT_OPERATIONS = 256
+"""Jobs being adopted or fired at once; the rest of a burst waits its turn in memory.
+An operation is mostly CPU (slot maths, messages) between pipelined round trips, so a
+few hundred keep the connection busy; more would only queue ahead of lease renewals."""
+CHANGE_RANK = 0
+FIRING_RANK = {Priority.IMMEDIATE: 0, Priority.NORMAL: 1}
+"""In a burst, immediate jobs are sent before normal ones, as runners pull them."""
 
 
 class Scheduler:
@@ -58,8 +63,10 @@ class Scheduler:
         self._clock = clock
         self._metrics = metrics
         self._agenda = Agenda()
-        self._states: dict[str, SlotState] = {}
-        self._firing = asyncio.Semaphore(MAX_CONCURRENT_FIRINGS)
+        self._changed: set[str] = set()
+        self._woken = asyncio.Event()
+        self._sleeping_until: datetime | None = None
+        self._closing = False
 
     async def run(self) -> None:
         """Lead whenever the lease is held, until cancelled."""
@@ -75,124 +82,85 @@ class Scheduler:
 
     async def _lead(self) -> None:
         self._agenda = Agenda()
+        self._changed = set()
         self._book.take_changes()
-        self._states = await self._store.load_all()
-        now = self._clock.now()
-        for spec in self._book.all():
-            await self._adopt(spec, now)
-        log.info("leading: %d scheduled jobs on the agenda", len(self._agenda))
-        while self._lease.is_leader:
-            now = self._clock.now()
-            for scheduled_job_id in self._book.take_changes():
-                await self._refresh(scheduled_job_id, now)
-            due = self._agenda.pop_due(now)
-            if due:
-                await asyncio.gather(*(self._fire(spec_id, now) for spec_id in due))
-            else:
-                await self._wait_for(self._agenda.next_time())
-
-    async def _adopt(self, spec: ScheduledJob, now: datetime) -> None:
-        """Put `spec` on the agenda (or take it off) according to its status and state."""
-        scheduled_job_id = spec.scheduled_job_id
-        known = self._states.get(scheduled_job_id)
-        active = spec.status is ScheduledJobStatus.ACTIVE
-        if known is None or known.active != active:
-            # New, paused or resumed: nothing before now is owed.
-            last = None if known is None else known.last_fired_slot
-            known = SlotState(handled_until=now, last_fired_slot=last, active=active)
-            await self._save(scheduled_job_id, known)
-        if not active:
-            self._agenda.set(scheduled_job_id, None)
-            return
-        next_slot = next_fire_after(spec, known.handled_until)
-        self._agenda.set(scheduled_job_id, next_slot)
-        if next_slot is None or next_slot > now:
-            await self._announce(scheduled_job_id, next_slot, now)
-
-    async def _refresh(self, scheduled_job_id: str, now: datetime) -> None:
-        spec = self._book.get(scheduled_job_id)
-        if spec is not None:
-            await self._adopt(spec, now)
-            return
-        self._agenda.set(scheduled_job_id, None)
-        if self._states.pop(scheduled_job_id, None) is not None:
-            await self._guard(self._store.forget(scheduled_job_id), "ticker_state")
-        await self._announce(scheduled_job_id, None, now)
-
-    async def _fire(self, scheduled_job_id: str, now: datetime) -> None:
-        spec = self._book.get(scheduled_job_id)
-        state = self._states.get(scheduled_job_id)
-        if spec is None or state is None:
-            return
-        async with self._firing:
-            plan = plan_firing(spec, state.handled_until, now)
-            try:
-                for slot in plan.fire:
-                    await self._publish_slot(spec, slot, now)
-            except LeadershipLostError:
-                return
-            except NATS_ERRORS as exc:
-                self._metrics.nats_errors.labels("publish").inc()
-                log.warning("could not publish %s (%s); retrying", scheduled_job_id, exc)
-                self._agenda.set(scheduled_job_id, now + RETRY_AFTER_ERROR)
-                return
-            self._metrics.slots_skipped.inc(plan.skipped)
-            if plan.skipped:
-                log.info(
-                    "%s: skipped %d missed slots (catchup=%s)",
-                    spec.scheduled_job_id,
-                    plan.skipped,
-                    spec.catchup.value,
-                )
-            last = plan.fire[-1] if plan.fire else state.last_fired_slot
-            await self._save(scheduled_job_id, SlotState(handled_until=now, last_fired_slot=last))
-            next_slot = next_fire_after(spec, now)
-            self._agenda.set(scheduled_job_id, next_slot)
-            await self._announce(scheduled_job_id, next_slot, now)
-
-    async def _publish_slot(self, spec: ScheduledJob, slot: datetime, now: datetime) -> None:
-        if not self._lease.is_leader:
-            raise LeadershipLostError
-        request = run_request_for(
-            spec,
-            job_id=scheduled_job_run_id(spec.scheduled_job_id, slot),
-            trigger=Trigger.SCHEDULED,
-            priority=spec.priority,
-            created_at=now,
-            scheduled_for=slot,
+        self._woken.clear()
+        self._closing = False
+        work = BackgroundWork(MAX_CONCURRENT_OPERATIONS, self._put_back, self._woken.set)
+        operations = JobOperations(
+            await self._store.load_all(),
+            self._book,
+            self._store,
+            self._publisher,
+            self._clock,
+            self._metrics,
+            ensure_leading=self._ensure_leading,
+            detach=work.detach,
         )
-        if await self._publisher.publish_job(request):
-            self._metrics.slots_fired.inc()
-            self._metrics.fire_lag.observe(max(0.0, (self._clock.now() - slot).total_seconds()))
-            log.debug("fired %s", request.job_id)
-        else:
-            self._metrics.slots_duplicate.inc()
-
-    async def _save(self, scheduled_job_id: str, state: SlotState) -> None:
-        self._states[scheduled_job_id] = state
-        await self._guard(self._store.save(scheduled_job_id, state), "ticker_state")
-
-    async def _announce(
-        self, scheduled_job_id: str, next_slot: datetime | None, now: datetime
-    ) -> None:
-        """Tell the recorder the next run time; losing one only delays `next_run_at`."""
-        await self._guard(
-            self._publisher.publish_next_run(scheduled_job_id, next_slot, now), "schedule_event"
-        )
-
-    async def _guard(self, write: Coroutine[Any, Any, None], operation: str) -> None:
-        """Run a write whose failure must not stop firing: count it and go on."""
         try:
-            await write
-        except NATS_ERRORS as exc:
-            self._metrics.nats_errors.labels(operation).inc()
-            log.warning("%s write failed: %s", operation, exc)
+            now = self._clock.now()
+            for spec in self._book.all():
+                work.submit(
+                    spec.scheduled_job_id, CHANGE_RANK, partial(operations.adopt, spec, now)
+                )
+            log.info("leading: adopting %d scheduled jobs", len(self._book))
+            while self._lease.is_leader:
+                self._woken.clear()
+                work.raise_failure()
+                self._dispatch(work, operations, self._clock.now())
+                self._sleeping_until = self._agenda.next_time()
+                await self._wait_for(self._sleeping_until)
+        except asyncio.CancelledError:
+            self._closing = True
+            work.cancel()
+            raise
+        finally:
+            await work.close()
+
+    def _dispatch(
+        self, work: BackgroundWork[datetime | None], operations: JobOperations, now: datetime
+    ) -> None:
+        """Hand schedule changes, then due jobs (immediate first), to the background."""
+        self._changed |= self._book.take_changes()
+        for scheduled_job_id in [i for i in self._changed if not work.holds(i)]:
+            self._changed.discard(scheduled_job_id)
+            self._agenda.set(scheduled_job_id, None)
+            work.submit(
+                scheduled_job_id, CHANGE_RANK, partial(operations.refresh, scheduled_job_id, now)
+            )
+        for scheduled_job_id in sorted(self._agenda.pop_due(now), key=self._firing_rank):
+            work.submit(
+                scheduled_job_id,
+                self._firing_rank(scheduled_job_id),
+                partial(operations.fire, scheduled_job_id, now),
+            )
+
+    def _firing_rank(self, scheduled_job_id: str) -> int:
+        spec = self._book.get(scheduled_job_id)
+        return CHANGE_RANK if spec is None else FIRING_RANK[spec.priority]
+
+    def _put_back(self, scheduled_job_id: str, when: datetime | None) -> None:
+        """Back on the agenda at `when` (None: off it) once its operation is done. Wake
+        the loop only if that is before its sleep ends, or a change waited for this job:
+        waking it once per job in a burst of thousands would cost more than the burst."""
+        self._agenda.set(scheduled_job_id, when)
+        earlier = when is not None and (self._sleeping_until is None or when < self._sleeping_until)
+        if earlier or scheduled_job_id in self._changed:
+            self._woken.set()
+
+    def _ensure_leading(self) -> None:
+        """Checked right before each run request is sent: a slot is never published by a
+        ticker that no longer trusts its lease, or that is stopping."""
+        if self._closing or not self._lease.is_leader:
+            raise LeadershipLostError
 
     async def _wait_for(self, when: datetime | None) -> None:
-        """Sleep until `when`, a schedule change or the loss of the lease."""
+        """Sleep until `when`, a schedule change, a job back on the agenda earlier, a
+        failure in the background, or the loss of the lease."""
         waits: list[asyncio.Task[Any]] = [
             asyncio.create_task(self._book.changes.wait()),
             asyncio.create_task(self._lease.standing_by.wait()),
+            asyncio.create_task(self._woken.wait()),
         ]
         if when is not None:
             waits.append(asyncio.create_task(self._clock.sleep_until(when)))

@@ -1,7 +1,9 @@
 """KV `ticker_state`: how far each scheduled job's slots have been handled.
 
 A new leader reads it to catch up from where the last one stopped, and never
-fires a slot at or before `handled_until` again.
+fires a slot at or before `handled_until` again. The scheduler saves many jobs at once
+(one put each, pipelined on the connection) and never one job twice at once, so puts
+of one key cannot overtake each other.
 """
 
 import logging

@@ -1,0 +1,98 @@
+"""The leader's background work: per-schedule operations run while its loop goes on.
+
+The loop only decides what is due; firing a burst (publish, wait for acks, save state)
+runs here, so a burst of thousands never holds up the next second. Three rules:
+
+- one operation per scheduled job at a time (`holds`), so its state writes never race
+  and it is not fired again before its state is saved; what an operation returns is
+  handed to `on_done` in the same step that releases its key, so the job cannot be
+  seen due again while it is still held;
+- at most `limit` operations at once, most urgent rank first, then in order of
+  submission, which bounds memory and the work in flight during a burst;
+- the first unexpected error is kept, `on_failure` is called, and the loop raises it
+  (`raise_failure`), which fails the service as an error raised in the loop would.
+
+Detached tasks (`detach`) are sends nobody needs to wait for, kept referenced until
+they end.
+"""
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+Operation = Callable[[], Coroutine[Any, Any, T]]
+
+
+class BackgroundWork(Generic[T]):
+    def __init__(
+        self, limit: int, on_done: Callable[[str, T], None], on_failure: Callable[[], None]
+    ) -> None:
+        self._limit = limit
+        self._on_done = on_done
+        self._on_failure = on_failure
+        self._order = itertools.count()
+        self._waiting: list[tuple[int, int, str, Operation[T]]] = []
+        self._running: dict[asyncio.Task[T], str] = {}
+        self._held: set[str] = set()
+        self._detached: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+
+    def holds(self, key: str) -> bool:
+        """Whether an operation for `key` is waiting or running."""
+        return key in self._held
+
+    def submit(self, key: str, rank: int, operation: Operation[T]) -> None:
+        """Queue `operation` for `key`, which must not be held; lower ranks start first."""
+        assert key not in self._held, f"{key} already has an operation"
+        self._held.add(key)
+        heapq.heappush(self._waiting, (rank, next(self._order), key, operation))
+        self._start_waiting()
+
+    def detach(self, send: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(send)
+        self._detached.add(task)
+        task.add_done_callback(self._detached_done)
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def cancel(self) -> None:
+        """Drop the waiting operations and cancel the running ones and detached tasks."""
+        self._waiting.clear()
+        for task in [*self._running, *self._detached]:
+            task.cancel()
+
+    async def close(self) -> None:
+        """Drop the waiting operations, then wait for the running ones and detached tasks."""
+        self._waiting.clear()
+        await asyncio.gather(*self._running, *self._detached, return_exceptions=True)
+
+    def _start_waiting(self) -> None:
+        while self._waiting and len(self._running) < self._limit:
+            _, _, key, operation = heapq.heappop(self._waiting)
+            task = asyncio.create_task(operation(), name=f"ticker-{key}")
+            self._running[task] = key
+            task.add_done_callback(self._operation_done)
+
+    def _operation_done(self, task: asyncio.Task[T]) -> None:
+        key = self._running.pop(task)
+        self._held.discard(key)
+        self._keep_failure(task)
+        self._start_waiting()
+        if not task.cancelled() and task.exception() is None:
+            self._on_done(key, task.result())
+
+    def _detached_done(self, task: asyncio.Task[None]) -> None:
+        self._detached.discard(task)
+        self._keep_failure(task)
+
+    def _keep_failure(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or self._failure is not None:
+            return
+        self._failure = task.exception()
+        if self._failure is not None:
+            self._on_failure()
