@@ -16,13 +16,21 @@ from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron_recorder.history import FailuresAfter, FinishedRun, advance
+from natscron_recorder.history import HISTORY_FIELDS, FailuresAfter, FinishedRun, advance
 from natscron_recorder.job_document import FINAL, job_fields, most_advanced, progress
 from natscron_recorder.mongo import JOB_STATS, JOBS, SCHEDULED_JOBS, Document
 from natscron_recorder.stats import StatsBatch
 from natscron_recorder.transaction import in_transaction
 from natscron_shared.enums import JobStatus
 from natscron_shared.messages import JobEvent, ScheduleEvent
+
+SCHEDULE_FIELDS = {
+    "_id": 0,
+    "scheduled_job_id": 1,
+    "next_run_computed_at": 1,
+    **dict.fromkeys(HISTORY_FIELDS, 1),
+}
+"""What the transaction reads of a scheduled job: not its spec."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,7 @@ class EventBatchWriter:
         stored = {
             doc["scheduled_job_id"]: doc
             async for doc in self._db[SCHEDULED_JOBS].find(
-                {"scheduled_job_id": {"$in": ids}}, session=session
+                {"scheduled_job_id": {"$in": ids}}, SCHEDULE_FIELDS, session=session
             )
         }
         updates: list[UpdateOne] = []
