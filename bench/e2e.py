@@ -1,165 +1,271 @@
-"""End-to-end throughput and latency: ticker -> runner (noop) -> recorder -> MongoDB.
+"""End to end, as deployed: ticker -> runners (noop) -> recorder -> MongoDB, one process each.
 
-Offers `--schedules` scheduled jobs firing every second for `--seconds`, on the embedded
-servers (nats-server + SecantusDB), and reports completed jobs per second and the
-p50/p99 time from a slot to its `completed` document appearing in MongoDB (seen on a
-change stream). Run: `.venv/bin/python bench/e2e.py --schedules 50 --seconds 60`.
+For each offered rate R (jobs/s) on a fresh stack (embedded nats-server and SecantusDB,
+`natscron provision`, then one recorder, `--runners` runners and one ticker, each its own
+`python -m natscron.cli.main <service>` process): put R schedules firing every second,
+wait until the recorder has mirrored them, start the ticker, wait `--warm-up` seconds,
+measure a `--seconds` window, then drain at most `--drain` seconds. Reported per rate:
+
+- fired/s and merged/s (ticker metrics) and the ticker's fire lag (slot -> published);
+- by slot (the issue's figures): completed/s = slots of the window whose `completed`
+  document exists after the drain, / window; p50/p99 of slot -> `completed` document,
+  and per stage (see bench/measure.py);
+- by write: completed documents written during the window, whatever their slot, and
+  their stages: the throughput, and how far behind it is when no slot of the window
+  gets done;
+- a growing backlog: JetStream consumer backlogs at the window's start and end, and the
+  lateness at the window's first and last 10 s;
+- MongoDB commands per job (`top` on our collections: writes, reads; all requests);
+- CPU per process (cores: CPU seconds per second of the window), the machine's, and
+  that of other processes sharing the machine (named when it matters);
+- ERROR/Traceback and WARNING lines in each process's log.
+
+Run: `.venv/bin/python bench/e2e.py --rates 250,500 --seconds 20` (quick), or with no
+options the issue's run (250..4,000 jobs/s, 60 s each). `--ref HEAD` runs the services
+from a commit (extracted with `git archive`) instead of the working tree. Figures are
+only worth something on an otherwise idle machine: check "other processes".
 """
 
 import argparse
 import asyncio
-import contextlib
-import statistics
+import json
+import math
+import shutil
+import signal
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client
-from pymongo.asynchronous.database import AsyncDatabase
+from nats.js import JetStreamContext
 
-from natscron.embedded import start_mongo, start_nats
-from natscron_recorder import RecorderService
-from natscron_recorder.mongo import JOBS, Document, database_of, new_client
-from natscron_runner import RunnerService
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.jetstream_layout import jetstream_layout
-from natscron_shared.lifecycle import Service
-from natscron_shared.models import ScheduledJob
-from natscron_shared.provision import provision
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
-from natscron_ticker import TickerService
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `python bench/e2e.py` puts bench/, not the repo, on the path
+    sys.path.insert(0, str(REPO))
 
-WARM_UP_SECONDS = 2.0
-DRAIN_SECONDS = 30.0
+from bench.load import offer, wait_mirrored  # noqa: E402
+from bench.measure import (  # noqa: E402
+    RateResult,
+    Window,
+    read_jobs,
+    summarise,
+    take_snapshot,
+)
+from bench.processes import Stack, export_source, scan_log  # noqa: E402
+from bench.report import (  # noqa: E402
+    background_load,
+    describe_source,
+    machine,
+    print_rate,
+    print_table,
+    server_versions,
+    write_json,
+)
+from natscron_recorder.mongo import database_of, new_client  # noqa: E402
 
-
-def _schedules(count: int) -> list[ScheduledJob]:
-    return [
-        ScheduledJob(
-            scheduled_job_id=f"bench-{index:04d}",
-            name=f"bench {index}",
-            cron_expression="* * * * * *",
-            scraper="noop",
-            misfire_grace_seconds=5,
-        )
-        for index in range(count)
-    ]
-
-
-def _percentile_ms(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return (values[0] if values else 0.0) * 1000
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
+DEFAULT_RATES = "250,500,1000,2000,4000"
+FIRE_MARGIN_SECONDS = 2.0
+"""After the window, how long the ticker gets to publish its last slots before the drain."""
+EDGE_SECONDS = 10.0
 
 
-STAGES = ("ticker", "queue", "run", "record")
-"""slot -> created_at (published) -> started_at -> completed_at -> document seen."""
-
-
-@dataclass
-class Window:
-    """Completed jobs whose slot lies in [start, start + seconds)."""
-
-    start: float
+@dataclass(frozen=True)
+class Options:
+    rates: list[int]
     seconds: float
-    offered: int
-    latencies: list[float] = field(default_factory=list)
-    stages: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
-    last_seen: float = 0.0
-    seen: set[str] = field(default_factory=set)
-    full: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def watch(self, db: AsyncDatabase[Document]) -> None:
-        async with await db[JOBS].watch(full_document="updateLookup") as stream:
-            async for change in stream:
-                job = change.get("fullDocument") or {}
-                if job.get("status") != "completed" or job["job_id"] in self.seen:
-                    continue
-                self.seen.add(job["job_id"])
-                if self.start <= job["scheduled_for"].timestamp() < self.start + self.seconds:
-                    self._count(job, time.time())
-
-    def _count(self, job: Document, seen: float) -> None:
-        moments = [
-            job["scheduled_for"].timestamp(),
-            job["created_at"].timestamp(),
-            job["started_at"].timestamp(),
-            job["completed_at"].timestamp(),
-            seen,
-        ]
-        for stage, begin, end in zip(STAGES, moments, moments[1:], strict=False):
-            self.stages[stage].append(end - begin)
-        self.latencies.append(seen - moments[0])
-        self.last_seen = seen
-        if len(self.latencies) >= self.offered:
-            self.full.set()
+    warm_up: float
+    drain: float
+    runners: int
+    concurrency: int
+    ref: str | None
+    json_path: Path | None
+    keep_logs: Path | None
+    log_level: str
+    mirror_timeout: float
 
 
-async def bench(schedules: int, seconds: float, concurrency: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        nats, mongo = await start_nats(data), await start_mongo(data)
-        endpoints = Endpoints(nats_url=nats.url, mongo_url=mongo.url)
-        settings = Settings(
-            nats_url=nats.url,
-            mongo_url=mongo.url,
-            data_dir=data,
-            http_host="127.0.0.1",
-            runner_concurrency=concurrency,
+async def sleep_until(moment: float) -> None:
+    await asyncio.sleep(max(0.0, moment - time.time()))
+
+
+async def wait_acked(
+    js: JetStreamContext, stream: str, consumer: str, sequence: int, deadline: float
+) -> bool:
+    """Until every message of `stream` up to `sequence` is acked by `consumer`."""
+    while time.time() < deadline:
+        info = await js.consumer_info(stream, consumer)
+        if info.ack_floor is not None and info.ack_floor.stream_seq >= sequence:
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def drain(js: JetStreamContext, window_end: float, seconds: float) -> bool:
+    """Wait (until `window_end + seconds` at most) for the window's jobs to be run, then
+    for every event published by then to be written: True if both happened."""
+    deadline = window_end + seconds
+    await sleep_until(window_end + FIRE_MARGIN_SECONDS)
+    published = (await js.stream_info("JOBS")).state.last_seq
+    if not await wait_acked(js, "JOBS", "runner-normal", published, deadline):
+        return False
+    events = (await js.stream_info("EVENTS")).state.last_seq
+    return await wait_acked(js, "EVENTS", "recorder-events", events, deadline)
+
+
+async def run_rate(rate: int, options: Options, source: Path | None) -> RateResult:
+    print(f"\n== {rate} jobs/s ==", flush=True)
+    with tempfile.TemporaryDirectory(prefix=f"natscron-bench-{rate}-") as tmp:
+        stack = Stack(
+            Path(tmp),
+            source,
+            {
+                "NATSCRON_RUNNER_CONCURRENCY": str(options.concurrency),
+                "NATSCRON_LOG_LEVEL": options.log_level,
+            },
         )
-        services: list[Service] = [
-            RecorderService(settings, endpoints),
-            RunnerService(settings, endpoints),
-            TickerService(settings, endpoints),
-        ]
         nc = Client()
-        await nc.connect(nats.url)
-        await provision(nc.jetstream(), jetstream_layout(1, settings.lease_ttl_seconds))
-        for service in services:
-            await service.start()
-        mongo_client = new_client(mongo.url)
-        window = Window(time.time() + WARM_UP_SECONDS, seconds, schedules * int(seconds))
-        watcher = asyncio.create_task(window.watch(database_of(mongo_client)))
-        await put_schedules(nc.jetstream(), _schedules(schedules))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(window.full.wait(), WARM_UP_SECONDS + seconds + DRAIN_SECONDS)
-        watcher.cancel()
-        for service in reversed(services):
-            await service.stop()
-        await nc.close()
-        await mongo_client.close()
-        await nats.stop()
-        await mongo.stop()
+        mongo_client = None
+        notes: list[str] = []
+        try:
+            await stack.start_servers()
+            assert stack.nats is not None and stack.mongo is not None
+            await stack.run_command("provision")
+            mongo_client = new_client(stack.mongo.url)
+            database = database_of(mongo_client).name
+            await nc.connect(stack.nats.url)
+            js = nc.jetstream()
+            await stack.start_service("recorder", "recorder")
+            for index in range(1, options.runners + 1):
+                await stack.start_service(
+                    f"runner-{index}", "runner", {"NATSCRON_RUNNER_ID": f"runner-{index}"}
+                )
+            put_started = time.monotonic()
+            await offer(js, rate)
+            print(f"  {rate} schedules put in {time.monotonic() - put_started:.1f} s", flush=True)
+            mirrored = await wait_mirrored(database_of(mongo_client), rate, options.mirror_timeout)
+            if mirrored is None:
+                notes.append(f"the recorder had not mirrored {rate} specs after the timeout")
+            print(f"  specs mirrored to MongoDB in {mirrored or math.inf:.1f} s", flush=True)
+            await stack.start_service("ticker", "ticker", {"NATSCRON_TICKER_ID": "ticker-1"})
 
-    completed = len(window.latencies)
-    elapsed = max(window.last_seen - window.start, seconds)
-    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Mongo server: SecantusDB (embedded)")
-    print(f"offered: {schedules} schedules x 1/s for {seconds:.0f} s = {window.offered} slots")
-    print(
-        f"completed: {completed} of them in {elapsed:.0f} s from the first slot:"
-        f" {completed / elapsed:.1f} jobs/s"
+            start = math.ceil(time.time() + options.warm_up)
+            end = start + options.seconds
+            await sleep_until(start)
+            before = await take_snapshot(stack, js, mongo_client, database)
+            opened = datetime.fromtimestamp(start, UTC)
+            print(f"  window {options.seconds:.0f} s from {opened:%H:%M:%S} UTC", flush=True)
+            await sleep_until(end)
+            after = await take_snapshot(stack, js, mongo_client, database)
+            drained = await drain(js, end, options.drain)
+            drain_seconds = time.time() - end
+            print(
+                f"  drain {'done' if drained else 'cut off'} after {drain_seconds:.1f} s",
+                flush=True,
+            )
+            died = {s.name: s.process.returncode for s in stack.services if not s.is_running()}
+            if died:
+                notes.append(f"exited during the run: {died}")
+            pids = stack.pids()
+            exit_codes = await stack.stop_services()
+            jobs = await read_jobs(mongo_client, database)
+        finally:
+            if nc.is_connected:
+                await nc.close()
+            if mongo_client is not None:
+                await mongo_client.close()
+            await stack.stop()
+            problems = {path.stem: scan_log(path) for path in sorted(stack.logs.glob("*.log"))}
+            if options.keep_logs is not None and stack.logs.exists():
+                shutil.copytree(stack.logs, options.keep_logs / f"rate-{rate}", dirs_exist_ok=True)
+
+    return summarise(
+        Window(rate, start, options.seconds, min(EDGE_SECONDS, options.seconds / 2)),
+        before,
+        after,
+        jobs,
+        stack_pids=pids,
+        drain_seconds=drain_seconds,
+        drained=drained,
+        exit_codes=exit_codes,
+        log_problems=problems,
+        notes=notes,
     )
-    print(
-        f"slot -> completed document: p50 {_percentile_ms(window.latencies, 50):.0f} ms,"
-        f" p99 {_percentile_ms(window.latencies, 99):.0f} ms,"
-        f" max {max(window.latencies, default=0) * 1000:.0f} ms"
+
+
+# ---------------------------------------------------------------- main
+
+
+async def bench(options: Options) -> list[RateResult]:
+    results: list[RateResult] = []
+    with tempfile.TemporaryDirectory(prefix="natscron-bench-src-") as tmp:
+        source, commit = None, None
+        if options.ref is not None:
+            source = Path(tmp)
+            commit = export_source(REPO, options.ref, source)
+        meta: dict[str, Any] = {
+            "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "machine": machine(),
+            "servers": server_versions(),
+            "code": describe_source(REPO, source, commit),
+            "options": {k: str(v) for k, v in vars(options).items()},
+            "background_load": await background_load(),
+        }
+        print(json.dumps(meta, indent=2))
+        for rate in options.rates:
+            result = await run_rate(rate, options, source)
+            print_rate(result)
+            results.append(result)
+            if options.json_path is not None:
+                write_json(options.json_path, meta, results)
+    print_table(results)
+    return results
+
+
+def _rates(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def parse_options(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    print(
-        "stages p50 (ms): "
-        + ", ".join(f"{s} {_percentile_ms(window.stages[s], 50):.0f}" for s in STAGES)
+    parser.add_argument("--rates", type=_rates, default=_rates(DEFAULT_RATES), help="jobs/s")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured window per rate")
+    parser.add_argument("--warm-up", type=float, default=10.0, help="seconds before the window")
+    parser.add_argument("--drain", type=float, default=30.0, help="max seconds after it")
+    parser.add_argument("--runners", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=64, help="jobs per runner")
+    parser.add_argument("--ref", help="run the services from this git commit (git archive)")
+    parser.add_argument("--json", dest="json_path", type=Path, help="write results here")
+    parser.add_argument("--keep-logs", type=Path, help="copy every process's log here")
+    parser.add_argument("--log-level", default="INFO", help="NATSCRON_LOG_LEVEL of the services")
+    parser.add_argument(
+        "--mirror-timeout", type=float, default=300.0, help="max wait for the specs in MongoDB"
     )
+    args = parser.parse_args(argv)
+    return Options(**vars(args))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--schedules", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--concurrency", type=int, default=16)
-    args = parser.parse_args()
-    asyncio.run(bench(args.schedules, args.seconds, args.concurrency))
+    options = parse_options()
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        # SIGTERM like Ctrl-C: cancel, so every `finally` stops what it started.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await bench(options)
+
+    try:
+        asyncio.run(run())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ninterrupted; every process started was stopped", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
