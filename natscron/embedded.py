@@ -161,6 +161,9 @@ async def start_mongo(
         str(port),
         "--storage-path",
         str(data_dir / "mongo"),
+        # SecantusDB 0.7.0b3 ignores `j: true` on commitTransaction: without this, a SIGKILL
+        # loses commits it had confirmed (the chaos test caught acked runs vanishing).
+        "--sync-on-commit",
         "--log-level",
         "WARNING",
     ]

@@ -3,9 +3,10 @@
 A fetch returns what is pending, up to `batch_size` (waiting at most `max_wait` when
 nothing is), so batches grow by themselves under load while a quiet system records each
 message at once. A batch is acked only after its writes are durable. Bad messages are
-terminated on their own, without holding up their batch. While MongoDB refuses writes
-the batch is kept, told to JetStream as still in progress, and retried in order until
-MongoDB is back; nothing newer is fetched meanwhile.
+terminated on their own, without holding up their batch. While MongoDB refuses writes,
+or keeps conflicting (a killed recorder's open transaction holds its documents until the
+server expires it, 60 s), the batch is kept, told to JetStream as still in progress, and
+retried in order; nothing newer is fetched meanwhile.
 
 Plain nats-py, not a FastStream pull subscriber: FastStream's pull loop swallows
 `ServiceUnavailableError` (what a deleted consumer answers) and fetches again at once,
@@ -27,6 +28,7 @@ from pymongo.errors import PyMongoError
 from natscron_recorder.metrics import RecorderMetrics
 from natscron_recorder.mongo_health import MongoHealth
 from natscron_recorder.parsing import KINDS, BadMessageError, Stored, parse_message
+from natscron_recorder.transaction import TooManyConflictsError
 from natscron_shared.clock import Clock
 from natscron_shared.jetstream_check import consumer_still_exists
 from natscron_shared.jetstream_layout import RECORDER_ACK_WAIT_SECONDS
@@ -127,7 +129,7 @@ class BatchConsumer:
             try:
                 with self._metrics.write_duration.labels(self.durable).time():
                     await self._store([message for _, message in good])
-            except PyMongoError as exc:
+            except (PyMongoError, TooManyConflictsError) as exc:
                 self._mongo.failed(exc, self._clock.now())
             else:
                 self._mongo.wrote()

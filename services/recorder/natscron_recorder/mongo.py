@@ -13,13 +13,14 @@ ITEMS = "items"
 JOB_STATS = "job_stats"
 DURABLE = WriteConcern(w="majority", j=True)
 """Acknowledged means journaled: a write the recorder acks a message for survives a
-SIGKILL of the server right after (the default lost ~40 ms of writes on SecantusDB)."""
+SIGKILL of the server right after (the default lost ~40 ms of writes on SecantusDB, which
+also needs `--sync-on-commit` to honour it for transactions: see natscron.embedded)."""
 
 Document = dict[str, Any]
 
 
 def new_client(url: str) -> AsyncMongoClient[Document]:
-    return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+    return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5_000)
 
 
 def database_of(client: AsyncMongoClient[Document]) -> AsyncDatabase[Document]:

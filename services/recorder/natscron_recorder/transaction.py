@@ -31,7 +31,7 @@ TRANSIENT_LABEL = "TransientTransactionError"
 
 
 class TooManyConflictsError(Exception):
-    pass
+    """Still conflicting after every retry; the caller keeps its batch and tries later."""
 
 
 async def in_transaction(
