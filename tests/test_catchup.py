@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from natscron_shared.models import ScheduledJob
+from natscron_shared.schedule import next_fire_after
 from natscron_ticker.catchup import MAX_CATCHUP_RUNS, plan_firing
 
 NOW = datetime(2026, 11, 25, 12, 0, 30, tzinfo=UTC)
@@ -62,3 +63,35 @@ def test_catchup_all_is_bounded_and_keeps_the_newest_slots() -> None:
 def test_a_slot_at_handled_until_is_never_fired_again() -> None:
     handled_until = minutes_ago(0)[0]
     assert plan_firing(every_minute("all"), handled_until, NOW).fire == ()
+
+
+NEW_YORK_FALL_BACK = (datetime(2026, 11, 1, 4, tzinfo=UTC), datetime(2026, 11, 1, 8, tzinfo=UTC))
+
+
+def new_york(cron: str, catchup: str) -> ScheduledJob:
+    return ScheduledJob(
+        scheduled_job_id="s",
+        name="s",
+        cron_expression=cron,
+        timezone="America/New_York",
+        scraper="noop",
+        catchup=catchup,
+    )
+
+
+def test_catchup_across_a_fold_fires_both_passes_of_a_wildcard_hour() -> None:
+    """01:30 happens at 05:30 and at 06:30 UTC; `30 * * * *` follows elapsed time."""
+    plan = plan_firing(new_york("30 * * * *", "all"), *NEW_YORK_FALL_BACK)
+    assert [slot.hour for slot in plan.fire] == [4, 5, 6, 7]
+    assert plan.skipped == 0
+
+
+def test_catchup_fires_the_gap_slot_that_was_announced() -> None:
+    """02:30:30 does not happen on 8 March 2026; the announced slot, 03:00:00, is the one
+    catch-up fires."""
+    job = new_york("30 30 2 * * *", "latest")
+    handled_until = datetime(2026, 3, 8, 6, tzinfo=UTC)
+    announced = next_fire_after(job, handled_until)
+    assert announced == datetime(2026, 3, 8, 7, tzinfo=UTC)
+    plan = plan_firing(job, handled_until, announced + timedelta(minutes=5))
+    assert plan.fire == (announced,)

@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from natscron_shared.cron import validate_cron
+from natscron_shared.cron import check_fires_within, validate_cron
 from natscron_shared.enums import Catchup, ConcurrencyPolicy, Priority, ScheduledJobStatus
+from natscron_shared.zones import zone_named
 
 # Ids become KV keys and NATS subject tokens: no dots, spaces or wildcards.
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
@@ -102,7 +103,7 @@ class ScheduledJob(BaseModel):
     @classmethod
     def _timezone_is_iana(cls, value: str) -> str:
         try:
-            ZoneInfo(value)
+            zone_named(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
@@ -121,9 +122,16 @@ class ScheduledJob(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _cron_fires_in_active_hours(self) -> Self:
+        hours = self.active_hours
+        if self.cron_expression is not None and hours is not None:
+            check_fires_within(self.cron_expression, hours.start, hours.end, hours.weekdays)
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return zone_named(self.timezone)
 
 
 def retry_delay_seconds(base_seconds: float, attempt: int) -> float:

@@ -1,80 +1,85 @@
-"""When a scheduled job fires: pure functions of the spec and a moment."""
+"""When a scheduled job fires: pure functions of the spec and a moment.
+
+A spec has one set of slots: those of its cron expression (`cron_engine`, with its DST rules),
+its interval (multiples of the period since the Unix epoch, so every ticker computes the same
+ones) or its one `run_at`, minus those outside its active hours (`active_windows`). The forward
+and the newest-first searches walk that same set, so the slot announced as next is the one that
+fires, and catch-up finds exactly the slots a ticker that never stopped would have fired.
+"""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from croniter import croniter
-
-from natscron_shared.cron import has_fixed_hour, has_seconds
+from natscron_shared.active_windows import ActiveWindow
+from natscron_shared.cron_engine import cron_engine
 from natscron_shared.models import ScheduledJob
+from natscron_shared.zones import timeline_of
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1)
 _TICK = timedelta(microseconds=1)
-# Active-hours windows stepped over in one search: years of daily windows. A cron that
-# never matches inside its window gives up after this many instead of looping forever.
-_MAX_WINDOW_JUMPS = 2_000
+# How far the search for a slot inside the active hours goes before it gives up: slots that
+# never fall inside the window (an interval of a day in a window between its slots) would
+# otherwise be looked for forever. The calendar repeats every 400 years.
+_HORIZON = timedelta(days=401 * 366)
 
 
-def _cron_slot(spec: ScheduledJob, expression: str, start: datetime, forward: bool) -> datetime:
-    """The next (or previous) cron slot from `start`, evaluated in the schedule's zone.
+class _Slots(Protocol):
+    """A set of instants (naive UTC), searched either way."""
 
-    ISC cron's DST rule: croniter already moves a slot in a spring-forward gap to just
-    after the gap; in a fall-back fold a fixed-hour entry fires only on the first pass.
-    """
-    moments = croniter(
-        expression, start.astimezone(spec.zone), second_at_beginning=has_seconds(expression)
-    )
-    step = moments.get_next if forward else moments.get_prev
-    slot: datetime = step(datetime)
-    if has_fixed_hour(expression):
-        while _is_second_pass(slot.astimezone(spec.zone)):
-            slot = step(datetime)
-    return slot.astimezone(UTC)
+    def next_slot(self, after: datetime) -> datetime | None: ...
+
+    def previous_slot(self, before: datetime) -> datetime | None: ...
 
 
-def _is_second_pass(local: datetime) -> bool:
-    """A wall time repeated by a fall-back change, seen the second time."""
-    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+class _Interval:
+    def __init__(self, minutes: float) -> None:
+        self._period = timedelta(minutes=minutes)
+
+    def next_slot(self, after: datetime) -> datetime | None:
+        return _EPOCH + ((after - _EPOCH) // self._period + 1) * self._period
+
+    def previous_slot(self, before: datetime) -> datetime | None:
+        return _EPOCH + ((before - _TICK - _EPOCH) // self._period) * self._period
 
 
-def _next_raw_slot(spec: ScheduledJob, after: datetime) -> datetime | None:
+class _Once:
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def next_slot(self, after: datetime) -> datetime | None:
+        return self._at if self._at > after else None
+
+    def previous_slot(self, before: datetime) -> datetime | None:
+        return self._at if self._at < before else None
+
+
+def _slots_of(spec: ScheduledJob) -> _Slots:
     if spec.cron_expression is not None:
-        return _cron_slot(spec, spec.cron_expression, after, forward=True)
+        return cron_engine(spec.cron_expression, spec.timezone)
     if spec.interval_minutes is not None:
-        # Slots are aligned to the Unix epoch so every ticker computes the same ones.
-        period = timedelta(minutes=spec.interval_minutes)
-        elapsed = after.astimezone(UTC) - _EPOCH
-        return _EPOCH + (elapsed // period + 1) * period
+        return _Interval(spec.interval_minutes)
     assert spec.run_at is not None
-    run_at = spec.run_at.astimezone(UTC)
-    return run_at if run_at > after else None
+    return _Once(_naive_utc(spec.run_at))
 
 
-def _previous_raw_slot(spec: ScheduledJob, before: datetime) -> datetime | None:
-    if spec.cron_expression is not None:
-        return _cron_slot(spec, spec.cron_expression, before, forward=False)
-    if spec.interval_minutes is not None:
-        period = timedelta(minutes=spec.interval_minutes)
-        elapsed = before.astimezone(UTC) - _TICK - _EPOCH
-        return _EPOCH + (elapsed // period) * period
-    assert spec.run_at is not None
-    run_at = spec.run_at.astimezone(UTC)
-    return run_at if run_at < before else None
-
-
-def _in_active_hours(spec: ScheduledJob, slot: datetime) -> bool:
-    return spec.active_hours is None or spec.active_hours.contains(slot.astimezone(spec.zone))
+def _window_of(spec: ScheduledJob) -> ActiveWindow | None:
+    if spec.active_hours is None:
+        return None
+    return ActiveWindow(spec.active_hours, timeline_of(spec.timezone))
 
 
 def next_fire_after(spec: ScheduledJob, after: datetime) -> datetime | None:
     """The first slot strictly after `after` inside the active hours, or None if none is left."""
-    slot = _next_raw_slot(spec, after)
-    for _ in range(_MAX_WINDOW_JUMPS):
-        if slot is None or spec.active_hours is None or _in_active_hours(spec, slot):
-            return slot
-        opening = spec.active_hours.next_opening(slot.astimezone(spec.zone))
-        slot = _next_raw_slot(spec, opening.astimezone(UTC) - _TICK)
-    return None
+    slots, window = _slots_of(spec), _window_of(spec)
+    start = _naive_utc(after)
+    slot = slots.next_slot(start)
+    if window is not None:
+        while slot is not None and not window.contains(slot):
+            if slot - start > _HORIZON:
+                return None
+            slot = slots.next_slot(window.next_open(slot) - _TICK)
+    return None if slot is None else slot.replace(tzinfo=UTC)
 
 
 def slots_between(spec: ScheduledJob, after: datetime, until: datetime) -> Iterator[datetime]:
@@ -88,15 +93,16 @@ def slots_between(spec: ScheduledJob, after: datetime, until: datetime) -> Itera
 def slots_newest_first(spec: ScheduledJob, after: datetime, until: datetime) -> Iterator[datetime]:
     """Slots in (after, until], newest first: finds recent missed slots without
     walking forward through a long outage."""
-    slot = _previous_raw_slot(spec, until + _TICK)
-    jumps = 0
-    while slot is not None and slot > after:
-        if spec.active_hours is None or _in_active_hours(spec, slot):
-            yield slot
-            slot = _previous_raw_slot(spec, slot)
-        elif jumps < _MAX_WINDOW_JUMPS:
-            jumps += 1
-            closing = spec.active_hours.last_closing(slot.astimezone(spec.zone))
-            slot = _previous_raw_slot(spec, closing.astimezone(UTC))
+    slots, window = _slots_of(spec), _window_of(spec)
+    floor = _naive_utc(after)
+    slot = slots.previous_slot(_naive_utc(until) + _TICK)
+    while slot is not None and slot > floor:
+        if window is None or window.contains(slot):
+            yield slot.replace(tzinfo=UTC)
+            slot = slots.previous_slot(slot)
         else:
-            return
+            slot = slots.previous_slot(window.last_open(slot) + _TICK)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
