@@ -9,7 +9,6 @@ stops it if the benchmark itself dies.
 
 import asyncio
 import contextlib
-import ctypes
 import io
 import math
 import os
@@ -18,19 +17,17 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from natscron.embedded import EmbeddedServer, free_port, start_mongo, start_nats
+from natscron.embedded import EmbeddedServer, die_with_parent, free_port, start_mongo, start_nats
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 HTTP_TIMEOUT_SECONDS = 10.0
 SHUTDOWN_GRACE_SECONDS = 5.0
-PR_SET_PDEATHSIG = 1
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WORKSPACE_PATHS = ("", "shared", "services/ticker", "services/runner", "services/recorder")
 """Where the packages live in a natscron source tree, relative to its root."""
@@ -66,21 +63,6 @@ def service_environment(source: Path | None, settings: dict[str, str]) -> dict[s
         paths = [str(source / sub) for sub in WORKSPACE_PATHS]
         env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A `preexec_fn` that asks Linux to SIGTERM the child when the benchmark dies."""
-    if sys.platform != "linux":
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def set_death_signal() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return set_death_signal
 
 
 @dataclass(frozen=True)
@@ -357,7 +339,7 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 # Own session: a Ctrl-C reaches only the benchmark, which stops us in order.
                 start_new_session=True,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         service = ServiceProcess(name=name, port=port, process=process, log_path=log_path)
         self.services.append(service)

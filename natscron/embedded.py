@@ -92,7 +92,7 @@ async def _wait_for_port(server: EmbeddedServer, host: str, port: int) -> None:
     )
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """On Linux, a `preexec_fn` asking the kernel to SIGKILL the child when we die, even by
     SIGKILL, so no server outlives `natscron up` or a test run. SIGKILL, not SIGTERM: an
     orphan gets no orderly stop anyway (journaled writes survive a SIGKILL), and SecantusDB
@@ -125,7 +125,7 @@ async def _launch(
         stdin=subprocess.DEVNULL,
         # Own session: Ctrl-C reaches only natscron, which then stops the servers in order.
         start_new_session=True,
-        preexec_fn=_die_with_parent(),
+        preexec_fn=die_with_parent(),
     )
     server = EmbeddedServer(name=name, url=url, process=process, log_file=log_file)
     await _wait_for_port(server, "127.0.0.1", port)

@@ -11,11 +11,7 @@ and check by their handles that none is left.
 
 import asyncio
 import contextlib
-import ctypes
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,30 +19,13 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from natscron.embedded import EmbeddedServer, free_port, start_mongo
+from natscron.embedded import EmbeddedServer, die_with_parent, free_port, start_mongo
 from tests.test_cli import NATSCRON, cli_env
 from tests.waiting import eventually
 
 READY_WITHIN = 30.0
 HTTP_TIMEOUT_SECONDS = 5.0
-PR_SET_PDEATHSIG = 1
 LOG_TAIL_LINES = 40
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A `preexec_fn` asking Linux to SIGKILL the child if the test process dies (a pytest
-    killed by its timeout runs no `finally`): no service outlives the test run."""
-    if sys.platform != "linux":
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def set_death_signal() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return set_death_signal
 
 
 async def http_get(port: int, path: str) -> tuple[int, str]:
@@ -108,7 +87,7 @@ class ServiceProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         self.incarnations.append(self.process)
 

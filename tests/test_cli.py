@@ -34,6 +34,17 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def service_env(endpoints: Endpoints, data_dir: Path, http_port: int) -> dict[str, str]:
+    """One service alone, as a container runs it, on the test's servers."""
+    return cli_env(
+        NATSCRON_NATS_URL=endpoints.nats_url,
+        NATSCRON_MONGO_URL=endpoints.mongo_url,
+        NATSCRON_DATA_DIR=str(data_dir),
+        NATSCRON_HTTP_HOST="127.0.0.1",
+        NATSCRON_HTTP_PORT=str(http_port),
+    )
+
+
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         *NATSCRON,
@@ -138,13 +149,7 @@ async def test_one_service_serves_health_and_stops_on_sigterm(
     service: str, endpoints: Endpoints, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = cli_env(
-        NATSCRON_NATS_URL=endpoints.nats_url,
-        NATSCRON_MONGO_URL=endpoints.mongo_url,
-        NATSCRON_DATA_DIR=str(tmp_path),
-        NATSCRON_HTTP_HOST="127.0.0.1",
-        NATSCRON_HTTP_PORT=str(port),
-    )
+    env = service_env(endpoints, tmp_path, port)
     process = await asyncio.create_subprocess_exec(
         *NATSCRON, service, env=env, stderr=asyncio.subprocess.PIPE
     )

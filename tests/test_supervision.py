@@ -15,7 +15,7 @@ from natscron_shared import names
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.settings import Settings
 from natscron_ticker import TickerService
-from tests.test_cli import cli_env
+from tests.test_cli import service_env
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -46,13 +46,7 @@ async def test_runner_process_whose_consumer_was_deleted_exits_non_zero(
     endpoints: Endpoints, nc: Client, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = cli_env(
-        NATSCRON_NATS_URL=endpoints.nats_url,
-        NATSCRON_MONGO_URL=endpoints.mongo_url,
-        NATSCRON_DATA_DIR=str(tmp_path),
-        NATSCRON_HTTP_HOST="127.0.0.1",
-        NATSCRON_HTTP_PORT=str(port),
-    )
+    env = service_env(endpoints, tmp_path, port)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
