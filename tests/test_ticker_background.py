@@ -40,9 +40,13 @@ class Operations:
         self.failures += 1
 
 
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
+async def started(ops: Operations, count: int) -> None:
+    """Wait, with a deadline, until `count` operations have started."""
+
+    async def how_many() -> int:
+        return len(ops.started)
+
+    await eventually(how_many, lambda n: n >= count, what=f"{count} operations started")
 
 
 async def test_runs_at_most_the_limit_most_urgent_first_and_holds_each_key() -> None:
@@ -50,7 +54,7 @@ async def test_runs_at_most_the_limit_most_urgent_first_and_holds_each_key() -> 
     work = ops.new_work(2)
     for key, rank in [("a", 1), ("b", 1), ("c", 1), ("d", 0)]:
         work.submit(key, rank, ops.operation(key))
-    await settle()
+    await started(ops, 2)
     assert ops.started == ["a", "b"]
     assert all(work.holds(key) for key in "abcd")
     with pytest.raises(AssertionError):
@@ -90,7 +94,7 @@ async def test_close_drops_what_waits_and_cancel_stops_what_runs() -> None:
     work = ops.new_work(1)
     work.submit("running", 0, ops.operation("running"))
     work.submit("waiting", 0, ops.operation("waiting"))
-    await settle()
+    await started(ops, 1)
     work.cancel()
     await work.close()
     assert ops.started == ["running"] and ops.results == []
