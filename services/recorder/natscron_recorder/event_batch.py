@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -84,18 +84,7 @@ class EventBatchWriter:
         forward = [e for e in events if stored.get(e.job.job_id, -1) < progress(e)]
         if forward:
             await self._db[JOBS].bulk_write(
-                [
-                    UpdateOne(
-                        {"job_id": e.job.job_id},
-                        {
-                            "$set": job_fields(e, now),
-                            # Item batches own these ($inc/$push); events make sure they exist.
-                            "$setOnInsert": {"properties_saved": 0, "saved_batches": []},
-                        },
-                        upsert=True,
-                    )
-                    for e in forward
-                ],
+                [self._job_write(e, now, exists=e.job.job_id in stored) for e in forward],
                 ordered=False,
                 session=session,
             )
@@ -112,6 +101,16 @@ class EventBatchWriter:
             schedules_written=schedules,
             stats_written=len(stats),
         )
+
+    @staticmethod
+    def _job_write(event: JobEvent, now: datetime, exists: bool) -> InsertOne[Document] | UpdateOne:
+        """A job not stored yet is inserted: on SecantusDB an insert costs about a quarter
+        of an upsert that inserts. A concurrent writer inserting it first makes the
+        transaction conflict (`DuplicateKeyError`), and it is run again from its reads."""
+        if not exists:
+            # Item batches own these two ($inc/$push); the job's first write creates them.
+            return InsertOne({**job_fields(event, now), "properties_saved": 0, "saved_batches": []})
+        return UpdateOne({"job_id": event.job.job_id}, {"$set": job_fields(event, now)})
 
     async def _stored_progress(
         self, session: AsyncClientSession, job_ids: list[str]

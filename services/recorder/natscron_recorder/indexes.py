@@ -14,8 +14,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     JOBS: [
         IndexModel([("job_id", ASCENDING)], unique=True),
         IndexModel([("scheduled_job_id", ASCENDING), ("created_at", DESCENDING)]),
-        IndexModel([("scheduled_job_id", ASCENDING), ("status", ASCENDING)]),
-        IndexModel([("scheduled_job_id", ASCENDING), ("completed_at", DESCENDING)]),
+        # The failures of a schedule after a moment (history.py), and runs by status.
+        IndexModel(
+            [("scheduled_job_id", ASCENDING), ("status", ASCENDING), ("completed_at", DESCENDING)]
+        ),
         IndexModel([("created_at", DESCENDING)]),  # `natscron jobs` without a filter
     ],
     SCHEDULED_JOBS: [IndexModel([("scheduled_job_id", ASCENDING)], unique=True)],

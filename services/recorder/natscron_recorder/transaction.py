@@ -4,7 +4,8 @@ A conflict with a concurrent writer (another recorder, the other consumer loop, 
 schedule mirror) aborts the transaction, which is then run again from its reads after a
 random, growing pause, so writers that collided do not collide again in lockstep (every
 finished run also updates the system-wide statistics documents, which all writers share).
-`DuplicateKeyError` is one such conflict (two writers inserting the same new document).
+A duplicate key is one such conflict (two writers inserting the same new document), alone
+or as every error of a bulk write.
 Any other error, such as an unreachable server, is the caller's: the batch is kept and
 retried as a whole.
 """
@@ -17,7 +18,7 @@ from typing import TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from natscron_recorder.mongo import DURABLE, Document
 
@@ -28,6 +29,16 @@ MAX_CONFLICT_RETRIES = 30
 FIRST_BACKOFF_SECONDS = 0.005
 MAX_BACKOFF_SECONDS = 0.5
 TRANSIENT_LABEL = "TransientTransactionError"
+DUPLICATE_KEY = 11000
+
+
+def is_conflict(exc: OperationFailure) -> bool:
+    if isinstance(exc, DuplicateKeyError) or exc.has_error_label(TRANSIENT_LABEL):
+        return True
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors", [])
+        return bool(errors) and all(error.get("code") == DUPLICATE_KEY for error in errors)
+    return False
 
 
 class TooManyConflictsError(Exception):
@@ -43,11 +54,8 @@ async def in_transaction(
             try:
                 async with await session.start_transaction(write_concern=DURABLE):
                     return await work(session)
-            except (DuplicateKeyError, OperationFailure) as exc:
-                conflict = isinstance(exc, DuplicateKeyError) or exc.has_error_label(
-                    TRANSIENT_LABEL
-                )
-                if not conflict:
+            except OperationFailure as exc:
+                if not is_conflict(exc):
                     raise
                 log.debug("transaction conflict (attempt %d): %s", attempt, exc)
             backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**attempt)
