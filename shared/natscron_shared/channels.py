@@ -19,6 +19,7 @@ from natscron_shared.messages import (
     TriggerReply,
     TriggerRequest,
 )
+from natscron_shared.presence import PresenceProbe, TickerPresence
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ CHANNELS: tuple[Channel, ...] = (
         "Run a scheduled job now, or an ad-hoc job. Request/reply (or fire-and-forget) in the"
         f" queue group {names.TICKER_QUEUE!r}: any ticker answers, leader or not.",
         reply=(TriggerReply, ErrorReply),
+    ),
+    Channel(
+        f"{names.TICKER_PRESENCE_PREFIX}.{{ticker_digest}}",
+        PresenceProbe,
+        "ticker (standby)",
+        "ticker (the lease holder)",
+        "Is the lease holder alive? Each ticker answers on its own subject (a digest of its id)"
+        ' while its connection lives; "no responders" tells a standby it may take the lease'
+        " at once instead of waiting for the TTL.",
+        reply=(TickerPresence,),
     ),
     _run_lane(Priority.IMMEDIATE),
     _run_lane(Priority.NORMAL),

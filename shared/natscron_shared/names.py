@@ -24,6 +24,7 @@ ITEMS_PREFIX: Final = "items"
 JOBS_TRIGGER: Final = "jobs.trigger"
 JOBS_CANCEL: Final = "jobs.cancel"
 API_PREFIX: Final = "natscron.api"
+TICKER_PRESENCE_PREFIX: Final = "natscron.ticker.presence"
 
 # Queue groups and durable consumers
 TICKER_QUEUE: Final = "tickers"

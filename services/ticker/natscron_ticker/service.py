@@ -81,6 +81,7 @@ class TickerService(Service):
         publisher = JobPublisher(JetStreamPublisher(js, self.registry))
         self._lease = LeaderLease(
             leader_bucket,
+            client_of(self._broker),
             self.ticker_id,
             await lease_ttl_of(leader_bucket),
             on_change=self._lease_changed,
