@@ -3,7 +3,7 @@ per test) and one nats-server per test (it starts in milliseconds, so no state l
 provisioned as `natscron provision` would; `bare_nats_server` is one that is not."""
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -11,10 +11,12 @@ from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.mongo import Document, database_of, new_client
+from natscron_shared.clock import ManualClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.jetstream_layout import jetstream_layout
 from natscron_shared.provision import provision
 from natscron_shared.settings import Settings
+from natscron_ticker import TickerService
 from tests.servers import Server, start_mongo_server, start_nats_server, with_database
 
 # The hooks that check and report the NATSCRON_TEST_SERVERS choice: pytest finds them here.
@@ -85,3 +87,24 @@ async def mongo_db(endpoints: Endpoints) -> AsyncIterator[AsyncDatabase[Document
     yield db
     await client.drop_database(db.name)
     await client.close()
+
+
+StartTicker = Callable[..., Awaitable[TickerService]]
+
+
+@pytest.fixture
+async def start_ticker(settings: Settings, endpoints: Endpoints) -> AsyncIterator[StartTicker]:
+    tickers: list[TickerService] = []
+
+    async def start(
+        clock: ManualClock | None = None, ticker_id: str | None = None
+    ) -> TickerService:
+        own = settings.model_copy(update={"ticker_id": ticker_id})
+        ticker = TickerService(own, endpoints, clock=clock)
+        tickers.append(ticker)
+        await ticker.start()
+        return ticker
+
+    yield start
+    for ticker in tickers:
+        await ticker.stop()

@@ -6,20 +6,19 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from natscron_shared import names
 from natscron_shared.clock import ManualClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.enums import Priority, ScheduledJobStatus
 from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import RunRequest
+from natscron_shared.messages import RunRequest, ScheduleEvent
 from natscron_shared.models import ScheduledJob
 from natscron_shared.nats_conn import to_json
 from natscron_shared.schedule_store import put_schedules
@@ -27,12 +26,12 @@ from natscron_shared.settings import Settings
 from natscron_ticker import TickerService
 from natscron_ticker.state import SlotState
 from natscron_ticker.trigger import MAX_TRIGGER_BYTES
+from tests.conftest import StartTicker
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, 500_000, tzinfo=UTC)
-StartTicker = Callable[..., Awaitable[TickerService]]
 
 
 def schedule(scheduled_job_id: str, **fields: object) -> ScheduledJob:
@@ -76,24 +75,6 @@ class JobQueue:
         return [r for r in self.requests if r.scheduled_job_id == scheduled_job_id]
 
 
-@pytest.fixture
-async def start_ticker(settings: Settings, endpoints: Endpoints) -> AsyncIterator[StartTicker]:
-    tickers: list[TickerService] = []
-
-    async def start(
-        clock: ManualClock | None = None, ticker_id: str | None = None
-    ) -> TickerService:
-        own = settings.model_copy(update={"ticker_id": ticker_id})
-        ticker = TickerService(own, endpoints, clock=clock)
-        tickers.append(ticker)
-        await ticker.start()
-        return ticker
-
-    yield start
-    for ticker in tickers:
-        await ticker.stop()
-
-
 async def slot_state(js: JetStreamContext, scheduled_job_id: str) -> SlotState | None:
     bucket = await js.key_value(names.KV_TICKER_STATE)
     try:
@@ -104,13 +85,21 @@ async def slot_state(js: JetStreamContext, scheduled_job_id: str) -> SlotState |
 
 
 async def adopted(js: JetStreamContext, scheduled_job_id: str, active: bool = True) -> None:
-    """Wait until the leader has taken the job's current status into account."""
+    """Wait until the leader has taken the job's current status into account: it announces
+    the next run time (none while paused) whenever it adopts a job."""
 
-    async def state() -> SlotState | None:
-        return await slot_state(js, scheduled_job_id)
+    async def announced() -> ScheduleEvent | None:
+        subject = names.scheduled_job_event_subject(scheduled_job_id)
+        try:
+            message = await js.get_last_msg(names.STREAM_EVENTS, subject)
+        except NotFoundError:
+            return None
+        return ScheduleEvent.model_validate_json(message.data or b"")
 
     await eventually(
-        state, lambda s: s is not None and s.active == active, what=f"{scheduled_job_id} adopted"
+        announced,
+        lambda event: event is not None and (event.next_run_at is not None) == active,
+        what=f"{scheduled_job_id} adopted",
     )
 
 
@@ -312,7 +301,10 @@ async def test_triggers_answer_with_job_ids_and_errors(
         error = (await ask(body))["error"]
         assert isinstance(error, dict) and error["code"] == code and error["message"]
 
-    adhoc = await ask(json.dumps({"scraper": "noop", "params": {"items": 1}}).encode())
+    # No runner is up to advertise scrapers: the catalogue check has its own tests.
+    adhoc = await ask(
+        json.dumps({"scraper": "noop", "params": {"items": 1}, "unchecked": True}).encode()
+    )
     await nc.publish(
         names.JOBS_TRIGGER, json.dumps({"scheduled_job_id": "sold_daily_indy"}).encode()
     )

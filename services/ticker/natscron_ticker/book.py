@@ -5,6 +5,7 @@ every schedule and any ticker can answer `jobs.trigger`.
 """
 
 import asyncio
+from datetime import datetime
 
 from natscron_shared.models import ScheduledJob
 
@@ -12,6 +13,7 @@ from natscron_shared.models import ScheduledJob
 class ScheduleBook:
     def __init__(self) -> None:
         self._specs: dict[str, ScheduledJob] = {}
+        self._put_at: dict[str, datetime] = {}
         self._changed: set[str] = set()
         self.changes = asyncio.Event()
         """Set when a spec was put or removed since the last `take_changes`."""
@@ -23,16 +25,25 @@ class ScheduleBook:
     def __len__(self) -> int:
         return len(self._specs)
 
-    def put(self, spec: ScheduledJob) -> None:
+    def put(self, spec: ScheduledJob, put_at: datetime | None = None) -> None:
+        """`put_at`: when KV stored this version of the spec, if known."""
         self._specs[spec.scheduled_job_id] = spec
+        if put_at is None:
+            self._put_at.pop(spec.scheduled_job_id, None)
+        else:
+            self._put_at[spec.scheduled_job_id] = put_at
         self._mark(spec.scheduled_job_id)
 
     def remove(self, scheduled_job_id: str) -> None:
+        self._put_at.pop(scheduled_job_id, None)
         if self._specs.pop(scheduled_job_id, None) is not None:
             self._mark(scheduled_job_id)
 
     def get(self, scheduled_job_id: str) -> ScheduledJob | None:
         return self._specs.get(scheduled_job_id)
+
+    def put_at(self, scheduled_job_id: str) -> datetime | None:
+        return self._put_at.get(scheduled_job_id)
 
     def all(self) -> list[ScheduledJob]:
         return list(self._specs.values())

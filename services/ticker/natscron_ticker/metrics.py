@@ -19,6 +19,8 @@ class TickerMetrics:
     triggers: Counter
     bad_schedules: Counter
     nats_errors: Counter
+    takeovers: Counter
+    takeover_seconds: Gauge
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> "TickerMetrics":
@@ -69,6 +71,16 @@ class TickerMetrics:
                 "natscron_ticker_nats_errors_total",
                 "NATS operations that failed, by operation",
                 ["operation"],
+                registry=registry,
+            ),
+            takeovers=Counter(
+                "natscron_ticker_takeovers_total",
+                "Terms as leader begun: every job put on the agenda",
+                registry=registry,
+            ),
+            takeover_seconds=Gauge(
+                "natscron_ticker_takeover_seconds",
+                "How long this ticker's last takeover took to put every job on its agenda",
                 registry=registry,
             ),
         )

@@ -1,8 +1,9 @@
 """The leader's loop: hand each scheduled job's due slots to be fired, sleep until the next.
 
-Only while the lease is held. On taking the lease it reads `ticker_state` and adopts
-every job at its first slot after `handled_until`, so slots missed during downtime or
-a failover are handled by `plan_firing`.
+Only while the lease is held. On taking the lease it puts every job on its agenda at
+its first slot after `handled_until`, from the `ticker_state` it has followed all along
+(`StateMirror`), so slots missed during downtime or a failover are handled by
+`plan_firing`, and the takeover itself writes nothing.
 
 The loop itself only takes due jobs and schedule changes off its agenda and hands them
 to `BackgroundWork` as `JobOperations`: a burst of thousands of slots is published
@@ -15,6 +16,7 @@ applied once that firing is done.
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -26,14 +28,10 @@ from natscron_ticker.background import BackgroundWork
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.lease import LeaderLease
 from natscron_ticker.metrics import TickerMetrics
-from natscron_ticker.operations import (
-    NATS_ERRORS,
-    RETRY_AFTER_ERROR,
-    JobOperations,
-    LeadershipLostError,
-)
+from natscron_ticker.operations import JobOperations, LeadershipLostError
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.state import TickerStateStore
+from natscron_ticker.state_mirror import StateMirror
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +39,8 @@ MAX_CONCURRENT_OPERATIONS = 256
 """Jobs being adopted or fired at once; the rest of a burst waits its turn in memory.
 An operation is mostly CPU (slot maths, messages) between pipelined round trips, so a
 few hundred keep the connection busy; more would only queue ahead of lease renewals."""
+TAKEOVER_CHUNK = 2_000
+"""Jobs placed on the agenda between two yields to the event loop at takeover."""
 CHANGE_RANK = 0
 FIRING_RANK = {Priority.IMMEDIATE: 0, Priority.NORMAL: 1}
 """In a burst, immediate jobs are sent before normal ones, as runners pull them."""
@@ -51,6 +51,7 @@ class Scheduler:
         self,
         book: ScheduleBook,
         lease: LeaderLease,
+        states: StateMirror,
         store: TickerStateStore,
         publisher: JobPublisher,
         clock: Clock,
@@ -58,6 +59,7 @@ class Scheduler:
     ) -> None:
         self._book = book
         self._lease = lease
+        self._states = states
         self._store = store
         self._publisher = publisher
         self._clock = clock
@@ -71,14 +73,10 @@ class Scheduler:
     async def run(self) -> None:
         """Lead whenever the lease is held, until cancelled."""
         await self._book.loaded.wait()
+        await self._states.loaded.wait()
         while True:
             await self._lease.leading.wait()
-            try:
-                await self._lead()
-            except NATS_ERRORS as exc:
-                self._metrics.nats_errors.labels("ticker_state").inc()
-                log.warning("could not read ticker_state (%s); retrying", exc)
-                await self._wait_for(self._clock.now() + RETRY_AFTER_ERROR)
+            await self._lead()
 
     async def _lead(self) -> None:
         self._agenda = Agenda()
@@ -88,7 +86,7 @@ class Scheduler:
         self._closing = False
         work = BackgroundWork(MAX_CONCURRENT_OPERATIONS, self._put_back, self._woken.set)
         operations = JobOperations(
-            await self._store.load_all(),
+            self._states.snapshot(),
             self._book,
             self._store,
             self._publisher,
@@ -98,12 +96,7 @@ class Scheduler:
             detach=work.detach,
         )
         try:
-            now = self._clock.now()
-            for spec in self._book.all():
-                work.submit(
-                    spec.scheduled_job_id, CHANGE_RANK, partial(operations.adopt, spec, now)
-                )
-            log.info("leading: adopting %d scheduled jobs", len(self._book))
+            await self._take_over(work, operations)
             while self._lease.is_leader:
                 self._woken.clear()
                 work.raise_failure()
@@ -116,6 +109,50 @@ class Scheduler:
             raise
         finally:
             await work.close()
+
+    async def _take_over(
+        self, work: BackgroundWork[datetime | None], operations: JobOperations
+    ) -> None:
+        """Every job goes straight onto the agenda, without a write or a task of its own,
+        except one paused or resumed since its state was saved (adopted in the background,
+        since that is saved). New jobs are settled afterwards (state saved, next run
+        announced), a bounded number at a time. Due jobs are dispatched after each chunk,
+        so the first slots fire while the rest are still being placed."""
+        started, started_running = self._clock.now(), time.perf_counter()
+        specs = self._book.all()
+        adopted = 0
+        to_settle: list[tuple[str, datetime | None]] = []
+        for start in range(0, len(specs), TAKEOVER_CHUNK):
+            for spec in specs[start : start + TAKEOVER_CHUNK]:
+                scheduled_job_id = spec.scheduled_job_id
+                if work.holds(scheduled_job_id) or scheduled_job_id in self._changed:
+                    continue
+                placed = operations.place(spec, started)
+                if placed is None:
+                    adopted += 1
+                    work.submit(
+                        scheduled_job_id, CHANGE_RANK, partial(operations.adopt, spec, started)
+                    )
+                    continue
+                due, new = placed
+                self._agenda.set(scheduled_job_id, due)
+                if new:
+                    to_settle.append((scheduled_job_id, due))
+            self._dispatch(work, operations, self._clock.now())
+            await asyncio.sleep(0)
+            if not self._lease.is_leader:
+                return
+        work.detach(operations.settle(to_settle, started))
+        took = time.perf_counter() - started_running
+        self._metrics.takeovers.inc()
+        self._metrics.takeover_seconds.set(took)
+        log.info(
+            "leading: %d scheduled jobs on the agenda in %.2f s (%d new, %d paused or resumed)",
+            len(specs),
+            took,
+            len(to_settle),
+            adopted,
+        )
 
     def _dispatch(
         self, work: BackgroundWork[datetime | None], operations: JobOperations, now: datetime

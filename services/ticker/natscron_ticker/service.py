@@ -9,7 +9,8 @@ from nats.js.kv import KeyValue
 from natscron_shared import names
 from natscron_shared.clock import Clock, SystemClock
 from natscron_shared.endpoints import Endpoints
-from natscron_shared.jetstream_check import Needs, NotProvisionedError, require_provisioned
+from natscron_shared.jetstream_check import Needs, require_provisioned
+from natscron_shared.kv_watch import bucket_ttl
 from natscron_shared.lifecycle import Service, bounded, default_instance_id
 from natscron_shared.messages import ErrorReply
 from natscron_shared.nats_conn import JetStreamPublisher, client_of, jetstream_of, new_broker
@@ -20,6 +21,7 @@ from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import TickerStateStore
+from natscron_ticker.state_mirror import StateMirror
 from natscron_ticker.trigger import TriggerHandler
 from natscron_ticker.watch import follow_schedules
 from natscron_ticker.watchdog import watch_watchdog
@@ -34,13 +36,9 @@ NEEDS = Needs(
 
 async def lease_ttl_of(bucket: KeyValue) -> float:
     """The lease lasts as long as the bucket keeps a value: its TTL, set by `provision`."""
-    ttl = (await bucket.status()).ttl
-    if not ttl:
-        raise NotProvisionedError(
-            f"KV {names.KV_TICKER_LEADER} has no TTL, so a dead leader's lease would never"
-            " expire; run `natscron provision`"
-        )
-    return float(ttl)
+    return await bucket_ttl(
+        bucket, names.KV_TICKER_LEADER, "a dead leader's lease would never expire"
+    )
 
 
 class TickerService(Service):
@@ -59,6 +57,7 @@ class TickerService(Service):
         self.ticker_id = settings.ticker_id or default_instance_id()
         self.metrics = TickerMetrics.on(self.registry)
         self.book = ScheduleBook()
+        self.states = StateMirror()
         self._triggers: TriggerHandler | None = None
         self._broker = new_broker(
             endpoints.nats_url,
@@ -86,10 +85,12 @@ class TickerService(Service):
             await lease_ttl_of(leader_bucket),
             on_change=self._lease_changed,
         )
+        state_bucket = await js.key_value(names.KV_TICKER_STATE)
         scheduler = Scheduler(
             self.book,
             self._lease,
-            TickerStateStore(await js.key_value(names.KV_TICKER_STATE)),
+            self.states,
+            TickerStateStore(state_bucket),
             publisher,
             self._clock,
             self.metrics,
@@ -99,7 +100,9 @@ class TickerService(Service):
         await self._broker.start()
         self.supervise("watch", follow_schedules(specs, self.book, self.metrics))
         self.supervise("watchdog", watch_watchdog(js, self.book))
+        self.supervise("states", self.states.follow(state_bucket))
         await bounded(self.book.loaded.wait(), f"the KV {names.KV_SCHEDULED_JOBS} watch")
+        await bounded(self.states.loaded.wait(), f"the KV {names.KV_TICKER_STATE} watch")
         self.supervise("lease", self._lease.run())
         self.supervise("scheduler", scheduler.run())
         log.info("ticker %s follows %d scheduled jobs", self.ticker_id, len(self.book))

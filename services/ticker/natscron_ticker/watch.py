@@ -1,10 +1,12 @@
 """Following KV `scheduled_jobs` into the schedule book: a watch, never a poll."""
 
 import logging
+from datetime import datetime
 
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import ValidationError
 
+from natscron_shared.kv_watch import InitialValues
 from natscron_shared.models import ScheduledJob
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
@@ -15,21 +17,28 @@ log = logging.getLogger(__name__)
 async def follow_schedules(bucket: KeyValue, book: ScheduleBook, metrics: TickerMetrics) -> None:
     """Apply every put and delete to `book` until cancelled."""
     watcher = await bucket.watchall()
+    initial = await InitialValues.of(bucket)
     try:
         async for entry in watcher:
-            if entry is None:
+            if entry is not None:
+                _apply(entry, book, metrics)
+            if initial.complete_after(entry):
                 book.loaded.set()
-                continue
-            book.revision = max(book.revision, entry.revision or 0)
-            if entry.operation in (KV_DEL, KV_PURGE):
-                book.remove(entry.key)
-            else:
-                spec = _parse(entry.key, entry.value or b"", metrics)
-                if spec is not None:
-                    book.put(spec)
-            metrics.schedules.set(len(book))
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]
+
+
+def _apply(entry: KeyValue.Entry, book: ScheduleBook, metrics: TickerMetrics) -> None:
+    book.revision = max(book.revision, entry.revision or 0)
+    if entry.operation in (KV_DEL, KV_PURGE):
+        book.remove(entry.key)
+    else:
+        spec = _parse(entry.key, entry.value or b"", metrics)
+        if spec is not None:
+            # nats-py gives the stored time as a datetime, though it annotates int.
+            stored = entry.created
+            book.put(spec, stored if isinstance(stored, datetime) else None)
+    metrics.schedules.set(len(book))
 
 
 def _parse(key: str, value: bytes, metrics: TickerMetrics) -> ScheduledJob | None:
