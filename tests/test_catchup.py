@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule import next_fire_after
-from natscron_ticker.catchup import MAX_CATCHUP_RUNS, plan_firing
+from natscron_shared.schedule import next_fire_after, slots_between
+from natscron_ticker.catchup import MAX_CATCHUP_RUNS, plan_firing, runs_left
+from natscron_ticker.state import SlotState
 
 NOW = datetime(2026, 11, 25, 12, 0, 30, tzinfo=UTC)
 
@@ -95,3 +96,53 @@ def test_catchup_fires_the_gap_slot_that_was_announced() -> None:
     assert announced == datetime(2026, 3, 8, 7, tzinfo=UTC)
     plan = plan_firing(job, handled_until, announced + timedelta(minutes=5))
     assert plan.fire == (announced,)
+
+
+@pytest.mark.parametrize(
+    ("catchup", "left", "fired", "skipped"),
+    [
+        # Ten slots missed, three runs left: the three oldest fire (`all`).
+        ("all", 3, minutes_ago(9, 8, 7), 7),
+        ("all", 10, minutes_ago(*range(9, -1, -1)), 0),
+        ("latest", 1, minutes_ago(0), 9),
+        # Used up: nothing fires, and nothing is owed, so nothing counts as skipped.
+        ("all", 0, (), 0),
+        ("latest", 0, (), 0),
+    ],
+)
+def test_max_runs_keeps_the_oldest_slots_it_has_runs_for(
+    catchup: str, left: int, fired: tuple[datetime, ...], skipped: int
+) -> None:
+    plan = plan_firing(every_minute(catchup), NOW - timedelta(minutes=10), NOW, left)
+    assert plan.fire == fired
+    assert plan.skipped == skipped
+
+
+def test_runs_left_counts_against_the_max_runs_it_was_made_for() -> None:
+    limited = every_minute("latest").model_copy(update={"max_runs": 5})
+    counted = SlotState(handled_until=NOW, fired_runs=3, max_runs=5)
+    assert runs_left(limited, counted) == 2
+    assert runs_left(limited, counted.model_copy(update={"fired_runs": 9})) == 0
+    # max_runs changed (or newly added): a fresh count.
+    assert runs_left(limited, counted.model_copy(update={"max_runs": 4})) == 5
+    assert runs_left(limited, SlotState(handled_until=NOW, fired_runs=40)) == 5
+    assert runs_left(every_minute("latest"), counted) is None
+
+
+def test_catchup_fires_the_jittered_slot_that_was_announced() -> None:
+    job = ScheduledJob(
+        scheduled_job_id="s",
+        name="s",
+        cron_expression="*/10 * * * *",
+        jitter_seconds=500,
+        scraper="noop",
+        catchup="all",
+    )
+    handled_until = NOW - timedelta(hours=1)
+    announced = next_fire_after(job, handled_until)
+    assert announced is not None
+    assert plan_firing(job, handled_until, announced - timedelta(microseconds=1)).fire == ()
+    assert plan_firing(job, handled_until, announced).fire == (announced,)
+    missed = plan_firing(job, handled_until, NOW).fire
+    assert missed == tuple(slots_between(job, handled_until, NOW))
+    assert [slot.minute for slot in missed] == [2, 14, 21, 31, 43, 54]

@@ -70,6 +70,10 @@ specs = st.one_of(
         lambda minutes: spec(interval_minutes=minutes),
         st.sampled_from([0.5, 1, 7, 60, 1440]),
     ),
+    st.builds(
+        lambda interval: spec(interval=interval),
+        st.sampled_from([{"seconds": 45}, {"hours": 1, "minutes": 30}, {"days": 1}]),
+    ),
     st.builds(lambda at: spec(run_at=at), moments),
 )
 

@@ -1,12 +1,27 @@
 """When a scheduled job fires: pure functions of the spec and a moment.
 
-A spec has one set of slots: those of its cron expression (`cron_engine`, with its DST rules),
-its interval (multiples of the period since the Unix epoch, so every ticker computes the same
-ones) or its one `run_at`, minus those outside its active hours (`active_windows`). The forward
-and the newest-first searches walk that same set, so the slot announced as next is the one that
-fires, and catch-up finds exactly the slots a ticker that never stopped would have fired.
+A spec has one set of slots, built in three steps:
+
+1. Its nominal instants: those of its cron expression (`cron_engine`, with its DST rules), its
+   interval (multiples of the period since `start_at`, or since the Unix epoch without one, so
+   every ticker computes the same ones) or its one `run_at`.
+2. Kept are those inside `[start_at, end_at]` and inside its active hours (`active_windows`).
+3. Each kept instant is delayed by its jitter (`jitter_offset`), a function of the job's id and
+   the nominal instant only, so every ticker, and a failover, fires the same instant.
+
+The slot is the delayed instant: it is what `next_run_at` announces, what the ticker waits for,
+the run's `scheduled_for`, and what its deterministic job id is made of. A delay is drawn from
+`[0, min(jitter_seconds, time to the next nominal instant, time to end_at))`: it never carries
+a slot past the next one, so jittered slots keep their order (a cron whose slots come closer
+than `jitter_seconds`, say across a DST change, gets a smaller delay there), and none fires
+after `end_at`. Bounds and active hours apply to the nominal instant.
+
+The forward and the newest-first searches walk that same set, so the slot announced as next is
+the one that fires, and catch-up finds exactly the slots a ticker that never stopped would have
+fired.
 """
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -33,14 +48,15 @@ class _Slots(Protocol):
 
 
 class _Interval:
-    def __init__(self, minutes: float) -> None:
-        self._period = timedelta(minutes=minutes)
+    def __init__(self, period: timedelta, anchor: datetime) -> None:
+        self._period = period
+        self._anchor = anchor
 
     def next_slot(self, after: datetime) -> datetime | None:
-        return _EPOCH + ((after - _EPOCH) // self._period + 1) * self._period
+        return self._anchor + ((after - self._anchor) // self._period + 1) * self._period
 
     def previous_slot(self, before: datetime) -> datetime | None:
-        return _EPOCH + ((before - _TICK - _EPOCH) // self._period) * self._period
+        return self._anchor + ((before - _TICK - self._anchor) // self._period) * self._period
 
 
 class _Once:
@@ -57,29 +73,99 @@ class _Once:
 def _slots_of(spec: ScheduledJob) -> _Slots:
     if spec.cron_expression is not None:
         return cron_engine(spec.cron_expression, spec.timezone)
-    if spec.interval_minutes is not None:
-        return _Interval(spec.interval_minutes)
+    period = spec.interval_period
+    if period is not None:
+        anchor = _EPOCH if spec.start_at is None else _naive_utc(spec.start_at)
+        return _Interval(period, anchor)
     assert spec.run_at is not None
     return _Once(_naive_utc(spec.run_at))
 
 
-def _window_of(spec: ScheduledJob) -> ActiveWindow | None:
-    if spec.active_hours is None:
+def jitter_offset(scheduled_job_id: str, nominal: datetime, limit: timedelta) -> timedelta:
+    """The delay of one nominal slot (naive UTC), in `[0, limit)`: a stable hash (BLAKE2b,
+    not the per-process salted `hash()`) of the job's id and the slot, scaled to the limit
+    in whole microseconds, so every process computes the same one."""
+    key = f"{scheduled_job_id}|{(nominal - _EPOCH) // _TICK}".encode()
+    fraction = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest())
+    return _TICK * ((fraction * (limit // _TICK)) >> 64)
+
+
+class _SlotSet:
+    """One spec's slots (naive UTC): its nominal instants, kept by the bounds and the active
+    hours, then jittered."""
+
+    def __init__(self, spec: ScheduledJob) -> None:
+        self._id = spec.scheduled_job_id
+        self._raw = _slots_of(spec)
+        self._start = None if spec.start_at is None else _naive_utc(spec.start_at)
+        self._end = None if spec.end_at is None else _naive_utc(spec.end_at)
+        self._window = (
+            None
+            if spec.active_hours is None
+            else ActiveWindow(spec.active_hours, timeline_of(spec.timezone))
+        )
+        self.jitter = timedelta(seconds=spec.jitter_seconds)
+        """Every slot lies less than this after its nominal instant."""
+
+    def fired_at(self, nominal: datetime) -> datetime:
+        """When the kept nominal instant fires."""
+        if not self.jitter:
+            return nominal
+        limit = self.jitter
+        following = self._raw.next_slot(nominal)
+        if following is not None:
+            limit = min(limit, following - nominal)
+        if self._end is not None:
+            limit = min(limit, self._end - nominal)
+        return nominal + jitter_offset(self._id, nominal, limit)
+
+    def next_nominal(self, after: datetime) -> datetime | None:
+        """The first kept nominal instant strictly after `after`."""
+        if self._start is not None and after < self._start:
+            after = self._start - _TICK
+        slot = self._next_in_bounds(after)
+        if self._window is not None:
+            while slot is not None and not self._window.contains(slot):
+                if slot - after > _HORIZON:
+                    return None
+                slot = self._next_in_bounds(self._window.next_open(slot) - _TICK)
+        return slot
+
+    def nominal_newest_first(self, floor: datetime, until: datetime) -> Iterator[datetime]:
+        """The kept nominal instants in `(floor, until]`, newest first."""
+        if self._start is not None:
+            floor = max(floor, self._start - _TICK)
+        if self._end is not None:
+            until = min(until, self._end)
+        slot = self._raw.previous_slot(until + _TICK)
+        while slot is not None and slot > floor:
+            if self._window is None or self._window.contains(slot):
+                yield slot
+                slot = self._raw.previous_slot(slot)
+            else:
+                slot = self._raw.previous_slot(self._window.last_open(slot) + _TICK)
+
+    def _next_in_bounds(self, after: datetime) -> datetime | None:
+        slot = self._raw.next_slot(after)
+        return None if slot is None or (self._end is not None and slot > self._end) else slot
+
+
+def next_fire_after(
+    spec: ScheduledJob, after: datetime, *, runs_left: int | None = None
+) -> datetime | None:
+    """The first slot strictly after `after`, or None if none is left: past `end_at`, or
+    `runs_left` (what `max_runs` leaves, None: no limit) is 0."""
+    if runs_left == 0:
         return None
-    return ActiveWindow(spec.active_hours, timeline_of(spec.timezone))
-
-
-def next_fire_after(spec: ScheduledJob, after: datetime) -> datetime | None:
-    """The first slot strictly after `after` inside the active hours, or None if none is left."""
-    slots, window = _slots_of(spec), _window_of(spec)
+    slots = _SlotSet(spec)
     start = _naive_utc(after)
-    slot = slots.next_slot(start)
-    if window is not None:
-        while slot is not None and not window.contains(slot):
-            if slot - start > _HORIZON:
-                return None
-            slot = slots.next_slot(window.next_open(slot) - _TICK)
-    return None if slot is None else slot.replace(tzinfo=UTC)
+    if slots.jitter:
+        # A nominal instant at or before `after` may fire after it; only the newest can.
+        late = next(slots.nominal_newest_first(start - slots.jitter, start), None)
+        if late is not None and (fired := slots.fired_at(late)) > start:
+            return fired.replace(tzinfo=UTC)
+    nominal = slots.next_nominal(start)
+    return None if nominal is None else slots.fired_at(nominal).replace(tzinfo=UTC)
 
 
 def slots_between(spec: ScheduledJob, after: datetime, until: datetime) -> Iterator[datetime]:
@@ -93,15 +179,14 @@ def slots_between(spec: ScheduledJob, after: datetime, until: datetime) -> Itera
 def slots_newest_first(spec: ScheduledJob, after: datetime, until: datetime) -> Iterator[datetime]:
     """Slots in (after, until], newest first: finds recent missed slots without
     walking forward through a long outage."""
-    slots, window = _slots_of(spec), _window_of(spec)
-    floor = _naive_utc(after)
-    slot = slots.previous_slot(_naive_utc(until) + _TICK)
-    while slot is not None and slot > floor:
-        if window is None or window.contains(slot):
-            yield slot.replace(tzinfo=UTC)
-            slot = slots.previous_slot(slot)
-        else:
-            slot = slots.previous_slot(window.last_open(slot) + _TICK)
+    slots = _SlotSet(spec)
+    floor, top = _naive_utc(after), _naive_utc(until)
+    for nominal in slots.nominal_newest_first(floor - slots.jitter, top):
+        fired = slots.fired_at(nominal)
+        if fired <= floor:
+            return  # slots keep their order: every older one fired earlier still
+        if fired <= top:
+            yield fired.replace(tzinfo=UTC)
 
 
 def _naive_utc(moment: datetime) -> datetime:

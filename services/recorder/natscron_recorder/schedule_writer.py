@@ -13,16 +13,18 @@ from natscron_recorder.mongo import SCHEDULED_JOBS, Document
 from natscron_shared.enums import ScheduledJobStatus
 from natscron_shared.models import ScheduledJob
 
+MOMENTS = ("run_at", "start_at", "end_at", "paused_at")
+
 
 def _older_revision(scheduled_job_id: str, revision: int) -> Document:
     return {"scheduled_job_id": scheduled_job_id, "kv_revision": {"$not": {"$gte": revision}}}
 
 
 def spec_fields(spec: ScheduledJob) -> Document:
-    """The spec as stored: JSON-compatible values (times of day as "HH:MM:SS"), but
-    `run_at` stays a date so it can be queried as one."""
+    """The spec as stored: JSON-compatible values (times of day as "HH:MM:SS"), but its
+    moments stay dates so they can be queried as such."""
     fields = spec.model_dump(mode="json")
-    fields["run_at"] = spec.run_at
+    fields.update({name: getattr(spec, name) for name in MOMENTS})
     return fields
 
 

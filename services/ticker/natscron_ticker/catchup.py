@@ -6,6 +6,9 @@ a slow loop, several slots may lie in `(handled_until, now]`; `catchup` decides:
 - `all`: every one of them, oldest first (at most `MAX_CATCHUP_RUNS`, the newest);
 - `latest`: only the newest, however late (missed runs coalesce into one);
 - `none`: only the newest, and only if it is at most `misfire_grace_seconds` late.
+
+`max_runs` then keeps as many as the job has runs left, oldest first (the order they came
+in); the rest are skipped.
 """
 
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from itertools import islice
 from natscron_shared.enums import Catchup
 from natscron_shared.models import ScheduledJob
 from natscron_shared.schedule import slots_newest_first
+from natscron_ticker.state import SlotState
 
 MAX_CATCHUP_RUNS = 100
 MAX_COUNTED_SLOTS = 100_000
@@ -30,8 +34,33 @@ class FiringPlan:
     """Slots in the window left unfired (counted up to `MAX_COUNTED_SLOTS`)."""
 
 
-def plan_firing(spec: ScheduledJob, handled_until: datetime, now: datetime) -> FiringPlan:
-    """The slots in `(handled_until, now]` to fire for `spec`, per its catchup policy."""
+def plan_firing(
+    spec: ScheduledJob, handled_until: datetime, now: datetime, runs_left: int | None = None
+) -> FiringPlan:
+    """The slots in `(handled_until, now]` to fire for `spec`, per its catchup policy and
+    the `runs_left` of its `max_runs` (None: no limit)."""
+    if runs_left == 0:
+        return FiringPlan(fire=(), skipped=0)
+    plan = _by_policy(spec, handled_until, now)
+    if runs_left is None or len(plan.fire) <= runs_left:
+        return plan
+    excess = len(plan.fire) - runs_left
+    return FiringPlan(fire=plan.fire[:runs_left], skipped=plan.skipped + excess)
+
+
+def fired_runs(spec: ScheduledJob, state: SlotState) -> int:
+    """The scheduled runs fired against the spec's current `max_runs`."""
+    return state.fired_runs if state.max_runs == spec.max_runs else 0
+
+
+def runs_left(spec: ScheduledJob, state: SlotState) -> int | None:
+    """How many scheduled runs `spec` may still fire; None without `max_runs`."""
+    if spec.max_runs is None:
+        return None
+    return max(0, spec.max_runs - fired_runs(spec, state))
+
+
+def _by_policy(spec: ScheduledJob, handled_until: datetime, now: datetime) -> FiringPlan:
     slots = slots_newest_first(spec, handled_until, now)
     if spec.catchup is Catchup.ALL:
         fire = list(islice(slots, MAX_CATCHUP_RUNS))

@@ -8,6 +8,7 @@ makes that a no-op. Writes whose loss only delays something (`ticker_state` afte
 acked publish, `ScheduleEvent`s) are counted when they fail, and firing goes on.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from natscron_shared.messages import RunRequest, run_request_for
 from natscron_shared.models import ScheduledJob
 from natscron_shared.schedule import next_fire_after
 from natscron_ticker.book import ScheduleBook
-from natscron_ticker.catchup import plan_firing
+from natscron_ticker.catchup import fired_runs, plan_firing, runs_left
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.state import SlotState, TickerStateStore
@@ -30,6 +31,7 @@ from natscron_ticker.state import SlotState, TickerStateStore
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = timedelta(seconds=1)
+SETTLE_CHUNK = 512
 NATS_ERRORS = (nats.errors.Error, TimeoutError)
 
 
@@ -61,22 +63,69 @@ class JobOperations:
         """Raises `LeadershipLostError`; called right before each run request is sent."""
         self._detach = detach
 
+    def place(self, spec: ScheduledJob, now: datetime) -> tuple[datetime | None, bool] | None:
+        """At takeover, without a write: when the job is next due and whether it is to be
+        `settle`d, or None when it must be `adopt`ed (paused or resumed since its state
+        was saved). A job whose saved state agrees with its spec was announced by the last
+        leader; a new one gets its state as `adopt` gives it, and is settled unless it is
+        due at once (firing saves and announces it)."""
+        known = self._states.get(spec.scheduled_job_id)
+        active = spec.status is ScheduledJobStatus.ACTIVE
+        if known is not None and known.active != active:
+            return None
+        new = known is None
+        if known is None:
+            known = self._new_state(spec, now)
+        due = self._next_slot(spec, known) if active else None
+        return due, new and (due is None or due > now)
+
+    async def settle(self, placed: list[tuple[str, datetime | None]], now: datetime) -> None:
+        """New jobs placed at takeover: their state saved and their next run announced, a
+        bounded number at a time, so that neither holds up firing and the next takeover
+        finds them settled. The state sent is the job's current one: a job fired in the
+        meantime has saved a newer one, and the later put wins."""
+        for start in range(0, len(placed), SETTLE_CHUNK):
+            chunk = placed[start : start + SETTLE_CHUNK]
+            await asyncio.gather(*(self._settle(i, due, now) for i, due in chunk))
+
+    async def _settle(self, scheduled_job_id: str, due: datetime | None, now: datetime) -> None:
+        state = self._states.get(scheduled_job_id)
+        if state is not None:
+            await self._guard(self._store.save(scheduled_job_id, state), "ticker_state")
+        await self._announcement(scheduled_job_id, due, now)
+
     async def adopt(self, spec: ScheduledJob, now: datetime) -> datetime | None:
         """When `spec` is next due (None: never, or not active), per its status and state."""
         scheduled_job_id = spec.scheduled_job_id
         known = self._states.get(scheduled_job_id)
         active = spec.status is ScheduledJobStatus.ACTIVE
-        if known is None or known.active != active:
-            # New, paused or resumed: nothing before now is owed.
-            last = None if known is None else known.last_fired_slot
-            known = SlotState(handled_until=now, last_fired_slot=last, active=active)
+        if known is None:
+            known = self._new_state(spec, now)
             await self._save(scheduled_job_id, known)
-        if not active:
-            return None
-        next_slot = next_fire_after(spec, known.handled_until)
+        elif known.active != active:
+            # Paused or resumed: nothing of the pause is owed. Saved, so the next leader
+            # does not catch the pause up.
+            known = known.model_copy(update={"handled_until": now, "active": active})
+            await self._save(scheduled_job_id, known)
+        next_slot = self._next_slot(spec, known) if active else None
         if next_slot is None or next_slot > now:
             self._announce(scheduled_job_id, next_slot, now)
         return next_slot
+
+    @staticmethod
+    def _next_slot(spec: ScheduledJob, known: SlotState) -> datetime | None:
+        """None once `max_runs` is used up, so a spent job never goes on the agenda."""
+        return next_fire_after(spec, known.handled_until, runs_left=runs_left(spec, known))
+
+    def _new_state(self, spec: ScheduledJob, now: datetime) -> SlotState:
+        """A job without a saved state is owed the slots since KV stored its spec, as a
+        ticker that never stopped would have fired them; a leader that dies before saving
+        it leaves the next one the same answer."""
+        put_at = self._book.put_at(spec.scheduled_job_id)
+        since = now if put_at is None else min(now, put_at)
+        state = SlotState(handled_until=since, active=spec.status is ScheduledJobStatus.ACTIVE)
+        self._states[spec.scheduled_job_id] = state
+        return state
 
     async def refresh(self, scheduled_job_id: str, now: datetime) -> datetime | None:
         """After a change in KV: adopt the new spec, or forget a deleted one."""
@@ -95,7 +144,7 @@ class JobOperations:
         state = self._states.get(scheduled_job_id)
         if spec is None or state is None:
             return None
-        plan = plan_firing(spec, state.handled_until, now)
+        plan = plan_firing(spec, state.handled_until, now, runs_left(spec, state))
         requests = [self._request(spec, slot, now) for slot in plan.fire]
         try:
             await self._publish(requests)
@@ -113,9 +162,17 @@ class JobOperations:
                 plan.skipped,
                 spec.catchup.value,
             )
-        last = plan.fire[-1] if plan.fire else state.last_fired_slot
-        await self._save(scheduled_job_id, SlotState(handled_until=now, last_fired_slot=last))
-        next_slot = next_fire_after(spec, now)
+        fired = SlotState(
+            handled_until=now,
+            last_fired_slot=plan.fire[-1] if plan.fire else state.last_fired_slot,
+            fired_runs=fired_runs(spec, state) + len(plan.fire),
+            max_runs=spec.max_runs,
+        )
+        await self._save(scheduled_job_id, fired)
+        left = runs_left(spec, fired)
+        if plan.fire and left == 0:
+            log.info("%s: fired its last run (max_runs=%d)", scheduled_job_id, spec.max_runs)
+        next_slot = next_fire_after(spec, now, runs_left=left)
         self._announce(scheduled_job_id, next_slot, now)
         return next_slot
 
@@ -150,13 +207,23 @@ class JobOperations:
         await self._guard(self._store.save(scheduled_job_id, state), "ticker_state")
 
     def _announce(self, scheduled_job_id: str, next_slot: datetime | None, now: datetime) -> None:
-        """Tell the recorder the next run time, without waiting: losing one only delays
-        `next_run_at`, and the job need not stay off the agenda for it."""
-        self._detach(
-            self._guard(
-                self._publisher.publish_next_run(scheduled_job_id, next_slot, now),
-                "schedule_event",
-            )
+        """Tell the recorder the next run time and the runs left, without waiting: losing
+        one only delays `next_run_at`, and the job need not stay off the agenda for it."""
+        self._detach(self._announcement(scheduled_job_id, next_slot, now))
+
+    def _announcement(
+        self, scheduled_job_id: str, next_slot: datetime | None, now: datetime
+    ) -> Coroutine[Any, Any, None]:
+        """The runs left come from the saved state, so a job whose `max_runs` is used up is
+        announced without a next run whoever computed `next_slot`."""
+        spec = self._book.get(scheduled_job_id)
+        state = self._states.get(scheduled_job_id)
+        left = None if spec is None or state is None else runs_left(spec, state)
+        return self._guard(
+            self._publisher.publish_next_run(
+                scheduled_job_id, None if left == 0 else next_slot, now, remaining_runs=left
+            ),
+            "schedule_event",
         )
 
     async def _guard(self, write: Coroutine[Any, Any, None], operation: str) -> None:

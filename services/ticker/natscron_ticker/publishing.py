@@ -59,10 +59,19 @@ class JobPublisher:
         )
 
     async def publish_next_run(
-        self, scheduled_job_id: str, next_run_at: datetime | None, at: datetime
+        self,
+        scheduled_job_id: str,
+        next_run_at: datetime | None,
+        at: datetime,
+        remaining_runs: int | None = None,
     ) -> None:
         """In turn with the other pipelined publications of the process."""
-        event = ScheduleEvent(scheduled_job_id=scheduled_job_id, next_run_at=next_run_at, at=at)
+        event = ScheduleEvent(
+            scheduled_job_id=scheduled_job_id,
+            next_run_at=next_run_at,
+            at=at,
+            remaining_runs=remaining_runs,
+        )
         await self._publisher.publish_in_turn(
             names.scheduled_job_event_subject(scheduled_job_id), event
         )
