@@ -342,7 +342,9 @@ async def test_stop_hands_unfinished_jobs_back_to_another_runner(
 
     second = await start_runner()
     await observer.until_finished(job)
-    assert observer.steps(job) == [("running", 1), ("running", 2), ("completed", 2)]
+    # A hand-back is no attempt: the same attempt runs again, its second `running` event
+    # has the msg id of the first, and JetStream drops it as a duplicate.
+    assert observer.steps(job) == [("running", 1), ("completed", 1)]
     assert observer.of(job)[-1].runner_id == second.runner_id != first.runner_id
     await jobs_queue_empty(nc)
 
@@ -419,5 +421,5 @@ async def test_a_batch_jetstream_refuses_hands_the_job_back_without_a_final_even
     await observer.until_finished(job)
     terminal = [event for event in observer.of(job) if event.status.is_terminal]
     assert [event.status for event in terminal] == [JobStatus.COMPLETED]
-    assert terminal[0].attempt >= 2 and terminal[0].item_batches == 1
+    assert terminal[0].attempt == 1 and terminal[0].item_batches == 1, "a hand-back is no attempt"
     await jobs_queue_empty(nc)

@@ -11,7 +11,9 @@ from natscron_shared.settings import Settings
 
 async def provision_from_settings(settings: Settings, say: Callable[[str], None]) -> list[Change]:
     """Provision the NATS server the settings name, printing one line per object."""
-    layout = jetstream_layout(settings.jetstream_replicas, settings.lease_ttl_seconds)
+    layout = jetstream_layout(
+        settings.jetstream_replicas, settings.lease_ttl_seconds, settings.claim_ttl_seconds
+    )
     async with nats_client(resolve_nats_url(settings)) as client:
         changes = await provision(client.jetstream(), layout, lambda change: say(str(change)))
     changed = sum(change.action is not Action.UNCHANGED for change in changes)

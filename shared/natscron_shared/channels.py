@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from natscron_shared import names
+from natscron_shared.cancel import CancelReply, CancelRequest
 from natscron_shared.enums import Priority
 from natscron_shared.messages import (
     ErrorReply,
@@ -54,6 +55,18 @@ CHANNELS: tuple[Channel, ...] = (
         "Run a scheduled job now, or an ad-hoc job. Request/reply (or fire-and-forget) in the"
         f" queue group {names.TICKER_QUEUE!r}: any ticker answers, leader or not.",
         reply=(TriggerReply, ErrorReply),
+    ),
+    Channel(
+        names.JOBS_CANCEL,
+        CancelRequest,
+        "CLI, API",
+        "runner",
+        "Cancel a job: running, its runner stops it within a second; queued, the runner that"
+        " takes it ends it without running it. Request/reply (or fire-and-forget) in the"
+        f" queue group {names.RUNNER_QUEUE!r}: any runner answers. The cancel is a marker"
+        f" in KV {names.KV_CANCELS!r} (key: the job id) that every runner watches; the"
+        " reply says where the job was found.",
+        reply=(CancelReply, ErrorReply),
     ),
     Channel(
         f"{names.TICKER_PRESENCE_PREFIX}.{{ticker_digest}}",

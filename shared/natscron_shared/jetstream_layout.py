@@ -19,7 +19,15 @@ from natscron_shared.messages import MAX_MESSAGE_BYTES
 DUPLICATE_WINDOW_SECONDS = 15 * 60.0
 HISTORY_MAX_AGE_SECONDS = 14 * 24 * 3600.0
 RUNNER_ACK_WAIT_SECONDS = 60.0
+CLAIM_TTL_SECONDS = 30.0
+"""KV `running`, by default (`NATSCRON_CLAIM_TTL_SECONDS`): a claim its runner stops
+renewing (every third of this) lapses after it. Runners read it from the bucket."""
+CANCEL_TTL_SECONDS = HISTORY_MAX_AGE_SECONDS
+"""KV `cancels`: a cancelled job still queued is refused for as long as its events are kept."""
+CATALOGUE_TTL_SECONDS = 30.0
+"""KV `scrapers`: a scraper no live runner advertises (every third of this) disappears."""
 RECORDER_ACK_WAIT_SECONDS = 30.0
+WEBHOOKS_ACK_WAIT_SECONDS = 30.0
 MAX_ACK_PENDING = 10_000
 KV_DUPLICATE_WINDOW_SECONDS = 120.0
 """What nats-py gives a KV bucket, or the bucket's TTL if that is shorter."""
@@ -91,7 +99,9 @@ def _streams(replicas: int) -> tuple[StreamConfig, ...]:
     )
 
 
-def _buckets(replicas: int, lease_ttl_seconds: float) -> tuple[KeyValueConfig, ...]:
+def _buckets(
+    replicas: int, lease_ttl_seconds: float, claim_ttl_seconds: float
+) -> tuple[KeyValueConfig, ...]:
     return (
         KeyValueConfig(
             bucket=names.KV_SCHEDULED_JOBS,
@@ -103,7 +113,19 @@ def _buckets(replicas: int, lease_ttl_seconds: float) -> tuple[KeyValueConfig, .
             bucket=names.KV_TICKER_LEADER, history=1, ttl=lease_ttl_seconds, replicas=replicas
         ),
         KeyValueConfig(bucket=names.KV_TICKER_STATE, history=1, replicas=replicas),
-        KeyValueConfig(bucket=names.KV_RUNNING, history=1, replicas=replicas),
+        KeyValueConfig(
+            bucket=names.KV_RUNNING, history=1, ttl=claim_ttl_seconds, replicas=replicas
+        ),
+        KeyValueConfig(
+            bucket=names.KV_CANCELS, history=1, ttl=CANCEL_TTL_SECONDS, replicas=replicas
+        ),
+        KeyValueConfig(
+            bucket=names.KV_SCRAPERS,
+            history=1,
+            ttl=CATALOGUE_TTL_SECONDS,
+            max_value_size=MAX_MESSAGE_BYTES,
+            replicas=replicas,
+        ),
     )
 
 
@@ -140,13 +162,30 @@ def _consumers() -> tuple[Consumer, ...]:
             (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
         )
     )
-    return runners + recorders
+    webhooks = Consumer(
+        names.STREAM_EVENTS,
+        ConsumerConfig(
+            durable_name=names.WEBHOOKS_CONSUMER,
+            filter_subject=f"{names.JOBS_EVENTS_PREFIX}.>",
+            # New events only: a consumer created (or re-created) on a stream holding
+            # 14 days of events must not call every webhook of those days again.
+            deliver_policy=DeliverPolicy.NEW,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=WEBHOOKS_ACK_WAIT_SECONDS,
+            max_deliver=-1,
+            max_ack_pending=MAX_ACK_PENDING,
+        ),
+    )
+    return (*runners, *recorders, webhooks)
 
 
-def jetstream_layout(replicas: int, lease_ttl_seconds: float) -> JetStreamLayout:
-    """Everything natscron needs; `replicas` copies of each stream and bucket."""
+def jetstream_layout(
+    replicas: int, lease_ttl_seconds: float, claim_ttl_seconds: float = CLAIM_TTL_SECONDS
+) -> JetStreamLayout:
+    """Everything natscron needs; `replicas` copies of each stream and bucket. The two
+    TTLs are those of the ticker lease and of the runners' claims (KV `running`)."""
     return JetStreamLayout(
         streams=_streams(replicas),
-        buckets=_buckets(replicas, lease_ttl_seconds),
+        buckets=_buckets(replicas, lease_ttl_seconds, claim_ttl_seconds),
         consumers=_consumers(),
     )

@@ -6,13 +6,20 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from natscron_shared.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
-from natscron_shared.models import Identifier, ScheduledJob
+from natscron_shared.models import Identifier, JobId, ScheduledJob
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 class RunRequest(BaseModel):
-    """A job to execute, published on `jobs.run.<priority>` with `Nats-Msg-Id: job_id`."""
+    """One attempt of a job to execute, published on `jobs.run.<priority>` with
+    `Nats-Msg-Id` = `msg_id` (the job id for attempt 1).
+
+    The attempt number travels in the message, not in JetStream's delivery count: a
+    hand-back (shutdown, a surplus fetch, a failed publish) redelivers the same attempt,
+    and only a failure publishes a new message, for `attempt + 1`, that no runner starts
+    before `not_before` (the retry backoff).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -28,6 +35,18 @@ class RunRequest(BaseModel):
     retry_backoff_seconds: float = 30.0
     timeout_seconds: float = 3600.0
     concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
+    attempt: int = Field(default=1, ge=1, description="1 for the first run, n + 1 for a retry")
+    not_before: AwareDatetime | None = Field(
+        default=None, description="a retry waits for its backoff: no runner starts it earlier"
+    )
+    retry_of: str | None = Field(
+        default=None, description="the failed or cancelled job this one runs again"
+    )
+
+    @property
+    def msg_id(self) -> str:
+        """The job id for the first attempt (the ticker's), `<job_id>:<attempt>` after."""
+        return self.job_id if self.attempt == 1 else f"{self.job_id}:{self.attempt}"
 
 
 class JobEvent(BaseModel):
@@ -47,8 +66,14 @@ class JobEvent(BaseModel):
     duration_ms: int | None = None
     properties_scraped: int | None = None
     item_batches: int | None = None
-    error_message: str | None = None
+    error_message: str | None = Field(
+        default=None, description="why it failed, was retried, skipped or cancelled"
+    )
     error_type: str | None = None
+    cancelled_by: str | None = Field(
+        default=None,
+        description="who cancelled it (a `cancelled` event); the reason is in error_message",
+    )
 
     @property
     def msg_id(self) -> str:
@@ -61,6 +86,9 @@ class ScheduleEvent(BaseModel):
     scheduled_job_id: str
     next_run_at: AwareDatetime | None
     at: AwareDatetime
+    remaining_runs: int | None = Field(
+        default=None, ge=0, description="runs `max_runs` still allows; null without a limit"
+    )
 
 
 class ScrapedItem(BaseModel):
@@ -94,14 +122,26 @@ class TriggerRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=3600.0, gt=0)
     max_retries: int = Field(default=0, ge=0, le=100)
+    retry_of: JobId | None = Field(
+        default=None,
+        description="run this failed or cancelled job again, as a new job linked to it",
+    )
+    unchecked: bool = Field(
+        default=False,
+        description="queue an ad-hoc run without checking its scraper and params against the"
+        " scraper catalogue; needed while no runner advertises (ignored for a scheduled job)",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> "TriggerRequest":
         target = self.scheduled_job_id or self.job_id
         if self.scheduled_job_id and self.job_id and self.scheduled_job_id != self.job_id:
             raise ValueError("scheduled_job_id and job_id name different scheduled jobs")
-        if (target is None) == (self.scraper is None):
-            raise ValueError("give either scheduled_job_id (or job_id) or an ad-hoc scraper")
+        given = [target is not None, self.scraper is not None, self.retry_of is not None]
+        if sum(given) != 1:
+            raise ValueError(
+                "give one of scheduled_job_id (or job_id), an ad-hoc scraper, or retry_of"
+            )
         return self
 
     @property

@@ -9,6 +9,8 @@ KV_SCHEDULED_JOBS: Final = "scheduled_jobs"
 KV_TICKER_LEADER: Final = "ticker_leader"
 KV_TICKER_STATE: Final = "ticker_state"
 KV_RUNNING: Final = "running"
+KV_CANCELS: Final = "cancels"
+KV_SCRAPERS: Final = "scrapers"
 LEADER_KEY: Final = "leader"
 
 # Streams
@@ -28,8 +30,11 @@ TICKER_PRESENCE_PREFIX: Final = "natscron.ticker.presence"
 
 # Queue groups and durable consumers
 TICKER_QUEUE: Final = "tickers"
+RUNNER_QUEUE: Final = "runners"
 RECORDER_EVENTS_CONSUMER: Final = "recorder-events"
 RECORDER_ITEMS_CONSUMER: Final = "recorder-items"
+WEBHOOKS_CONSUMER: Final = "webhooks"
+"""EVENTS, final job events: the recorder's webhook sender, apart from its recording."""
 
 
 def run_subject(priority: Priority) -> str:
@@ -52,3 +57,13 @@ def scheduled_job_event_subject(scheduled_job_id: str) -> str:
 
 def items_subject(job_id: str) -> str:
     return f"{ITEMS_PREFIX}.{job_id}"
+
+
+def running_job_key(job_id: str) -> str:
+    """KV `running`: the claim of a job being run, renewed by its runner's heartbeat."""
+    return f"job.{job_id}"
+
+
+def schedule_claim_key(scheduled_job_id: str) -> str:
+    """KV `running`: the one run of a `forbid` or `replace` schedule allowed at a time."""
+    return f"schedule.{scheduled_job_id}"

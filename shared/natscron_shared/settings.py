@@ -1,8 +1,9 @@
 """Configuration from `NATSCRON_*` environment variables."""
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,12 @@ class Settings(BaseSettings):
     http_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     lease_ttl_seconds: float = Field(
         default=10.0, ge=1.0, description="TTL of the ticker lease bucket, set by `provision`"
+    )
+    claim_ttl_seconds: float = Field(
+        default=30.0,
+        ge=1.0,
+        description="TTL of KV `running`, set by `provision`: a dead runner's claims (the"
+        " running jobs, the one run of a `forbid`/`replace` schedule) lapse after it",
     )
     jetstream_replicas: int = Field(
         default=1, ge=1, le=5, description="copies of each stream and bucket, set by `provision`"
@@ -43,3 +50,38 @@ class Settings(BaseSettings):
     )
     retention_interval_seconds: float = Field(default=600.0, gt=0)
     log_level: str = "INFO"
+    webhook_concurrency: int = Field(
+        default=32, ge=1, le=1000, description="events whose webhook calls run at once"
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="how long one webhook call may take"
+    )
+    webhook_max_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=20,
+        description="calls of one webhook per event before giving up (retried on connection"
+        " errors, timeouts, 408, 429 and 5xx)",
+    )
+    webhook_backoff_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="pause after the first failed webhook call, doubled after each further one",
+    )
+    # The API (`natscron api`): its own address, and who may call it.
+    api_host: str = Field(default="0.0.0.0", description="address of the API")
+    api_port: int = Field(default=8000, ge=0, le=65535, description="port of the API; 0: free")
+    api_auth: Literal["bearer", "none"] = Field(
+        default="bearer",
+        description="`none` opens every endpoint (the demo); `bearer` needs a token, and a"
+        " NATSCRON_API_JWT_KEY or NATSCRON_API_TOKENS to check it with",
+    )
+    api_jwt_key: SecretStr | None = Field(
+        default=None,
+        description="verifies JWTs: an HS256 secret (at least 32 bytes), or a PEM public key"
+        " (RS256 or ES256 family)",
+    )
+    api_tokens: SecretStr | None = Field(
+        default=None, description="static bearer tokens: TOKEN:SCOPE[,TOKEN:SCOPE]"
+    )

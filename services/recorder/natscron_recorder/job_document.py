@@ -21,6 +21,7 @@ ATTEMPT_FIELDS = (
     "item_batches",
     "error_message",
     "error_type",
+    "cancelled_by",
 )
 FINAL = 2**62
 """The stored `progress` of a terminal job: above every event's, so nothing replaces it."""
@@ -48,6 +49,7 @@ def job_fields(event: JobEvent, now: datetime) -> dict[str, Any]:
         "created_at": request.created_at,
         "scraper": request.scraper,
         "params": request.params,
+        "retry_of": request.retry_of,
         "status": event.status.value,
         "attempt": event.attempt,
         "progress": progress(event),

@@ -1,9 +1,28 @@
-"""Running one job message: events, the scrape under its timeout, then ack or nak.
+"""Running one job message: claims, events, the scrape under its timeout, then ack or nak.
 
 The `running` event and the item batches are pipelined with the scrape; the event
 saying how the attempt ended is published once they are all stored, and the message
 is settled only after that event is stored too, so a crash anywhere before that means
 a redelivery, never a lost job.
+
+**Attempts are attempts.** The attempt number travels in the run request, not in
+JetStream's delivery count, so a message handed back (the runner stops, a surplus
+fetch, a publish that failed, a runner that died) runs again as the same attempt. Only a
+failure with retries left makes a new attempt: a new run request for `attempt + 1`
+(`Nats-Msg-Id` `<job_id>:<attempt>`, `not_before` = now + backoff) is published on the
+same lane, after the `pending` event that announces it, and only then is the original
+acked. Publishing first means a crash in between leaves both messages: the original is
+redone, and if it fails again its retry message has the same msg id, which JetStream
+drops within the 15-minute duplicate window (redelivery comes after the 60 s ack wait);
+if it succeeds, the retry later runs once more for nothing. Acking first could lose the
+job. A message fetched before its `not_before` is handed back unrun, without any event,
+with a nak delayed until then.
+
+**Cancels.** A job whose id has a cancel marker (`CancelBook`) ends `cancelled` without
+running when it is taken; one that runs when its marker arrives has its stage task
+cancelled (the wait for its claims, or the scrape), keeps the items scraped so far
+(the batcher is flushed, and they are counted in the final event), ends `cancelled`
+with `cancelled_by` and the reason in `error_message`, and its message is acked.
 """
 
 import asyncio
@@ -18,11 +37,21 @@ from typing import Any
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from natscron_runner.events import AttemptSends, ItemBatcher, PublishFailedError, publish_event
+from natscron_runner.cancels import CancelBook
+from natscron_runner.claiming import ClaimBook, JobClaims, Refusal
+from natscron_runner.events import (
+    AttemptSends,
+    ItemBatcher,
+    PublishFailedError,
+    publish,
+    publish_event,
+)
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.registry import ScraperRegistry
+from natscron_shared import names
+from natscron_shared.cancel import CancelMarker
 from natscron_shared.clock import Clock
 from natscron_shared.enums import JobStatus
 from natscron_shared.errors import UnknownScraperError
@@ -35,7 +64,11 @@ log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = timedelta(seconds=RUNNER_ACK_WAIT_SECONDS / 4)
 PUBLISH_RETRY_DELAY_SECONDS = 2.0
+NOT_BEFORE_SLACK_SECONDS = 0.05
+"""A message due this close to its `not_before` runs: another round trip would cost more."""
+CLAIMED_AGAIN_DELAY_SECONDS = 1.0
 MAX_ERROR_MESSAGE_CHARS = 2000
+DEFAULT_CANCEL_REASON = "cancelled on request"
 PERMANENT_ERRORS = (PermanentScrapeError, UnknownScraperError)
 JOB_ID_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 """Job ids become subject tokens (`jobs.events.<job_id>`): no dots, spaces or wildcards."""
@@ -43,7 +76,7 @@ JOB_ID_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 @dataclass(frozen=True)
 class Attempt:
-    """One delivery of a run request, and how to describe it in events."""
+    """One attempt of a run request, and how to describe it in events."""
 
     request: RunRequest
     number: int
@@ -64,11 +97,32 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The event that ends an attempt, and how to settle the message once it is stored."""
+    """How a job message ends: the event to store (none for a hand-back), a retry's
+    run request to publish after it, then how to settle the message."""
 
-    event: JobEvent
+    event: JobEvent | None
     settle: Callable[[], Awaitable[None]]
-    metric_status: str
+    metric_status: str | None
+    retry: RunRequest | None = None
+
+
+@dataclass
+class RunningJob:
+    """A job this runner has taken, until its message is settled: what a cancel reaches.
+
+    `stage` is the part a cancel stops: the wait for its claims, then the scrape."""
+
+    request: RunRequest
+    stage: asyncio.Task[Outcome] | None = None
+    marker: CancelMarker | None = None
+    started_at: datetime | None = None
+
+    def cancel(self, marker: CancelMarker) -> None:
+        if self.marker is not None:
+            return
+        self.marker = marker
+        if self.stage is not None:
+            self.stage.cancel()
 
 
 def describe(error: BaseException, request: RunRequest) -> str:
@@ -106,49 +160,59 @@ class JobExecutor:
         metrics: RunnerMetrics,
         runner_id: str,
         clock: Clock,
+        cancels: CancelBook,
+        claims: ClaimBook,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
         self._metrics = metrics
         self._runner_id = runner_id
         self._clock = clock
+        self._cancels = cancels
+        self._claims = claims
+        self._running: dict[str, RunningJob] = {}
+
+    def cancel(self, marker: CancelMarker) -> None:
+        """Stop the job `marker` names if this runner runs it (the `CancelBook` calls this)."""
+        job = self._running.get(marker.job_id)
+        if job is not None:
+            log.info("cancelling job %s (by %s): %s", marker.job_id, marker.by, marker.reason)
+            job.cancel(marker)
 
     async def handle(self, msg: Msg) -> None:
         """Never raises, except CancelledError after handing the message back."""
         request = await self._parse(msg)
         if request is None:
             return
-        attempt = Attempt(
-            request=request,
-            number=max(1, msg.metadata.num_delivered),
-            runner_id=self._runner_id,
-            started_at=self._clock.now(),
-        )
-        self._metrics.running.inc()
-        sends = AttemptSends(self._publisher)
-        try:
-            await sends.send_event(attempt.event(JobStatus.RUNNING, attempt.started_at))
-            log.info("job %s attempt %d running", request.job_id, attempt.number)
-            outcome = await self._run(attempt, msg, sends)
-            await sends.confirmed()
-            await publish_event(self._publisher, outcome.event)
-            await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")
-            self._metrics.jobs.labels(outcome.metric_status).inc()
-        except PublishFailedError as exc:
-            self._metrics.nats_errors.labels("publish").inc()
-            log.warning("job %s: %s; handing it back", request.job_id, exc)
+        if msg.metadata.num_delivered > 1:
+            self._metrics.redelivered.inc()
+        marker = self._cancels.get(request.job_id)
+        if marker is not None:
+            await self._cancelled_unrun(msg, request, marker)
+            return
+        wait = self._until_due(request)
+        if wait > NOT_BEFORE_SLACK_SECONDS:
+            self._metrics.deferred.labels("not_before").inc()
+            await settle_quietly(msg.nak(delay=wait), "defer", f"job {request.job_id}")
+            return
+        if request.job_id in self._running:
+            # Another attempt of the same job is still settling on this very runner.
+            self._metrics.deferred.labels("claimed").inc()
             await settle_quietly(
-                msg.nak(delay=PUBLISH_RETRY_DELAY_SECONDS), "nak", f"job {request.job_id}"
+                msg.nak(delay=CLAIMED_AGAIN_DELAY_SECONDS), "defer", f"job {request.job_id}"
             )
-        except asyncio.CancelledError:
-            log.info(
-                "job %s attempt %d interrupted; handing it back", request.job_id, attempt.number
-            )
-            await settle_quietly(msg.nak(), "hand back", f"job {request.job_id}")
-            self._metrics.jobs.labels("handed_back").inc()
-            raise
+            return
+        job = RunningJob(request)
+        self._running[request.job_id] = job
+        try:
+            await self._execute(msg, job)
         finally:
-            self._metrics.running.dec()
+            self._running.pop(request.job_id, None)
+
+    def _until_due(self, request: RunRequest) -> float:
+        if request.not_before is None:
+            return 0.0
+        return (request.not_before - self._clock.now()).total_seconds()
 
     async def _parse(self, msg: Msg) -> RunRequest | None:
         try:
@@ -168,7 +232,180 @@ class JobExecutor:
         log.warning("terminating a bad run request on %s (%s): %s", msg.subject, reason, detail)
         await settle_quietly(msg.term(), "terminate", f"a bad run request on {msg.subject}")
 
-    async def _run(self, attempt: Attempt, msg: Msg, sends: AttemptSends) -> Outcome:
+    async def _cancelled_unrun(self, msg: Msg, request: RunRequest, marker: CancelMarker) -> None:
+        """A job cancelled before it ran ends `cancelled` without running."""
+        event = JobEvent(
+            job=request,
+            status=JobStatus.CANCELLED,
+            attempt=request.attempt,
+            at=self._clock.now(),
+            runner_id=self._runner_id,
+            error_message=marker.reason or DEFAULT_CANCEL_REASON,
+            cancelled_by=marker.by,
+        )
+        try:
+            await publish_event(self._publisher, event)
+        except PublishFailedError as exc:
+            self._metrics.nats_errors.labels("publish").inc()
+            log.warning("job %s: %s; handing it back", request.job_id, exc)
+            await settle_quietly(
+                msg.nak(delay=PUBLISH_RETRY_DELAY_SECONDS), "nak", f"job {request.job_id}"
+            )
+            return
+        await settle_quietly(msg.ack(), "settle", f"job {request.job_id}")
+        log.info("job %s cancelled before it ran (by %s)", request.job_id, marker.by)
+        self._metrics.cancelled.labels("queued").inc()
+        self._metrics.jobs.labels("cancelled").inc()
+
+    async def _execute(self, msg: Msg, job: RunningJob) -> None:
+        request = job.request
+        sends = AttemptSends(self._publisher)
+        batcher = ItemBatcher(sends, request, self._clock, self._count_skip)
+        claims = self._claims.for_job(request, lambda reason: self._lost_claim(job, reason))
+        self._metrics.running.inc()
+        try:
+            async with progress_acks(msg, self._clock):
+                outcome = await self._outcome(job, msg, claims, sends, batcher)
+                await sends.confirmed()
+                if outcome.event is not None:
+                    await publish_event(self._publisher, outcome.event)
+                if outcome.retry is not None:
+                    retry = outcome.retry
+                    await publish(
+                        self._publisher, names.run_subject(retry.priority), retry, retry.msg_id
+                    )
+            await claims.release()
+            await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")
+            if outcome.metric_status is not None:
+                self._metrics.jobs.labels(outcome.metric_status).inc()
+        except PublishFailedError as exc:
+            self._metrics.nats_errors.labels("publish").inc()
+            log.warning("job %s: %s; handing it back", request.job_id, exc)
+            await claims.release()
+            await settle_quietly(
+                msg.nak(delay=PUBLISH_RETRY_DELAY_SECONDS), "nak", f"job {request.job_id}"
+            )
+        except asyncio.CancelledError:
+            log.info(
+                "job %s attempt %d interrupted; handing it back", request.job_id, request.attempt
+            )
+            await claims.release()
+            await settle_quietly(msg.nak(), "hand back", f"job {request.job_id}")
+            self._metrics.jobs.labels("handed_back").inc()
+            raise
+        finally:
+            self._metrics.running.dec()
+            self._metrics.items_scraped.inc(batcher.items)
+
+    def _lost_claim(self, job: RunningJob, reason: str) -> None:
+        policy = job.request.concurrency_policy.value
+        job.cancel(
+            CancelMarker(
+                job_id=job.request.job_id,
+                reason=reason,
+                by=f"overlap policy {policy}",
+                at=self._clock.now(),
+            )
+        )
+
+    async def _outcome(
+        self,
+        job: RunningJob,
+        msg: Msg,
+        claims: JobClaims,
+        sends: AttemptSends,
+        batcher: ItemBatcher,
+    ) -> Outcome:
+        """Run the stage as its own task, so that a cancel stops it and not the handling
+        of the message; a cancel of this task (the runner stops) hands the job back."""
+        stage = asyncio.create_task(
+            self._stage(job, msg, claims, sends, batcher), name=f"runner-job-{job.request.job_id}"
+        )
+        job.stage = stage
+        try:
+            outcome = await stage
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if job.marker is None or (this is not None and this.cancelling()):
+                raise
+        else:
+            if job.marker is None or outcome.metric_status in ("completed", "skipped", None):
+                return outcome
+            # The scraper turned the cancel into an error: it still is a cancel.
+        return await self._cancelled(job, msg, sends, batcher)
+
+    async def _cancelled(
+        self, job: RunningJob, msg: Msg, sends: AttemptSends, batcher: ItemBatcher
+    ) -> Outcome:
+        """The stage was stopped by a cancel: keep what it scraped, and end `cancelled`."""
+        marker = job.marker
+        assert marker is not None
+        await batcher.flush()
+        await sends.confirmed()
+        reason = marker.reason or DEFAULT_CANCEL_REASON
+        self._metrics.cancelled.labels("running" if job.started_at else "queued").inc()
+        log.info("job %s cancelled (by %s): %s", job.request.job_id, marker.by, reason)
+        if job.started_at is None:  # still waiting for its claims
+            event = JobEvent(
+                job=job.request,
+                status=JobStatus.CANCELLED,
+                attempt=job.request.attempt,
+                at=self._clock.now(),
+                runner_id=self._runner_id,
+                error_message=reason,
+                cancelled_by=marker.by,
+            )
+            return Outcome(event, msg.ack, "cancelled")
+        attempt = Attempt(job.request, job.request.attempt, self._runner_id, job.started_at)
+        return self._finished(
+            attempt,
+            JobStatus.CANCELLED,
+            msg.ack,
+            "cancelled",
+            batcher,
+            error=None,
+            error_message=reason,
+            cancelled_by=marker.by,
+        )
+
+    async def _stage(
+        self,
+        job: RunningJob,
+        msg: Msg,
+        claims: JobClaims,
+        sends: AttemptSends,
+        batcher: ItemBatcher,
+    ) -> Outcome:
+        request = job.request
+        refusal = await claims.acquire()
+        if refusal is not None:
+            return self._refused(request, msg, refusal)
+        job.started_at = self._clock.now()
+        attempt = Attempt(request, request.attempt, self._runner_id, job.started_at)
+        await sends.send_event(attempt.event(JobStatus.RUNNING, attempt.started_at))
+        log.info("job %s attempt %d running", request.job_id, attempt.number)
+        return await self._run(attempt, msg, sends, batcher)
+
+    def _refused(self, request: RunRequest, msg: Msg, refusal: Refusal) -> Outcome:
+        if refusal.skip is None:
+            log.info("job %s handed back for now: %s", request.job_id, refusal.message)
+            self._metrics.deferred.labels(refusal.defer).inc()
+            return Outcome(None, lambda: msg.nak(delay=refusal.delay), None)
+        log.info("job %s skipped: %s", request.job_id, refusal.message)
+        self._metrics.skipped.labels(refusal.skip).inc()
+        event = JobEvent(
+            job=request,
+            status=JobStatus.SKIPPED,
+            attempt=request.attempt,
+            at=self._clock.now(),
+            runner_id=self._runner_id,
+            error_message=refusal.message,
+        )
+        return Outcome(event, msg.ack, "skipped")
+
+    async def _run(
+        self, attempt: Attempt, msg: Msg, sends: AttemptSends, batcher: ItemBatcher
+    ) -> Outcome:
         request = attempt.request
         context = ScrapeContext(
             job_id=request.job_id,
@@ -176,9 +413,8 @@ class JobExecutor:
             attempt=attempt.number,
             skip=self._count_skip,
         )
-        batcher = ItemBatcher(sends, request, self._clock, self._count_skip)
         try:
-            async with progress_acks(msg, self._clock), asyncio.timeout(request.timeout_seconds):
+            async with asyncio.timeout(request.timeout_seconds):
                 items = self._scrapers.get(request.scraper).scrape(request.params, context)
                 try:
                     async for item in items:
@@ -191,8 +427,6 @@ class JobExecutor:
             raise
         except Exception as exc:
             return self._failure(attempt, msg, exc, batcher)
-        finally:
-            self._metrics.items_scraped.inc(batcher.items)
         return self._finished(
             attempt, JobStatus.COMPLETED, msg.ack, "completed", batcher, error=None
         )
@@ -211,16 +445,20 @@ class JobExecutor:
             error,
         )
         if retryable and attempt.number <= request.max_retries:
+            now = self._clock.now()
             delay = retry_delay_seconds(request.retry_backoff_seconds, attempt.number)
+            retry = request.model_copy(
+                update={"attempt": attempt.number + 1, "not_before": now + timedelta(seconds=delay)}
+            )
             event = JobEvent(
-                job=request,
+                job=retry,
                 status=JobStatus.PENDING,
-                attempt=attempt.number + 1,
-                at=self._clock.now(),
+                attempt=retry.attempt,
+                at=now,
                 error_message=describe(error, request),
                 error_type=type(error).__name__,
             )
-            return Outcome(event, lambda: msg.nak(delay=delay), "retried")
+            return Outcome(event, msg.ack, "retried", retry=retry)
         return self._finished(attempt, JobStatus.FAILED, msg.ack, "failed", batcher, error=error)
 
     def _finished(
@@ -231,10 +469,15 @@ class JobExecutor:
         metric_status: str,
         batcher: ItemBatcher,
         error: Exception | None,
+        **fields: Any,
     ) -> Outcome:
         completed_at = self._clock.now()
         duration = max(0.0, (completed_at - attempt.started_at).total_seconds())
         self._metrics.duration.observe(duration)
+        described: dict[str, Any] = {
+            "error_message": None if error is None else describe(error, attempt.request),
+            "error_type": None if error is None else type(error).__name__,
+        }
         event = attempt.event(
             status,
             completed_at,
@@ -242,8 +485,7 @@ class JobExecutor:
             duration_ms=round(duration * 1000),
             properties_scraped=batcher.items,
             item_batches=batcher.batches,
-            error_message=None if error is None else describe(error, attempt.request),
-            error_type=None if error is None else type(error).__name__,
+            **(described | fields),
         )
         return Outcome(event, settle, metric_status)
 

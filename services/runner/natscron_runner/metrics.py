@@ -16,13 +16,21 @@ class RunnerMetrics:
     items_scraped: Counter
     items_skipped: Counter
     nats_errors: Counter
+    redelivered: Counter
+    deferred: Counter
+    cancel_requests: Counter
+    cancelled: Counter
+    skipped: Counter
+    claims: Counter
+    replacements: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> "RunnerMetrics":
         return cls(
             jobs=Counter(
                 "natscron_runner_jobs_total",
-                "Job attempts by outcome: completed, failed, retried, handed_back",
+                "Job messages by outcome: completed, failed, retried, cancelled, skipped,"
+                " handed_back",
                 ["status"],
                 registry=registry,
             ),
@@ -52,8 +60,56 @@ class RunnerMetrics:
             ),
             nats_errors=Counter(
                 "natscron_runner_nats_errors_total",
-                "NATS operations that failed, by operation (fetch, publish)",
+                "NATS operations that failed, by operation (fetch, publish, claim, cancel)",
                 ["operation"],
+                registry=registry,
+            ),
+            redelivered=Counter(
+                "natscron_runner_redelivered_total",
+                "Run requests delivered again (a hand-back, a runner that died): the same"
+                " attempt runs again, it does not count as a retry",
+                registry=registry,
+            ),
+            deferred=Counter(
+                "natscron_runner_deferred_total",
+                "Run requests handed back unrun, by reason: not_before (a retry still in its"
+                " backoff), claimed (its previous delivery still holds the schedule claim)",
+                ["reason"],
+                registry=registry,
+            ),
+            cancel_requests=Counter(
+                "natscron_runner_cancel_requests_total",
+                "jobs.cancel requests answered, by outcome: where the job was found (running,"
+                " queued, finished, unknown) or the error code",
+                ["outcome"],
+                registry=registry,
+            ),
+            cancelled=Counter(
+                "natscron_runner_cancelled_total",
+                "Jobs this runner ended cancelled, by stage: running (the scrape was stopped),"
+                " queued (taken after the cancel, never run)",
+                ["stage"],
+                registry=registry,
+            ),
+            skipped=Counter(
+                "natscron_runner_skipped_total",
+                "Jobs ended skipped, by reason: overlap (forbid: another run of the schedule"
+                " holds its claim), replace_timeout (replace: the run to replace did not stop)",
+                ["reason"],
+                registry=registry,
+            ),
+            claims=Counter(
+                "natscron_runner_claims_total",
+                "KV running claims, by kind (job, schedule) and outcome: taken, released,"
+                " lapsed (found expired at renewal, taken again), lost (another run holds it)",
+                ["kind", "outcome"],
+                registry=registry,
+            ),
+            replacements=Counter(
+                "natscron_runner_replacements_total",
+                "replace policy: how the run being replaced let go of its schedule claim:"
+                " released (it stopped), lapsed (its runner was dead), timeout",
+                ["outcome"],
                 registry=registry,
             ),
         )

@@ -18,12 +18,20 @@ class NoopParams(BaseModel):
     fail_attempts: int = Field(
         default=0, ge=0, description="attempts 1..fail_attempts raise, to exercise retries"
     )
+    hold_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="wait this long after yielding the items: a slow scrape that has"
+        " already produced something, to cancel or overlap",
+    )
 
 
 class NoopScraper:
-    """Waits `delay_seconds`, fails the first `fail_attempts` attempts, yields `items` items."""
+    """Waits `delay_seconds`, fails the first `fail_attempts` attempts, yields `items` items,
+    then waits `hold_seconds`."""
 
     name = "noop"
+    params_model = NoopParams
 
     async def scrape(
         self, params: dict[str, Any], context: ScrapeContext
@@ -40,3 +48,5 @@ class NoopScraper:
                 key=f"noop-{context.job_id}-{index}",
                 data={"index": index, "attempt": context.attempt},
             )
+        if parsed.hold_seconds:
+            await asyncio.sleep(parsed.hold_seconds)
