@@ -6,6 +6,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from natscron_shared.catalogue import (
+    Catalogue,
+    JobRejectedError,
+    NoRunnersError,
+    check_job,
+    no_runners_message,
+)
 from natscron_shared.errors import BadRequestError
 from natscron_shared.models import ScheduledJob
 
@@ -43,6 +50,25 @@ def parse_schedules(path: Path, document: Any) -> list[ScheduledJob]:
     if problems:
         raise ScheduleFileError("\n".join(problems))
     return specs
+
+
+def check_schedules(path: Path, specs: list[ScheduledJob], catalogue: Catalogue) -> None:
+    """Every spec's scraper and params against what the live runners advertise: raise one
+    `ScheduleFileError` naming each bad field with its schedule, or `NoRunnersError`."""
+    if not catalogue:
+        raise NoRunnersError(no_runners_message("apply with --unchecked"))
+    problems: list[str] = []
+    for index, spec in enumerate(specs):
+        try:
+            check_job(catalogue, spec.scraper, spec.params)
+        except JobRejectedError as exc:
+            problems.extend(
+                f"{path}: scheduled_jobs[{index}].{problem.field}"
+                f" (scheduled job {spec.scheduled_job_id!r}): {problem.message}"
+                for problem in exc.problems
+            )
+    if problems:
+        raise ScheduleFileError("\n".join(problems))
 
 
 def load_schedules(path: Path) -> list[ScheduledJob]:

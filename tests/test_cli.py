@@ -72,7 +72,7 @@ async def test_apply_writes_schedules_to_kv(
     path = tmp_path / "schedules.yaml"
     path.write_text(SCHEDULE)
     env = cli_env(NATSCRON_NATS_URL=endpoints.nats_url, NATSCRON_MONGO_URL=endpoints.mongo_url)
-    code, out, err = await run_cli("apply", "-f", str(path), env=env)
+    code, out, err = await run_cli("apply", "-f", str(path), "--unchecked", env=env)
     assert (code, err) == (0, "")
     assert "applied 1 scheduled job(s): nightly" in out
     entry = await (await nc.jetstream().key_value(names.KV_SCHEDULED_JOBS)).get("nightly")

@@ -37,3 +37,13 @@ class UnknownScraperError(NatscronError):
     def __init__(self, scraper: str) -> None:
         super().__init__(f"no scraper registered under the name {scraper!r}")
         self.scraper = scraper
+
+
+class UnknownJobError(NatscronError):
+    code = "unknown_job"
+
+
+class NotRetryableError(NatscronError):
+    """Only a job that ended `failed` or `cancelled` can be retried."""
+
+    code = "not_retryable"

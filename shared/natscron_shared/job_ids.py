@@ -21,3 +21,7 @@ def triggered_job_id(scheduled_job_id: str, now: datetime) -> str:
 
 def adhoc_job_id(now: datetime) -> str:
     return f"adhoc_{_epoch(now)}_{secrets.token_hex(3)}"
+
+
+def retry_job_id(now: datetime) -> str:
+    return f"retry_{_epoch(now)}_{secrets.token_hex(3)}"

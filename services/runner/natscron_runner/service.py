@@ -5,8 +5,12 @@ import contextlib
 import logging
 
 import nats.errors
+from faststream import ExceptionMiddleware
 from nats.aio.msg import Msg
 
+from natscron_runner.advertise import start_advertising
+from natscron_runner.cancels import CancelBook, CancelHandler
+from natscron_runner.claiming import ClaimBook, claim_ttl_of
 from natscron_runner.execution import JobExecutor
 from natscron_runner.lanes import NORMAL_WAIT_SECONDS, Lanes
 from natscron_runner.metrics import RunnerMetrics
@@ -16,7 +20,9 @@ from natscron_shared.clock import Clock, SystemClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.enums import Priority
 from natscron_shared.jetstream_check import Needs, require_provisioned
+from natscron_shared.jetstream_layout import CANCEL_TTL_SECONDS
 from natscron_shared.lifecycle import Service, bounded, default_instance_id
+from natscron_shared.messages import ErrorReply
 from natscron_shared.nats_conn import (
     TRANSIENT_NATS_ERRORS,
     JetStreamPublisher,
@@ -33,6 +39,7 @@ FETCH_ERROR_BACKOFF_SECONDS = 1.0
 PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
 NEEDS = Needs(
     streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+    buckets=(names.KV_RUNNING, names.KV_CANCELS),
     consumers=tuple((names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority),
 )
 
@@ -41,7 +48,8 @@ class RunnerService(Service):
     """Executes jobs from JetStream; see docs/architecture.md, "Runner".
 
     Stop: stop pulling, wait up to `shutdown_grace_seconds` for running jobs, then
-    cancel the rest, whose messages go back to the queue for another runner.
+    cancel the rest, whose messages go back to the queue for another runner (as the
+    same attempt). Serves `jobs.cancel` (queue group `runners`) and follows KV `cancels`.
     """
 
     name = "runner"
@@ -61,8 +69,13 @@ class RunnerService(Service):
         self.runner_id = settings.runner_id or default_instance_id()
         self.metrics = RunnerMetrics.on(self.registry)
         self._broker = new_broker(
-            endpoints.nats_url, f"natscron-runner-{self.runner_id}", settings.shutdown_grace_seconds
+            endpoints.nats_url,
+            f"natscron-runner-{self.runner_id}",
+            settings.shutdown_grace_seconds,
+            middlewares=[ExceptionMiddleware(publish_handlers={Exception: self._cancel_error})],
         )
+        self.cancels = CancelBook(self._clock, CANCEL_TTL_SECONDS)
+        self._cancel_handler: CancelHandler | None = None
         self._lanes: Lanes | None = None
         self._pulling: asyncio.Task[None] | None = None
         self._jobs: set[asyncio.Task[None]] = set()
@@ -73,6 +86,13 @@ class RunnerService(Service):
         await bounded(self._broker.connect(), f"NATS at {self._endpoints.nats_url}")
         js = jetstream_of(self._broker)
         await require_provisioned(js, NEEDS, "runner")
+        running = await js.key_value(names.KV_RUNNING)
+        cancels = await js.key_value(names.KV_CANCELS)
+        claims = ClaimBook(
+            running, cancels, await claim_ttl_of(running), self.runner_id, self._clock, self.metrics
+        )
+        self.supervise("cancels", self.cancels.follow(cancels))
+        await bounded(self.cancels.loaded.wait(), f"the KV {names.KV_CANCELS} watch")
         self._lanes = Lanes(js, received_counter(self.registry))
         await self._lanes.bind()
         executor = JobExecutor(
@@ -81,13 +101,27 @@ class RunnerService(Service):
             self.metrics,
             self.runner_id,
             self._clock,
+            self.cancels,
+            claims,
         )
+        self.cancels.on_cancel = executor.cancel
+        self._cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)
+        self._cancel_handler.subscribe(self._broker)
+        await self._broker.start()
+        advertiser = await start_advertising(
+            js, self._scrapers, self.runner_id, self._clock, self.metrics.nats_errors
+        )
+        self.supervise("advertise", advertiser.run())
         self._pulling = self.supervise("pull", self._pull(self._lanes, executor))
         log.info(
             "runner %s pulling with concurrency %d",
             self.runner_id,
             self._settings.runner_concurrency,
         )
+
+    def _cancel_error(self, error: Exception) -> ErrorReply:
+        assert self._cancel_handler is not None, "jobs.cancel is served only once started"
+        return self._cancel_handler.error_reply(error)
 
     def _readiness_problems(self) -> list[str]:
         if not client_of(self._broker).is_connected:

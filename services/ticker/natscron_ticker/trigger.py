@@ -4,36 +4,58 @@ A typed FastStream request/reply handler (`TriggerRequest` -> `TriggerReply`). R
 like seed 001's `POST /scrape/trigger`; every bad request gets an `ErrorReply` with a
 stable code, from `error_reply`, and is counted. A request without a reply subject is
 a fire-and-forget trigger.
+
+An ad-hoc run is checked against the scraper catalogue (KV `scrapers`, what the live
+runners advertise) before it is queued: an unknown scraper or params its schema refuses
+get `unknown_scraper` or `invalid_params`; with no runner advertising, `no_runners`
+unless the request sets `unchecked`.
+
+`retry_of` runs a failed or cancelled job again as a new job (`trigger: retry`, linked by
+`retry_of`), with the request its last event in EVENTS carries: `unknown_job` when EVENTS
+no longer has it, `not_retryable` when it did not end failed or cancelled.
 """
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from faststream.nats import NatsBroker, NatsMessage
-from nats.js.errors import KeyDeletedError, KeyNotFoundError
+from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_shared import names
+from natscron_shared.catalogue import (
+    Catalogue,
+    NoRunnersError,
+    check_job,
+    load_catalogue,
+    no_runners_message,
+)
 from natscron_shared.clock import Clock
-from natscron_shared.enums import Priority, Trigger
+from natscron_shared.enums import JobStatus, Priority, Trigger
 from natscron_shared.errors import (
     BadRequestError,
     MessageTooLargeError,
     NatscronError,
+    NotRetryableError,
+    UnknownJobError,
     UnknownScheduledJobError,
 )
-from natscron_shared.job_ids import adhoc_job_id, triggered_job_id
+from natscron_shared.jetstream_check import NotProvisionedError
+from natscron_shared.job_events import last_job_event
+from natscron_shared.job_ids import adhoc_job_id, retry_job_id, triggered_job_id
 from natscron_shared.messages import (
     ErrorReply,
+    JobEvent,
     RunRequest,
     TriggerReply,
     TriggerRequest,
     run_request_for,
 )
 from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS
+from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, jetstream_of
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 
@@ -42,6 +64,7 @@ log = logging.getLogger(__name__)
 MAX_TRIGGER_BYTES = 64 * 1024
 """A trigger names a job and a few parameters; anything bigger is a mistake or abuse."""
 MAX_LISTED_PROBLEMS = 3
+RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class UnavailableError(NatscronError):
@@ -71,15 +94,30 @@ async def _bounded_decode(
 
 class TriggerHandler:
     def __init__(
-        self, specs: KeyValue, publisher: JobPublisher, clock: Clock, metrics: TickerMetrics
+        self,
+        specs: KeyValue,
+        publisher: JobPublisher,
+        clock: Clock,
+        metrics: TickerMetrics,
+        catalogue: Callable[[], Awaitable[Catalogue]] | None = None,
+        last_event: Callable[[str], Awaitable[JobEvent | None]] | None = None,
     ) -> None:
         self._specs = specs
         self._publisher = publisher
         self._clock = clock
         self._metrics = metrics
+        self._catalogue = catalogue
+        """Reads the scraper catalogue; `subscribe` defaults it to KV `scrapers` through the
+        broker. Read per ad-hoc trigger (they are rare), so it is never stale."""
+        self._last_event = last_event
+        """The newest event of a job, for retries; `subscribe` defaults it to EVENTS."""
 
     def subscribe(self, broker: NatsBroker) -> None:
         """Serve `jobs.trigger` on `broker`, in the queue group of all tickers."""
+        if self._catalogue is None:
+            self._catalogue = lambda: load_catalogue(jetstream_of(broker))
+        if self._last_event is None:
+            self._last_event = lambda job_id: last_job_event(jetstream_of(broker), job_id)
         broker.subscriber(
             names.JOBS_TRIGGER,
             queue=names.TICKER_QUEUE,
@@ -102,8 +140,13 @@ class TriggerHandler:
     async def handle(self, request: TriggerRequest) -> TriggerReply:
         now = self._clock.now()
         target = request.target
-        if target is None:
+        if request.retry_of is not None:
+            run = await self._retry(request.retry_of, request.priority, now)
+            message = f"Queued a retry of job {request.retry_of}"
+        elif target is None:
             assert request.scraper is not None
+            if not request.unchecked:
+                await self._check(request.scraper, request.params)
             run = RunRequest(
                 job_id=adhoc_job_id(now),
                 trigger=Trigger.ADHOC,
@@ -135,6 +178,50 @@ class TriggerHandler:
         log.info("queued %s", run.job_id)
         self._metrics.triggers.labels("accepted").inc()
         return TriggerReply(job_id=run.job_id, message=message, created_at=now)
+
+    async def _retry(self, job_id: str, priority: Priority, now: datetime) -> RunRequest:
+        """A new job running what `job_id` ran, linked to it: taken from the job's last
+        event in EVENTS (every event carries the whole request)."""
+        assert self._last_event is not None, "jobs.trigger is served only once subscribed"
+        try:
+            last = await self._last_event(job_id)
+        except TRANSIENT_NATS_ERRORS as exc:
+            self._metrics.nats_errors.labels("events_read").inc()
+            raise UnavailableError(f"could not read the job's events: {exc!r}") from exc
+        if last is None:
+            raise UnknownJobError(f"no job {job_id!r} in the event history")
+        if last.status not in RETRYABLE:
+            raise NotRetryableError(
+                f"job {job_id!r} is {last.status.value}; only failed or cancelled jobs are retried"
+            )
+        return last.job.model_copy(
+            update={
+                "job_id": retry_job_id(now),
+                "trigger": Trigger.RETRY,
+                "retry_of": job_id,
+                "priority": priority,
+                "created_at": now,
+                "scheduled_for": None,
+                "attempt": 1,
+                "not_before": None,
+            }
+        )
+
+    async def _check(self, scraper: str, params: dict[str, Any]) -> None:
+        """Refuse an ad-hoc run that no live runner could run, as `natscron apply` does."""
+        assert self._catalogue is not None, "jobs.trigger is served only once subscribed"
+        try:
+            catalogue = await self._catalogue()
+        except BucketNotFoundError as exc:
+            raise NotProvisionedError(
+                f"KV {names.KV_SCRAPERS} does not exist; run `natscron provision`"
+            ) from exc
+        except TRANSIENT_NATS_ERRORS as exc:
+            self._metrics.nats_errors.labels("catalogue").inc()
+            raise UnavailableError(f"could not read the scraper catalogue: {exc!r}") from exc
+        if not catalogue:
+            raise NoRunnersError(no_runners_message('set "unchecked": true'))
+        check_job(catalogue, scraper, params)
 
     async def _spec(self, scheduled_job_id: str) -> ScheduledJob:
         """Read from KV, not the book, so a job applied a moment ago is already known.

@@ -31,6 +31,13 @@ class Scraper(Protocol):
 
     Raise `PermanentScrapeError` (or `InvalidParamsError`) when retrying cannot help;
     any other exception is retried while the job has retries left.
+
+    Optionally, a class attribute `params_model`: the pydantic model `scrape` parses its
+    params with (`parse_params`). Its JSON schema is what the runner advertises in the
+    scraper catalogue, so `apply` and `jobs.trigger` refuse bad params before anything is
+    written; give it `extra="forbid"` so a misspelt key is refused too. Without one, any
+    params object is accepted until the scrape runs. The first line of the class's
+    docstring is the scraper's description in the catalogue.
     """
 
     def scrape(

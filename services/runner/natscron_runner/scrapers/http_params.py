@@ -1,13 +1,19 @@
 """The `http` scraper's params: which pages to fetch and how to read listings off them."""
 
 from dataclasses import dataclass
-from typing import Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 import soupsieve
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ALLOWED_SCHEMES = ("http", "https")
+HTTP_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+"
+"""What `is_http_url` checks, as the params schema says it (for `apply` and `jobs.trigger`)."""
+HttpUrl = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": HTTP_URL_PATTERN, "errorMessage": "is not an http(s) URL"}),
+]
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ def _check_css(selector: str) -> str:
 class HttpParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    urls: list[str] = Field(min_length=1)
+    urls: list[HttpUrl] = Field(min_length=1)
     item_selector: str = Field(min_length=1, description='CSS, e.g. "article.listing"')
     fields: dict[str, str] = Field(min_length=1, description="field name -> field spec")
     key_field: str

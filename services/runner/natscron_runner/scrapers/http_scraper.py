@@ -78,6 +78,7 @@ class HttpScraper:
     """Scrapes listing pages with CSS selectors; see `HttpParams`."""
 
     name = "http"
+    params_model = HttpParams
 
     async def scrape(
         self, params: dict[str, Any], context: ScrapeContext
