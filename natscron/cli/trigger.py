@@ -1,4 +1,4 @@
-"""`natscron trigger ID`: run a scheduled job now, through any ticker."""
+"""`natscron trigger ID` and `natscron retry JOB_ID`, through any ticker (`jobs.trigger`)."""
 
 import json
 
@@ -20,11 +20,21 @@ class TriggerFailedError(NatscronError):
 
 
 async def trigger(scheduled_job_id: str, priority: Priority, settings: Settings) -> str:
-    body = json.dumps({"scheduled_job_id": scheduled_job_id, "priority": priority.value})
+    return await _request(
+        {"scheduled_job_id": scheduled_job_id, "priority": priority.value}, settings
+    )
+
+
+async def retry(job_id: str, settings: Settings) -> str:
+    """Run a failed or cancelled job again, as a new job linked to it."""
+    return await _request({"retry_of": job_id}, settings)
+
+
+async def _request(body: dict[str, str], settings: Settings) -> str:
     async with nats_client(resolve_nats_url(settings)) as client:
         try:
             reply = await client.request(
-                names.JOBS_TRIGGER, body.encode(), timeout=REQUEST_TIMEOUT_SECONDS
+                names.JOBS_TRIGGER, json.dumps(body).encode(), timeout=REQUEST_TIMEOUT_SECONDS
             )
         except (NoRespondersError, NatsTimeoutError) as exc:
             raise TriggerFailedError("no ticker answered on jobs.trigger; is one running?") from exc

@@ -8,6 +8,7 @@ the statistics in the same transaction, so each run counts exactly once.
 """
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from pymongo import AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from natscron_recorder.auto_pause import crossed
 from natscron_recorder.history import HISTORY_FIELDS, FailuresAfter, FinishedRun, advance
 from natscron_recorder.job_document import FINAL, job_fields, most_advanced, progress
 from natscron_recorder.mongo import JOB_STATS, JOBS, SCHEDULED_JOBS, Document
@@ -28,9 +30,14 @@ SCHEDULE_FIELDS = {
     "_id": 0,
     "scheduled_job_id": 1,
     "next_run_computed_at": 1,
+    "failure_threshold": 1,
     **dict.fromkeys(HISTORY_FIELDS, 1),
 }
-"""What the transaction reads of a scheduled job: not its spec."""
+"""What the transaction reads of a scheduled job: not its spec, but for its threshold."""
+
+
+AutoPauser = Callable[[str, int, int, datetime], Awaitable[None]]
+"""Pauses a scheduled job: (id, consecutive failures, failure_threshold, now)."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,15 @@ def coalesce_schedules(events: list[ScheduleEvent]) -> list[ScheduleEvent]:
 
 
 class EventBatchWriter:
-    def __init__(self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        db: AsyncDatabase[Document],
+        auto_pause: AutoPauser | None = None,
+    ) -> None:
         self._client = client
         self._db = db
+        self._auto_pause = auto_pause
 
     async def record(
         self, job_events: list[JobEvent], schedule_events: list[ScheduleEvent], now: datetime
@@ -89,7 +102,7 @@ class EventBatchWriter:
                 session=session,
             )
         final = [e for e in forward if progress(e) == FINAL]
-        schedules = await self._write_schedules(session, final, schedule_events)
+        schedules = await self._write_schedules(session, final, schedule_events, now)
         stats = StatsBatch()
         for event in final:
             stats.add_final(event)
@@ -127,6 +140,7 @@ class EventBatchWriter:
         session: AsyncClientSession,
         final: list[JobEvent],
         schedule_events: list[ScheduleEvent],
+        now: datetime,
     ) -> int:
         """Run history and next run time, one update per scheduled job. Runs only, and
         only after the jobs are written: the failures count may query them."""
@@ -160,10 +174,15 @@ class EventBatchWriter:
                         self._failures_counter(session, scheduled_job_id),
                     )
                 )
+                await self._pause_if_failing(scheduled_job_id, known, fields, now)
             next_run = next_runs.get(scheduled_job_id)
             computed_at = known.get("next_run_computed_at")
             if next_run is not None and (computed_at is None or next_run.at > computed_at):
-                fields.update(next_run_at=next_run.next_run_at, next_run_computed_at=next_run.at)
+                fields.update(
+                    next_run_at=next_run.next_run_at,
+                    remaining_runs=next_run.remaining_runs,
+                    next_run_computed_at=next_run.at,
+                )
             if fields:
                 updates.append(
                     UpdateOne({"scheduled_job_id": scheduled_job_id}, {"$set": fields}, upsert=True)
@@ -171,6 +190,21 @@ class EventBatchWriter:
         if updates:
             await self._db[SCHEDULED_JOBS].bulk_write(updates, ordered=False, session=session)
         return len(updates)
+
+    async def _pause_if_failing(
+        self,
+        scheduled_job_id: str,
+        known: dict[str, Any],
+        history: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Before the commit, so that a pause that could not be written keeps the batch."""
+        threshold = known.get("failure_threshold")
+        before = int(known.get("consecutive_failures") or 0)
+        after = int(history["consecutive_failures"])
+        if self._auto_pause is not None and crossed(before, after, threshold):
+            assert threshold is not None
+            await self._auto_pause(scheduled_job_id, after, threshold, now)
 
     def _failures_counter(
         self, session: AsyncClientSession, scheduled_job_id: str
