@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 WRITE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+WEBHOOK_OUTCOMES = ("delivered", "failed_attempt", "gave_up", "missing_secret")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class RecorderMetrics:
     mongo_errors: Counter
     mongo_available: Gauge
     nats_errors: Counter
+    auto_paused: Counter
+    webhook_deliveries: Counter
+    webhook_duration: Histogram
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> "RecorderMetrics":
@@ -76,4 +81,30 @@ class RecorderMetrics:
                 ["operation"],
                 registry=registry,
             ),
+            auto_paused=Counter(
+                "natscron_recorder_schedules_auto_paused_total",
+                "Scheduled jobs paused because their runs failed failure_threshold times in a row",
+                registry=registry,
+            ),
+            webhook_deliveries=_webhook_deliveries(registry),
+            webhook_duration=Histogram(
+                "natscron_webhook_request_duration_seconds",
+                "Time of one webhook call, from sending the request to its response status",
+                buckets=WEBHOOK_BUCKETS,
+                registry=registry,
+            ),
         )
+
+
+def _webhook_deliveries(registry: CollectorRegistry) -> Counter:
+    counter = Counter(
+        "natscron_webhook_deliveries_total",
+        "Webhook deliveries by how they ended (delivered; gave_up: retries used up or a"
+        " final 4xx; missing_secret: not sent), and failed calls that were retried"
+        " (failed_attempt)",
+        ["outcome"],
+        registry=registry,
+    )
+    for outcome in WEBHOOK_OUTCOMES:
+        counter.labels(outcome)
+    return counter

@@ -7,6 +7,7 @@ import logging
 import nats.errors
 from pymongo import AsyncMongoClient
 
+from natscron_recorder.auto_pause import AutoPause
 from natscron_recorder.batch_consumer import BatchConsumer, Store
 from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.indexes import ensure_indexes
@@ -17,6 +18,8 @@ from natscron_recorder.mongo_health import MongoHealth
 from natscron_recorder.parsing import Stored
 from natscron_recorder.retention import RetentionRule, RetentionSweep
 from natscron_recorder.schedule_mirror import ScheduleMirror
+from natscron_recorder.webhook_directory import WebhookDirectory
+from natscron_recorder.webhooks import WebhookSender, WebhookSettings
 from natscron_shared import names
 from natscron_shared.clock import Clock, SystemClock
 from natscron_shared.endpoints import Endpoints
@@ -35,12 +38,13 @@ CONSUMERS = (
 NEEDS = Needs(
     streams=(names.STREAM_EVENTS, names.STREAM_ITEMS),
     buckets=(names.KV_SCHEDULED_JOBS,),
-    consumers=CONSUMERS,
+    consumers=(*CONSUMERS, (names.STREAM_EVENTS, names.WEBHOOKS_CONSUMER)),
 )
 
 
 class RecorderService(Service):
-    """Mirrors KV `scheduled_jobs` and writes the EVENTS and ITEMS streams into MongoDB.
+    """Mirrors KV `scheduled_jobs` and writes the EVENTS and ITEMS streams into MongoDB;
+    calls the schedules' webhooks when their runs end (`webhooks.py`), apart from that.
 
     Stop: stop fetching, give in-flight writes up to `shutdown_grace_seconds`, then
     cancel the rest (unacked, so JetStream redelivers them).
@@ -63,6 +67,8 @@ class RecorderService(Service):
         self._consumers: list[BatchConsumer] = []
         self.mongo_health = MongoHealth(self.metrics)
         self._mirror: ScheduleMirror | None = None
+        self._directory: WebhookDirectory | None = None
+        self._webhooks: WebhookSender | None = None
         self._stopping = asyncio.Event()
         self._recording: list[asyncio.Task[None]] = []
 
@@ -75,8 +81,10 @@ class RecorderService(Service):
         await bounded(ensure_indexes(db), f"MongoDB to create the indexes of {db.name}")
         received = received_counter(self.registry)
 
+        kv = await js.key_value(names.KV_SCHEDULED_JOBS)
+        writer = EventBatchWriter(self._mongo, db, AutoPause(kv, self.metrics))
         stores = {
-            names.RECORDER_EVENTS_CONSUMER: self._events_store(EventBatchWriter(self._mongo, db)),
+            names.RECORDER_EVENTS_CONSUMER: self._events_store(writer),
             names.RECORDER_ITEMS_CONSUMER: self._items_store(ItemBatchWriter(self._mongo, db)),
         }
         self._consumers = [
@@ -97,15 +105,27 @@ class RecorderService(Service):
         ]
         for consumer in self._consumers:
             await consumer.bind()
-        kv = await js.key_value(names.KV_SCHEDULED_JOBS)
         self._mirror = ScheduleMirror(kv, db, self.metrics, self._clock, self._stopping)
         await self._mirror.watch()
+        self._directory = WebhookDirectory(kv, self._stopping)
+        await bounded(self._directory.load(), "the webhooks in KV scheduled_jobs")
+        self._webhooks = WebhookSender(
+            js,
+            self._directory,
+            WebhookSettings.of(self._settings),
+            self.metrics,
+            received,
+            self._stopping,
+        )
+        await self._webhooks.bind()
 
         self._recording = [
             self.supervise(f"pull {consumer.durable}", consumer.run())
             for consumer in self._consumers
         ]
         self._recording.append(self.supervise("mirror", self._mirror.run()))
+        self._recording.append(self.supervise("webhook directory", self._directory.run()))
+        self._recording.append(self.supervise("webhooks", self._webhooks.run()))
         rule = RetentionRule(self._settings.history_runs, self._settings.history_days)
         sweep = RetentionSweep(db, rule, self._clock)
         self.supervise("retention", sweep.run(self._settings.retention_interval_seconds))
@@ -141,9 +161,13 @@ class RecorderService(Service):
         self._stopping.set()
         if self._mirror is not None:
             await self._mirror.stop()
+        if self._directory is not None:
+            await self._directory.stop()
         await self._finish_loops()
         for consumer in self._consumers:
             await consumer.close()
+        if self._webhooks is not None:
+            await self._webhooks.close()
         with contextlib.suppress(nats.errors.Error):
             await client_of(self._broker).flush()
         await self._broker.stop()
