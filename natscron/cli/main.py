@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     for service in ("ticker", "runner", "recorder"):
         commands.add_parser(service, help=f"run one {service} (needs NATS/Mongo URLs or `up`)")
     commands.add_parser(
+        "api",
+        help="run the HTTP API on NATSCRON_API_HOST:NATSCRON_API_PORT (needs NATS/Mongo URLs"
+        " or `up`)",
+    )
+    commands.add_parser(
         "provision",
         help="create or update the JetStream streams, buckets and consumers natscron needs",
     )
@@ -36,11 +41,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply = commands.add_parser("apply", help="create or update scheduled jobs from YAML")
     apply.add_argument("-f", "--file", type=Path, required=True)
+    apply.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="write without checking scrapers and params against what running runners"
+        " advertise (needed while no runner is up)",
+    )
     trigger = commands.add_parser("trigger", help="run a scheduled job now")
     trigger.add_argument("scheduled_job_id")
     trigger.add_argument(
         "--priority", type=Priority, choices=list(Priority), default=Priority.IMMEDIATE
     )
+    for action, verb in (("pause", "pause"), ("resume", "resume"), ("delete", "delete")):
+        control = commands.add_parser(
+            action, help=f"{verb} scheduled jobs, by id or by label selector"
+        )
+        control.add_argument("scheduled_job_ids", nargs="*")
+        control.add_argument("--selector", help="labels to match: key=value[,key=value]")
+        if action == "pause":
+            control.add_argument("--reason", help="a note kept with the pause")
+    retry = commands.add_parser("retry", help="run a failed or cancelled job again")
+    retry.add_argument("job_id")
+    cancel = commands.add_parser("cancel", help="cancel a running or queued job")
+    cancel.add_argument("job_id")
+    cancel.add_argument("--reason")
     jobs = commands.add_parser("jobs", help="recent runs, newest first")
     jobs.add_argument("--scheduled-job", dest="scheduled_job_id")
     jobs.add_argument("--limit", type=int, default=20)
@@ -52,7 +76,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         from natscron.cli.up import up
 
         await up(settings, demo=args.demo)
-    elif args.command in ("ticker", "runner", "recorder"):
+    elif args.command in ("ticker", "runner", "recorder", "api"):
         from natscron.cli.serve import serve
 
         await serve(args.command, settings)
@@ -67,11 +91,24 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "apply":
         from natscron.cli.apply import apply_file
 
-        print(await apply_file(args.file, settings))
+        print(await apply_file(args.file, settings, unchecked=args.unchecked))
     elif args.command == "trigger":
         from natscron.cli.trigger import trigger
 
         print(await trigger(args.scheduled_job_id, args.priority, settings))
+    elif args.command in ("pause", "resume", "delete"):
+        from natscron.cli.controls import control
+
+        reason = getattr(args, "reason", None)
+        print(await control(args.command, args.scheduled_job_ids, args.selector, reason, settings))
+    elif args.command == "retry":
+        from natscron.cli.trigger import retry
+
+        print(await retry(args.job_id, settings))
+    elif args.command == "cancel":
+        from natscron.cli.controls import cancel
+
+        print(await cancel(args.job_id, args.reason, settings))
     else:
         from natscron.cli.jobs import recent_jobs
 

@@ -1,4 +1,4 @@
-"""`natscron ticker|runner|recorder`: one service alone, as in a container."""
+"""`natscron ticker|runner|recorder|api`: one service alone, as in a container."""
 
 from natscron.stack import resolve_endpoints
 from natscron_shared.lifecycle import Service, run_until_signalled
@@ -15,6 +15,10 @@ def build_service(name: str, settings: Settings) -> Service:
         from natscron_runner import RunnerService
 
         return RunnerService(settings, endpoints)
+    if name == "api":
+        from natscron_api import ApiService
+
+        return ApiService(settings, endpoints)
     from natscron_recorder import RecorderService
 
     return RecorderService(settings, endpoints)

@@ -14,7 +14,7 @@ from natscron.stack import ENDPOINTS_FILE, LOG_FILE, hold_stack_lock, write_stac
 from natscron_recorder.mongo import database_of, new_client
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.jetstream_layout import jetstream_layout
-from natscron_shared.lifecycle import run_until_signalled
+from natscron_shared.lifecycle import Service, run_until_signalled
 from natscron_shared.provision import provision
 from natscron_shared.schedule_store import put_schedules
 from natscron_shared.settings import Settings
@@ -44,7 +44,9 @@ async def _servers(settings: Settings) -> AsyncIterator[Endpoints]:
 
 async def _provision(nats_url: str, settings: Settings) -> None:
     """The embedded server is ours, so `up` provisions it; a configured one is not."""
-    layout = jetstream_layout(settings.jetstream_replicas, settings.lease_ttl_seconds)
+    layout = jetstream_layout(
+        settings.jetstream_replicas, settings.lease_ttl_seconds, settings.claim_ttl_seconds
+    )
     async with nats_client(nats_url) as client:
         for change in await provision(client.jetstream(), layout):
             log.info("provisioning: %s", change)
@@ -59,6 +61,30 @@ async def _start_demo(settings: Settings, endpoints: Endpoints, stack: AsyncExit
     print(f"demo listings site on {site.url}", flush=True)
     async with nats_client(endpoints.nats_url) as client:
         await put_schedules(client.jetstream(), demo_schedules(site.url))
+
+
+def _api(settings: Settings, endpoints: Endpoints) -> Service:
+    """The API as `up` runs it: open (NATSCRON_API_AUTH=none) unless a JWT key or tokens
+    are configured, on 127.0.0.1 unless NATSCRON_API_HOST says otherwise (an open API is
+    for this machine only), and on a free port if NATSCRON_API_PORT is unset and 8000 taken."""
+    from natscron_api import ApiService
+
+    configured = settings.model_fields_set
+    if settings.api_jwt_key is None and settings.api_tokens is None:
+        settings = settings.model_copy(update={"api_auth": "none"})
+    open_api = settings.api_auth == "none"
+
+    def announce(url: str) -> None:
+        auth = "no authentication" if open_api else "bearer tokens"
+        print(f"API on {url} (docs at {url}/docs, {auth})", flush=True)
+
+    return ApiService(
+        settings,
+        endpoints,
+        host=None if "api_host" in configured else "127.0.0.1",
+        free_port_if_busy="api_port" not in configured,
+        announce=announce,
+    )
 
 
 async def up(settings: Settings, demo: bool) -> None:
@@ -82,6 +108,7 @@ async def up(settings: Settings, demo: bool) -> None:
                 RecorderService(settings, endpoints),
                 RunnerService(settings, endpoints),
                 TickerService(settings, endpoints),
+                _api(settings, endpoints),
             ]
             print("natscron is up; Ctrl-C stops everything", flush=True)
             await run_until_signalled(services, settings.http_host, settings.http_port)

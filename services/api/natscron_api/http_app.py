@@ -1,0 +1,581 @@
+"""The HTTP face: FastAPI routes over `ApiCore`, bearer-token scopes, one error shape.
+
+Every answer that is not a success is `{"error": {"code", "message"}}` (`ErrorResponse`):
+malformed JSON 400, no or a bad token 401, a missing scope 403, an unknown id or route 404,
+a conflict with the current state 409, a body too large 413, anything that does not
+validate 422, NATS or MongoDB unavailable 503. `/healthz`, `/readyz`, `/metrics`, `/docs`
+and `/openapi.json` are open; every other route needs `read` or `write`.
+"""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pymongo.errors import ConnectionFailure
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from natscron_api.auth import Authenticator, Forbidden, Principal, Scope, Unauthorized
+from natscron_api.core import ApiCore
+from natscron_api.errors import http_status
+from natscron_api.views import (
+    BulkControl,
+    BulkControlResult,
+    ControlResult,
+    ErrorResponse,
+    ExecutionList,
+    ExecutionView,
+    JobStats,
+    Note,
+    Preview,
+    ScheduledJobDetail,
+    ScheduledJobList,
+    SchedulerMetrics,
+    SchedulerStatus,
+    SpecWritten,
+)
+from natscron_shared.cancel import CancelReply
+from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.errors import NatscronError
+from natscron_shared.messages import TriggerReply, TriggerRequest
+from natscron_shared.models import ScheduledJob
+from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+"""A spec is at most 1 MiB in KV; nothing the API takes is bigger."""
+MAX_LISTED_PROBLEMS = 5
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
+DESCRIPTION = """\
+The HTTP face of natscron: scheduled jobs and their runs (read from MongoDB, as the recorder
+writes them), schedule specs and pause/resume (written to KV `scheduled_jobs`, as
+`natscron apply` does), triggers, retries and cancels (through `jobs.trigger` and
+`jobs.cancel`), statistics and the scheduler's live status.
+
+Send `Authorization: Bearer <token>`: `read` for GET, `write` for everything else (`write`
+includes `read`). Errors are `{"error": {"code", "message"}}`.
+"""
+
+Problems = Callable[[], list[str]]
+
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="a JWT (scopes in its `scope` claim) or a static token; scopes `read`, `write`",
+)
+
+
+def _error(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse, "description": description}}
+
+
+AUTH_ERRORS = {
+    **_error(401, "no token, or one this API does not accept"),
+    **_error(403, "the token lacks the scope"),
+    **_error(422, "a parameter or the body does not validate"),
+}
+NOT_FOUND = _error(404, "no such scheduled job or job")
+CONFLICT = _error(409, "the current state does not allow it")
+UNAVAILABLE = _error(503, "NATS, MongoDB or the services behind them are unavailable")
+BAD_JSON = _error(400, "the body is not JSON")
+
+
+# --- dependencies --------------------------------------------------------------------------
+
+
+def _core(request: Request) -> ApiCore:
+    core: ApiCore = request.app.state.core
+    return core
+
+
+def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    async def caller(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> Principal:
+        authenticator: Authenticator = request.app.state.auth
+        principal = authenticator.authenticate(credentials.credentials if credentials else None)
+        if scope not in principal.scopes:
+            raise Forbidden(scope)
+        return principal
+
+    return caller
+
+
+Core = Annotated[ApiCore, Depends(_core)]
+Reader = Annotated[Principal, Depends(_caller(Scope.READ))]
+Writer = Annotated[Principal, Depends(_caller(Scope.WRITE))]
+ScheduledJobId = Annotated[str, Path(pattern=ID_PATTERN, description="a scheduled job's id")]
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="a job (execution) id")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+Since = Annotated[datetime | None, Query(description="created at or after (UTC if no offset)")]
+Until = Annotated[datetime | None, Query(description="created before (UTC if no offset)")]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+# --- seed 001 ------------------------------------------------------------------------------
+
+seed001 = APIRouter(tags=["scheduled jobs (seed 001)"])
+
+
+@seed001.get(
+    "/scheduled-jobs",
+    response_model=ScheduledJobList,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="List scheduled jobs",
+)
+async def list_scheduled_jobs(
+    core: Core,
+    _: Reader,
+    status: ScheduledJobStatus | None = None,
+    selector: Annotated[
+        str | None, Query(description="labels that must all match: team=sold,env=prod")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ScheduledJobList:
+    return await core.list_scheduled_jobs(status, selector, limit, cursor)
+
+
+@seed001.get(
+    "/scheduled-jobs/{scheduled_job_id}",
+    response_model=ScheduledJobDetail,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="A scheduled job and its runs, newest first",
+)
+async def get_scheduled_job(
+    core: Core,
+    _: Reader,
+    scheduled_job_id: ScheduledJobId,
+    include_runs: bool = True,
+    limit: Limit = 50,
+) -> ScheduledJobDetail:
+    return await core.scheduled_job_detail(scheduled_job_id, include_runs, limit)
+
+
+@seed001.post(
+    "/scrape/trigger",
+    response_model=TriggerReply,
+    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Run a scheduled job now (or an ad-hoc scraper run), through any ticker",
+)
+async def trigger(core: Core, _: Writer, request: TriggerRequest) -> TriggerReply:
+    return await core.trigger(request)
+
+
+# --- seed 004 ------------------------------------------------------------------------------
+
+seed004 = APIRouter(prefix="/api/v1", tags=["job control (seed 004)"])
+
+
+@seed004.post(
+    "/jobs/{scheduled_job_id}/pause",
+    response_model=ControlResult,
+    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Pause an active scheduled job",
+)
+async def pause(
+    core: Core,
+    _: Writer,
+    scheduled_job_id: ScheduledJobId,
+    note: Annotated[Note | None, Body()] = None,
+) -> ControlResult:
+    return await core.pause(scheduled_job_id, note.reason if note else None)
+
+
+@seed004.post(
+    "/jobs/{scheduled_job_id}/resume",
+    response_model=ControlResult,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Resume a paused scheduled job",
+)
+async def resume(core: Core, _: Writer, scheduled_job_id: ScheduledJobId) -> ControlResult:
+    return await core.resume(scheduled_job_id)
+
+
+@seed004.post(
+    "/jobs/{job_id}/cancel",
+    response_model=CancelReply,
+    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **UNAVAILABLE},
+    summary="Cancel a running or queued job (an execution)",
+)
+async def cancel(
+    core: Core,
+    caller: Writer,
+    job_id: JobId,
+    note: Annotated[Note | None, Body()] = None,
+) -> CancelReply:
+    return await core.cancel(job_id, note.reason if note else None, f"api: {caller.name}")
+
+
+@seed004.post(
+    "/jobs/{job_id}/retry",
+    response_model=TriggerReply,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Run a failed or cancelled job again, as a new job linked to it",
+)
+async def retry(
+    core: Core, _: Writer, job_id: JobId, priority: Priority = Priority.IMMEDIATE
+) -> TriggerReply:
+    return await core.retry(job_id, priority)
+
+
+@seed004.get(
+    "/jobs/{scheduled_job_id}/executions",
+    response_model=ExecutionList,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="A scheduled job's runs, newest first, by cursor",
+)
+async def scheduled_job_executions(
+    core: Core,
+    _: Reader,
+    scheduled_job_id: ScheduledJobId,
+    status: JobStatus | None = None,
+    trigger: Trigger | None = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ExecutionList:
+    return await core.scheduled_job_executions(
+        scheduled_job_id,
+        status=status,
+        trigger=trigger,
+        since=_utc(since),
+        until=_utc(until),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@seed004.get(
+    "/jobs/{scheduled_job_id}/stats",
+    response_model=JobStats,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="Run statistics of a scheduled job: all time and by hour",
+)
+async def job_stats(
+    core: Core,
+    _: Reader,
+    scheduled_job_id: ScheduledJobId,
+    hours: Annotated[int, Query(ge=1, le=24 * 14, description="recent UTC hours")] = 24,
+) -> JobStats:
+    return await core.job_stats(scheduled_job_id, hours)
+
+
+@seed004.get(
+    "/executions",
+    response_model=ExecutionList,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="Runs of every scheduled job (and ad-hoc ones), newest first, by cursor",
+)
+async def executions(
+    core: Core,
+    _: Reader,
+    scheduled_job_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    status: JobStatus | None = None,
+    trigger: Trigger | None = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ExecutionList:
+    return await core.executions(
+        scheduled_job_id, status, trigger, _utc(since), _utc(until), limit, cursor
+    )
+
+
+@seed004.get(
+    "/executions/{job_id}",
+    response_model=ExecutionView,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="One job (execution)",
+)
+async def execution(core: Core, _: Reader, job_id: JobId) -> ExecutionView:
+    return await core.execution(job_id)
+
+
+@seed004.get(
+    "/scheduler/metrics",
+    response_model=SchedulerMetrics,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="System-wide run statistics and counts",
+)
+async def scheduler_metrics(core: Core, _: Reader) -> SchedulerMetrics:
+    return await core.scheduler_metrics()
+
+
+@seed004.get(
+    "/scheduler/status",
+    response_model=SchedulerStatus,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="Which ticker leads, schedules loaded, lag of each runner lane",
+)
+async def scheduler_status(core: Core, _: Reader) -> SchedulerStatus:
+    return await core.status()
+
+
+# --- schedule specs ------------------------------------------------------------------------
+
+specs = APIRouter(prefix="/scheduled-jobs", tags=["schedules"])
+Unchecked = Annotated[
+    bool,
+    Query(description="skip the check of scraper and params against what runners advertise"),
+]
+
+
+@specs.post(
+    "",
+    status_code=201,
+    response_model=SpecWritten,
+    responses={**AUTH_ERRORS, **BAD_JSON, **CONFLICT, **UNAVAILABLE},
+    summary="Create a scheduled job (fails if its id exists)",
+)
+async def create_schedule(
+    core: Core, _: Writer, spec: ScheduledJob, unchecked: Unchecked = False
+) -> SpecWritten:
+    return await core.create_schedule(spec, unchecked)
+
+
+@specs.put(
+    "/{scheduled_job_id}",
+    response_model=SpecWritten,
+    responses={
+        201: {"model": SpecWritten, "description": "created"},
+        **AUTH_ERRORS,
+        **BAD_JSON,
+        **CONFLICT,
+        **UNAVAILABLE,
+    },
+    summary="Create or replace a scheduled job",
+)
+async def replace_schedule(
+    core: Core,
+    _: Writer,
+    scheduled_job_id: ScheduledJobId,
+    spec: ScheduledJob,
+    response: Response,
+    unchecked: Unchecked = False,
+) -> SpecWritten:
+    written = await core.replace_schedule(scheduled_job_id, spec, unchecked)
+    response.status_code = 201 if written.created else 200
+    return written
+
+
+@specs.delete(
+    "/{scheduled_job_id}",
+    response_model=ControlResult,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="Delete a scheduled job (its document and runs are kept, inactive)",
+)
+async def delete_schedule(core: Core, _: Writer, scheduled_job_id: ScheduledJobId) -> ControlResult:
+    return await core.delete_schedule(scheduled_job_id)
+
+
+@specs.post(
+    "/pause",
+    response_model=BulkControlResult,
+    responses={**AUTH_ERRORS, **BAD_JSON, **UNAVAILABLE},
+    summary="Pause many scheduled jobs, by ids or label selector",
+)
+async def bulk_pause(core: Core, _: Writer, body: BulkControl) -> BulkControlResult:
+    return await core.bulk("pause", body.ids, body.selector, body.reason)
+
+
+@specs.post(
+    "/resume",
+    response_model=BulkControlResult,
+    responses={**AUTH_ERRORS, **BAD_JSON, **UNAVAILABLE},
+    summary="Resume many scheduled jobs, by ids or label selector",
+)
+async def bulk_resume(core: Core, _: Writer, body: BulkControl) -> BulkControlResult:
+    return await core.bulk("resume", body.ids, body.selector)
+
+
+@specs.get(
+    "/{scheduled_job_id}/preview",
+    response_model=Preview,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="The next fire times, and the schedule in words",
+)
+async def preview(
+    core: Core,
+    _: Reader,
+    scheduled_job_id: ScheduledJobId,
+    count: Annotated[int, Query(ge=1, le=100)] = 10,
+    after: Annotated[datetime | None, Query(description="from this moment; default now")] = None,
+) -> Preview:
+    return await core.preview(scheduled_job_id, count, _utc(after))
+
+
+# --- operations ----------------------------------------------------------------------------
+
+operations = APIRouter(tags=["operations"])
+
+
+@operations.get("/healthz", response_class=PlainTextResponse, summary="Liveness (open)")
+async def healthz(request: Request) -> PlainTextResponse:
+    return _verdict(request.app.state.health(), "ok")
+
+
+@operations.get("/readyz", response_class=PlainTextResponse, summary="Readiness (open)")
+async def readyz(request: Request) -> PlainTextResponse:
+    return _verdict(request.app.state.readiness(), "ready")
+
+
+@operations.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (open)")
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _verdict(problems: list[str], fine: str) -> PlainTextResponse:
+    if not problems:
+        return PlainTextResponse(f"{fine}\n")
+    return PlainTextResponse("".join(f"{problem}\n" for problem in problems), status_code=503)
+
+
+# --- the app -------------------------------------------------------------------------------
+
+ROUTERS = (seed001, specs, seed004, operations)
+
+
+def create_app(
+    core: ApiCore,
+    auth: Authenticator,
+    health: Problems,
+    readiness: Problems,
+    registry: CollectorRegistry,
+) -> FastAPI:
+    app = FastAPI(title="natscron API", version="0.1.0", description=DESCRIPTION)
+    app.state.core = core
+    app.state.auth = auth
+    app.state.health = health
+    app.state.readiness = readiness
+    app.state.registry = registry
+    for router in ROUTERS:
+        app.include_router(router)
+    _handle_errors(app)
+    _measure(app, registry)
+    return app
+
+
+def error_response(
+    code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        ErrorResponse.of(code, message).model_dump(),
+        status_code=status or http_status(code),
+        headers=headers,
+    )
+
+
+def _handle_errors(app: FastAPI) -> None:
+    async def natscron_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, NatscronError)
+        headers = None
+        if isinstance(exc, Unauthorized):
+            challenge = 'Bearer realm="natscron"'
+            if exc.invalid_token:
+                challenge += ', error="invalid_token"'
+            headers = {"WWW-Authenticate": challenge}
+        elif isinstance(exc, Forbidden):
+            headers = {
+                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{exc.scope}"'
+            }
+        return error_response(exc.code, exc.detail, headers=headers)
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        if any(error.get("type") == "json_invalid" for error in errors):
+            return error_response("malformed_json", "the body is not valid JSON", 400)
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error.get('loc', ())) or 'request'}:"
+            f" {error.get('msg', 'invalid')}"
+            for error in errors[:MAX_LISTED_PROBLEMS]
+        )
+        more = len(errors) - MAX_LISTED_PROBLEMS
+        return error_response(
+            "invalid_request", problems + (f"; and {more} more" if more > 0 else "")
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return error_response("not_found", f"no route {request.url.path}", 404)
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+            return error_response("method_not_allowed", message, 405)
+        return error_response(f"http_{exc.status_code}", str(exc.detail), exc.status_code)
+
+    async def backend_down(request: Request, exc: Exception) -> Response:
+        backend = "MongoDB" if isinstance(exc, ConnectionFailure) else "NATS"
+        log.warning("%s %s: %s unavailable: %r", request.method, request.url.path, backend, exc)
+        return error_response("unavailable", f"{backend} is unavailable; retry later", 503)
+
+    app.add_exception_handler(NatscronError, natscron_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    for transient in (*TRANSIENT_NATS_ERRORS, ConnectionFailure):
+        app.add_exception_handler(transient, backend_down)
+
+
+def _measure(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Counts and times every request by route template; turns anything unexpected into a
+    logged 500 in the error shape; refuses bodies over `MAX_BODY_BYTES`."""
+    requests = Counter(
+        "natscron_api_requests_total",
+        "HTTP requests answered, by method, route template and status",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    seconds = Histogram(
+        "natscron_api_request_duration_seconds",
+        "Time to answer an HTTP request, by route template",
+        ["route"],
+        registry=registry,
+    )
+
+    @app.middleware("http")
+    async def measured(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            response: Response = error_response(
+                "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes", 413
+            )
+        else:
+            try:
+                response = await call_next(request)
+            except Exception as exc:
+                log.exception("%s %s failed", request.method, request.url.path)
+                response = error_response(
+                    "internal_error", f"internal error ({type(exc).__name__}); see the API's log"
+                )
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        requests.labels(request.method, template, str(response.status_code)).inc()
+        seconds.labels(template).observe(time.perf_counter() - started)
+        return response

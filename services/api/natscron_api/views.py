@@ -1,0 +1,255 @@
+"""Requests and responses of the API, as pydantic models (the OpenAPI document's schemas).
+
+Document views (`ScheduledJobView`, `ExecutionView`) name the fields of the recorder's
+documents (docs/architecture.md, section 5) and let further fields through, so a field a
+newer recorder adds is shown without a change here.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from natscron_shared.models import MAX_NOTE_CHARS, Identifier
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable, machine-readable: `unknown_scheduled_job`, ...")
+    message: str = Field(description="one sentence for people")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: `{"error": {"code", "message"}}`."""
+
+    error: ErrorBody
+
+    @classmethod
+    def of(cls, code: str, message: str) -> "ErrorResponse":
+        return cls(error=ErrorBody(code=code, message=message))
+
+
+class ScheduledJobView(BaseModel):
+    """A `scheduled_jobs` document: the spec mirrored from KV, its run history and next run."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scheduled_job_id: str
+    name: str | None = None
+    description: str = ""
+    status: str | None = None
+    cron_expression: str | None = None
+    interval: dict[str, float] | None = None
+    interval_minutes: float | None = None
+    run_at: datetime | None = None
+    timezone: str = "UTC"
+    active_hours: dict[str, Any] | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    jitter_seconds: float = 0.0
+    max_runs: int | None = None
+    scraper: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    priority: str | None = None
+    concurrency_policy: str | None = None
+    max_retries: int | None = None
+    retry_backoff_seconds: float | None = None
+    timeout_seconds: float | None = None
+    misfire_grace_seconds: float | None = None
+    catchup: str | None = None
+    failure_threshold: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    paused_reason: str | None = None
+    paused_at: datetime | None = None
+    run_count: int = 0
+    last_run_at: datetime | None = None
+    last_run_status: str | None = None
+    last_run_job_id: str | None = None
+    consecutive_failures: int = 0
+    next_run_at: datetime | None = None
+    remaining_runs: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class ExecutionView(BaseModel):
+    """A `jobs` document: one execution, showing its newest attempt."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job_id: str
+    scheduled_job_id: str | None = None
+    status: str
+    trigger: str | None = None
+    priority: str | None = None
+    attempt: int = 1
+    created_at: datetime | None = None
+    scheduled_for: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: int | None = None
+    properties_scraped: int | None = None
+    properties_saved: int | None = None
+    scraper: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    runner_id: str | None = None
+    error_message: str | None = None
+    error_type: str | None = None
+    cancelled_by: str | None = None
+    retry_of: str | None = None
+    updated_at: datetime | None = None
+
+
+class ScheduledJobList(BaseModel):
+    """Seed 001's `GET /scheduled-jobs`, plus the cursor of the next page."""
+
+    scheduled_jobs: list[ScheduledJobView]
+    total: int = Field(description="scheduled jobs matching the filters, over all pages")
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null on the last"
+    )
+
+
+class ScheduledJobDetail(BaseModel):
+    """Seed 001's `GET /scheduled-jobs/{id}`: the job and its runs, newest first."""
+
+    scheduled_job: ScheduledJobView
+    job_runs: list[ExecutionView]
+    total_runs: int = Field(description="runs kept for this scheduled job")
+
+
+class ExecutionList(BaseModel):
+    executions: list[ExecutionView]
+    total: int = Field(description="executions matching the filters, over all pages")
+    next_cursor: str | None = None
+
+
+class Note(BaseModel):
+    """An optional reason, kept with a pause or a cancel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
+
+
+class ControlResult(BaseModel):
+    scheduled_job_id: str
+    outcome: Literal["paused", "resumed", "deleted", "unchanged", "not_found"]
+    message: str
+
+
+class BulkControl(BaseModel):
+    """Scheduled jobs by id, or those whose labels match a selector: one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Identifier] | None = Field(default=None, max_length=10_000)
+    selector: str | None = Field(
+        default=None, description="labels that must all match: `team=sold,env=prod`"
+    )
+    reason: str | None = Field(
+        default=None, max_length=MAX_NOTE_CHARS, description="kept with a pause"
+    )
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> "BulkControl":
+        if (self.ids is None) == (self.selector is None):
+            raise ValueError("give ids or selector, not both")
+        return self
+
+
+class BulkControlResult(BaseModel):
+    results: list[ControlResult]
+    changed: int = Field(description="how many were paused or resumed")
+
+
+class SpecWritten(BaseModel):
+    scheduled_job: dict[str, Any] = Field(description="the spec as written to KV")
+    created: bool = Field(description="false when it replaced an existing spec")
+    revision: int = Field(description="its KV revision")
+
+
+class StatsSummary(BaseModel):
+    """Counters of finished runs plus what derives from them (`job_stats.summary`)."""
+
+    runs: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+    success_rate: float | None = None
+    duration_ms_mean: float | None = None
+    duration_ms_min: int | None = None
+    duration_ms_max: int | None = None
+    duration_ms_p95: int | None = Field(default=None, description="accurate to its bucket")
+    items_scraped: int = 0
+    items_saved: int = 0
+
+
+class HourlyStats(StatsSummary):
+    period: str = Field(description="the UTC hour runs finished in: 2026-11-25T17")
+
+
+class JobStats(BaseModel):
+    scheduled_job_id: str
+    all_time: StatsSummary
+    recent: StatsSummary = Field(description="the hours asked for, added up")
+    hours: int
+    hourly: list[HourlyStats] = Field(description="hours with runs, oldest first")
+    last_execution: ExecutionView | None = None
+
+
+class ScheduledJobCounts(BaseModel):
+    total: int
+    active: int
+    paused: int
+    inactive: int
+
+
+class JobCounts(BaseModel):
+    queued: int = Field(description="run requests waiting in stream JOBS (both lanes)")
+    running: int = Field(description="jobs a runner holds a claim on (KV running)")
+
+
+class SchedulerMetrics(BaseModel):
+    scheduled_jobs: ScheduledJobCounts
+    jobs: JobCounts
+    all_time: StatsSummary
+    last_24h: StatsSummary
+    adhoc_all_time: StatsSummary
+    at: datetime
+
+
+class Preview(BaseModel):
+    scheduled_job_id: str
+    status: str
+    fires: bool = Field(
+        description="false while paused or inactive: the times are then hypothetical"
+    )
+    schedule: str | None = Field(
+        description="the schedule in words; null for cron shapes not put into words"
+    )
+    timezone: str
+    next_fire_times: list[datetime] = Field(description="UTC, jitter included")
+    remaining_runs: int | None = Field(description="what max_runs still allows; null: no limit")
+
+
+class ConsumerLag(BaseModel):
+    consumer: str
+    stream: str
+    pending: int = Field(description="messages not yet delivered (num_pending)")
+    ack_pending: int = Field(description="delivered, not yet acknowledged")
+    redelivered: int
+    waiting_pulls: int
+
+
+class SchedulerStatus(BaseModel):
+    """Seed 002's daemon status, for a distributed scheduler."""
+
+    leader: str | None = Field(description="the ticker holding the lease (KV ticker_leader)")
+    schedules_loaded: int = Field(description="specs in KV scheduled_jobs")
+    lanes: list[ConsumerLag] = Field(description="runner lanes: runner-immediate, runner-normal")
+    recorder: list[ConsumerLag] = Field(description="the recorder's consumers")
+    runners: list[str] = Field(description="runners advertising scrapers now (KV scrapers)")
+    scrapers: list[str]
+    at: datetime
