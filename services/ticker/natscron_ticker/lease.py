@@ -103,7 +103,7 @@ class LeaderLease:
         """Give the lease up at once, so a standby need not wait for the TTL."""
         if self._revision is None:
             return
-        self._lose("stopping")
+        self._lose("stopping", logging.INFO)
         with contextlib.suppress(*NATS_ERRORS):
             await self._delete_if_mine()
 
@@ -213,11 +213,11 @@ class LeaderLease:
             with contextlib.suppress(KeyWrongLastSequenceError):
                 await self._bucket.delete(LEADER_KEY, last=entry.revision)
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, level: int = logging.WARNING) -> None:
         if self._revision is None:
             return
         self._revision = None
-        log.warning("ticker %s lost the lease: %s", self._holder, reason)
+        log.log(level, "ticker %s lost the lease: %s", self._holder, reason)
         self._announce(False)
 
     def _announce(self, leading: bool) -> None:
