@@ -20,16 +20,13 @@ import asyncio
 import json
 import signal
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from bench.processes import Stack
+from bench.processes import provisioned_stack
 from natscron_shared import names
 from natscron_shared.models import ScheduledJob
 from natscron_shared.nats_conn import to_json
@@ -119,51 +116,40 @@ class ProbeSlots:
 
 
 async def one_run(count: int) -> dict[str, float | int | str]:
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), None)
-        nc = Client()
-        try:
-            await stack.start_servers()
-            await stack.run_command("provision")
-            assert stack.nats is not None
-            await nc.connect(stack.nats.url)
-            js = nc.jetstream()
-            started = time.monotonic()
-            await put_all(js, schedules(count, datetime.now(UTC)))
-            put_seconds = time.monotonic() - started
-            slots = ProbeSlots(js)
+    async with provisioned_stack() as (stack, js):
+        started = time.monotonic()
+        await put_all(js, schedules(count, datetime.now(UTC)))
+        put_seconds = time.monotonic() - started
+        slots = ProbeSlots(js)
 
-            first = await stack.start_service("ticker-a", "ticker", {"NATSCRON_TICKER_ID": "a"})
-            await leader_is(js, b"a", within=120)
-            led_at = datetime.now(UTC)
-            first_fire = await slots.first_after(led_at, within=600)
-            await stack.start_service("ticker-b", "ticker", {"NATSCRON_TICKER_ID": "b"})
-            await asyncio.sleep(3)  # the standby settles; the leader fires the probe
+        first = await stack.start_service("ticker-a", "ticker", {"NATSCRON_TICKER_ID": "a"})
+        await leader_is(js, b"a", within=120)
+        led_at = datetime.now(UTC)
+        first_fire = await slots.first_after(led_at, within=600)
+        await stack.start_service("ticker-b", "ticker", {"NATSCRON_TICKER_ID": "b"})
+        # Ready means the standby has loaded everything; kill right after a probe fires.
+        await slots.first_after(datetime.now(UTC), within=30)
 
-            first.process.send_signal(signal.SIGKILL)
-            await first.process.wait()
-            killed_at = datetime.now(UTC)
-            taken = await slots.first_after(killed_at, within=120)
-            await asyncio.sleep(AFTER_KILL_SECONDS)
-            await slots.read()
-            probe_slots = [slot for slot, _ in slots.stored]
-            span = [s for s in probe_slots if s >= probe_slots[0] + timedelta(seconds=1)]
-            expected = int((span[-1] - span[0]).total_seconds()) + 1 if span else 0
-            return {
-                "schedules": count,
-                "put_s": round(put_seconds, 1),
-                "first_fire_s": round((first_fire - led_at).total_seconds(), 2)
-                if first_fire
-                else "none",
-                "failover_s": round((taken - killed_at).total_seconds(), 2) if taken else "none",
-                "probe_slots": len(span),
-                "missing": expected - len(set(span)),
-                "doubled": len(span) - len(set(span)),
-            }
-        finally:
-            if nc.is_connected:
-                await nc.close()
-            await stack.stop()
+        first.process.send_signal(signal.SIGKILL)
+        await first.process.wait()
+        killed_at = datetime.now(UTC)
+        taken = await slots.first_after(killed_at, within=120)
+        await asyncio.sleep(AFTER_KILL_SECONDS)
+        await slots.read()
+        probe_slots = [slot for slot, _ in slots.stored]
+        span = [s for s in probe_slots if s >= probe_slots[0] + timedelta(seconds=1)]
+        expected = int((span[-1] - span[0]).total_seconds()) + 1 if span else 0
+        return {
+            "schedules": count,
+            "put_s": round(put_seconds, 1),
+            "first_fire_s": round((first_fire - led_at).total_seconds(), 2)
+            if first_fire
+            else "none",
+            "failover_s": round((taken - killed_at).total_seconds(), 2) if taken else "none",
+            "probe_slots": len(span),
+            "missing": expected - len(set(span)),
+            "doubled": len(span) - len(set(span)),
+        }
 
 
 async def bench(counts: list[int], repeat: int) -> None:

@@ -64,7 +64,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from bench.processes import Stack, scan_log
+from bench.processes import provisioned_stack, scan_log
 from natscron.embedded import start_nats
 from natscron_shared import names
 from natscron_shared.models import ScheduledJob
@@ -111,6 +111,25 @@ class Result:
     setup_s: float
     """Seconds to load the schedules (puts, or definitions stored)."""
     notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        system: str,
+        case: "Case",
+        in_window: list[tuple[str, datetime, datetime]],
+        setup_s: float,
+        notes: list[str],
+    ) -> "Result":
+        """From the (schedule, slot, stored at) triples measured in the window."""
+        return cls(
+            system=system,
+            expected=case.expected,
+            fired=len({(job, slot) for job, slot, _ in in_window}),
+            lateness_ms=sorted(lateness_ms(at, slot) for _, slot, at in in_window),
+            setup_s=setup_s,
+            notes=notes,
+        )
 
     @property
     def missing(self) -> int:
@@ -309,61 +328,40 @@ def natscron_slots(messages: list[Any]) -> list[tuple[str, datetime, datetime]]:
 
 
 async def run_natscron(case: Case) -> Result:
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), None)
-        nc = Client()
-        try:
-            await stack.start_servers()
-            await stack.run_command("provision")
-            assert stack.nats is not None
-            await nc.connect(stack.nats.url)
-            js = nc.jetstream()
-            bucket = await js.key_value(names.KV_SCHEDULED_JOBS)
-            cron, burst_at = case.plan()
-            started = time.monotonic()
-            await in_chunks(
-                specs(case.count, cron),
-                lambda spec: bucket.put(spec.scheduled_job_id, to_json(spec)),
+    async with provisioned_stack() as (stack, js):
+        bucket = await js.key_value(names.KV_SCHEDULED_JOBS)
+        cron, burst_at = case.plan()
+        started = time.monotonic()
+        await in_chunks(
+            specs(case.count, cron),
+            lambda spec: bucket.put(spec.scheduled_job_id, to_json(spec)),
+        )
+        setup_s = time.monotonic() - started
+        ticker = await stack.start_service("ticker", "ticker")
+        await wait_leader(js, within=LEAD_TIMEOUT_SECONDS)
+        led_at = datetime.now(UTC)
+        notes = []
+        if burst_at is not None:
+            ahead = (burst_at - led_at).total_seconds()
+            notes.append(
+                f"ticker started and led in {time.monotonic() - started - setup_s:.1f} s,"
+                f" {ahead:.1f} s before the slot"
+                + ("" if ahead > 0 else ": TOO LATE, raise --burst-lead")
             )
-            setup_s = time.monotonic() - started
-            ticker = await stack.start_service("ticker", "ticker")
-            await wait_leader(js, within=LEAD_TIMEOUT_SECONDS)
-            led_at = datetime.now(UTC)
-            notes = []
-            if burst_at is not None:
-                ahead = (burst_at - led_at).total_seconds()
-                notes.append(
-                    f"ticker started and led in {time.monotonic() - started - setup_s:.1f} s,"
-                    f" {ahead:.1f} s before the slot"
-                    + ("" if ahead > 0 else ": TOO LATE, raise --burst-lead")
-                )
-            window = await await_window(js, names.STREAM_JOBS, case, led_at, burst_at)
-            scrape = await ticker.scrape()
-            await stack.stop_services()
-            last = await last_seq(js, names.STREAM_JOBS)
-            slots = natscron_slots(await read_range(js, names.STREAM_JOBS, window.first_seq, last))
-            in_window = [(job, slot, at) for job, slot, at in slots if window.holds(slot)]
-            if scrape is not None:
-                skipped = scrape.counters.get("natscron_ticker_slots_skipped_total", 0.0)
-                if skipped:
-                    notes.append(f"ticker skipped {skipped:.0f} slots (catchup merged)")
-            problems = scan_log(ticker.log_path)
-            if problems.errors:
-                notes.append(
-                    f"ticker log: {problems.errors} error lines, e.g. {problems.examples[0]}"
-                )
-            return Result(
-                system="natscron",
-                expected=case.expected,
-                fired=len({(job, slot) for job, slot, _ in in_window}),
-                lateness_ms=sorted(lateness_ms(at, slot) for _, slot, at in in_window),
-                setup_s=setup_s,
-                notes=notes,
-            )
-        finally:
-            if nc.is_connected:
-                await nc.close()
-            await stack.stop()
+        window = await await_window(js, names.STREAM_JOBS, case, led_at, burst_at)
+        scrape = await ticker.scrape()
+        await stack.stop_services()
+        last = await last_seq(js, names.STREAM_JOBS)
+        slots = natscron_slots(await read_range(js, names.STREAM_JOBS, window.first_seq, last))
+        in_window = [(job, slot, at) for job, slot, at in slots if window.holds(slot)]
+        if scrape is not None:
+            skipped = scrape.counters.get("natscron_ticker_slots_skipped_total", 0.0)
+            if skipped:
+                notes.append(f"ticker skipped {skipped:.0f} slots (catchup merged)")
+        problems = scan_log(ticker.log_path)
+        if problems.errors:
+            notes.append(f"ticker log: {problems.errors} error lines, e.g. {problems.examples[0]}")
+        return Result.of("natscron", case, in_window, setup_s, notes)
 
 
 # nats-server's own schedules (ADR-51)
@@ -433,14 +431,7 @@ async def run_server(case: Case) -> Result:
                 notes.append(
                     f"nats log: {problems.errors} error lines, e.g. {problems.examples[0]}"
                 )
-            return Result(
-                system="server",
-                expected=case.expected,
-                fired=len({(job, slot) for job, slot, _ in in_window}),
-                lateness_ms=sorted(lateness_ms(at, slot) for _, slot, at in in_window),
-                setup_s=setup_s,
-                notes=notes,
-            )
+            return Result.of("server", case, in_window, setup_s, notes)
         finally:
             if nc.is_connected:
                 await nc.close()

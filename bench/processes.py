@@ -16,10 +16,14 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nats.aio.client import Client
+from nats.js import JetStreamContext
 from prometheus_client.parser import text_string_to_metric_families
 
 from natscron.embedded import EmbeddedServer, die_with_parent, free_port, start_mongo, start_nats
@@ -373,3 +377,22 @@ class Stack:
             if server is not None:
                 with contextlib.suppress(Exception):
                     await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def provisioned_stack() -> AsyncIterator[tuple[Stack, JetStreamContext]]:
+    """A fresh embedded stack in a temporary folder, provisioned, and a client of its own;
+    everything stopped on the way out."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(Path(tmp), None)
+        nc = Client()
+        try:
+            await stack.start_servers()
+            await stack.run_command("provision")
+            assert stack.nats is not None
+            await nc.connect(stack.nats.url)
+            yield stack, nc.jetstream()
+        finally:
+            if nc.is_connected:
+                await nc.close()
+            await stack.stop()

@@ -16,15 +16,12 @@ Run: `.venv/bin/python bench/scale.py --schedules 100000 300000`.
 
 import argparse
 import asyncio
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nats.aio.client import Client
-
 from bench.failover import PROBE, ProbeSlots, put_all, schedules
-from bench.processes import Stack
+from bench.processes import provisioned_stack
 
 SETTLE_SECONDS = 5.0
 
@@ -37,37 +34,25 @@ def resident_kib(pid: int) -> int:
 
 
 async def one_run(count: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), None)
-        nc = Client()
-        try:
-            await stack.start_servers()
-            await stack.run_command("provision")
-            assert stack.nats is not None
-            await nc.connect(stack.nats.url)
-            js = nc.jetstream()
-            specs = schedules(count, datetime.now(UTC))
-            specs.append(specs.pop(0))  # the probe goes in last
-            assert specs[-1].scheduled_job_id == PROBE
-            await put_all(js, specs)
-            slots = ProbeSlots(js)
-            started_wall, started = datetime.now(UTC), time.monotonic()
-            ticker = await stack.start_service("ticker", "ticker", {"NATSCRON_TICKER_ID": "a"})
-            loaded = time.monotonic() - started
-            first = await slots.first_after(started_wall, within=900)
-            await asyncio.sleep(SETTLE_SECONDS)
-            scrape = await ticker.scrape()
-            takeover = scrape.gauges.get("natscron_ticker_takeover_seconds", -1.0) if scrape else -1
-            return {
-                "loaded_s": loaded,
-                "first_fire_s": (first - started_wall).total_seconds() if first else -1.0,
-                "takeover_s": takeover,
-                "rss_kib": float(resident_kib(ticker.pid)),
-            }
-        finally:
-            if nc.is_connected:
-                await nc.close()
-            await stack.stop()
+    async with provisioned_stack() as (stack, js):
+        specs = schedules(count, datetime.now(UTC))
+        specs.append(specs.pop(0))  # the probe goes in last
+        assert specs[-1].scheduled_job_id == PROBE
+        await put_all(js, specs)
+        slots = ProbeSlots(js)
+        started_wall, started = datetime.now(UTC), time.monotonic()
+        ticker = await stack.start_service("ticker", "ticker", {"NATSCRON_TICKER_ID": "a"})
+        loaded = time.monotonic() - started
+        first = await slots.first_after(started_wall, within=900)
+        await asyncio.sleep(SETTLE_SECONDS)
+        scrape = await ticker.scrape()
+        takeover = scrape.gauges.get("natscron_ticker_takeover_seconds", -1.0) if scrape else -1
+        return {
+            "loaded_s": loaded,
+            "first_fire_s": (first - started_wall).total_seconds() if first else -1.0,
+            "takeover_s": takeover,
+            "rss_kib": float(resident_kib(ticker.pid)),
+        }
 
 
 async def bench(counts: list[int]) -> None:

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from natscron_shared.names import LEADER_KEY
+from natscron_shared.presence import presence_subject
 from natscron_ticker.lease import LeaderLease
 from tests.servers import Server
 from tests.waiting import eventually
@@ -106,11 +108,19 @@ async def test_a_standby_takes_over_from_a_vanished_holder_long_before_the_ttl(
     bucket = await lease_bucket(doomed_nc)
     doomed = running.start(LeaderLease(bucket, doomed_nc, "doomed", LONG_TTL))
     await asyncio.wait_for(doomed.leading.wait(), 10)
+    probed = asyncio.Event()
+
+    async def probe_seen(_: Msg) -> None:
+        probed.set()
+
+    # Listen in on the holder's presence subject until the standby has asked once.
+    listener = await standby_nc.subscribe(presence_subject("doomed"), cb=probe_seen)
     standby = running.start(
         LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL)
     )
-    await asyncio.sleep(0)
-    assert not standby.is_leader
+    await asyncio.wait_for(probed.wait(), 10)
+    await listener.unsubscribe()
+    assert not standby.is_leader, "took the lease of a holder that answers"
 
     await doomed_nc.close()  # as a SIGKILL does: the connection is gone, the key stays
     gone_at = time.monotonic()
