@@ -5,12 +5,15 @@ provisioned as `natscron provision` would; `bare_nats_server` is one that is not
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.mongo import Document, database_of, new_client
+from natscron_runner import RunnerService
+from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_shared.clock import ManualClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.jetstream_layout import jetstream_layout
@@ -108,3 +111,23 @@ async def start_ticker(settings: Settings, endpoints: Endpoints) -> AsyncIterato
     yield start
     for ticker in tickers:
         await ticker.stop()
+
+
+StartRunner = Callable[..., Awaitable[RunnerService]]
+
+
+@pytest.fixture
+async def start_runner(settings: Settings, endpoints: Endpoints) -> AsyncIterator[StartRunner]:
+    """Starts in-process runners (settings overridden by keyword, `scrapers` a registry of
+    their own); stops them at the end."""
+    started: list[RunnerService] = []
+
+    async def start(scrapers: ScraperRegistry | None = None, **overrides: Any) -> RunnerService:
+        runner = RunnerService(settings.model_copy(update=overrides), endpoints, scrapers=scrapers)
+        started.append(runner)
+        await runner.start()
+        return runner
+
+    yield start
+    for runner in started:
+        await runner.stop()

@@ -3,7 +3,7 @@ KV `scrapers`, entries expire when no live runner renews them, and `natscron app
 `jobs.trigger` refuse an unknown scraper or bad params before anything is written."""
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -13,7 +13,6 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import KeyValueConfig
 
-from natscron_runner import RunnerService
 from natscron_runner.advertise import describe_scrapers
 from natscron_runner.scrapers import ENTRY_POINT_GROUP, ScrapeContext, ScraperRegistry
 from natscron_runner.scrapers import registry as registry_module
@@ -32,8 +31,7 @@ from natscron_shared.catalogue import (
 )
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.messages import ScrapedItem, TriggerRequest
-from natscron_shared.settings import Settings
-from tests.conftest import StartTicker
+from tests.conftest import StartRunner, StartTicker
 from tests.test_cli import cli_env, run_cli
 from tests.waiting import eventually
 
@@ -158,26 +156,6 @@ def test_trigger_requests_are_checked_unless_they_say_unchecked() -> None:
 
 
 # --- runners advertising, on a real nats-server ----------------------------------------
-
-StartRunner = Callable[..., Awaitable[RunnerService]]
-
-
-@pytest.fixture
-async def start_runner(settings: Settings, endpoints: Endpoints) -> AsyncIterator[StartRunner]:
-    started: list[RunnerService] = []
-
-    async def start(
-        runner_id: str | None = None, scrapers: ScraperRegistry | None = None
-    ) -> RunnerService:
-        own = settings.model_copy(update={"runner_id": runner_id})
-        runner = RunnerService(own, endpoints, scrapers=scrapers)
-        started.append(runner)
-        await runner.start()
-        return runner
-
-    yield start
-    for runner in started:
-        await runner.stop()
 
 
 async def short_ttl_catalogue(nc: Client) -> None:

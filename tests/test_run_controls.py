@@ -23,7 +23,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder import RecorderService
 from natscron_recorder.mongo import Document
-from natscron_runner import RunnerService
 from natscron_shared import names
 from natscron_shared.cancel import CancelMarker
 from natscron_shared.claims import ScheduleClaim
@@ -36,12 +35,11 @@ from natscron_shared.nats_conn import JetStreamPublisher
 from natscron_shared.provision import provision
 from natscron_shared.settings import Settings
 from natscron_ticker.publishing import JobPublisher
-from tests.conftest import LEASE_TTL_SECONDS
+from tests.conftest import LEASE_TTL_SECONDS, StartRunner
 from tests.processes import Fleet, ServiceProcess
 from tests.servers import Server
 from tests.test_runner_service import (
     Observer,
-    StartRunner,
     jobs_queue_empty,
     run_request,
     sample,
@@ -76,20 +74,10 @@ async def observer(nc: Client) -> Observer:
 
 
 @pytest.fixture
-async def start_runner(
-    short_claims: float, settings: Settings, endpoints: Endpoints
-) -> AsyncIterator[StartRunner]:
-    started: list[RunnerService] = []
-
-    async def start(**overrides: Any) -> RunnerService:
-        runner = RunnerService(settings.model_copy(update=overrides), endpoints)
-        started.append(runner)
-        await runner.start()
-        return runner
-
-    yield start
-    for runner in started:
-        await runner.stop()
+def start_runner(short_claims: float, start_runner: StartRunner) -> StartRunner:
+    """Runners of these tests see claims lapse after `short_claims` seconds."""
+    del short_claims
+    return start_runner
 
 
 @pytest.fixture

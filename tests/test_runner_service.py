@@ -2,7 +2,7 @@
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,11 +19,10 @@ from natscron_shared.endpoints import Endpoints
 from natscron_shared.enums import JobStatus, Priority, Trigger
 from natscron_shared.messages import ItemBatch, JobEvent, RunRequest
 from natscron_shared.settings import Settings
+from tests.conftest import StartRunner
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-StartRunner = Callable[..., Awaitable[RunnerService]]
 
 
 class Observer:
@@ -64,21 +63,6 @@ async def observer(nc: Client) -> Observer:
     watching = Observer()
     await watching.start(nc.jetstream())
     return watching
-
-
-@pytest.fixture
-async def start_runner(settings: Settings, endpoints: Endpoints) -> AsyncIterator[StartRunner]:
-    started: list[RunnerService] = []
-
-    async def start(**overrides: Any) -> RunnerService:
-        runner = RunnerService(settings.model_copy(update=overrides), endpoints)
-        started.append(runner)
-        await runner.start()
-        return runner
-
-    yield start
-    for runner in started:
-        await runner.stop()
 
 
 def run_request(

@@ -28,6 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from natscron_shared import names
 from natscron_shared.errors import BadRequestError, NatscronError
+from natscron_shared.kv_watch import current_values
 from natscron_shared.models import Identifier
 
 log = logging.getLogger(__name__)
@@ -225,19 +226,10 @@ async def load_catalogue(js: JetStreamContext) -> Catalogue:
     ones are gone). An entry that does not parse, or whose key is not its scraper, is
     skipped. Raises nats-py's errors (`BucketNotFoundError` if it is not provisioned)."""
     bucket = await js.key_value(names.KV_SCRAPERS)
-    watcher = await bucket.watchall(ignore_deletes=True)
-    entries: list[ScraperEntry] = []
-    try:
-        async with asyncio.timeout(LOAD_TIMEOUT_SECONDS):
-            async for update in watcher:
-                if update is None:  # the current values are all in
-                    break
-                entry = _parse(update.key, update.value or b"")
-                if entry is not None:
-                    entries.append(entry)
-    finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
-    return Catalogue(entries)
+    async with asyncio.timeout(LOAD_TIMEOUT_SECONDS):
+        values = await current_values(bucket)
+    parsed = (_parse(key, value) for key, value in values.items())
+    return Catalogue([entry for entry in parsed if entry is not None])
 
 
 def _parse(key: str, value: bytes) -> ScraperEntry | None:

@@ -25,8 +25,9 @@ from natscron_shared.cancel import CancelMarker, CancelReply, CancelRequest, Fou
 from natscron_shared.claims import JobClaim
 from natscron_shared.clock import Clock
 from natscron_shared.errors import BadRequestError, MessageTooLargeError, NatscronError
+from natscron_shared.job_events import last_job_event
 from natscron_shared.kv_watch import KvMirror
-from natscron_shared.messages import ErrorReply, JobEvent
+from natscron_shared.messages import ErrorReply
 from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, to_json
 
 log = logging.getLogger(__name__)
@@ -174,10 +175,8 @@ class CancelHandler:
             except ValidationError:
                 runner = "(unreadable claim)"
             return "running", f"job {job_id} is running on runner {runner}; it is being stopped"
-        try:
-            last = await self._js.get_last_msg(names.STREAM_EVENTS, names.job_event_subject(job_id))
-            event = JobEvent.model_validate_json(last.data or b"")
-        except (NotFoundError, ValidationError):
+        event = await last_job_event(self._js, job_id)
+        if event is None:
             return "unknown", (
                 f"no event of job {job_id} was seen; if it comes, it ends cancelled unrun"
             )
