@@ -133,10 +133,14 @@ async def _launch(
     return server
 
 
-async def start_nats(data_dir: Path, port: int | None = None) -> EmbeddedServer:
+async def start_nats(
+    data_dir: Path, port: int | None = None, config: Path | None = None
+) -> EmbeddedServer:
+    """`config`: a nats-server configuration file (users, permissions) under the flags here."""
     port = port or free_port()
     argv = [
         find_binary("nats-server"),
+        *(["-c", str(config)] if config is not None else []),
         "-js",
         "-sd",
         str(data_dir / "nats"),

@@ -19,6 +19,9 @@ from nats.js.api import PubAck
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel
 
+from natscron_shared.nats_auth import inbox_prefix, nats_security
+from natscron_shared.settings import Settings
+
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 10.0
@@ -45,18 +48,20 @@ such as a consumer or stream that no longer exists, is not retried: it fails lou
 
 
 def new_broker(
-    url: str, app_name: str, graceful_timeout: float, middlewares: Sequence[Any] = ()
+    settings: Settings, url: str, app_name: str, middlewares: Sequence[Any] = ()
 ) -> NatsBroker:
-    """A broker that reconnects forever and, on stop, waits up to `graceful_timeout`
-    for its handlers in flight. Per-message logs go to DEBUG: at INFO they would drown
-    the services' own lines."""
+    """A broker that authenticates as the settings say, reconnects forever and, on stop,
+    waits up to `shutdown_grace_seconds` for its handlers in flight. Per-message logs go
+    to DEBUG: at INFO they would drown the services' own lines."""
     return NatsBroker(
         url,
         name=app_name,
+        security=nats_security(settings),
+        inbox_prefix=inbox_prefix(settings),
         log_level=logging.DEBUG,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         max_reconnect_attempts=-1,
-        graceful_timeout=graceful_timeout,
+        graceful_timeout=settings.shutdown_grace_seconds,
         middlewares=tuple(middlewares),
     )
 
@@ -164,6 +169,10 @@ class JetStreamPublisher:
                 for subject, model, msg_id in messages
             ]
         )
+
+    def count(self, stream: str, outcome: str) -> None:
+        """Count a publication sent another way (`bulk_publish`) with these."""
+        self._published.labels(stream, outcome).inc()
 
     async def _send(self, subject: str, payload: bytes, msg_id: str | None) -> PubAck:
         headers = {MSG_ID_HEADER: msg_id} if msg_id else None

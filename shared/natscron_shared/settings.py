@@ -1,9 +1,10 @@
 """Configuration from `NATSCRON_*` environment variables."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +14,34 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NATSCRON_", extra="ignore")
 
     nats_url: str | None = None
+    # How to authenticate to NATSCRON_NATS_URL: one of user + password, token, nkey seed
+    # file, or JWT creds file; and TLS files. `check_nats_connection` rejects mixtures.
+    nats_user: str | None = Field(default=None, description="NATS user (with nats_password)")
+    nats_password: SecretStr | None = Field(default=None, description="password of nats_user")
+    nats_token: SecretStr | None = Field(default=None, description="NATS authentication token")
+    nats_nkey_seed_file: FilePath | None = Field(
+        default=None, description="file holding an NKey seed (SU...) to sign the server's nonce"
+    )
+    nats_creds_file: FilePath | None = Field(
+        default=None, description="a JWT credentials file (user JWT and NKey seed)"
+    )
+    nats_tls_ca: FilePath | None = Field(
+        default=None,
+        description="CA certificates (PEM) the NATS server's certificate must chain to",
+    )
+    nats_tls_cert: FilePath | None = Field(
+        default=None, description="client certificate (PEM), with nats_tls_key"
+    )
+    nats_tls_key: FilePath | None = Field(
+        default=None, description="private key (PEM) of nats_tls_cert"
+    )
+    nats_inbox_prefix: str | None = Field(
+        default=None,
+        pattern=r"^[^\s*>.]+(\.[^\s*>.]+)*$",
+        description="subjects this process receives its replies under; default"
+        " `_INBOX.<nats_user>` with a user (so NATS can keep each user to its own replies),"
+        " else `_INBOX`",
+    )
     mongo_url: str | None = None
     data_dir: Path = Path(".natscron")
     http_host: str = "0.0.0.0"
@@ -85,3 +114,38 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = Field(
         default=None, description="static bearer tokens: TOKEN:SCOPE[,TOKEN:SCOPE]"
     )
+
+    @model_validator(mode="after")
+    def check_nats_connection(self) -> Self:
+        """One way to authenticate at most, each complete, and only to a configured server."""
+        if (self.nats_user is None) != (self.nats_password is None):
+            raise ValueError(
+                "NATSCRON_NATS_USER and NATSCRON_NATS_PASSWORD go together: set both or neither"
+            )
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError(
+                "NATSCRON_NATS_TLS_CERT and NATSCRON_NATS_TLS_KEY go together: set both or neither"
+            )
+        methods = self.nats_auth_methods()
+        if len(methods) > 1:
+            raise ValueError(f"set one way to authenticate to NATS, not {' and '.join(methods)}")
+        if self.nats_url is None and (methods or self.nats_tls_ca or self.nats_tls_cert):
+            raise ValueError(
+                "NATS credentials and TLS settings need NATSCRON_NATS_URL: the embedded"
+                " nats-server (NATSCRON_NATS_URL unset) has neither"
+            )
+        if methods and self.nats_url is not None and urlsplit(self.nats_url).username:
+            raise ValueError(
+                f"NATSCRON_NATS_URL carries credentials and so does {methods[0]}: keep one of them"
+            )
+        return self
+
+    def nats_auth_methods(self) -> list[str]:
+        """The ways to authenticate to NATS that are set, by their variables."""
+        given = {
+            "NATSCRON_NATS_USER/PASSWORD": self.nats_user or self.nats_password,
+            "NATSCRON_NATS_TOKEN": self.nats_token,
+            "NATSCRON_NATS_NKEY_SEED_FILE": self.nats_nkey_seed_file,
+            "NATSCRON_NATS_CREDS_FILE": self.nats_creds_file,
+        }
+        return [name for name, value in given.items() if value is not None]

@@ -46,6 +46,8 @@ class EventsRecorded:
     runs_finished: int
     schedules_written: int
     stats_written: int
+    scheduled_runs_finished: tuple[tuple[str, JobStatus], ...] = ()
+    """(scheduled job id, final status) of each finished run of a scheduled job."""
 
 
 def coalesce_jobs(events: list[JobEvent]) -> list[JobEvent]:
@@ -113,6 +115,11 @@ class EventBatchWriter:
             runs_finished=sum(e.status.is_finished_run for e in final),
             schedules_written=schedules,
             stats_written=len(stats),
+            scheduled_runs_finished=tuple(
+                (e.job.scheduled_job_id, e.status)
+                for e in final
+                if e.job.scheduled_job_id is not None and e.status.is_finished_run
+            ),
         )
 
     @staticmethod

@@ -16,6 +16,7 @@ class RecorderMetrics:
     bad_messages: Counter
     documents: Counter
     runs_finished: Counter
+    schedule_runs: Counter
     batch_size: Histogram
     write_duration: Histogram
     mongo_errors: Counter
@@ -49,6 +50,13 @@ class RecorderMetrics:
             runs_finished=Counter(
                 "natscron_recorder_runs_finished_total",
                 "Runs recorded as finished (each exactly once)",
+                registry=registry,
+            ),
+            schedule_runs=Counter(
+                "natscron_recorder_schedule_runs_total",
+                "Finished runs of each scheduled job, by final status (completed, failed,"
+                " cancelled): one series per scheduled job and status that occurred",
+                ["scheduled_job_id", "status"],
                 registry=registry,
             ),
             batch_size=Histogram(

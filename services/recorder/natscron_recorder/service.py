@@ -60,9 +60,7 @@ class RecorderService(Service):
         self._endpoints = endpoints
         self._clock: Clock = clock or SystemClock()
         self.metrics = RecorderMetrics.on(self.registry)
-        self._broker = new_broker(
-            endpoints.nats_url, "natscron-recorder", settings.shutdown_grace_seconds
-        )
+        self._broker = new_broker(settings, endpoints.nats_url, "natscron-recorder")
         self._mongo: AsyncMongoClient[Document] | None = None
         self._consumers: list[BatchConsumer] = []
         self.mongo_health = MongoHealth(self.metrics)
@@ -142,6 +140,8 @@ class RecorderService(Service):
             self.metrics.documents.labels("scheduled_jobs").inc(recorded.schedules_written)
             self.metrics.documents.labels("job_stats").inc(recorded.stats_written)
             self.metrics.runs_finished.inc(recorded.runs_finished)
+            for scheduled_job_id, status in recorded.scheduled_runs_finished:
+                self.metrics.schedule_runs.labels(scheduled_job_id, status.value).inc()
 
         return store
 

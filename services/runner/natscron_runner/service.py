@@ -12,6 +12,7 @@ from natscron_runner.advertise import start_advertising
 from natscron_runner.cancels import CancelBook, CancelHandler
 from natscron_runner.claiming import ClaimBook, claim_ttl_of
 from natscron_runner.execution import JobExecutor
+from natscron_runner.lane_lag import LaneLag
 from natscron_runner.lanes import NORMAL_WAIT_SECONDS, Lanes
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.registry import ScraperRegistry
@@ -68,10 +69,11 @@ class RunnerService(Service):
         self._scrapers = scrapers or ScraperRegistry()
         self.runner_id = settings.runner_id or default_instance_id()
         self.metrics = RunnerMetrics.on(self.registry)
+        self.lane_lag = LaneLag(self.registry)
         self._broker = new_broker(
+            settings,
             endpoints.nats_url,
             f"natscron-runner-{self.runner_id}",
-            settings.shutdown_grace_seconds,
             middlewares=[ExceptionMiddleware(publish_handlers={Exception: self._cancel_error})],
         )
         self.cancels = CancelBook(self._clock, CANCEL_TTL_SECONDS)
@@ -95,6 +97,7 @@ class RunnerService(Service):
         await bounded(self.cancels.loaded.wait(), f"the KV {names.KV_CANCELS} watch")
         self._lanes = Lanes(js, received_counter(self.registry))
         await self._lanes.bind()
+        self.supervise("lane lag", self.lane_lag.report(js))
         executor = JobExecutor(
             JetStreamPublisher(js, self.registry),
             self._scrapers,
