@@ -41,6 +41,8 @@ class Trigger(StrEnum):
     TRIGGERED = "triggered"
     RETRY = "retry"
     ADHOC = "adhoc"
+    BACKFILL = "backfill"
+    """A past slot published on request (`jobs.backfill`); its job id is the slot's."""
 
 
 class JobStatus(StrEnum):

@@ -17,6 +17,8 @@ class TickerMetrics:
     slots_skipped: Counter
     fire_lag: Histogram
     triggers: Counter
+    backfills: Counter
+    backfill_slots: Counter
     bad_schedules: Counter
     nats_errors: Counter
     takeovers: Counter
@@ -60,6 +62,18 @@ class TickerMetrics:
                 "natscron_ticker_triggers_total",
                 "Requests on jobs.trigger by outcome (accepted or an error code)",
                 ["outcome"],
+                registry=registry,
+            ),
+            backfills=Counter(
+                "natscron_ticker_backfills_total",
+                "Requests on jobs.backfill by outcome (accepted, dry_run or an error code)",
+                ["outcome"],
+                registry=registry,
+            ),
+            backfill_slots=Counter(
+                "natscron_ticker_backfill_slots_total",
+                "Slots of accepted backfills: published, or existing (they already had a run)",
+                ["result"],
                 registry=registry,
             ),
             bad_schedules=Counter(
