@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client
-from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
@@ -25,6 +24,7 @@ from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.mongo import Document
 from natscron_shared import names
+from natscron_shared.bulk_publish import Outcome, Prepared, Stored
 from natscron_shared.clock import ManualClock
 from natscron_shared.job_ids import scheduled_job_run_id
 from natscron_shared.messages import RunRequest, ScheduleEvent
@@ -365,16 +365,20 @@ class RecordingPublisher(JobPublisher):
         self.requests: list[RunRequest] = []
         self.announced: list[ScheduleEvent] = []
 
-    async def publish_requests(
-        self, requests: Sequence[RunRequest], check: Callable[[], None]
-    ) -> list[PubAck]:
-        for request in requests:
+    async def publish_prepared(
+        self, messages: Sequence[Prepared], check: Callable[[], None]
+    ) -> list[Outcome]:
+        for message in messages:
             check()
-            self.requests.append(request)
-        return [PubAck(stream=names.STREAM_JOBS, seq=1, duplicate=False) for _ in requests]
+            self.requests.append(RunRequest.model_validate_json(message.payload))
+        return [Stored(stream=names.STREAM_JOBS, duplicate=False) for _ in messages]
 
-    async def publish_pending(self, requests: Sequence[RunRequest]) -> None:
-        return None
+    async def publish_pending(self, requests: Sequence[RunRequest]) -> int:
+        return 0
+
+    async def announce_all(self, events: Sequence[ScheduleEvent]) -> int:
+        self.announced.extend(events)
+        return 0
 
     async def publish_next_run(
         self,
@@ -400,6 +404,10 @@ class MemoryStore(TickerStateStore):
     async def save(self, scheduled_job_id: str, state: SlotState) -> None:
         self.saved[scheduled_job_id] = state
 
+    async def save_all(self, states: Sequence[tuple[str, SlotState]]) -> int:
+        self.saved.update(states)
+        return 0
+
     async def forget(self, scheduled_job_id: str) -> None:
         self.saved.pop(scheduled_job_id, None)
 
@@ -414,6 +422,7 @@ class Leader:
         self.store = MemoryStore()
         self.publisher = RecordingPublisher()
         self.registry = CollectorRegistry()
+        self.clock = ManualClock(handled_until)
         self._detached: list[Coroutine[Any, Any, None]] = []
         states = {one.scheduled_job_id: SlotState(handled_until=handled_until) for one in specs}
         self.operations = JobOperations(
@@ -421,14 +430,15 @@ class Leader:
             self.book,
             self.store,
             self.publisher,
-            ManualClock(handled_until),
+            self.clock,
             TickerMetrics.on(self.registry),
             ensure_leading=lambda: None,
             detach=self._detached.append,
         )
 
     async def fire(self, scheduled_job_id: str, now: datetime) -> datetime | None:
-        due = await self.operations.fire(scheduled_job_id, now)
+        await self.clock.move_to(now)
+        due = (await self.operations.fire([(scheduled_job_id, now)]))[scheduled_job_id]
         for write in self._detached:
             await write
         self._detached.clear()

@@ -51,14 +51,29 @@ class Timeline:
     def __init__(self, zone: ZoneInfo) -> None:
         self._zone = zone
         self._years: dict[int, tuple[Transition, ...]] = {}
+        self._steady: dict[int, timedelta | None] = {}
+        """Per UTC year: its one offset if it has no change (UTC, most zones, most years),
+        so the searches of a ticker firing thousands of slots skip `fromutc`."""
 
     def offset_at(self, instant: datetime) -> timedelta:
+        year = instant.year
+        if year not in self._steady:
+            self._steady[year] = (
+                None if self._in_year(year) else self._offset_from_zone(datetime(year, 1, 1))
+            )
+        steady = self._steady[year]
+        return self._offset_from_zone(instant) if steady is None else steady
+
+    def _offset_from_zone(self, instant: datetime) -> timedelta:
         offset = self._zone.fromutc(instant.replace(tzinfo=self._zone)).utcoffset()
         assert offset is not None
         return offset
 
     def between(self, low: datetime, high: datetime) -> list[Transition]:
         """The changes with low < at <= high, oldest first."""
+        if low.year == high.year:
+            changes = self._in_year(low.year)
+            return [change for change in changes if low < change.at <= high] if changes else []
         return [
             change
             for year in range(low.year, high.year + 1)
@@ -78,10 +93,10 @@ class Timeline:
             return []
         start, end = datetime(year, 1, 1) - _SECOND, datetime(year + 1, 1, 1) - _SECOND
         changes = []
-        probe, offset = start, self.offset_at(start)
+        probe, offset = start, self._offset_from_zone(start)
         while probe < end:
             following = min(probe + PROBE_STEP, end)
-            next_offset = self.offset_at(following)
+            next_offset = self._offset_from_zone(following)
             if next_offset != offset:
                 changes.append(Transition(self._first_with(following, probe), offset, next_offset))
             probe, offset = following, next_offset
@@ -89,10 +104,10 @@ class Timeline:
 
     def _first_with(self, changed: datetime, unchanged: datetime) -> datetime:
         """The first whole second after `unchanged` with the offset of `changed`."""
-        offset = self.offset_at(changed)
+        offset = self._offset_from_zone(changed)
         while changed - unchanged > _SECOND:
             middle = unchanged + (changed - unchanged) // _SECOND // 2 * _SECOND
-            if self.offset_at(middle) == offset:
+            if self._offset_from_zone(middle) == offset:
                 changed = middle
             else:
                 unchanged = middle

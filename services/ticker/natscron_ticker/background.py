@@ -4,9 +4,10 @@ The loop only decides what is due; firing a burst (publish, wait for acks, save 
 runs here, so a burst of thousands never holds up the next second. Three rules:
 
 - one operation per scheduled job at a time (`holds`), so its state writes never race
-  and it is not fired again before its state is saved; what an operation returns is
-  handed to `on_done` in the same step that releases its key, so the job cannot be
-  seen due again while it is still held;
+  and it is not fired again before its state is saved; an operation may hold many jobs
+  (a burst is fired as one, `submit_all`); what it returns for each is handed to
+  `on_done` in the same step that releases its keys, so a job cannot be seen due again
+  while it is still held;
 - at most `limit` operations at once, most urgent rank first, then in order of
   submission, which bounds memory and the work in flight during a burst;
 - the first unexpected error is kept, `on_failure` is called, and the loop raises it
@@ -19,11 +20,14 @@ they end.
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 Operation = Callable[[], Coroutine[Any, Any, T]]
+"""The work of one key; returns that key's result."""
+BatchOperation = Callable[[], Coroutine[Any, Any, Mapping[str, T]]]
+"""The work of many keys; returns the result of each."""
 
 
 class BackgroundWork(Generic[T]):
@@ -34,8 +38,8 @@ class BackgroundWork(Generic[T]):
         self._on_done = on_done
         self._on_failure = on_failure
         self._order = itertools.count()
-        self._waiting: list[tuple[int, int, str, Operation[T]]] = []
-        self._running: dict[asyncio.Task[T], str] = {}
+        self._waiting: list[tuple[int, int, tuple[str, ...], BatchOperation[T]]] = []
+        self._running: dict[asyncio.Task[Mapping[str, T]], tuple[str, ...]] = {}
         self._held: set[str] = set()
         self._detached: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
@@ -46,9 +50,19 @@ class BackgroundWork(Generic[T]):
 
     def submit(self, key: str, rank: int, operation: Operation[T]) -> None:
         """Queue `operation` for `key`, which must not be held; lower ranks start first."""
-        assert key not in self._held, f"{key} already has an operation"
-        self._held.add(key)
-        heapq.heappush(self._waiting, (rank, next(self._order), key, operation))
+
+        async def alone() -> Mapping[str, T]:
+            return {key: await operation()}
+
+        self.submit_all((key,), rank, alone)
+
+    def submit_all(self, keys: Sequence[str], rank: int, operation: BatchOperation[T]) -> None:
+        """Queue one `operation` for all `keys`, none of which may be held; it returns a
+        result for each."""
+        held = self._held.intersection(keys)
+        assert not held, f"{sorted(held)[:3]} already have an operation"
+        self._held.update(keys)
+        heapq.heappush(self._waiting, (rank, next(self._order), tuple(keys), operation))
         self._start_waiting()
 
     def detach(self, send: Coroutine[Any, Any, None]) -> None:
@@ -73,18 +87,21 @@ class BackgroundWork(Generic[T]):
 
     def _start_waiting(self) -> None:
         while self._waiting and len(self._running) < self._limit:
-            _, _, key, operation = heapq.heappop(self._waiting)
-            task = asyncio.create_task(operation(), name=f"ticker-{key}")
-            self._running[task] = key
+            _, _, keys, operation = heapq.heappop(self._waiting)
+            name = f"ticker-{keys[0]}" if len(keys) == 1 else f"ticker-burst-{len(keys)}"
+            task = asyncio.create_task(operation(), name=name)
+            self._running[task] = keys
             task.add_done_callback(self._operation_done)
 
-    def _operation_done(self, task: asyncio.Task[T]) -> None:
-        key = self._running.pop(task)
-        self._held.discard(key)
+    def _operation_done(self, task: asyncio.Task[Mapping[str, T]]) -> None:
+        keys = self._running.pop(task)
+        self._held.difference_update(keys)
         self._keep_failure(task)
         self._start_waiting()
         if not task.cancelled() and task.exception() is None:
-            self._on_done(key, task.result())
+            results = task.result()
+            for key in keys:
+                self._on_done(key, results[key])
 
     def _detached_done(self, task: asyncio.Task[None]) -> None:
         self._detached.discard(task)

@@ -9,6 +9,10 @@ a slow loop, several slots may lie in `(handled_until, now]`; `catchup` decides:
 
 `max_runs` then keeps as many as the job has runs left, oldest first (the order they came
 in); the rest are skipped.
+
+The usual case, one slot due, is found with two forward searches (`next_fire_after`), the
+second of which is the job's next slot, needed anyway; only when more than one slot is due
+does the newest-first search run.
 """
 
 from collections.abc import Iterator
@@ -18,7 +22,7 @@ from itertools import islice
 
 from natscron_shared.enums import Catchup
 from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule import slots_newest_first
+from natscron_shared.schedule import next_fire_after, slots_newest_first
 from natscron_ticker.state import SlotState
 
 MAX_CATCHUP_RUNS = 100
@@ -32,6 +36,8 @@ class FiringPlan:
     """Slots to publish now, oldest first."""
     skipped: int
     """Slots in the window left unfired (counted up to `MAX_COUNTED_SLOTS`)."""
+    next_slot: datetime | None
+    """The first slot after `now`, whatever `max_runs` leaves (None: the schedule ends)."""
 
 
 def plan_firing(
@@ -39,13 +45,22 @@ def plan_firing(
 ) -> FiringPlan:
     """The slots in `(handled_until, now]` to fire for `spec`, per its catchup policy and
     the `runs_left` of its `max_runs` (None: no limit)."""
+    first = next_fire_after(spec, handled_until)
+    if first is None or first > now:
+        return FiringPlan(fire=(), skipped=0, next_slot=first)
+    following = next_fire_after(spec, first)
     if runs_left == 0:
-        return FiringPlan(fire=(), skipped=0)
-    plan = _by_policy(spec, handled_until, now)
-    if runs_left is None or len(plan.fire) <= runs_left:
-        return plan
-    excess = len(plan.fire) - runs_left
-    return FiringPlan(fire=plan.fire[:runs_left], skipped=plan.skipped + excess)
+        return FiringPlan(fire=(), skipped=0, next_slot=following)
+    if following is None or following > now:
+        too_late = now - first > timedelta(seconds=spec.misfire_grace_seconds)
+        if spec.catchup is Catchup.NONE and too_late:
+            return FiringPlan(fire=(), skipped=1, next_slot=following)
+        return FiringPlan(fire=(first,), skipped=0, next_slot=following)
+    fire, skipped = _by_policy(spec, handled_until, now)
+    if runs_left is not None and len(fire) > runs_left:
+        skipped += len(fire) - runs_left
+        fire = fire[:runs_left]
+    return FiringPlan(fire=fire, skipped=skipped, next_slot=next_fire_after(spec, now))
 
 
 def fired_runs(spec: ScheduledJob, state: SlotState) -> int:
@@ -60,18 +75,21 @@ def runs_left(spec: ScheduledJob, state: SlotState) -> int | None:
     return max(0, spec.max_runs - fired_runs(spec, state))
 
 
-def _by_policy(spec: ScheduledJob, handled_until: datetime, now: datetime) -> FiringPlan:
+def _by_policy(
+    spec: ScheduledJob, handled_until: datetime, now: datetime
+) -> tuple[tuple[datetime, ...], int]:
+    """The slots to fire, oldest first, and how many are skipped, ignoring `max_runs`."""
     slots = slots_newest_first(spec, handled_until, now)
     if spec.catchup is Catchup.ALL:
         fire = list(islice(slots, MAX_CATCHUP_RUNS))
-        return FiringPlan(fire=tuple(reversed(fire)), skipped=_count(slots))
+        return tuple(reversed(fire)), _count(slots)
     newest = next(slots, None)
     if newest is None:
-        return FiringPlan(fire=(), skipped=0)
+        return (), 0
     too_late = now - newest > timedelta(seconds=spec.misfire_grace_seconds)
     if spec.catchup is Catchup.NONE and too_late:
-        return FiringPlan(fire=(), skipped=1 + _count(slots))
-    return FiringPlan(fire=(newest,), skipped=_count(slots))
+        return (), 1 + _count(slots)
+    return (newest,), _count(slots)
 
 
 def _count(slots: Iterator[datetime]) -> int:

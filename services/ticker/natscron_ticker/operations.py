@@ -10,20 +10,22 @@ acked publish, `ScheduleEvent`s) are counted when they fail, and firing goes on.
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import nats.errors
 
+from natscron_shared.bulk_publish import Outcome, Prepared, Stored
 from natscron_shared.clock import Clock
 from natscron_shared.enums import ScheduledJobStatus, Trigger
 from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import RunRequest, run_request_for
+from natscron_shared.messages import RunRequest, ScheduleEvent, run_request_for
 from natscron_shared.models import ScheduledJob
 from natscron_shared.schedule import next_fire_after
 from natscron_ticker.book import ScheduleBook
-from natscron_ticker.catchup import fired_runs, plan_firing, runs_left
+from natscron_ticker.catchup import FiringPlan, fired_runs, plan_firing, runs_left
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.state import SlotState, TickerStateStore
@@ -31,12 +33,35 @@ from natscron_ticker.state import SlotState, TickerStateStore
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = timedelta(seconds=1)
-SETTLE_CHUNK = 512
+SETTLE_CHUNK = 5_000
+PREPARE_CHUNK = 1_000
+"""Jobs of a burst whose run requests are prepared, then sent, together."""
 NATS_ERRORS = (nats.errors.Error, TimeoutError)
 
 
 class LeadershipLostError(Exception):
     """The lease went away mid-firing; the next leader goes on from `ticker_state`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Firing:
+    """One job's part of a burst: its slots to fire as of a moment, their run requests
+    and the messages that carry them."""
+
+    spec: ScheduledJob
+    state: SlotState
+    plan: FiringPlan
+    as_of: datetime
+    requests: tuple[RunRequest, ...]
+    messages: list[Prepared]
+
+
+def _by_time(entries: Sequence[tuple[str, datetime]]) -> list[tuple[datetime, list[str]]]:
+    """The ids of `entries` grouped by when they are due, earliest first."""
+    groups: dict[datetime, list[str]] = {}
+    for scheduled_job_id, when in entries:
+        groups.setdefault(when, []).append(scheduled_job_id)
+    return sorted(groups.items())
 
 
 class JobOperations:
@@ -86,13 +111,12 @@ class JobOperations:
         meantime has saved a newer one, and the later put wins."""
         for start in range(0, len(placed), SETTLE_CHUNK):
             chunk = placed[start : start + SETTLE_CHUNK]
-            await asyncio.gather(*(self._settle(i, due, now) for i, due in chunk))
-
-    async def _settle(self, scheduled_job_id: str, due: datetime | None, now: datetime) -> None:
-        state = self._states.get(scheduled_job_id)
-        if state is not None:
-            await self._guard(self._store.save(scheduled_job_id, state), "ticker_state")
-        await self._announcement(scheduled_job_id, due, now)
+            states = [(i, state) for i, _ in chunk if (state := self._states.get(i)) is not None]
+            events = [self._next_run_event(i, due, now) for i, due in chunk]
+            saves, announced = await asyncio.gather(
+                self._store.save_all(states), self._publisher.announce_all(events)
+            )
+            self._count_failed_writes(ticker_state=saves, schedule_event=announced)
 
     async def adopt(self, spec: ScheduledJob, now: datetime) -> datetime | None:
         """When `spec` is next due (None: never, or not active), per its status and state."""
@@ -137,44 +161,143 @@ class JobOperations:
         self._announce(scheduled_job_id, None, now)
         return None
 
-    async def fire(self, scheduled_job_id: str, now: datetime) -> datetime | None:
-        """Publish the due slots, and only once they are acked save the job's state.
-        After a failed publish, retry from the same state a little later."""
-        spec = self._book.get(scheduled_job_id)
-        state = self._states.get(scheduled_job_id)
-        if spec is None or state is None:
-            return None
-        plan = plan_firing(spec, state.handled_until, now, runs_left(spec, state))
-        requests = [self._request(spec, slot, now) for slot in plan.fire]
-        try:
-            await self._publish(requests)
-        except LeadershipLostError:
-            return None
-        except NATS_ERRORS as exc:
-            self._metrics.nats_errors.labels("publish").inc()
-            log.warning("could not publish %s (%s); retrying", scheduled_job_id, exc)
-            return self._clock.now() + RETRY_AFTER_ERROR
-        self._metrics.slots_skipped.inc(plan.skipped)
+    async def fire(self, entries: Sequence[tuple[str, datetime]]) -> dict[str, datetime | None]:
+        """Fire the jobs of `entries` (id, when it is due), due now or soon, as one burst.
+
+        Each job's run requests are prepared (slot maths, message bodies) as of the moment
+        it is due (as of now for one already due), `PREPARE_CHUNK` jobs between two yields
+        to the loop. A prepared chunk is sent the moment it is due, in the order they are
+        due, pipelined, without waiting for the acks of the earlier ones; so a slot
+        prepared ahead costs only its send at its time. Once all are acked: the `pending`
+        events, saved states and next runs of the jobs fired, pipelined too. A job whose
+        publish failed is retried a little later from the same state. Returns when each
+        job is next due."""
+        due: dict[str, datetime | None] = {}
+        sends: list[tuple[list[_Firing], asyncio.Task[list[Outcome]]]] = []
+        ahead: list[tuple[datetime, list[_Firing]]] = []  # prepared before their time
+
+        def send(chunk: list[_Firing]) -> None:
+            messages = [message for firing in chunk for message in firing.messages]
+            sending = self._publisher.publish_prepared(messages, self._ensure_leading)
+            sends.append((chunk, asyncio.create_task(sending)))
+
+        for when, ids in _by_time(entries):
+            for start in range(0, len(ids), PREPARE_CHUNK):
+                as_of = max(when, self._clock.now())
+                chunk = self._prepare(ids[start : start + PREPARE_CHUNK], as_of, due)
+                if as_of > self._clock.now():
+                    ahead.append((as_of, chunk))
+                else:
+                    while ahead:
+                        send(ahead.pop(0)[1])
+                    send(chunk)
+                await asyncio.sleep(0)
+        for as_of, chunk in ahead:
+            await self._clock.sleep_until(as_of)
+            send(chunk)
+        fired: list[_Firing] = []
+        failures: list[BaseException] = []
+        for firings, sent in sends:
+            outcomes = iter(await sent)
+            acked_at = self._clock.now()
+            for firing in firings:
+                scheduled_job_id = firing.spec.scheduled_job_id
+                results = [next(outcomes) for _ in firing.requests]
+                errors = [r for r in results if isinstance(r, BaseException)]
+                if any(isinstance(error, LeadershipLostError) for error in errors):
+                    due[scheduled_job_id] = None
+                elif errors:
+                    failures.append(errors[0])
+                    due[scheduled_job_id] = acked_at + RETRY_AFTER_ERROR
+                else:
+                    self._count(firing, results, acked_at)
+                    due[scheduled_job_id] = self._fired(firing)
+                    fired.append(firing)
+        if failures:
+            self._metrics.nats_errors.labels("publish").inc(len(failures))
+            log.warning(
+                "could not publish the slots of %d scheduled jobs (%s); retrying them",
+                len(failures),
+                failures[0],
+            )
+        await self._follow_up(fired, due, self._clock.now())
+        return due
+
+    def _prepare(
+        self, ids: Sequence[str], as_of: datetime, due: dict[str, datetime | None]
+    ) -> list["_Firing"]:
+        """The firings of `ids` at `as_of` (a job without a slot due then fires nothing,
+        and is put back at its next slot); a job gone from the book is off the agenda."""
+        firings = []
+        for scheduled_job_id in ids:
+            spec = self._book.get(scheduled_job_id)
+            state = self._states.get(scheduled_job_id)
+            if spec is None or state is None:
+                due[scheduled_job_id] = None
+                continue
+            plan = plan_firing(spec, state.handled_until, as_of, runs_left(spec, state))
+            requests = tuple(self._request(spec, slot, as_of) for slot in plan.fire)
+            messages = self._publisher.run_messages(requests)
+            firings.append(_Firing(spec, state, plan, as_of, requests, messages))
+        return firings
+
+    def _count(self, firing: "_Firing", results: list[Outcome], acked_at: datetime) -> None:
+        for request, result in zip(firing.requests, results, strict=True):
+            if isinstance(result, Stored) and result.duplicate:
+                self._metrics.slots_duplicate.inc()
+                continue
+            self._metrics.slots_fired.inc()
+            assert request.scheduled_for is not None
+            self._metrics.fire_lag.observe(
+                max(0.0, (acked_at - request.scheduled_for).total_seconds())
+            )
+        plan, spec = firing.plan, firing.spec
         if plan.skipped:
+            self._metrics.slots_skipped.inc(plan.skipped)
             log.info(
                 "%s: skipped %d missed slots (catchup=%s)",
                 spec.scheduled_job_id,
                 plan.skipped,
                 spec.catchup.value,
             )
+
+    def _fired(self, firing: "_Firing") -> datetime | None:
+        """The job's state once its slots are acked, kept; when it is next due."""
+        spec, state, plan = firing.spec, firing.state, firing.plan
         fired = SlotState(
-            handled_until=now,
+            handled_until=firing.as_of,
             last_fired_slot=plan.fire[-1] if plan.fire else state.last_fired_slot,
             fired_runs=fired_runs(spec, state) + len(plan.fire),
             max_runs=spec.max_runs,
         )
-        await self._save(scheduled_job_id, fired)
+        self._states[spec.scheduled_job_id] = fired
         left = runs_left(spec, fired)
         if plan.fire and left == 0:
-            log.info("%s: fired its last run (max_runs=%d)", scheduled_job_id, spec.max_runs)
-        next_slot = next_fire_after(spec, now, runs_left=left)
-        self._announce(scheduled_job_id, next_slot, now)
-        return next_slot
+            log.info("%s: fired its last run (max_runs=%d)", spec.scheduled_job_id, spec.max_runs)
+        return None if left == 0 else plan.next_slot
+
+    async def _follow_up(
+        self, fired: list["_Firing"], due: dict[str, datetime | None], now: datetime
+    ) -> None:
+        """After a burst: the `pending` events of its acked requests, the jobs' saved states
+        and their next runs, pipelined; a failure is counted, and firing goes on (the
+        runner's events carry the request, a new leader fires an unsaved slot again under
+        the same job id, a next run is announced again at the next firing)."""
+        ids = [firing.spec.scheduled_job_id for firing in fired]
+        pending, saves, announced = await asyncio.gather(
+            self._publisher.publish_pending([r for firing in fired for r in firing.requests]),
+            self._store.save_all([(i, self._states[i]) for i in ids]),
+            self._publisher.announce_all([self._next_run_event(i, due[i], now) for i in ids]),
+        )
+        self._count_failed_writes(
+            pending_event=pending, ticker_state=saves, schedule_event=announced
+        )
+
+    def _count_failed_writes(self, **failed_by_operation: int) -> None:
+        for operation, failed in failed_by_operation.items():
+            if failed:
+                self._metrics.nats_errors.labels(operation).inc(failed)
+                log.warning("%d %s writes failed", failed, operation)
 
     @staticmethod
     def _request(spec: ScheduledJob, slot: datetime, now: datetime) -> RunRequest:
@@ -186,21 +309,6 @@ class JobOperations:
             created_at=now,
             scheduled_for=slot,
         )
-
-    async def _publish(self, requests: list[RunRequest]) -> None:
-        acks = await self._publisher.publish_requests(requests, self._ensure_leading)
-        acked_at = self._clock.now()
-        for request, ack in zip(requests, acks, strict=True):
-            if ack.duplicate:
-                self._metrics.slots_duplicate.inc()
-                continue
-            self._metrics.slots_fired.inc()
-            assert request.scheduled_for is not None
-            self._metrics.fire_lag.observe(
-                max(0.0, (acked_at - request.scheduled_for).total_seconds())
-            )
-            log.debug("fired %s", request.job_id)
-        await self._publisher.publish_pending(requests)
 
     async def _save(self, scheduled_job_id: str, state: SlotState) -> None:
         self._states[scheduled_job_id] = state
@@ -214,16 +322,27 @@ class JobOperations:
     def _announcement(
         self, scheduled_job_id: str, next_slot: datetime | None, now: datetime
     ) -> Coroutine[Any, Any, None]:
+        event = self._next_run_event(scheduled_job_id, next_slot, now)
+        return self._guard(
+            self._publisher.publish_next_run(
+                scheduled_job_id, event.next_run_at, now, remaining_runs=event.remaining_runs
+            ),
+            "schedule_event",
+        )
+
+    def _next_run_event(
+        self, scheduled_job_id: str, next_slot: datetime | None, now: datetime
+    ) -> ScheduleEvent:
         """The runs left come from the saved state, so a job whose `max_runs` is used up is
         announced without a next run whoever computed `next_slot`."""
         spec = self._book.get(scheduled_job_id)
         state = self._states.get(scheduled_job_id)
         left = None if spec is None or state is None else runs_left(spec, state)
-        return self._guard(
-            self._publisher.publish_next_run(
-                scheduled_job_id, None if left == 0 else next_slot, now, remaining_runs=left
-            ),
-            "schedule_event",
+        return ScheduleEvent(
+            scheduled_job_id=scheduled_job_id,
+            next_run_at=None if left == 0 else next_slot,
+            at=now,
+            remaining_runs=left,
         )
 
     async def _guard(self, write: Coroutine[Any, Any, None], operation: str) -> None:

@@ -6,20 +6,20 @@ the event is lost the runner's own events still carry the whole request, whereas
 id is the `Nats-Msg-Id`, so publishing a slot again (a retry, two tickers during a
 failover) stores it once.
 
-A trigger publishes one job and waits for each ack; the scheduler publishes the slots
-of a firing pipelined (`publish_requests`, then `publish_pending`), so a burst costs
-about one round trip per step, not one per slot.
+A trigger publishes one job and waits for each ack; the scheduler publishes a burst's
+run requests through the `BulkPublisher` (`publish_prepared`), then their `pending`
+events and next runs (`publish_pending`, `announce_all`), so a burst costs about one
+round trip per step, not one per slot.
 """
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from nats.js.api import PubAck
-
 from natscron_shared import names
+from natscron_shared.bulk_publish import BulkPublisher, Outcome, Prepared
 from natscron_shared.enums import JobStatus
 from natscron_shared.messages import JobEvent, RunRequest, ScheduleEvent
-from natscron_shared.nats_conn import JetStreamPublisher
+from natscron_shared.nats_conn import JetStreamPublisher, to_json
 
 
 def pending_event(request: RunRequest) -> JobEvent:
@@ -27,8 +27,9 @@ def pending_event(request: RunRequest) -> JobEvent:
 
 
 class JobPublisher:
-    def __init__(self, publisher: JetStreamPublisher) -> None:
+    def __init__(self, publisher: JetStreamPublisher, bulk: BulkPublisher) -> None:
         self._publisher = publisher
+        self._bulk = bulk
 
     async def publish_job(self, request: RunRequest) -> bool:
         """Publish the job; False if JetStream already had it (a duplicate slot)."""
@@ -41,21 +42,39 @@ class JobPublisher:
         )
         return not ack.duplicate
 
-    async def publish_requests(
-        self, requests: Sequence[RunRequest], check: Callable[[], None]
-    ) -> list[PubAck]:
-        """Send the run requests pipelined and return their acks, in order; raises the
-        first error once all have ended. `check` runs right before each send."""
-        return await self._publisher.publish_many(
-            [(names.run_subject(r.priority), r, r.job_id) for r in requests], check
+    @staticmethod
+    def run_messages(requests: Sequence[RunRequest]) -> list[Prepared]:
+        """The messages of run requests, made ahead of their sending (`publish_prepared`)."""
+        return [Prepared(names.run_subject(r.priority), to_json(r), r.job_id) for r in requests]
+
+    async def publish_prepared(
+        self, messages: Sequence[Prepared], check: Callable[[], None]
+    ) -> list[Outcome]:
+        """Send run requests' messages pipelined and return each one's outcome, in order.
+        `check` runs before the sends (see `BulkPublisher.publish_all`)."""
+        return await self._bulk.publish_all(messages, check)
+
+    async def publish_pending(self, requests: Sequence[RunRequest]) -> int:
+        """Send the `pending` events of acked run requests pipelined; how many failed."""
+        events = [pending_event(request) for request in requests]
+        return _failures(
+            await self._bulk.publish_all(
+                [
+                    Prepared(names.job_event_subject(e.job.job_id), to_json(e), e.msg_id)
+                    for e in events
+                ]
+            )
         )
 
-    async def publish_pending(self, requests: Sequence[RunRequest]) -> None:
-        """Send the `pending` events of acked run requests pipelined; raises the first
-        error once all have ended."""
-        events = [pending_event(request) for request in requests]
-        await self._publisher.publish_many(
-            [(names.job_event_subject(e.job.job_id), e, e.msg_id) for e in events]
+    async def announce_all(self, events: Sequence[ScheduleEvent]) -> int:
+        """Send next-run announcements pipelined; how many failed."""
+        return _failures(
+            await self._bulk.publish_all(
+                [
+                    Prepared(names.scheduled_job_event_subject(e.scheduled_job_id), to_json(e))
+                    for e in events
+                ]
+            )
         )
 
     async def publish_next_run(
@@ -75,3 +94,7 @@ class JobPublisher:
         await self._publisher.publish_in_turn(
             names.scheduled_job_event_subject(scheduled_job_id), event
         )
+
+
+def _failures(outcomes: Sequence[Outcome]) -> int:
+    return sum(1 for outcome in outcomes if isinstance(outcome, BaseException))

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -35,12 +35,20 @@ from natscron_ticker.state_mirror import StateMirror
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_OPERATIONS = 256
-"""Jobs being adopted or fired at once; the rest of a burst waits its turn in memory.
-An operation is mostly CPU (slot maths, messages) between pipelined round trips, so a
-few hundred keep the connection busy; more would only queue ahead of lease renewals."""
+MAX_CONCURRENT_OPERATIONS = 64
+"""Operations (a job adopted, a burst fired) at once; the rest wait their turn in
+memory. An operation is mostly CPU (slot maths, messages) between pipelined round trips,
+so a few dozen keep the connection busy; more would only queue ahead of lease renewals."""
 TAKEOVER_CHUNK = 2_000
 """Jobs placed on the agenda between two yields to the event loop at takeover."""
+PREPARE_LEAD = timedelta(milliseconds=500)
+"""How long before its slot a job is taken off the agenda and its run request prepared,
+so that at the slot only the send is left. Less than the shortest period (a second), so
+a job is back on the agenda before its next slot; a change to its spec made within this
+lead of a slot applies after that slot."""
+PREPARE_SECONDS_PER_JOB = 60e-6
+"""What preparing one job's run request costs, generously (30-60 us measured, bench/)."""
+MAX_PREPARE_LEAD = timedelta(seconds=60)
 CHANGE_RANK = 0
 FIRING_RANK = {Priority.IMMEDIATE: 0, Priority.NORMAL: 1}
 """In a burst, immediate jobs are sent before normal ones, as runners pull them."""
@@ -102,7 +110,7 @@ class Scheduler:
                 work.raise_failure()
                 self._dispatch(work, operations, self._clock.now())
                 self._sleeping_until = self._agenda.next_time()
-                await self._wait_for(self._sleeping_until)
+                await self._wait_for(self._preparing_from(self._sleeping_until))
         except asyncio.CancelledError:
             self._closing = True
             work.cancel()
@@ -157,7 +165,9 @@ class Scheduler:
     def _dispatch(
         self, work: BackgroundWork[datetime | None], operations: JobOperations, now: datetime
     ) -> None:
-        """Hand schedule changes, then due jobs (immediate first), to the background."""
+        """Hand schedule changes, then the jobs due by `PREPARE_LEAD` from now, or a bigger
+        burst due later whose preparation must start now (immediate first), to the
+        background, which prepares their run requests and sends each at its time."""
         self._changed |= self._book.take_changes()
         for scheduled_job_id in [i for i in self._changed if not work.holds(i)]:
             self._changed.discard(scheduled_job_id)
@@ -165,12 +175,24 @@ class Scheduler:
             work.submit(
                 scheduled_job_id, CHANGE_RANK, partial(operations.refresh, scheduled_job_id, now)
             )
-        for scheduled_job_id in sorted(self._agenda.pop_due(now), key=self._firing_rank):
-            work.submit(
-                scheduled_job_id,
-                self._firing_rank(scheduled_job_id),
-                partial(operations.fire, scheduled_job_id, now),
-            )
+        by_rank: dict[int, list[tuple[str, datetime]]] = {}
+        horizon = now + PREPARE_LEAD
+        following = self._agenda.next_time()
+        if following is not None and (self._preparing_from(following) or following) <= now:
+            horizon = max(horizon, following)
+        for entry in self._agenda.pop_due(horizon):
+            by_rank.setdefault(self._firing_rank(entry[0]), []).append(entry)
+        for rank, entries in sorted(by_rank.items()):
+            ids = [scheduled_job_id for scheduled_job_id, _ in entries]
+            work.submit_all(ids, rank, partial(operations.fire, entries))
+
+    def _preparing_from(self, when: datetime | None) -> datetime | None:
+        """When to take the jobs due at `when` off the agenda: `PREPARE_LEAD` before it, or
+        earlier for a burst whose preparation takes longer."""
+        if when is None:
+            return None
+        cost = timedelta(seconds=self._agenda.due_at(when) * PREPARE_SECONDS_PER_JOB)
+        return when - min(max(PREPARE_LEAD, cost), MAX_PREPARE_LEAD)
 
     def _firing_rank(self, scheduled_job_id: str) -> int:
         spec = self._book.get(scheduled_job_id)

@@ -6,9 +6,13 @@ saves many jobs at once (one put each, pipelined on the connection) and never on
 twice at once, so puts of one key cannot overtake each other.
 """
 
+from collections.abc import Sequence
+
 from nats.js.kv import KeyValue
 from pydantic import AwareDatetime, BaseModel
 
+from natscron_shared import names
+from natscron_shared.bulk_publish import BulkPublisher, Prepared
 from natscron_shared.nats_conn import to_json
 
 
@@ -27,11 +31,23 @@ class SlotState(BaseModel):
 
 
 class TickerStateStore:
-    def __init__(self, bucket: KeyValue) -> None:
+    def __init__(self, bucket: KeyValue, bulk: BulkPublisher) -> None:
         self._bucket = bucket
+        self._bulk = bulk
 
     async def save(self, scheduled_job_id: str, state: SlotState) -> None:
         await self._bucket.put(scheduled_job_id, to_json(state))
+
+    async def save_all(self, states: Sequence[tuple[str, SlotState]]) -> int:
+        """Put many states pipelined (a KV put is a publish on `$KV.<bucket>.<key>`); how
+        many failed."""
+        outcomes = await self._bulk.publish_all(
+            [
+                Prepared(f"$KV.{names.KV_TICKER_STATE}.{key}", to_json(state))
+                for key, state in states
+            ]
+        )
+        return sum(1 for outcome in outcomes if isinstance(outcome, BaseException))
 
     async def forget(self, scheduled_job_id: str) -> None:
         await self._bucket.delete(scheduled_job_id)
