@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nats.errors
+import nats.js.errors
 import pytest
 from nats.aio.client import Client
 from pydantic import SecretStr
@@ -22,7 +23,7 @@ from natscron_recorder.mongo import Document
 from natscron_shared import names
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import RunRequest
+from natscron_shared.messages import JobEvent, RunRequest
 from natscron_shared.models import ScheduledJob
 from natscron_shared.nats_auth import connect_options
 from natscron_shared.nats_permissions import USERS, auth_conf
@@ -133,6 +134,53 @@ async def test_a_runner_cannot_publish_a_run_request(
     assert jobs.state.messages == 0
 
 
+async def test_a_runner_retries_a_failed_attempt_on_its_own_subject(
+    nats_server: EmbeddedServer, settings: Settings, start_runner: StartRunner
+) -> None:
+    """The retry goes to `jobs.retry.<lane>`, which JOBS stores as `jobs.run.<lane>`:
+    attempt 2 runs, and no publish of the runner was refused."""
+    await start_runner(nats_user="runner", nats_password=SecretStr(password_of("runner")))
+    request = RunRequest(
+        job_id="secured_retry_1",
+        trigger=Trigger.ADHOC,
+        priority=Priority.NORMAL,
+        created_at=datetime.now(UTC),
+        scraper="noop",
+        params={"items": 1, "fail_attempts": 1},
+        max_retries=1,
+        retry_backoff_seconds=0.1,
+    )
+    errors: list[Exception] = []
+    ticker = await connected(nats_server.url, settings, "ticker", errors)
+    try:
+        js = ticker.jetstream()
+        await js.publish(
+            names.run_subject(request.priority),
+            request.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": request.job_id},
+        )
+
+        async def last_event() -> JobEvent | None:
+            subject = names.job_event_subject(request.job_id)
+            try:
+                message = await js.get_last_msg(names.STREAM_EVENTS, subject)
+            except nats.js.errors.NotFoundError:
+                return None
+            return JobEvent.model_validate_json(message.data or b"")
+
+        done = await eventually(
+            last_event,
+            lambda event: event is not None and event.status is JobStatus.COMPLETED,
+            what="attempt 2 completed",
+            within=15,
+        )
+    finally:
+        await ticker.close()
+    assert done is not None and done.attempt == 2 and done.properties_scraped == 1
+    assert violations(nats_server) == []
+    assert errors == []
+
+
 @pytest.mark.parametrize("inboxes", ["_INBOX.>", "_INBOX.ticker.>"])
 async def test_a_user_cannot_listen_to_the_replies_of_others(
     nats_server: EmbeddedServer, settings: Settings, inboxes: str
@@ -160,10 +208,8 @@ async def test_services_work_as_their_own_users_and_the_api_cannot_read_the_leas
     mongo_db: AsyncDatabase[Document],
 ) -> None:
     async with AsyncExitStack() as stack:
-        for service in (
-            RecorderService(as_user(settings, "recorder"), endpoints),
-            TickerService(as_user(settings, "ticker"), endpoints),
-        ):
+        ticker = TickerService(as_user(settings, "ticker"), endpoints)
+        for service in (RecorderService(as_user(settings, "recorder"), endpoints), ticker):
             await service.start()
             stack.push_async_callback(service.stop)
         await start_runner(nats_user="runner", nats_password=SecretStr(password_of("runner")))
@@ -177,6 +223,11 @@ async def test_services_work_as_their_own_users_and_the_api_cannot_read_the_leas
         api = await stack.enter_async_context(
             running_api(api_settings(as_user(settings, "api")), endpoints)
         )
+        async with client(api) as http:
+            status = await http.get("/api/v1/scheduler/status")
+        assert status.status_code == 200, status.text
+        assert status.json()["leader"] == ticker.ticker_id, status.json()
+        assert status.json()["leader_since"] is not None
         async with client(api) as http:
             answer = await http.post(
                 "/scrape/trigger", json={"job_id": EVERY_SECOND.scheduled_job_id}

@@ -15,8 +15,9 @@ from natscron_recorder import RecorderService
 from natscron_runner import RunnerService
 from natscron_shared import names
 from natscron_shared.endpoints import Endpoints
+from natscron_shared.enums import Priority
 from natscron_shared.jetstream_check import NotProvisionedError
-from natscron_shared.jetstream_layout import jetstream_layout
+from natscron_shared.jetstream_layout import RETRIES_AS_RUNS, jetstream_layout
 from natscron_shared.lifecycle import Service
 from natscron_shared.provision import Action, ProvisioningError, provision
 from natscron_shared.settings import Settings
@@ -24,6 +25,8 @@ from natscron_ticker import TickerService
 from tests.servers import Server, with_database
 
 pytestmark = pytest.mark.integration
+
+MSG_ID_1, MSG_ID_2, MSG_ID_3 = ({"Nats-Msg-Id": f"job-{n}"} for n in (1, 2, 3))
 
 
 @pytest.fixture
@@ -63,6 +66,37 @@ async def test_provisioning_updates_what_drifted_and_says_how(bare_nc: Client) -
         "updated   consumer JOBS/runner-normal: max_ack_pending 7 -> 10000",
     }
     assert (await js.stream_info("KV_ticker_leader")).config.max_age == 5.0
+
+
+async def test_provisioning_adds_the_retry_subjects_to_an_older_jobs_stream(
+    bare_nc: Client,
+) -> None:
+    """JOBS as it was before retries had subjects of their own: provisioning adds them and
+    the transform that stores them as run requests, and run requests stay as they are."""
+    js = bare_nc.jetstream()
+    layout = jetstream_layout(1, 2.0)
+    older = layout.streams[0].evolve(
+        subjects=[names.run_subject(p) for p in Priority], subject_transform=None
+    )
+    await js.add_stream(older)
+    await js.publish(names.run_subject(Priority.NORMAL), b"queued before", headers=MSG_ID_1)
+    changes = await provision(js, layout)
+    (updated,) = [c for c in changes if c.action is Action.UPDATED]
+    assert updated.name == names.STREAM_JOBS and "subject_transform" in str(updated)
+    config = (await js.stream_info(names.STREAM_JOBS)).config
+    assert config.subject_transform == RETRIES_AS_RUNS
+
+    await js.publish(names.retry_subject(Priority.IMMEDIATE), b"retry", headers=MSG_ID_2)
+    await js.publish(names.run_subject(Priority.NORMAL), b"run", headers=MSG_ID_3)
+    state = (await js.stream_info(names.STREAM_JOBS, subjects_filter=">")).state
+    assert state.subjects == {
+        names.run_subject(Priority.NORMAL): 2,
+        names.run_subject(Priority.IMMEDIATE): 1,
+    }
+    retried = await js.get_last_msg(names.STREAM_JOBS, names.run_subject(Priority.IMMEDIATE))
+    assert retried.data == b"retry"
+    second = await provision(js, layout)
+    assert [c for c in second if c.action is not Action.UNCHANGED] == []
 
 
 async def test_a_setting_jetstream_cannot_change_is_reported_not_forced(bare_nc: Client) -> None:

@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_recorder import RecorderService
 from natscron_recorder.mongo import Document
 from natscron_shared import names
+from natscron_shared.bulk_publish import BulkPublisher
 from natscron_shared.cancel import CancelMarker
 from natscron_shared.claims import ScheduleClaim
 from natscron_shared.endpoints import Endpoints
@@ -229,7 +230,8 @@ async def test_cancel_of_a_queued_job_ends_it_cancelled_without_running(
     busy = await submit(nc, run_request(params={"hold_seconds": 60}))
     await until_running(observer, busy)
     queued = run_request()  # published as the ticker does: the request, then `pending`
-    await JobPublisher(JetStreamPublisher(nc.jetstream(), CollectorRegistry())).publish_job(queued)
+    jetstream = JetStreamPublisher(nc.jetstream(), CollectorRegistry())
+    await JobPublisher(jetstream, BulkPublisher(nc, jetstream.count)).publish_job(queued)
 
     reply = await cancel(nc, queued.job_id, reason="not needed")
     assert reply["found"] == "queued", reply
@@ -436,7 +438,7 @@ async def test_a_failed_run_is_retried_as_a_new_message_after_its_backoff(
     async def on_request(msg: Msg) -> None:
         published.append(msg)
 
-    await nc.subscribe(f"{names.JOBS_RUN_PREFIX}.>", cb=on_request)
+    await nc.subscribe(f"{names.JOBS_RETRY_PREFIX}.>", cb=on_request)
     runner = await start_runner()
     job = await submit(
         nc, run_request(params={"fail_attempts": 1}, max_retries=1, retry_backoff_seconds=1.0)

@@ -10,6 +10,7 @@ from nats.js.api import (
     KeyValueConfig,
     RetentionPolicy,
     StreamConfig,
+    SubjectTransform,
 )
 
 from natscron_shared import names
@@ -31,6 +32,12 @@ WEBHOOKS_ACK_WAIT_SECONDS = 30.0
 MAX_ACK_PENDING = 10_000
 KV_DUPLICATE_WINDOW_SECONDS = 120.0
 """What nats-py gives a KV bucket, or the bucket's TTL if that is shorter."""
+RETRIES_AS_RUNS = SubjectTransform(
+    src=f"{names.JOBS_RETRY_PREFIX}.*", dest=f"{names.JOBS_RUN_PREFIX}.{{{{wildcard(1)}}}}"
+)
+"""JOBS stores a runner's retry (`jobs.retry.<lane>`) as a run request of its lane: the
+runners' consumers see one subject per lane, and only the ticker may publish on it.
+Run requests do not match `src`, so the stream leaves their subjects as they are."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,12 @@ def _stream(
     retention: RetentionPolicy,
     replicas: int,
     max_age: float | None = None,
+    subject_transform: SubjectTransform | None = None,
 ) -> StreamConfig:
     return StreamConfig(
         name=name,
         subjects=subjects,
+        subject_transform=subject_transform,
         retention=retention,
         max_age=max_age,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
@@ -78,9 +87,13 @@ def _streams(replicas: int) -> tuple[StreamConfig, ...]:
     return (
         _stream(
             names.STREAM_JOBS,
-            [names.run_subject(p) for p in Priority],
+            [
+                *(names.run_subject(p) for p in Priority),
+                *(names.retry_subject(p) for p in Priority),
+            ],
             RetentionPolicy.WORK_QUEUE,
             replicas,
+            subject_transform=RETRIES_AS_RUNS,
         ),
         _stream(
             names.STREAM_EVENTS,

@@ -20,13 +20,17 @@ STREAM_ITEMS: Final = "ITEMS"
 
 # Subjects
 JOBS_RUN_PREFIX: Final = "jobs.run"
+JOBS_RETRY_PREFIX: Final = "jobs.retry"
 JOBS_EVENTS_PREFIX: Final = "jobs.events"
 SCHEDULED_JOBS_EVENTS_PREFIX: Final = "scheduled_jobs.events"
 ITEMS_PREFIX: Final = "items"
 JOBS_TRIGGER: Final = "jobs.trigger"
+JOBS_BACKFILL: Final = "jobs.backfill"
 JOBS_CANCEL: Final = "jobs.cancel"
 API_PREFIX: Final = "natscron.api"
 TICKER_PRESENCE_PREFIX: Final = "natscron.ticker.presence"
+TICKER_STATUS: Final = "natscron.ticker.status"
+"""Every ticker answers (no queue group): who leads, since when, what it follows."""
 
 # Queue groups and durable consumers
 TICKER_QUEUE: Final = "tickers"
@@ -40,6 +44,12 @@ WEBHOOKS_CONSUMER: Final = "webhooks"
 def run_subject(priority: Priority) -> str:
     """`jobs.run.immediate` or `jobs.run.normal`."""
     return f"{JOBS_RUN_PREFIX}.{priority.value}"
+
+
+def retry_subject(priority: Priority) -> str:
+    """`jobs.retry.<lane>`: a runner's retry of a failed attempt. The JOBS stream stores it
+    as `jobs.run.<lane>` (`jetstream_layout`), so only the ticker publishes run requests."""
+    return f"{JOBS_RETRY_PREFIX}.{priority.value}"
 
 
 def runner_consumer(priority: Priority) -> str:

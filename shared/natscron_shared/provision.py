@@ -66,6 +66,7 @@ def _normal(value: Any) -> Any:
 def _stream_fields(config: StreamConfig) -> Fields:
     return {
         "subjects": config.subjects,
+        "subject_transform": config.subject_transform,
         "retention": config.retention,
         "max_age": config.max_age,
         "max_msgs_per_subject": config.max_msgs_per_subject,

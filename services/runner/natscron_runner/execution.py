@@ -272,7 +272,7 @@ class JobExecutor:
                 if outcome.retry is not None:
                     retry = outcome.retry
                     await publish(
-                        self._publisher, names.run_subject(retry.priority), retry, retry.msg_id
+                        self._publisher, names.retry_subject(retry.priority), retry, retry.msg_id
                     )
             await claims.release()
             await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")

@@ -1,12 +1,14 @@
 """The ticker service: follows the schedules, fires due slots while it holds the lease,
-and answers `jobs.trigger` whether it leads or not."""
+and answers `jobs.trigger` and `jobs.backfill` whether it leads or not."""
 
 import logging
 
-from faststream import ExceptionMiddleware
+from faststream import Context, ExceptionMiddleware
+from faststream.nats import NatsMessage
 from nats.js.kv import KeyValue
 
 from natscron_shared import names
+from natscron_shared.bulk_publish import BulkPublisher
 from natscron_shared.clock import Clock, SystemClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.jetstream_check import Needs, require_provisioned
@@ -15,6 +17,7 @@ from natscron_shared.lifecycle import Service, bounded, default_instance_id
 from natscron_shared.messages import ErrorReply
 from natscron_shared.nats_conn import JetStreamPublisher, client_of, jetstream_of, new_broker
 from natscron_shared.settings import Settings
+from natscron_ticker.backfill import BackfillHandler
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.lease import LeaderLease
 from natscron_ticker.metrics import TickerMetrics
@@ -22,6 +25,7 @@ from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import TickerStateStore
 from natscron_ticker.state_mirror import StateMirror
+from natscron_ticker.status_reply import TickerStatusReply
 from natscron_ticker.trigger import TriggerHandler
 from natscron_ticker.watch import follow_schedules
 from natscron_ticker.watchdog import watch_watchdog
@@ -32,6 +36,9 @@ NEEDS = Needs(
     streams=(names.STREAM_JOBS, names.STREAM_EVENTS),
     buckets=(names.KV_SCHEDULED_JOBS, names.KV_TICKER_LEADER, names.KV_TICKER_STATE),
 )
+
+REQUEST_MESSAGE = Context("message", default=None)
+"""The message an error reply answers, for the broker's exception middleware."""
 
 
 async def lease_ttl_of(bucket: KeyValue) -> float:
@@ -58,14 +65,19 @@ class TickerService(Service):
         self.metrics = TickerMetrics.on(self.registry)
         self.book = ScheduleBook()
         self.states = StateMirror()
+        self.status = TickerStatusReply(
+            self.ticker_id, lambda: self.is_leader, lambda: len(self.book), self._clock
+        )
         self._triggers: TriggerHandler | None = None
+        self._backfills: BackfillHandler | None = None
         self._broker = new_broker(
+            settings,
             endpoints.nats_url,
             f"natscron-ticker-{self.ticker_id}",
-            settings.shutdown_grace_seconds,
-            middlewares=[ExceptionMiddleware(publish_handlers={Exception: self._trigger_error})],
+            middlewares=[ExceptionMiddleware(publish_handlers={Exception: self._request_error})],
         )
         self._lease: LeaderLease | None = None
+        self._bulk: BulkPublisher | None = None
 
     @property
     def is_leader(self) -> bool:
@@ -77,7 +89,11 @@ class TickerService(Service):
         await require_provisioned(js, NEEDS, "ticker")
         specs = await js.key_value(names.KV_SCHEDULED_JOBS)
         leader_bucket = await js.key_value(names.KV_TICKER_LEADER)
-        publisher = JobPublisher(JetStreamPublisher(js, self.registry))
+        jetstream = JetStreamPublisher(js, self.registry)
+        bulk = BulkPublisher(client_of(self._broker), jetstream.count)
+        await bulk.start()
+        self._bulk = bulk
+        publisher = JobPublisher(jetstream, bulk)
         self._lease = LeaderLease(
             leader_bucket,
             client_of(self._broker),
@@ -90,13 +106,15 @@ class TickerService(Service):
             self.book,
             self._lease,
             self.states,
-            TickerStateStore(state_bucket),
+            TickerStateStore(state_bucket, bulk),
             publisher,
             self._clock,
             self.metrics,
         )
         self._triggers = TriggerHandler(specs, publisher, self._clock, self.metrics)
         self._triggers.subscribe(self._broker)
+        self._backfills = BackfillHandler(specs, jetstream, self._clock, self.metrics)
+        self._backfills.subscribe(self._broker)
         await self._broker.start()
         self.supervise("watch", follow_schedules(specs, self.book, self.metrics))
         self.supervise("watchdog", watch_watchdog(js, self.book))
@@ -104,15 +122,23 @@ class TickerService(Service):
         await bounded(self.book.loaded.wait(), f"the KV {names.KV_SCHEDULED_JOBS} watch")
         await bounded(self.states.loaded.wait(), f"the KV {names.KV_TICKER_STATE} watch")
         self.supervise("lease", self._lease.run())
+        self.supervise("status", self.status.serve(client_of(self._broker)))
         self.supervise("scheduler", scheduler.run())
         log.info("ticker %s follows %d scheduled jobs", self.ticker_id, len(self.book))
 
-    def _trigger_error(self, error: Exception) -> ErrorReply:
+    def _request_error(
+        self, error: Exception, message: NatsMessage | None = REQUEST_MESSAGE
+    ) -> ErrorReply:
+        """The error reply of the request's own handler, told apart by its subject."""
+        if message is not None and message.raw_message.subject == names.JOBS_BACKFILL:
+            assert self._backfills is not None, "jobs.backfill is served only once started"
+            return self._backfills.error_reply(error)
         assert self._triggers is not None, "jobs.trigger is served only once started"
         return self._triggers.error_reply(error)
 
     def _lease_changed(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)
+        self.status.lease_changed(leading)
         self.metrics.lease_changes.labels("acquired" if leading else "lost").inc()
 
     def _readiness_problems(self) -> list[str]:
@@ -124,4 +150,6 @@ class TickerService(Service):
         await self._cancel_loops()
         if self._lease is not None:
             await self._lease.release()
+        if self._bulk is not None:
+            await self._bulk.stop()
         await self._broker.stop()
