@@ -113,6 +113,8 @@ async def test_openapi_lists_every_route_and_the_open_routes_need_no_token(
         ("delete", "/scheduled-jobs/{scheduled_job_id}"),
         ("post", "/scheduled-jobs/pause"),
         ("post", "/scheduled-jobs/resume"),
+        ("post", "/scheduled-jobs/delete"),
+        ("post", "/scheduled-jobs/{scheduled_job_id}/backfill"),
         ("get", "/scheduled-jobs/{scheduled_job_id}/preview"),
     } <= routes
     listing = document["paths"]["/scheduled-jobs"]["get"]

@@ -126,8 +126,10 @@ async def test_up_demo_shows_runs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) ->
         )
         assert (data_dir / ENDPOINTS_FILE).exists()
 
-        code, out, err = await run_cli("jobs", "--limit", "5", env=env)
-        assert code == 0, err
+        async def jobs() -> tuple[int, str, str]:
+            return await run_cli("jobs", "--limit", "5", env=env)
+
+        code, out, err = await eventually(jobs, lambda answer: answer[0] == 0, what="jobs")
         assert "completed" in out
 
         demo_id = demo_schedules("http://demo.invalid")[0].scheduled_job_id

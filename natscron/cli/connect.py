@@ -1,22 +1,31 @@
-"""Short-lived connections for CLI commands."""
+"""Short-lived connections for CLI commands, authenticated as the settings say."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import nats.errors
 from nats.aio.client import Client
+
+from natscron_shared.errors import NatscronError
+from natscron_shared.nats_auth import connect_options
+from natscron_shared.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 5
 
 
 @asynccontextmanager
-async def nats_client(url: str) -> AsyncIterator[Client]:
+async def nats_client(url: str, settings: Settings) -> AsyncIterator[Client]:
     client = Client()
-    await client.connect(
-        url,
-        name="natscron-cli",
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        max_reconnect_attempts=2,
-    )
+    try:
+        await client.connect(
+            url,
+            name="natscron-cli",
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            max_reconnect_attempts=2,
+            **connect_options(settings),
+        )
+    except (OSError, TimeoutError, nats.errors.Error) as exc:
+        raise NatscronError(f"cannot connect to NATS at {url} ({type(exc).__name__})") from None
     try:
         yield client
     finally:

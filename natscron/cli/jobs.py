@@ -1,37 +1,132 @@
-"""`natscron jobs`: the most recent runs, from MongoDB."""
+"""`natscron jobs [list|get|cancel|retry]` and `natscron trigger`, through the API on NATS
+(`natscron.api.jobs.*`, `natscron.api.trigger`). `natscron jobs` alone lists."""
 
 from datetime import datetime
+from typing import Annotated
 
-from natscron.stack import resolve_endpoints
-from natscron_recorder.mongo import JOBS, Document, database_of, new_client
-from natscron_shared.settings import Settings
+import typer
+
+from natscron.cli import tables
+from natscron.cli.exits import EXIT_HELP
+from natscron.cli.output import Format, OutputOption
+from natscron.cli.query import ask
+from natscron.cli.times import parse_time
+from natscron_api.requests import CancelJob, JobRef, ListJobs, RetryJob
+from natscron_shared.enums import JobStatus, Priority, Trigger
+from natscron_shared.messages import TriggerRequest
+
+app = typer.Typer(help=f"Jobs (runs): list, show, cancel, retry. {EXIT_HELP}")
+
+JobIdArgument = Annotated[str, typer.Argument(help="a job (run) id", show_default=False)]
+Status = Annotated[JobStatus | None, typer.Option(help="only jobs with this status")]
+Schedule = Annotated[
+    str | None, typer.Option("--schedule", "--scheduled-job", help="only this scheduled job's")
+]
+TriggerOption = Annotated[Trigger | None, typer.Option(help="only jobs started this way")]
+TIME_HELP = "ISO 8601 (UTC without an offset) or an age: 30m, 2h, 7d"
+Since = Annotated[
+    datetime | None,
+    typer.Option(parser=parse_time, metavar="TIME", help=f"created at or after; {TIME_HELP}"),
+]
+Until = Annotated[
+    datetime | None,
+    typer.Option(parser=parse_time, metavar="TIME", help=f"created before; {TIME_HELP}"),
+]
+Limit = Annotated[int, typer.Option(min=1, max=1000, help="at most this many, newest first")]
+Cursor = Annotated[
+    str | None, typer.Option(help="continue after the page that printed this cursor")
+]
+PriorityOption = Annotated[Priority, typer.Option(help="the lane: immediate runs before normal")]
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+def _list(
+    status: JobStatus | None,
+    schedule: str | None,
+    trigger: Trigger | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+    fmt: Format,
+) -> None:
+    request = ListJobs(
+        scheduled_job_id=schedule,
+        status=status,
+        trigger=trigger,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    ask("jobs.list", request, fmt, tables.jobs)
 
 
-def format_job(job: Document) -> str:
-    parts = [
-        _when(job.get("created_at")),
-        f"{job.get('status', '?'):<9}",
-        f"{job['job_id']:<56}",
-        f"scraped={job.get('properties_scraped') or 0:<5}",
-        f"saved={job.get('properties_saved') or 0:<5}",
-    ]
-    if job.get("duration_ms") is not None:
-        parts.append(f"{job['duration_ms']} ms")
-    if job.get("error_type"):
-        parts.append(f"{job['error_type']}: {job.get('error_message')}")
-    return "  ".join(parts)
+@app.callback(invoke_without_command=True)
+def jobs(
+    context: typer.Context,
+    status: Status = None,
+    schedule: Schedule = None,
+    trigger: TriggerOption = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Jobs (runs), newest first; the same as `natscron jobs list`."""
+    if context.invoked_subcommand is None:
+        _list(status, schedule, trigger, since, until, limit, cursor, output)
 
 
-async def recent_jobs(settings: Settings, scheduled_job_id: str | None, limit: int) -> list[str]:
-    endpoints = resolve_endpoints(settings)
-    client = new_client(endpoints.mongo_url)
-    try:
-        query = {} if scheduled_job_id is None else {"scheduled_job_id": scheduled_job_id}
-        cursor = database_of(client)[JOBS].find(query).sort("created_at", -1).limit(limit)
-        return [format_job(job) async for job in cursor]
-    finally:
-        await client.close()
+@app.command("list")
+def list_jobs(
+    status: Status = None,
+    schedule: Schedule = None,
+    trigger: TriggerOption = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Jobs (runs), newest first, from MongoDB as the recorder writes them."""
+    _list(status, schedule, trigger, since, until, limit, cursor, output)
+
+
+@app.command()
+def get(job_id: JobIdArgument, output: OutputOption = Format.TABLE) -> None:
+    """One job (run): its status, times, counts and error."""
+    ask("jobs.get", JobRef(job_id=job_id), output, tables.job)
+
+
+@app.command()
+def cancel(
+    job_id: JobIdArgument,
+    reason: Annotated[str | None, typer.Option(help="a note kept with the job")] = None,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Cancel a job: a running one stops within a second; a queued one never starts."""
+    request = CancelJob(job_id=job_id, reason=reason, by="natscron cli")
+    ask("jobs.cancel", request, output, tables.cancelled)
+
+
+@app.command()
+def retry(
+    job_id: JobIdArgument,
+    priority: PriorityOption = Priority.IMMEDIATE,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Run a failed or cancelled job again, as a new job linked to it."""
+    ask("jobs.retry", RetryJob(job_id=job_id, priority=priority), output, tables.started)
+
+
+def trigger(
+    scheduled_job_id: Annotated[
+        str, typer.Argument(help="the scheduled job to run now", show_default=False)
+    ],
+    priority: PriorityOption = Priority.IMMEDIATE,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Run a scheduled job now, through any ticker; prints the new job's id first."""
+    request = TriggerRequest(scheduled_job_id=scheduled_job_id, priority=priority)
+    ask("trigger", request, output, tables.started)

@@ -14,7 +14,7 @@ async def provision_from_settings(settings: Settings, say: Callable[[str], None]
     layout = jetstream_layout(
         settings.jetstream_replicas, settings.lease_ttl_seconds, settings.claim_ttl_seconds
     )
-    async with nats_client(resolve_nats_url(settings)) as client:
+    async with nats_client(resolve_nats_url(settings), settings) as client:
         changes = await provision(client.jetstream(), layout, lambda change: say(str(change)))
     changed = sum(change.action is not Action.UNCHANGED for change in changes)
     say(f"{changed} of {len(changes)} changed")

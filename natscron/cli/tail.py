@@ -1,18 +1,37 @@
 """Prints each run as it starts and finishes, from a change stream on `jobs`."""
 
 import logging
+from datetime import datetime
 from typing import TextIO
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from natscron.cli.jobs import format_job
 from natscron_recorder.mongo import JOBS, Document
 from natscron_shared.enums import JobStatus
 
 log = logging.getLogger(__name__)
 
 REMEMBERED_LINES = 10_000
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def format_job(job: Document) -> str:
+    parts = [
+        _when(job.get("created_at")),
+        f"{job.get('status', '?'):<9}",
+        f"{job['job_id']:<56}",
+        f"scraped={job.get('properties_scraped') or 0:<5}",
+        f"saved={job.get('properties_saved') or 0:<5}",
+    ]
+    if job.get("duration_ms") is not None:
+        parts.append(f"{job['duration_ms']} ms")
+    if job.get("error_type"):
+        parts.append(f"{job['error_type']}: {job.get('error_message')}")
+    return "  ".join(parts)
 
 
 def _is_fully_recorded(job: Document) -> bool:

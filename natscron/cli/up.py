@@ -47,7 +47,7 @@ async def _provision(nats_url: str, settings: Settings) -> None:
     layout = jetstream_layout(
         settings.jetstream_replicas, settings.lease_ttl_seconds, settings.claim_ttl_seconds
     )
-    async with nats_client(nats_url) as client:
+    async with nats_client(nats_url, settings) as client:
         for change in await provision(client.jetstream(), layout):
             log.info("provisioning: %s", change)
 
@@ -59,7 +59,7 @@ async def _start_demo(settings: Settings, endpoints: Endpoints, stack: AsyncExit
     await site.start()
     stack.push_async_callback(site.stop)
     print(f"demo listings site on {site.url}", flush=True)
-    async with nats_client(endpoints.nats_url) as client:
+    async with nats_client(endpoints.nats_url, settings) as client:
         await put_schedules(client.jetstream(), demo_schedules(site.url))
 
 

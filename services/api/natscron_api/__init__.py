@@ -1,9 +1,22 @@
-"""The API: natscron's HTTP face over KV, `jobs.trigger`, `jobs.cancel` and MongoDB.
+"""The API: natscron's HTTP face and NATS face (`natscron.api.*`) over KV, `jobs.trigger`,
+`jobs.cancel` and MongoDB.
 
-`core.ApiCore` holds the operations; `http_app` is the HTTP face over them (the NATS micro
-face and the CLI are to call the same core).
+`core.ApiCore` holds the operations; `http_app` and `micro` are the two faces over them;
+`requests` and `views` the models a client needs (the CLI imports only those, so
+`ApiService` and its web stack load on first use).
 """
 
-from natscron_api.service import ApiService
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from natscron_api.service import ApiService
 
 __all__ = ["ApiService"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "ApiService":
+        from natscron_api.service import ApiService
+
+        return ApiService
+    raise AttributeError(f"module 'natscron_api' has no attribute {name!r}")

@@ -33,7 +33,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api.cursor import cursor_moment, decode_cursor, encode_cursor
 from natscron_api.describe import describe
-from natscron_api.errors import ApiError, unavailable, unknown_job, unknown_scheduled_job
+from natscron_api.errors import (
+    ApiError,
+    problems_sentence,
+    unavailable,
+    unknown_job,
+    unknown_scheduled_job,
+)
 from natscron_api.mongo import JOB_STATS, JOBS, SCHEDULED_JOBS, Document
 from natscron_api.views import (
     BulkControlResult,
@@ -55,6 +61,7 @@ from natscron_api.views import (
     StatsSummary,
 )
 from natscron_shared import names, schedule_controls
+from natscron_shared.backfill import BackfillReply, BackfillRequest
 from natscron_shared.cancel import CancelReply, CancelRequest
 from natscron_shared.catalogue import (
     NoRunnersError,
@@ -78,6 +85,7 @@ from natscron_shared.messages import TriggerReply, TriggerRequest
 from natscron_shared.models import ScheduledJob
 from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, to_json
 from natscron_shared.schedule import next_fire_after
+from natscron_shared.ticker_status import gather_ticker_statuses
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 HIDDEN_FIELDS = {"_id": 0, "progress": 0, "saved_batches": 0}
@@ -85,7 +93,7 @@ HIDDEN_FIELDS = {"_id": 0, "progress": 0, "saved_batches": 0}
 RUN_ORDER = [("created_at", DESCENDING), ("job_id", DESCENDING)]
 SUMMED = (*COUNTERS, "duration_ms_sum", "duration_count", "items_scraped", "items_saved")
 SAFE_LABEL_KEY = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
-Action = Literal["pause", "resume"]
+Action = Literal["pause", "resume", "delete"]
 
 
 class ApiCore:
@@ -291,6 +299,20 @@ class ApiCore:
         )
         return TriggerReply.model_validate(answer)
 
+    async def backfill(
+        self, scheduled_job_id: str, start: datetime, end: datetime, dry_run: bool = False
+    ) -> BackfillReply:
+        """Publish the past slots in `[start, end]` that never ran; any ticker answers
+        `jobs.backfill` (`natscron_shared.backfill`)."""
+        try:
+            request = BackfillRequest(
+                scheduled_job_id=scheduled_job_id, start=start, end=end, dry_run=dry_run
+            )
+        except ValidationError as exc:
+            raise ApiError("invalid_request", problems_sentence(exc.errors())) from None
+        answer = await self._request(names.JOBS_BACKFILL, to_json(request), "ticker")
+        return BackfillReply.model_validate(answer)
+
     async def retry(self, job_id: str, priority: Priority = Priority.IMMEDIATE) -> TriggerReply:
         """Run a failed or cancelled job again, as a new job linked to it."""
         return await self.trigger(TriggerRequest(retry_of=job_id, priority=priority))
@@ -352,8 +374,8 @@ class ApiCore:
         selector: str | None,
         reason: str | None = None,
     ) -> BulkControlResult:
-        """Pause or resume many: by ids, or those whose labels match `selector`. Each gets
-        its own outcome; nothing fails as a whole for one unknown id."""
+        """Pause, resume or delete many: by ids, or those whose labels match `selector`. Each
+        gets its own outcome; nothing fails as a whole for one unknown id."""
         bucket = await self._bucket(names.KV_SCHEDULED_JOBS)
         if selector is not None:
             chosen = await schedule_controls.select(
@@ -363,10 +385,12 @@ class ApiCore:
             chosen = list(dict.fromkeys(ids or ()))
         if action == "pause":
             results = await schedule_controls.pause(bucket, chosen, reason, self._clock.now())
-        else:
+        elif action == "resume":
             results = await schedule_controls.resume(bucket, chosen)
+        else:
+            results = await schedule_controls.delete(bucket, chosen)
         views = [_view(result) for result in results]
-        changed = sum(1 for view in views if view.outcome in ("paused", "resumed"))
+        changed = sum(1 for view in views if view.outcome in ("paused", "resumed", "deleted"))
         return BulkControlResult(results=views, changed=changed)
 
     async def create_schedule(self, spec: ScheduledJob, unchecked: bool = False) -> SpecWritten:
@@ -467,8 +491,10 @@ class ApiCore:
         return max(0, spec.max_runs - int(saved.get("fired_runs") or 0))
 
     async def status(self) -> SchedulerStatus:
-        """Who leads, how many specs the tickers follow, and the lag of every consumer."""
-        leader = await _get(await self._bucket(names.KV_TICKER_LEADER), names.LEADER_KEY)
+        """Who leads (as the tickers say: the API may not read the lease), how many specs
+        the tickers follow, and the lag of every consumer."""
+        tickers = await gather_ticker_statuses(self._client)
+        leader = next((ticker for ticker in tickers if ticker.leading), None)
         schedules = await self._keys(names.KV_SCHEDULED_JOBS)
         lanes = [await self._lag(names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority]
         recorder = [
@@ -481,7 +507,9 @@ class ApiCore:
             raise _not_provisioned(names.KV_SCRAPERS) from None
         scrapers = catalogue.names()
         return SchedulerStatus(
-            leader=leader.decode(errors="replace") if leader else None,
+            leader=None if leader is None else leader.ticker_id,
+            leader_since=None if leader is None else leader.leading_since,
+            tickers=tickers,
             schedules_loaded=len(schedules),
             lanes=lanes,
             recorder=recorder,

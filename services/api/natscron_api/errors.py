@@ -6,7 +6,13 @@ replies from `jobs.trigger` / `jobs.cancel` keep their codes, so a client sees t
 `unknown_scraper` whether it asked NATS or HTTP.
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from natscron_shared.errors import NatscronError
+
+MAX_LISTED_PROBLEMS = 5
+PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
 class ApiError(NatscronError):
@@ -41,6 +47,8 @@ HTTP_STATUS_OF_CODE: dict[str, int] = {
     "invalid_state": 409,
     "not_retryable": 409,
     "no_runners": 409,
+    "not_active": 409,
+    "overlap_policy": 409,
     "message_too_large": 413,
     "body_too_large": 413,
     "bad_request": 422,
@@ -48,6 +56,8 @@ HTTP_STATUS_OF_CODE: dict[str, int] = {
     "invalid_cursor": 422,
     "invalid_job": 422,
     "unknown_scraper": 422,
+    "invalid_range": 422,
+    "too_many_slots": 422,
     "invalid_params": 422,
     "internal_error": 500,
     "remote_error": 502,
@@ -59,3 +69,22 @@ HTTP_STATUS_OF_CODE: dict[str, int] = {
 
 def http_status(code: str) -> int:
     return HTTP_STATUS_OF_CODE.get(code, 502)
+
+
+def problems_sentence(errors: Sequence[Mapping[str, Any]]) -> str:
+    """Validation errors as one line: `field: what is wrong; ...`, the first few only."""
+    problems = "; ".join(_problem(error) for error in errors[:MAX_LISTED_PROBLEMS])
+    more = len(errors) - MAX_LISTED_PROBLEMS
+    return problems + (f"; and {more} more" if more > 0 else "")
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    what = _plain(str(error.get("msg", "invalid")))
+    return f"{where}: {what}" if where else what
+
+
+def _plain(message: str) -> str:
+    for prefix in PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message

@@ -29,7 +29,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from natscron_api.auth import Authenticator, Forbidden, Principal, Scope, Unauthorized
 from natscron_api.core import ApiCore
-from natscron_api.errors import http_status
+from natscron_api.errors import http_status, problems_sentence
+from natscron_api.requests import BackfillRange
 from natscron_api.views import (
     BulkControl,
     BulkControlResult,
@@ -46,6 +47,7 @@ from natscron_api.views import (
     SchedulerStatus,
     SpecWritten,
 )
+from natscron_shared.backfill import BackfillReply
 from natscron_shared.cancel import CancelReply
 from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.errors import NatscronError
@@ -57,7 +59,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 """A spec is at most 1 MiB in KV; nothing the API takes is bigger."""
-MAX_LISTED_PROBLEMS = 5
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
 JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
 DESCRIPTION = """\
@@ -412,6 +413,16 @@ async def bulk_resume(core: Core, _: Writer, body: BulkControl) -> BulkControlRe
     return await core.bulk("resume", body.ids, body.selector)
 
 
+@specs.post(
+    "/delete",
+    response_model=BulkControlResult,
+    responses={**AUTH_ERRORS, **BAD_JSON, **UNAVAILABLE},
+    summary="Delete many scheduled jobs, by ids or label selector",
+)
+async def bulk_delete(core: Core, _: Writer, body: BulkControl) -> BulkControlResult:
+    return await core.bulk("delete", body.ids, body.selector)
+
+
 @specs.get(
     "/{scheduled_job_id}/preview",
     response_model=Preview,
@@ -426,6 +437,18 @@ async def preview(
     after: Annotated[datetime | None, Query(description="from this moment; default now")] = None,
 ) -> Preview:
     return await core.preview(scheduled_job_id, count, _utc(after))
+
+
+@specs.post(
+    "/{scheduled_job_id}/backfill",
+    response_model=BackfillReply,
+    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Run the past slots in a range that never ran, through any ticker",
+)
+async def backfill(
+    core: Core, _: Writer, scheduled_job_id: ScheduledJobId, body: BackfillRange
+) -> BackfillReply:
+    return await core.backfill(scheduled_job_id, body.start, body.end, body.dry_run)
 
 
 # --- operations ----------------------------------------------------------------------------
@@ -509,15 +532,7 @@ def _handle_errors(app: FastAPI) -> None:
         errors = list(exc.errors())
         if any(error.get("type") == "json_invalid" for error in errors):
             return error_response("malformed_json", "the body is not valid JSON", 400)
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error.get('loc', ())) or 'request'}:"
-            f" {error.get('msg', 'invalid')}"
-            for error in errors[:MAX_LISTED_PROBLEMS]
-        )
-        more = len(errors) - MAX_LISTED_PROBLEMS
-        return error_response(
-            "invalid_request", problems + (f"; and {more} more" if more > 0 else "")
-        )
+        return error_response("invalid_request", problems_sentence(errors))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

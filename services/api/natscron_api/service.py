@@ -1,4 +1,5 @@
-"""The API service: uvicorn serving the HTTP face, inside the lifecycle every service shares.
+"""The API service: uvicorn serving the HTTP face and the NATS micro face (`natscron.api.*`)
+over one `ApiCore`, inside the lifecycle every service shares.
 
 Stateless, so any number of replicas can run: everything it answers comes from MongoDB,
 KV and the services behind `jobs.trigger` / `jobs.cancel`. It binds its socket itself
@@ -24,6 +25,7 @@ from pymongo.errors import PyMongoError
 from natscron_api.auth import Authenticator
 from natscron_api.core import ApiCore
 from natscron_api.http_app import create_app
+from natscron_api.micro import MicroFace
 from natscron_api.mongo import Document, database_of, new_client
 from natscron_shared import names
 from natscron_shared.clock import Clock, SystemClock
@@ -82,13 +84,12 @@ class ApiService(Service):
         self._host = host or settings.api_host
         self._free_port_if_busy = free_port_if_busy
         self._announce = announce
-        self._broker = new_broker(
-            endpoints.nats_url, "natscron-api", settings.shutdown_grace_seconds
-        )
+        self._broker = new_broker(settings, endpoints.nats_url, "natscron-api")
         self._mongo: AsyncMongoClient[Document] | None = None
         self._mongo_problem: str | None = "MongoDB not checked yet"
         self._server: _Server | None = None
         self._serving: asyncio.Task[None] | None = None
+        self._micro: MicroFace | None = None
         self.port: int | None = None
 
     @property
@@ -104,6 +105,8 @@ class ApiService(Service):
         db = database_of(self._mongo)
         await self._check_mongo(db)
         core = ApiCore(client_of(self._broker), db, self._clock)
+        self._micro = MicroFace(core, self.registry)
+        await self._micro.start(client_of(self._broker))
         app = create_app(
             core, self._auth, self.health_problems, self.readiness_problems, self.registry
         )
@@ -177,6 +180,8 @@ class ApiService(Service):
         return problems + ([self._mongo_problem] if self._mongo_problem else [])
 
     async def _stop(self) -> None:
+        if self._micro is not None:
+            await self._micro.stop()
         if self._server is not None and self._serving is not None:
             self._server.should_exit = True
             await asyncio.wait([self._serving], timeout=self._settings.shutdown_grace_seconds + 2)

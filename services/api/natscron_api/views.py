@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from natscron_shared.models import MAX_NOTE_CHARS, Identifier
+from natscron_shared.ticker_status import TickerStatus
 
 
 class ErrorBody(BaseModel):
@@ -160,7 +161,7 @@ class BulkControl(BaseModel):
 
 class BulkControlResult(BaseModel):
     results: list[ControlResult]
-    changed: int = Field(description="how many were paused or resumed")
+    changed: int = Field(description="how many were paused, resumed or deleted")
 
 
 class SpecWritten(BaseModel):
@@ -246,7 +247,11 @@ class ConsumerLag(BaseModel):
 class SchedulerStatus(BaseModel):
     """Seed 002's daemon status, for a distributed scheduler."""
 
-    leader: str | None = Field(description="the ticker holding the lease (KV ticker_leader)")
+    leader: str | None = Field(description="the ticker that says it holds the lease")
+    leader_since: datetime | None = Field(description="since when it holds it (its clock)")
+    tickers: list[TickerStatus] = Field(
+        description="the tickers that answered natscron.ticker.status, leading or not"
+    )
     schedules_loaded: int = Field(description="specs in KV scheduled_jobs")
     lanes: list[ConsumerLag] = Field(description="runner lanes: runner-immediate, runner-normal")
     recorder: list[ConsumerLag] = Field(description="the recorder's consumers")

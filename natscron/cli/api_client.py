@@ -1,0 +1,65 @@
+"""The CLI's way to the API: requests on `natscron.api.*` over NATS, so a command needs only
+NATS credentials. A reply is returned as the JSON it came as (what HTTP would answer); an
+error reply is raised with its code."""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from pydantic import BaseModel
+
+from natscron.cli.connect import nats_client
+from natscron.stack import resolve_nats_url
+from natscron_api.requests import subject_of
+from natscron_shared.errors import NatscronError
+from natscron_shared.settings import Settings
+
+REQUEST_TIMEOUT_SECONDS = 15.0
+ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+
+
+class ApiReplyError(NatscronError):
+    """An error the API answered, with its code (`unknown_scheduled_job`, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Api:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def ask(self, endpoint: str, request: BaseModel | None = None) -> Any:
+        subject = subject_of(endpoint)
+        data = b"" if request is None else request.model_dump_json(exclude_none=True).encode()
+        try:
+            reply = await self._client.request(subject, data, timeout=REQUEST_TIMEOUT_SECONDS)
+        except nats.errors.NoRespondersError:
+            raise NatscronError(
+                f"no natscron API answered on {subject}; is `natscron api` (or `natscron up`)"
+                " running?"
+            ) from None
+        except (TimeoutError, nats.errors.TimeoutError):
+            raise NatscronError(
+                f"the natscron API did not answer on {subject} within {REQUEST_TIMEOUT_SECONDS:g}s"
+            ) from None
+        try:
+            answer = json.loads(reply.data)
+        except ValueError:
+            raise NatscronError(f"the API's reply on {subject} is not JSON") from None
+        if (reply.headers or {}).get(ERROR_CODE_HEADER):
+            error = answer.get("error", {}) if isinstance(answer, dict) else {}
+            raise ApiReplyError(
+                str(error.get("code", "remote_error")), str(error.get("message", ""))
+            )
+        return answer
+
+
+@asynccontextmanager
+async def api(settings: Settings) -> AsyncIterator[Api]:
+    async with nats_client(resolve_nats_url(settings), settings) as client:
+        yield Api(client)

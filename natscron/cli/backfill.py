@@ -1,0 +1,59 @@
+"""`natscron backfill SCHEDULE_ID --from T --to T`: run the past slots of a scheduled job
+that never ran, through the API on NATS (`natscron.api.schedules.backfill` -> any ticker's
+`jobs.backfill`)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.text import Text
+
+from natscron.cli.output import Format, OutputOption
+from natscron.cli.query import ask
+from natscron.cli.tables import when
+from natscron.cli.times import parse_time
+from natscron_api.requests import Backfill
+
+TIME_HELP = "ISO 8601 (UTC without an offset) or an age: 30m, 2h, 7d"
+
+
+def backfill(
+    scheduled_job_id: Annotated[
+        str, typer.Argument(help="the scheduled job to backfill", show_default=False)
+    ],
+    start: Annotated[
+        datetime,
+        typer.Option(
+            "--from",
+            parser=parse_time,
+            metavar="TIME",
+            help=f"the first instant, included; {TIME_HELP}",
+            show_default=False,
+        ),
+    ],
+    end: Annotated[
+        datetime,
+        typer.Option(
+            "--to",
+            parser=parse_time,
+            metavar="TIME",
+            help=f"the last instant, included, not in the future; {TIME_HELP}",
+            show_default=False,
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list the slots; publish nothing")
+    ] = False,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Run the slots of a scheduled job in a past range that have no run yet (each slot's
+    job id is the one its normal fire gets, so nothing runs twice)."""
+    request = Backfill(scheduled_job_id=scheduled_job_id, start=start, end=end, dry_run=dry_run)
+    ask("schedules.backfill", request, output, _table)
+
+
+def _table(reply: dict[str, Any]) -> Group:
+    lines = [when(slot) for slot in reply["slots"]]
+    lines.append(Text(reply["message"]))
+    return Group(*lines)

@@ -1,0 +1,25 @@
+"""One request to the API over NATS, its reply printed in the format asked for."""
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import RenderableType
+
+from natscron.cli.api_client import api
+from natscron.cli.output import Format, emit
+from natscron.cli.runtime import run
+from natscron_shared.settings import Settings
+
+
+def ask(
+    endpoint: str,
+    request: BaseModel | None,
+    fmt: Format,
+    table: Callable[[Any], RenderableType],
+) -> None:
+    async def work(settings: Settings) -> Any:
+        async with api(settings) as client:
+            return await client.ask(endpoint, request)
+
+    emit(run(work), fmt, table)

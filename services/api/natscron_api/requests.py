@@ -1,0 +1,119 @@
+"""Requests of the NATS face (`natscron.api.*`), one model per endpoint, as JSON bodies.
+
+They take what the HTTP face takes in its paths, queries and bodies, with the same limits,
+and refuse fields they do not know. An empty body is `{}`. Times without an offset are UTC.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from natscron_shared import names
+from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.models import MAX_NOTE_CHARS, Identifier, JobId, ScheduledJob
+
+MAX_PAGE = 1000
+
+
+def subject_of(endpoint: str) -> str:
+    """The subject of an endpoint: `schedules.list` -> `natscron.api.schedules.list`."""
+    return f"{names.API_PREFIX}.{endpoint}"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description="at most this many")]
+Reason = Annotated[str | None, Field(max_length=MAX_NOTE_CHARS, description="a note kept")]
+
+
+class ApiRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Nothing(ApiRequest):
+    """Endpoints that take no parameters."""
+
+
+class ListSchedules(ApiRequest):
+    status: ScheduledJobStatus | None = None
+    selector: str | None = Field(default=None, description="labels that must all match: a=b,c=d")
+    limit: Limit = 50
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+
+
+class ScheduleRef(ApiRequest):
+    scheduled_job_id: Identifier
+
+
+class DescribeSchedule(ScheduleRef):
+    include_runs: bool = True
+    limit: Limit = 50
+
+
+class PreviewSchedule(ScheduleRef):
+    count: int = Field(default=10, ge=1, le=100)
+    after: UtcDatetime | None = Field(default=None, description="from this moment; default now")
+
+
+class PauseSchedule(ScheduleRef):
+    reason: Reason = None
+
+
+class CreateSchedule(ApiRequest):
+    spec: ScheduledJob
+    unchecked: bool = Field(
+        default=False, description="skip the check against the scrapers runners advertise"
+    )
+
+
+class ReplaceSchedule(CreateSchedule):
+    scheduled_job_id: Identifier
+
+
+class Backfill(ScheduleRef):
+    """The past slots of a scheduled job in `[start, end]` that never ran, run now."""
+
+    start: UtcDatetime = Field(description="the first instant of the range, included")
+    end: UtcDatetime = Field(description="the last instant, included; not in the future")
+    dry_run: bool = Field(default=False, description="report the slots, publish nothing")
+
+
+class BackfillRange(ApiRequest):
+    """The body of `POST /scheduled-jobs/{id}/backfill`."""
+
+    start: UtcDatetime = Field(description="the first instant of the range, included")
+    end: UtcDatetime = Field(description="the last instant, included; not in the future")
+    dry_run: bool = Field(default=False, description="report the slots, publish nothing")
+
+
+class ScheduleStats(ScheduleRef):
+    hours: int = Field(default=24, ge=1, le=24 * 14, description="recent UTC hours")
+
+
+class ListJobs(ApiRequest):
+    scheduled_job_id: Identifier | None = None
+    status: JobStatus | None = None
+    trigger: Trigger | None = None
+    since: UtcDatetime | None = Field(default=None, description="created at or after")
+    until: UtcDatetime | None = Field(default=None, description="created before")
+    limit: Limit = 50
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+
+
+class JobRef(ApiRequest):
+    job_id: JobId
+
+
+class CancelJob(JobRef):
+    reason: Reason = None
+    by: str = Field(
+        default="nats", max_length=100, description="who asks; kept as the job's cancelled_by"
+    )
+
+
+class RetryJob(JobRef):
+    priority: Priority = Priority.IMMEDIATE
