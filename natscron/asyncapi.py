@@ -14,7 +14,8 @@ VERSION = "1"
 REPLY_SUBJECT = "_INBOX.{request}"
 """Where NATS request/reply sends an answer: the requester's own inbox subject."""
 DESCRIPTION = (
-    "The messages between natscron's ticker, runners and recorder over NATS JetStream."
+    "The messages between natscron's ticker, runners and recorder over NATS JetStream,"
+    " and the requests the API and CLI send them (trigger, cancel, backfill, status)."
     " Subjects with {placeholders} are one subject per job or scheduled job."
 )
 

@@ -95,14 +95,13 @@ def spec(scheduled_job_id: str, status: ScheduledJobStatus) -> ScheduledJob:
 @dataclass
 class Published:
     """The run requests the ticker published, as a core subscriber to `jobs.run.>` sees
-    them: the slots each schedule was owed, whatever MongoDB later says."""
+    them: the slots each schedule was owed, whatever MongoDB later says. Retries are not
+    among them: runners publish those on `jobs.retry.<lane>`."""
 
     slots: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
 
     async def on_request(self, msg: Msg) -> None:
         request = RunRequest.model_validate_json(msg.data)
-        if request.attempt > 1:
-            return  # a runner's retry of a failed attempt, not a slot the ticker published
         if request.scheduled_job_id is not None and request.scheduled_for is not None:
             self.slots[request.scheduled_job_id].append(request.scheduled_for)
 

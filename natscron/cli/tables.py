@@ -229,6 +229,29 @@ def metrics(reply: dict[str, Any]) -> RenderableType:
     )
 
 
+def _leader(reply: dict[str, Any]) -> Text:
+    leader = reply.get("leader")
+    if not leader:
+        return Text("leader: none (no ticker holds the lease)")
+    since = reply.get("leader_since")
+    return Text(f"leader: {leader}" + (f" since {when(since)}" if since else ""))
+
+
+def _tickers(tickers: list[dict[str, Any]]) -> RenderableType:
+    if not tickers:
+        return Text("tickers: none answered")
+    table = _table("TICKER", "LEADING", "SINCE", "SPECS FOLLOWED", "ANSWERED")
+    for ticker in tickers:
+        table.add_row(
+            cell(ticker["ticker_id"]),
+            cell("yes" if ticker["leading"] else "no"),
+            when(ticker.get("leading_since")),
+            cell(ticker["schedules_loaded"]),
+            when(ticker.get("at")),
+        )
+    return table
+
+
 def status(reply: dict[str, Any]) -> RenderableType:
     lag = _table("CONSUMER", "STREAM", "PENDING", "ACK PENDING", "REDELIVERED", "WAITING PULLS")
     for consumer in (*reply["lanes"], *reply["recorder"]):
@@ -241,7 +264,8 @@ def status(reply: dict[str, Any]) -> RenderableType:
             cell(consumer["waiting_pulls"]),
         )
     return Group(
-        Text(f"leader: {reply.get('leader') or 'none (no ticker holds the lease)'}"),
+        _leader(reply),
+        _tickers(reply.get("tickers") or []),
         Text(f"schedules loaded: {reply['schedules_loaded']}"),
         Text(f"runners: {', '.join(reply['runners']) or 'none'}"),
         Text(f"scrapers: {', '.join(reply['scrapers']) or 'none'}"),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from natscron_shared import names
+from natscron_shared.backfill import BackfillReply, BackfillRequest
 from natscron_shared.cancel import CancelReply, CancelRequest
 from natscron_shared.enums import Priority
 from natscron_shared.messages import (
@@ -21,6 +22,7 @@ from natscron_shared.messages import (
     TriggerRequest,
 )
 from natscron_shared.presence import PresenceProbe, TickerPresence
+from natscron_shared.ticker_status import TickerStatus, TickerStatusProbe
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,20 @@ def _run_lane(priority: Priority) -> Channel:
     )
 
 
+def _retry_lane(priority: Priority) -> Channel:
+    return Channel(
+        names.retry_subject(priority),
+        RunRequest,
+        "runner",
+        "runner",
+        f"The next attempt of a failed job, {priority.value} lane; Nats-Msg-Id is"
+        " job_id:attempt. The JOBS stream stores it as"
+        f" {names.run_subject(priority)} (a subject transform), so runners take it with"
+        " the lane's run requests and only the ticker publishes on jobs.run.",
+        stream=names.STREAM_JOBS,
+    )
+
+
 CHANNELS: tuple[Channel, ...] = (
     Channel(
         names.JOBS_TRIGGER,
@@ -55,6 +71,16 @@ CHANNELS: tuple[Channel, ...] = (
         "Run a scheduled job now, or an ad-hoc job. Request/reply (or fire-and-forget) in the"
         f" queue group {names.TICKER_QUEUE!r}: any ticker answers, leader or not.",
         reply=(TriggerReply, ErrorReply),
+    ),
+    Channel(
+        names.JOBS_BACKFILL,
+        BackfillRequest,
+        "CLI, API",
+        "ticker",
+        "Publish the past slots of a scheduled job that never ran, once each (the job id a"
+        " normal fire of the slot gets), on the normal lane. Request/reply in the queue"
+        f" group {names.TICKER_QUEUE!r}: any ticker answers.",
+        reply=(BackfillReply, ErrorReply),
     ),
     Channel(
         names.JOBS_CANCEL,
@@ -78,8 +104,20 @@ CHANNELS: tuple[Channel, ...] = (
         " at once instead of waiting for the TTL.",
         reply=(TickerPresence,),
     ),
+    Channel(
+        names.TICKER_STATUS,
+        TickerStatusProbe,
+        "API",
+        "every ticker",
+        "Who leads, since when, and how many specs each ticker follows. No queue group: every"
+        " ticker answers, so the requester gathers replies for a short window; NATS's"
+        ' "no responders" ends it at once when no ticker runs.',
+        reply=(TickerStatus,),
+    ),
     _run_lane(Priority.IMMEDIATE),
     _run_lane(Priority.NORMAL),
+    _retry_lane(Priority.IMMEDIATE),
+    _retry_lane(Priority.NORMAL),
     Channel(
         f"{names.JOBS_EVENTS_PREFIX}.{{job_id}}",
         JobEvent,
