@@ -18,11 +18,12 @@ COPY services ./services
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 natscron
+RUN groupadd --gid 10001 natscron && useradd --create-home --uid 10001 --gid 10001 natscron
 WORKDIR /app
 COPY --from=build /app /app
 ENV PATH=/app/.venv/bin:$PATH NATSCRON_HTTP_PORT=8080
-USER natscron
+# Numeric, so Kubernetes' runAsNonRoot can check the image runs as non-root.
+USER 10001:10001
 EXPOSE 8080 8000
 ENTRYPOINT ["natscron"]
 CMD ["runner"]
