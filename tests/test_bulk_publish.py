@@ -27,8 +27,8 @@ class NotNow(Exception):
 async def started(
     nc: Client, outcomes: Counter[tuple[str, str]], max_in_flight: int = 100, ack_wait: float = 5
 ) -> BulkPublisher:
-    def count(stream: str, outcome: str) -> None:
-        outcomes[(stream, outcome)] += 1
+    def count(stream: str, outcome: str, publications: int) -> None:
+        outcomes[(stream, outcome)] += publications
 
     publisher = BulkPublisher(nc, count, max_in_flight, ack_wait)
     await publisher.start()

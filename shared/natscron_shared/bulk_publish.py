@@ -16,6 +16,7 @@ The guarantees are those of `js.publish`: a message is stored when its ack says 
 import asyncio
 import itertools
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -52,8 +53,10 @@ class PublishRejectedError(Exception):
 
 
 Outcome = Stored | BaseException
-OnOutcome = Callable[[str, str], None]
-"""Told (stream, outcome) for each publication: `stored`, `duplicate` or `failed`."""
+OnOutcome = Callable[[str, str, int], None]
+"""Told (stream, outcome, how many) once per `publish_all` and pair: `stored`, `duplicate`
+or `failed` (stream ""), counted together, since a metric's lock per message costs more
+than the message."""
 
 
 class BulkPublisher:
@@ -66,14 +69,14 @@ class BulkPublisher:
     ) -> None:
         self._client = client
         self._on_outcome = on_outcome
-        self._max_in_flight = max_in_flight
         self._timeout = timeout
         self._prefix = ""
         self._tokens = itertools.count()
         self._waiting: dict[str, tuple[float, asyncio.Future[Stored]]] = {}
         """Sent and unanswered, oldest first: token -> (when sent, monotonic; its outcome)."""
-        self._room = asyncio.Event()
-        self._room.set()
+        self._room = asyncio.Semaphore(max_in_flight)
+        """One unit per message awaiting its ack, given back when it leaves `_waiting`: a
+        semaphore wakes one waiting sender per ack, where an event would wake them all."""
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
@@ -120,11 +123,13 @@ class BulkPublisher:
                     message.subject, message.payload, reply=self._prefix + token, headers=headers
                 )
             except Exception as exc:
-                self._waiting.pop(token, None)
+                self._settle(token)
                 future.set_exception(exc)
         if sent:
             await asyncio.wait([future for _, future in sent], timeout=self._timeout)
         outcomes: list[Outcome] = [self._outcome(token, future) for token, future in sent]
+        for (stream, outcome), count in Counter(map(_label, outcomes)).items():
+            self._on_outcome(stream, outcome, count)
         if refused is not None:
             outcomes.extend(refused for _ in range(len(messages) - len(sent)))
         return outcomes
@@ -132,40 +137,39 @@ class BulkPublisher:
     async def _until_room(self) -> None:
         """Wait until fewer than `max_in_flight` messages await their ack; one unanswered
         for longer than the timeout stops waiting then (its outcome is a timeout)."""
-        while len(self._waiting) >= self._max_in_flight:
-            self._room.clear()
+        while self._room.locked():
             try:
-                await asyncio.wait_for(self._room.wait(), self._timeout)
+                await asyncio.wait_for(self._room.acquire(), self._timeout)
             except TimeoutError:
                 self._expire(asyncio.get_running_loop().time() - self._timeout)
+            else:
+                return
+        await self._room.acquire()
 
     def _expire(self, sent_before: float) -> None:
         for token, (sent_at, future) in list(self._waiting.items()):
             if sent_at > sent_before:
                 break
-            del self._waiting[token]
+            self._settle(token)
             if not future.done():
                 future.set_exception(nats.errors.TimeoutError())
 
     def _outcome(self, token: str, future: asyncio.Future[Stored]) -> Outcome:
         if not future.done() or future.cancelled():
             future.cancel()
-            self._waiting.pop(token, None)
-            self._room.set()
-            self._on_outcome("", "failed")
+            self._settle(token)
             return nats.errors.TimeoutError()
-        error = future.exception()
-        if error is not None:
-            self._on_outcome("", "failed")
-            return error
-        stored = future.result()
-        self._on_outcome(stored.stream, "duplicate" if stored.duplicate else "stored")
-        return stored
+        return future.exception() or future.result()
+
+    def _settle(self, token: str) -> tuple[float, asyncio.Future[Stored]] | None:
+        """Take a message off `_waiting`, giving its room back; None if it was not there."""
+        waiting = self._waiting.pop(token, None)
+        if waiting is not None:
+            self._room.release()
+        return waiting
 
     async def _acked(self, msg: Msg) -> None:
-        waiting = self._waiting.pop(msg.subject[len(self._prefix) :], None)
-        if len(self._waiting) < self._max_in_flight:
-            self._room.set()
+        waiting = self._settle(msg.subject[len(self._prefix) :])
         if waiting is None or waiting[1].done():
             return
         future = waiting[1]
@@ -186,3 +190,9 @@ class BulkPublisher:
             future.set_exception(PublishRejectedError(str(error.get("description", error))))
             return
         future.set_result(Stored(body.get("stream", ""), bool(body.get("duplicate", False))))
+
+
+def _label(outcome: Outcome) -> tuple[str, str]:
+    if isinstance(outcome, Stored):
+        return outcome.stream, "duplicate" if outcome.duplicate else "stored"
+    return "", "failed"

@@ -170,9 +170,9 @@ class JetStreamPublisher:
             ]
         )
 
-    def count(self, stream: str, outcome: str) -> None:
-        """Count a publication sent another way (`bulk_publish`) with these."""
-        self._published.labels(stream, outcome).inc()
+    def count(self, stream: str, outcome: str, publications: int = 1) -> None:
+        """Count publications sent another way (`bulk_publish`) with these."""
+        self._published.labels(stream, outcome).inc(publications)
 
     async def _send(self, subject: str, payload: bytes, msg_id: str | None) -> PubAck:
         headers = {MSG_ID_HEADER: msg_id} if msg_id else None

@@ -195,11 +195,14 @@ class JobOperations:
         for as_of, chunk in ahead:
             await self._clock.sleep_until(as_of)
             send(chunk)
+        # Every send first, then the bookkeeping: it must not slow the sends of a burst.
+        acked: list[tuple[list[_Firing], list[Outcome], datetime]] = []
+        for firings, sent in sends:
+            acked.append((firings, await sent, self._clock.now()))
         fired: list[_Firing] = []
         failures: list[BaseException] = []
-        for firings, sent in sends:
-            outcomes = iter(await sent)
-            acked_at = self._clock.now()
+        for firings, chunk_outcomes, acked_at in acked:
+            outcomes = iter(chunk_outcomes)
             for firing in firings:
                 scheduled_job_id = firing.spec.scheduled_job_id
                 results = [next(outcomes) for _ in firing.requests]
@@ -242,11 +245,14 @@ class JobOperations:
         return firings
 
     def _count(self, firing: "_Firing", results: list[Outcome], acked_at: datetime) -> None:
+        duplicates = sum(1 for r in results if isinstance(r, Stored) and r.duplicate)
+        if duplicates:
+            self._metrics.slots_duplicate.inc(duplicates)
+        if len(results) > duplicates:
+            self._metrics.slots_fired.inc(len(results) - duplicates)
         for request, result in zip(firing.requests, results, strict=True):
             if isinstance(result, Stored) and result.duplicate:
-                self._metrics.slots_duplicate.inc()
                 continue
-            self._metrics.slots_fired.inc()
             assert request.scheduled_for is not None
             self._metrics.fire_lag.observe(
                 max(0.0, (acked_at - request.scheduled_for).total_seconds())

@@ -208,8 +208,9 @@ class Scheduler:
             self._woken.set()
 
     def _ensure_leading(self) -> None:
-        """Checked before a burst's first send and every `bulk_publish.CHECK_EVERY` sends after: a ticker
-        that no longer trusts its lease, or that is stopping, sends no further slot."""
+        """Checked before a burst's first send and every `bulk_publish.CHECK_EVERY` sends
+        after: a ticker that no longer trusts its lease, or that is stopping, sends no
+        further slot."""
         if self._closing or not self._lease.is_leader:
             raise LeadershipLostError
 
