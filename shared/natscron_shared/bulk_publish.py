@@ -14,6 +14,7 @@ The guarantees are those of `js.publish`: a message is stored when its ack says 
 """
 
 import asyncio
+import contextlib
 import itertools
 import json
 from collections import Counter
@@ -59,6 +60,21 @@ or `failed` (stream ""), counted together, since a metric's lock per message cos
 than the message."""
 
 
+class _Batch:
+    """The outcomes of one `publish_all`, filled in as its acks come."""
+
+    def __init__(self, size: int) -> None:
+        self.outcomes: list[Outcome | None] = [None] * size
+        self.unanswered = 0
+        self.answered = asyncio.Event()
+
+    def settle(self, index: int, outcome: Outcome) -> None:
+        self.outcomes[index] = outcome
+        self.unanswered -= 1
+        if not self.unanswered:
+            self.answered.set()
+
+
 class BulkPublisher:
     def __init__(
         self,
@@ -72,8 +88,9 @@ class BulkPublisher:
         self._timeout = timeout
         self._prefix = ""
         self._tokens = itertools.count()
-        self._waiting: dict[str, tuple[float, asyncio.Future[Stored]]] = {}
-        """Sent and unanswered, oldest first: token -> (when sent, monotonic; its outcome)."""
+        self._waiting: dict[str, tuple[float, _Batch, int]] = {}
+        """Sent and unanswered, oldest first: token -> (when sent, monotonic; its batch and
+        place in it)."""
         self._room = asyncio.Semaphore(max_in_flight)
         """One unit per message awaiting its ack, given back when it leaves `_waiting`: a
         semaphore wakes one waiting sender per ack, where an event would wake them all."""
@@ -89,9 +106,8 @@ class BulkPublisher:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
-        for _, waiting in self._waiting.values():
-            waiting.cancel()
-        self._waiting.clear()
+        for token in list(self._waiting):
+            self._answer(token, nats.errors.ConnectionClosedError())
 
     async def publish_all(
         self, messages: Sequence[Prepared], check: Callable[[], None] | None = None
@@ -101,8 +117,8 @@ class BulkPublisher:
         after; what it raises is the outcome of every message not sent yet."""
         assert self._subscription is not None, "start() the publisher first"
         loop = asyncio.get_running_loop()
-        sent: list[tuple[str, asyncio.Future[Stored]]] = []
-        refused: BaseException | None = None
+        batch = _Batch(len(messages))
+        tokens: list[str] = []
         for index, message in enumerate(messages):
             if index % CHECK_EVERY == 0 and index:
                 await asyncio.sleep(0)  # let the acks and the connection's flusher in
@@ -110,28 +126,30 @@ class BulkPublisher:
                 try:
                     check()
                 except Exception as exc:
-                    refused = exc
+                    batch.outcomes[index:] = [exc] * (len(messages) - index)
                     break
             await self._until_room()
-            future: asyncio.Future[Stored] = loop.create_future()
             token = str(next(self._tokens))
-            sent.append((token, future))
-            self._waiting[token] = (loop.time(), future)
+            tokens.append(token)
+            self._waiting[token] = (loop.time(), batch, index)
+            batch.unanswered += 1
             headers = {MSG_ID_HEADER: message.msg_id} if message.msg_id else None
             try:
                 await self._client.publish(
                     message.subject, message.payload, reply=self._prefix + token, headers=headers
                 )
             except Exception as exc:
-                self._settle(token)
-                future.set_exception(exc)
-        if sent:
-            await asyncio.wait([future for _, future in sent], timeout=self._timeout)
-        outcomes: list[Outcome] = [self._outcome(token, future) for token, future in sent]
-        for (stream, outcome), count in Counter(map(_label, outcomes)).items():
-            self._on_outcome(stream, outcome, count)
-        if refused is not None:
-            outcomes.extend(refused for _ in range(len(messages) - len(sent)))
+                self._answer(token, exc)
+        if batch.unanswered:
+            batch.answered.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(batch.answered.wait(), self._timeout)
+        for token in tokens:
+            self._answer(token, nats.errors.TimeoutError())
+        outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
+        assert len(outcomes) == len(messages)
+        for (stream, label), count in Counter(map(_label, outcomes[: len(tokens)])).items():
+            self._on_outcome(stream, label, count)
         return outcomes
 
     async def _until_room(self) -> None:
@@ -147,49 +165,40 @@ class BulkPublisher:
         await self._room.acquire()
 
     def _expire(self, sent_before: float) -> None:
-        for token, (sent_at, future) in list(self._waiting.items()):
+        for token, (sent_at, _, _) in list(self._waiting.items()):
             if sent_at > sent_before:
                 break
-            self._settle(token)
-            if not future.done():
-                future.set_exception(nats.errors.TimeoutError())
+            self._answer(token, nats.errors.TimeoutError())
 
-    def _outcome(self, token: str, future: asyncio.Future[Stored]) -> Outcome:
-        if not future.done() or future.cancelled():
-            future.cancel()
-            self._settle(token)
-            return nats.errors.TimeoutError()
-        return future.exception() or future.result()
-
-    def _settle(self, token: str) -> tuple[float, asyncio.Future[Stored]] | None:
-        """Take a message off `_waiting`, giving its room back; None if it was not there."""
+    def _answer(self, token: str, outcome: Outcome) -> None:
+        """Give a message still awaiting its ack its outcome and its room back; nothing if
+        it has one already."""
         waiting = self._waiting.pop(token, None)
         if waiting is not None:
             self._room.release()
-        return waiting
+            _, batch, index = waiting
+            batch.settle(index, outcome)
 
     async def _acked(self, msg: Msg) -> None:
-        waiting = self._settle(msg.subject[len(self._prefix) :])
-        if waiting is None or waiting[1].done():
-            return
-        future = waiting[1]
-        if not msg.data:
-            status = (msg.headers or {}).get("Status", "")
-            if status == NO_RESPONDERS:
-                future.set_exception(nats.errors.NoRespondersError())
-            else:
-                future.set_exception(PublishRejectedError(f"status {status or 'none'}"))
-            return
-        try:
-            body = json.loads(msg.data)
-        except ValueError:
-            future.set_exception(PublishRejectedError(f"unreadable ack {msg.data[:80]!r}"))
-            return
-        error = body.get("error")
-        if error is not None:
-            future.set_exception(PublishRejectedError(str(error.get("description", error))))
-            return
-        future.set_result(Stored(body.get("stream", ""), bool(body.get("duplicate", False))))
+        token = msg.subject[len(self._prefix) :]
+        if token in self._waiting:
+            self._answer(token, _outcome_of(msg))
+
+
+def _outcome_of(msg: Msg) -> Outcome:
+    if not msg.data:
+        status = (msg.headers or {}).get("Status", "")
+        if status == NO_RESPONDERS:
+            return nats.errors.NoRespondersError()
+        return PublishRejectedError(f"status {status or 'none'}")
+    try:
+        body = json.loads(msg.data)
+    except ValueError:
+        return PublishRejectedError(f"unreadable ack {msg.data[:80]!r}")
+    error = body.get("error")
+    if error is not None:
+        return PublishRejectedError(str(error.get("description", error)))
+    return Stored(body.get("stream", ""), bool(body.get("duplicate", False)))
 
 
 def _label(outcome: Outcome) -> tuple[str, str]:
