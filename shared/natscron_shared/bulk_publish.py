@@ -1,11 +1,11 @@
 """Thousands of JetStream publications at once, acked over one reply subscription.
 
 nats-py's `js.publish` is a request per message (a future, a muxed-inbox lookup, a `PubAck`
-built from JSON, a timeout task), which caps a process at about 15,000 acked publishes a
+built from JSON, a timeout task), which caps a process at about 19,000 acked publishes a
 second here. `BulkPublisher` sends each message with a plain `Client.publish` whose reply
 subject is a token under a wildcard subscription of its own, and matches the acks to the
-tokens: about 140,000 a second on the same machine, the server's work included
-(bench/RESULTS.md). The ticker fires its bursts through it.
+tokens: 92,000-97,000 a second on the same machine, the server's work included
+(bench/bulk_publish.py, bench/RESULTS.md). The ticker fires its bursts through it.
 
 The guarantees are those of `js.publish`: a message is stored when its ack says so
 (`Stored`, possibly as a duplicate of its msg id); a timeout does not mean "not stored"
