@@ -9,11 +9,10 @@ it takes later `cancelled` without running it. Any runner answers the request (q
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
@@ -24,17 +23,17 @@ from natscron_shared import names
 from natscron_shared.cancel import CancelMarker, CancelReply, CancelRequest, Found
 from natscron_shared.claims import JobClaim
 from natscron_shared.clock import Clock
-from natscron_shared.errors import BadRequestError, MessageTooLargeError, NatscronError
+from natscron_shared.errors import NatscronError
 from natscron_shared.job_events import last_job_event
 from natscron_shared.kv_watch import KvMirror
 from natscron_shared.messages import ErrorReply
 from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, to_json
+from natscron_shared.request_replies import bounded_decoder, error_reply
 
 log = logging.getLogger(__name__)
 
 MAX_CANCEL_BYTES = 16 * 1024
 """A cancel names a job and a reason of at most 500 characters; anything bigger is a mistake."""
-MAX_LISTED_PROBLEMS = 3
 PRUNE_FIRST_AT = 1024
 
 OnCancel = Callable[[CancelMarker], None]
@@ -86,25 +85,6 @@ def _parse_marker(key: str, value: bytes) -> CancelMarker | None:
     return marker
 
 
-def invalid_request(error: ValidationError) -> BadRequestError:
-    """A sentence naming the first problems' fields, without pydantic's decorations."""
-    problems = "; ".join(
-        f"{'.'.join(map(str, detail['loc'][1:])) or 'body'}: {detail['msg']}"
-        for detail in error.errors(include_url=False, include_input=False)[:MAX_LISTED_PROBLEMS]
-    )
-    return BadRequestError(f"invalid cancel request: {problems}")
-
-
-async def _bounded_decode(
-    message: NatsMessage, decode: Callable[[NatsMessage], Awaitable[Any]]
-) -> Any:
-    if len(message.body) > MAX_CANCEL_BYTES:
-        raise MessageTooLargeError(
-            f"request of {len(message.body)} bytes is over {MAX_CANCEL_BYTES}"
-        )
-    return await decode(message)
-
-
 class CancelHandler:
     """Serves `jobs.cancel`: writes the marker, then says where the job is.
 
@@ -134,21 +114,14 @@ class CancelHandler:
         broker.subscriber(
             names.JOBS_CANCEL,
             queue=names.RUNNER_QUEUE,
-            decoder=_bounded_decode,
+            decoder=bounded_decoder(MAX_CANCEL_BYTES),
             title=names.JOBS_CANCEL,
             description="Cancel a running or queued job; any runner answers",
         )(self.handle)
 
     def error_reply(self, error: Exception) -> ErrorReply:
         """The reply to a request that failed; the broker's exception middleware calls it."""
-        if isinstance(error, ValidationError):
-            error = invalid_request(error)
-        if not isinstance(error, NatscronError):
-            log.exception("a cancel request failed unexpectedly", exc_info=error)
-            error = NatscronError(f"internal error: {type(error).__name__}")
-        self._metrics.cancel_requests.labels(error.code).inc()
-        log.info("rejected a cancel request: %s", error)
-        return ErrorReply.of(error.code, error.detail)
+        return error_reply(error, "cancel", self._metrics.cancel_requests, log)
 
     async def handle(self, request: CancelRequest) -> CancelReply:
         marker = CancelMarker(

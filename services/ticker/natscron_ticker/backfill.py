@@ -27,9 +27,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
 
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
@@ -48,8 +47,6 @@ from natscron_shared.clock import Clock
 from natscron_shared.enums import ConcurrencyPolicy, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.errors import (
     BadRequestError,
-    MessageTooLargeError,
-    NatscronError,
     UnknownScheduledJobError,
 )
 from natscron_shared.job_events import last_job_event
@@ -57,6 +54,7 @@ from natscron_shared.job_ids import scheduled_job_run_id
 from natscron_shared.messages import ErrorReply, JobEvent, RunRequest, run_request_for
 from natscron_shared.models import ScheduledJob
 from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, JetStreamPublisher, jetstream_of
+from natscron_shared.request_replies import bounded_decoder, error_reply
 from natscron_shared.schedule import slots_between
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import pending_event
@@ -67,27 +65,7 @@ log = logging.getLogger(__name__)
 MAX_BACKFILL_BYTES = 4 * 1024
 """A request is an id, two instants and a flag."""
 EVENT_READS_IN_FLIGHT = 64
-MAX_LISTED_PROBLEMS = 3
 _TICK = timedelta(microseconds=1)
-
-
-def invalid_request(error: ValidationError) -> BadRequestError:
-    """A sentence naming the first problems' fields, without pydantic's decorations."""
-    problems = "; ".join(
-        f"{'.'.join(map(str, detail['loc'][1:])) or 'body'}: {detail['msg']}"
-        for detail in error.errors(include_url=False, include_input=False)[:MAX_LISTED_PROBLEMS]
-    )
-    return BadRequestError(f"invalid backfill request: {problems}")
-
-
-async def _bounded_decode(
-    message: NatsMessage, decode: Callable[[NatsMessage], Awaitable[Any]]
-) -> Any:
-    if len(message.body) > MAX_BACKFILL_BYTES:
-        raise MessageTooLargeError(
-            f"request of {len(message.body)} bytes is over {MAX_BACKFILL_BYTES}"
-        )
-    return await decode(message)
 
 
 async def events_history(broker: NatsBroker) -> timedelta | None:
@@ -119,21 +97,14 @@ class BackfillHandler:
         broker.subscriber(
             names.JOBS_BACKFILL,
             queue=names.TICKER_QUEUE,
-            decoder=_bounded_decode,
+            decoder=bounded_decoder(MAX_BACKFILL_BYTES),
             title=names.JOBS_BACKFILL,
             description="Publish a scheduled job's past slots that never ran; any ticker answers",
         )(self.handle)
 
     def error_reply(self, error: Exception) -> ErrorReply:
         """The reply to a request that failed; the broker's exception middleware calls it."""
-        if isinstance(error, ValidationError):
-            error = invalid_request(error)
-        if not isinstance(error, NatscronError):
-            log.exception("a backfill request failed unexpectedly", exc_info=error)
-            error = NatscronError(f"internal error: {type(error).__name__}")
-        self._metrics.backfills.labels(error.code).inc()
-        log.info("rejected a backfill request: %s", error)
-        return ErrorReply.of(error.code, error.detail)
+        return error_reply(error, "backfill", self._metrics.backfills, log)
 
     async def handle(self, request: BackfillRequest) -> BackfillReply:
         now = self._clock.now()

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
@@ -37,7 +37,6 @@ from natscron_shared.clock import Clock
 from natscron_shared.enums import JobStatus, Priority, Trigger
 from natscron_shared.errors import (
     BadRequestError,
-    MessageTooLargeError,
     NatscronError,
     NotRetryableError,
     UnknownJobError,
@@ -56,6 +55,7 @@ from natscron_shared.messages import (
 )
 from natscron_shared.models import ScheduledJob
 from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, jetstream_of
+from natscron_shared.request_replies import bounded_decoder, error_reply
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 
@@ -63,33 +63,11 @@ log = logging.getLogger(__name__)
 
 MAX_TRIGGER_BYTES = 64 * 1024
 """A trigger names a job and a few parameters; anything bigger is a mistake or abuse."""
-MAX_LISTED_PROBLEMS = 3
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class UnavailableError(NatscronError):
     code = "unavailable"
-
-
-def invalid_request(error: ValidationError) -> BadRequestError:
-    """A sentence naming the first problems' fields, without pydantic's decorations."""
-    problems = "; ".join(
-        f"{'.'.join(map(str, error_detail['loc'][1:])) or 'body'}: {error_detail['msg']}"
-        for error_detail in error.errors(include_url=False, include_input=False)[
-            :MAX_LISTED_PROBLEMS
-        ]
-    )
-    return BadRequestError(f"invalid trigger request: {problems}")
-
-
-async def _bounded_decode(
-    message: NatsMessage, decode: Callable[[NatsMessage], Awaitable[Any]]
-) -> Any:
-    if len(message.body) > MAX_TRIGGER_BYTES:
-        raise MessageTooLargeError(
-            f"request of {len(message.body)} bytes is over {MAX_TRIGGER_BYTES}"
-        )
-    return await decode(message)
 
 
 class TriggerHandler:
@@ -121,21 +99,14 @@ class TriggerHandler:
         broker.subscriber(
             names.JOBS_TRIGGER,
             queue=names.TICKER_QUEUE,
-            decoder=_bounded_decode,
+            decoder=bounded_decoder(MAX_TRIGGER_BYTES),
             title=names.JOBS_TRIGGER,
             description="Run a scheduled job now, or an ad-hoc job; any ticker answers",
         )(self.handle)
 
     def error_reply(self, error: Exception) -> ErrorReply:
         """The reply to a request that failed; the broker's exception middleware calls it."""
-        if isinstance(error, ValidationError):
-            error = invalid_request(error)
-        if not isinstance(error, NatscronError):
-            log.exception("a trigger request failed unexpectedly", exc_info=error)
-            error = NatscronError(f"internal error: {type(error).__name__}")
-        self._metrics.triggers.labels(error.code).inc()
-        log.info("rejected a trigger request: %s", error)
-        return ErrorReply.of(error.code, error.detail)
+        return error_reply(error, "trigger", self._metrics.triggers, log)
 
     async def handle(self, request: TriggerRequest) -> TriggerReply:
         now = self._clock.now()
