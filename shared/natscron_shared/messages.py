@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from natscron_shared.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
+from natscron_shared.job_ids import scheduled_job_run_id
 from natscron_shared.models import Identifier, JobId, ScheduledJob
 
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -192,6 +193,25 @@ def run_request_for(
         retry_backoff_seconds=spec.retry_backoff_seconds,
         timeout_seconds=spec.timeout_seconds,
         concurrency_policy=spec.concurrency_policy,
+    )
+
+
+def slot_run_request(
+    spec: ScheduledJob,
+    slot: datetime,
+    created_at: datetime,
+    trigger: Trigger = Trigger.SCHEDULED,
+    priority: Priority | None = None,
+) -> RunRequest:
+    """The run of one slot of `spec`, under the job id (and so the msg id) that every
+    publication of that slot gets, whoever makes it: JetStream stores it once."""
+    return run_request_for(
+        spec,
+        job_id=scheduled_job_run_id(spec.scheduled_job_id, slot),
+        trigger=trigger,
+        priority=spec.priority if priority is None else priority,
+        created_at=created_at,
+        scheduled_for=slot,
     )
 
 

@@ -50,8 +50,7 @@ from natscron_shared.errors import (
     UnknownScheduledJobError,
 )
 from natscron_shared.job_events import last_job_event
-from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import ErrorReply, JobEvent, RunRequest, run_request_for
+from natscron_shared.messages import ErrorReply, JobEvent, RunRequest, slot_run_request
 from natscron_shared.models import ScheduledJob
 from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, JetStreamPublisher, jetstream_of
 from natscron_shared.request_replies import bounded_decoder, error_reply
@@ -116,7 +115,9 @@ class BackfillHandler:
             )
         await self._check_range(request, now)
         slots = self._slots(spec, request)
-        runs = [self._run(spec, slot, now) for slot in slots]
+        runs = [
+            slot_run_request(spec, slot, now, Trigger.BACKFILL, Priority.NORMAL) for slot in slots
+        ]
         missing = await self._without_events(runs)
         _check_overlap(spec, len(missing))
         if request.dry_run:
@@ -176,18 +177,6 @@ class BackfillHandler:
                 f" {slots[MAX_BACKFILL_SLOTS - 1].isoformat()}); narrow the range"
             )
         return slots
-
-    @staticmethod
-    def _run(spec: ScheduledJob, slot: datetime, now: datetime) -> RunRequest:
-        """The run of a slot, with the job id (and so the msg id) a normal fire gives it."""
-        return run_request_for(
-            spec,
-            job_id=scheduled_job_run_id(spec.scheduled_job_id, slot),
-            trigger=Trigger.BACKFILL,
-            priority=Priority.NORMAL,
-            created_at=now,
-            scheduled_for=slot,
-        )
 
     async def _without_events(self, runs: Sequence[RunRequest]) -> list[RunRequest]:
         """The runs whose job has no event in EVENTS, read a bounded number at a time."""

@@ -19,9 +19,8 @@ import nats.errors
 
 from natscron_shared.bulk_publish import Outcome, Prepared, Stored
 from natscron_shared.clock import Clock
-from natscron_shared.enums import ScheduledJobStatus, Trigger
-from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import RunRequest, ScheduleEvent, run_request_for
+from natscron_shared.enums import ScheduledJobStatus
+from natscron_shared.messages import RunRequest, ScheduleEvent, slot_run_request
 from natscron_shared.models import ScheduledJob
 from natscron_shared.schedule import next_fire_after
 from natscron_ticker.book import ScheduleBook
@@ -239,7 +238,7 @@ class JobOperations:
                 due[scheduled_job_id] = None
                 continue
             plan = plan_firing(spec, state.handled_until, as_of, runs_left(spec, state))
-            requests = tuple(self._request(spec, slot, as_of) for slot in plan.fire)
+            requests = tuple(slot_run_request(spec, slot, as_of) for slot in plan.fire)
             messages = self._publisher.run_messages(requests)
             firings.append(_Firing(spec, state, plan, as_of, requests, messages))
         return firings
@@ -304,17 +303,6 @@ class JobOperations:
             if failed:
                 self._metrics.nats_errors.labels(operation).inc(failed)
                 log.warning("%d %s writes failed", failed, operation)
-
-    @staticmethod
-    def _request(spec: ScheduledJob, slot: datetime, now: datetime) -> RunRequest:
-        return run_request_for(
-            spec,
-            job_id=scheduled_job_run_id(spec.scheduled_job_id, slot),
-            trigger=Trigger.SCHEDULED,
-            priority=spec.priority,
-            created_at=now,
-            scheduled_for=slot,
-        )
 
     async def _save(self, scheduled_job_id: str, state: SlotState) -> None:
         self._states[scheduled_job_id] = state
