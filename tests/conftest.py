@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
+from natscron_api import ApiService
 from natscron_recorder.mongo import Document, database_of, new_client
 from natscron_runner import RunnerService
 from natscron_runner.scrapers.registry import ScraperRegistry
@@ -20,6 +22,7 @@ from natscron_shared.jetstream_layout import jetstream_layout
 from natscron_shared.provision import provision
 from natscron_shared.settings import Settings
 from natscron_ticker import TickerService
+from tests.api_support import api_settings, client, running_api
 from tests.servers import Server, start_mongo_server, start_nats_server, with_database
 
 # The hooks that check and report the NATSCRON_TEST_SERVERS choice: pytest finds them here.
@@ -131,3 +134,17 @@ async def start_runner(settings: Settings, endpoints: Endpoints) -> AsyncIterato
     yield start
     for runner in started:
         await runner.stop()
+
+
+@pytest.fixture
+async def api(settings: Settings, endpoints: Endpoints) -> AsyncIterator[ApiService]:
+    """The API service on the test's servers, with static tokens (`tests.api_support`)."""
+    async with running_api(api_settings(settings), endpoints) as service:
+        yield service
+
+
+@pytest.fixture
+async def http(api: ApiService) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of `api` with a write token."""
+    async with client(api) as session:
+        yield session

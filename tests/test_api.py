@@ -4,7 +4,6 @@ MongoDB documents written in the recorder's shapes (`tests/api_support.py`)."""
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -55,18 +54,6 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-async def api(settings: Settings, endpoints: Endpoints) -> AsyncIterator[ApiService]:
-    async with running_api(api_settings(settings), endpoints) as service:
-        yield service
-
-
-@pytest.fixture
-async def http(api: ApiService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client(api) as session:
-        yield session
 
 
 # --- the document, the open routes, and auth -------------------------------------------------

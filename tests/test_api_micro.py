@@ -2,7 +2,6 @@
 started in-process as for the HTTP tests, asked over NATS, its answers compared with HTTP's."""
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,12 +19,8 @@ from natscron_shared.endpoints import Endpoints
 from natscron_shared.enums import JobStatus, ScheduledJobStatus, Trigger
 from natscron_shared.nats_conn import to_json
 from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
 from tests.api_support import (
-    api_settings,
-    client,
     finished_event,
-    running_api,
     spec,
     store_runs,
     store_schedule,
@@ -35,18 +30,6 @@ from tests.test_api import NOOP_ENTRY, NOW, kv_spec
 from tests.test_cli import cli_env, run_cli
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def api(settings: Settings, endpoints: Endpoints) -> AsyncIterator[ApiService]:
-    async with running_api(api_settings(settings), endpoints) as service:
-        yield service
-
-
-@pytest.fixture
-async def http(api: ApiService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client(api) as session:
-        yield session
 
 
 async def ask(nc: Client, endpoint: str, body: Any = None) -> Any:

@@ -14,17 +14,12 @@ import yaml
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron_api import ApiService
 from natscron_recorder.mongo import Document, new_client
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.enums import JobStatus, ScheduledJobStatus
 from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
 from tests.api_support import (
-    api_settings,
-    client,
     finished_event,
-    running_api,
     spec,
     store_runs,
     store_schedule,
@@ -37,18 +32,6 @@ from tests.test_migrate import legacy_definitions
 pytestmark = pytest.mark.integration
 
 NOT_FOUND, CONFLICT, USAGE = 3, 4, 2
-
-
-@pytest.fixture
-async def api(settings: Settings, endpoints: Endpoints) -> AsyncIterator[ApiService]:
-    async with running_api(api_settings(settings), endpoints) as service:
-        yield service
-
-
-@pytest.fixture
-async def http(api: ApiService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client(api) as session:
-        yield session
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 without reading the lease."""
 
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -11,30 +10,15 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from natscron_api import ApiService
 from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
 from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
 from natscron_shared.ticker_status import gather_ticker_statuses
-from tests.api_support import api_settings, client, running_api, spec
+from tests.api_support import spec
 from tests.conftest import StartTicker
 from tests.test_api_micro import ask
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def api(settings: Settings, endpoints: Endpoints) -> AsyncIterator[ApiService]:
-    async with running_api(api_settings(settings), endpoints) as service:
-        yield service
-
-
-@pytest.fixture
-async def http(api: ApiService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client(api) as session:
-        yield session
 
 
 async def test_status_names_the_leader_among_the_tickers_and_follows_a_takeover(
