@@ -41,9 +41,23 @@ class CronEngine:
         self._calendar = WallCalendar(fields)
         self._fixed_hour = fields.fixed_hour
         self._timeline = timeline
+        self._last: tuple[datetime, datetime] | None = None
+        """The last search forward: from when, and the slot it found."""
 
     def next_slot(self, after: datetime) -> datetime | None:
-        """The first slot strictly after `after`."""
+        """The first slot strictly after `after`. A search from anywhere between the last
+        one's start and the slot it found finds that slot again, without searching: the
+        jobs that share an engine (every daily 09:00 in one zone) are mostly asked about
+        the same stretch of time."""
+        last = self._last
+        if last is not None and last[0] <= after < last[1]:
+            return last[1]
+        slot = self._search_next(after)
+        if slot is not None:
+            self._last = (after, slot)
+        return slot
+
+    def _search_next(self, after: datetime) -> datetime | None:
         offset = self._timeline.offset_at(after)
         low = (after + offset).replace(microsecond=0) + _SECOND
         start = self._timeline.between(after - FALL_BACK_LIMIT, after)
