@@ -122,9 +122,9 @@ def test_runs_left_counts_against_the_max_runs_it_was_made_for() -> None:
     limited = every_minute("latest").model_copy(update={"max_runs": 5})
     counted = SlotState(handled_until=NOW, fired_runs=3, max_runs=5)
     assert runs_left(limited, counted) == 2
-    assert runs_left(limited, counted.model_copy(update={"fired_runs": 9})) == 0
+    assert runs_left(limited, counted._replace(fired_runs=9)) == 0
     # max_runs changed (or newly added): a fresh count.
-    assert runs_left(limited, counted.model_copy(update={"max_runs": 4})) == 5
+    assert runs_left(limited, counted._replace(max_runs=4)) == 5
     assert runs_left(limited, SlotState(handled_until=NOW, fired_runs=40)) == 5
     assert runs_left(every_minute("latest"), counted) is None
 

@@ -277,7 +277,7 @@ async def paused_everywhere(js: JetStreamContext) -> list[str]:
         except KeyNotFoundError:
             still_active.append(scheduled_job_id)
             continue
-        if SlotState.model_validate_json(entry.value or b"").active:
+        if SlotState.from_json(entry.value or b"").active:
             still_active.append(scheduled_job_id)
     return still_active
 

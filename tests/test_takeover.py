@@ -10,7 +10,6 @@ from nats.js import JetStreamContext
 from natscron_shared import names
 from natscron_shared.clock import ManualClock
 from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.nats_conn import to_json
 from natscron_shared.schedule_store import put_schedules
 from natscron_ticker.state import SlotState
 from tests.conftest import StartTicker
@@ -34,9 +33,9 @@ async def test_a_takeover_writes_nothing_for_settled_jobs_and_catches_up_the_lat
     await put_schedules(js, [*settled, late, fresh])
     states = await js.key_value(names.KV_TICKER_STATE)
     for spec in settled:  # as the last leader left them: handled up to now
-        await states.put(spec.scheduled_job_id, to_json(SlotState(handled_until=T0)))
+        await states.put(spec.scheduled_job_id, SlotState(handled_until=T0).to_json())
     # The last leader died before firing 12:00:00 of "late".
-    await states.put("late", to_json(SlotState(handled_until=T0 - timedelta(seconds=15))))
+    await states.put("late", SlotState(handled_until=T0 - timedelta(seconds=15)).to_json())
     writes_before = await state_writes(js)
 
     ticker = await start_ticker(ManualClock(T0))

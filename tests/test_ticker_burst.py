@@ -47,7 +47,7 @@ async def leader(settings: Settings, endpoints: Endpoints) -> AsyncIterator[Lead
 
 async def saved_states(js: JetStreamContext) -> States:
     values = await current_values(await js.key_value(names.KV_TICKER_STATE))
-    return {key: SlotState.model_validate_json(value) for key, value in values.items()}
+    return {key: SlotState.from_json(value) for key, value in values.items()}
 
 
 async def announced(js: JetStreamContext) -> set[str]:

@@ -81,7 +81,7 @@ async def slot_state(js: JetStreamContext, scheduled_job_id: str) -> SlotState |
         entry = await bucket.get(scheduled_job_id)
     except KeyNotFoundError:
         return None
-    return SlotState.model_validate_json(entry.value or b"")
+    return SlotState.from_json(entry.value or b"")
 
 
 async def adopted(js: JetStreamContext, scheduled_job_id: str, active: bool = True) -> None:
@@ -148,7 +148,7 @@ async def test_catches_up_after_downtime_per_policy_and_never_twice(
     state_bucket = await js.key_value(names.KV_TICKER_STATE)
     for policy in policies:
         away = SlotState(handled_until=now - timedelta(minutes=10))
-        await state_bucket.put(f"c-{policy}", to_json(away))
+        await state_bucket.put(f"c-{policy}", away.to_json())
     await put_schedules(
         js,
         [

@@ -56,9 +56,6 @@ class KvMirror(Generic[T]):
     def get(self, key: str) -> T | None:
         return self._values.get(key)
 
-    def snapshot(self) -> dict[str, T]:
-        return dict(self._values)
-
     async def follow(self, bucket: KeyValue) -> None:
         """Apply every put and delete until cancelled."""
         watcher = await bucket.watchall()
@@ -66,7 +63,7 @@ class KvMirror(Generic[T]):
         try:
             async for entry in watcher:
                 if entry is not None and entry.operation in (KV_DEL, KV_PURGE):
-                    self._values.pop(entry.key, None)
+                    self._drop(entry.key)
                 elif entry is not None:
                     value = self._parse(entry.key, entry.value or b"")
                     if value is not None:
@@ -78,6 +75,9 @@ class KvMirror(Generic[T]):
 
     def _put(self, key: str, value: T) -> None:
         self._values[key] = value
+
+    def _drop(self, key: str) -> None:
+        self._values.pop(key, None)
 
 
 async def bucket_ttl(bucket: KeyValue, name: str, without_it: str) -> float:
