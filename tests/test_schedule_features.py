@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,12 +24,10 @@ from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.mongo import Document
 from natscron_shared import names
-from natscron_shared.bulk_publish import Outcome, Prepared, Stored
 from natscron_shared.clock import ManualClock
 from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import RunRequest, ScheduleEvent
+from natscron_shared.messages import ScheduleEvent
 from natscron_shared.models import Interval, ScheduledJob
-from natscron_shared.nats_conn import to_json
 from natscron_shared.schedule import (
     jitter_offset,
     next_fire_after,
@@ -40,11 +38,11 @@ from natscron_shared.schedule_store import put_schedules
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.operations import JobOperations
-from natscron_ticker.publishing import JobPublisher
-from natscron_ticker.state import SlotState, TickerStateStore
+from natscron_ticker.state import SlotState, StateTable
 from tests.conftest import StartTicker
 from tests.test_schedule import CRONS, ZONES, moments, spec, windows
 from tests.test_ticker_service import JobQueue, adopted, leading, sample, schedule, slot_state
+from tests.ticker_fakes import MemoryStore, RecordingPublisher
 from tests.waiting import eventually
 
 TICK = timedelta(microseconds=1)
@@ -358,60 +356,6 @@ def test_jitter_never_fires_after_end_at() -> None:
 # --- fire(): counting runs against max_runs ------------------------------------------------
 
 
-class RecordingPublisher(JobPublisher):
-    """Acks every run request at once and keeps what was published."""
-
-    def __init__(self) -> None:
-        self.requests: list[RunRequest] = []
-        self.announced: list[ScheduleEvent] = []
-
-    async def publish_prepared(
-        self, messages: Sequence[Prepared], check: Callable[[], None]
-    ) -> list[Outcome]:
-        for message in messages:
-            check()
-            self.requests.append(RunRequest.model_validate_json(message.payload))
-        return [Stored(stream=names.STREAM_JOBS, duplicate=False) for _ in messages]
-
-    async def publish_pending(self, requests: Sequence[RunRequest]) -> int:
-        return 0
-
-    async def announce_all(self, events: Sequence[ScheduleEvent]) -> int:
-        self.announced.extend(events)
-        return 0
-
-    async def publish_next_run(
-        self,
-        scheduled_job_id: str,
-        next_run_at: datetime | None,
-        at: datetime,
-        remaining_runs: int | None = None,
-    ) -> None:
-        self.announced.append(
-            ScheduleEvent(
-                scheduled_job_id=scheduled_job_id,
-                next_run_at=next_run_at,
-                at=at,
-                remaining_runs=remaining_runs,
-            )
-        )
-
-
-class MemoryStore(TickerStateStore):
-    def __init__(self) -> None:
-        self.saved: dict[str, SlotState] = {}
-
-    async def save(self, scheduled_job_id: str, state: SlotState) -> None:
-        self.saved[scheduled_job_id] = state
-
-    async def save_all(self, states: Sequence[tuple[str, SlotState]]) -> int:
-        self.saved.update(states)
-        return 0
-
-    async def forget(self, scheduled_job_id: str) -> None:
-        self.saved.pop(scheduled_job_id, None)
-
-
 class Leader:
     """One term's `JobOperations` on in-memory fakes, with detached writes run in order."""
 
@@ -424,7 +368,9 @@ class Leader:
         self.registry = CollectorRegistry()
         self.clock = ManualClock(handled_until)
         self._detached: list[Coroutine[Any, Any, None]] = []
-        states = {one.scheduled_job_id: SlotState(handled_until=handled_until) for one in specs}
+        states = StateTable()
+        for one in specs:
+            states[one.scheduled_job_id] = SlotState(handled_until=handled_until)
         self.operations = JobOperations(
             states,
             self.book,
@@ -505,7 +451,7 @@ async def test_fire_publishes_the_jittered_slot_under_its_deterministic_job_id()
 
 
 def test_a_ticker_state_saved_before_max_runs_existed_still_parses() -> None:
-    old = SlotState.model_validate_json('{"handled_until": "2026-11-25T12:00:00Z"}')
+    old = SlotState.from_json('{"handled_until": "2026-11-25T12:00:00Z"}')
     assert (old.fired_runs, old.max_runs, old.active) == (0, None, True)
 
 
@@ -585,7 +531,7 @@ async def test_a_failover_refires_the_same_jittered_instant_under_the_same_job_i
     # under the same job id, and JetStream stores it once.
     await first.stop()
     state_bucket = await js.key_value(names.KV_TICKER_STATE)
-    await state_bucket.put("jittery", to_json(SlotState(handled_until=T0)))
+    await state_bucket.put("jittery", SlotState(handled_until=T0).to_json())
     second = await start_ticker(clock)
 
     async def duplicates() -> float:

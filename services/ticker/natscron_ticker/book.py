@@ -2,58 +2,113 @@
 
 Every ticker keeps one, leader or not, so a standby that takes over already knows
 every schedule and any ticker can answer `jobs.trigger`.
+
+A million schedules must fit in a few hundred MiB, so a spec is kept as the JSON of its
+fields that differ from their defaults (about 120 bytes, against 2.2 KiB for the parsed
+model), with the little the scheduler reads of every job at once (its priority, when KV
+stored it). `get` parses a spec back; the most recently used ones stay parsed, so the
+jobs that fire every second or minute are not parsed again each time.
 """
 
 import asyncio
-from datetime import datetime
+from collections import OrderedDict
+from datetime import UTC, datetime
 
+from natscron_shared.enums import Priority
 from natscron_shared.models import ScheduledJob
+
+PARSED_SPECS = 16_384
+"""Specs kept parsed, the most recently used: a burst of this many jobs due at once is
+prepared without parsing any."""
+
+
+_Filed = tuple[bytes, str, float | None]
+"""A spec as the book keeps it: the JSON of its fields that differ from their defaults,
+its priority, when KV stored this version (a POSIX timestamp) if known. A plain tuple of
+plain values, which the cyclic garbage collector stops walking after one look."""
 
 
 class ScheduleBook:
-    def __init__(self) -> None:
-        self._specs: dict[str, ScheduledJob] = {}
-        self._put_at: dict[str, datetime] = {}
+    def __init__(self, parsed_specs: int = PARSED_SPECS) -> None:
+        self._filed: dict[str, _Filed] = {}
+        self._parsed: OrderedDict[str, ScheduledJob] = OrderedDict()
+        self._parsed_limit = parsed_specs
         self._changed: set[str] = set()
+        self._arrived: list[str] = []
         self.changes = asyncio.Event()
-        """Set when a spec was put or removed since the last `take_changes`."""
+        """Set when a spec was put or removed since the last `take_changes`, or arrived
+        since the last `take_arrivals`."""
         self.loaded = asyncio.Event()
         """Set once the watch has delivered every spec that existed when it started."""
         self.revision = 0
         """The newest KV revision the watch delivered, valid or not (see `watchdog`)."""
 
     def __len__(self) -> int:
-        return len(self._specs)
+        return len(self._filed)
 
     def put(self, spec: ScheduledJob, put_at: datetime | None = None) -> None:
-        """`put_at`: when KV stored this version of the spec, if known."""
-        self._specs[spec.scheduled_job_id] = spec
-        if put_at is None:
-            self._put_at.pop(spec.scheduled_job_id, None)
+        """`put_at`: when KV stored this version of the spec, if known. A spec put before
+        the book is `loaded` arrives (`take_arrivals`); one put after it is a change."""
+        scheduled_job_id = spec.scheduled_job_id
+        self._filed[scheduled_job_id] = (
+            spec.model_dump_json(exclude_defaults=True).encode(),
+            spec.priority.value,
+            None if put_at is None else put_at.timestamp(),
+        )
+        self._keep_parsed(scheduled_job_id, spec)
+        if self.loaded.is_set():
+            self._changed.add(scheduled_job_id)
         else:
-            self._put_at[spec.scheduled_job_id] = put_at
-        self._mark(spec.scheduled_job_id)
+            self._arrived.append(scheduled_job_id)
+        self.changes.set()
 
     def remove(self, scheduled_job_id: str) -> None:
-        self._put_at.pop(scheduled_job_id, None)
-        if self._specs.pop(scheduled_job_id, None) is not None:
-            self._mark(scheduled_job_id)
+        self._parsed.pop(scheduled_job_id, None)
+        if self._filed.pop(scheduled_job_id, None) is not None:
+            self._changed.add(scheduled_job_id)
+            self.changes.set()
 
     def get(self, scheduled_job_id: str) -> ScheduledJob | None:
-        return self._specs.get(scheduled_job_id)
+        spec = self._parsed.get(scheduled_job_id)
+        if spec is not None:
+            self._parsed.move_to_end(scheduled_job_id)
+            return spec
+        filed = self._filed.get(scheduled_job_id)
+        if filed is None:
+            return None
+        spec = ScheduledJob.model_validate_json(filed[0])
+        self._keep_parsed(scheduled_job_id, spec)
+        return spec
+
+    def priority(self, scheduled_job_id: str) -> Priority | None:
+        filed = self._filed.get(scheduled_job_id)
+        return None if filed is None else Priority(filed[1])
 
     def put_at(self, scheduled_job_id: str) -> datetime | None:
-        return self._put_at.get(scheduled_job_id)
+        filed = self._filed.get(scheduled_job_id)
+        if filed is None or filed[2] is None:
+            return None
+        return datetime.fromtimestamp(filed[2], UTC)
 
-    def all(self) -> list[ScheduledJob]:
-        return list(self._specs.values())
+    def ids(self) -> list[str]:
+        return list(self._filed)
 
     def take_changes(self) -> set[str]:
-        """The ids changed since the last call."""
+        """The ids put or removed since the last call, once `loaded`."""
         changed, self._changed = self._changed, set()
-        self.changes.clear()
+        if not self._arrived:
+            self.changes.clear()
         return changed
 
-    def _mark(self, scheduled_job_id: str) -> None:
-        self._changed.add(scheduled_job_id)
-        self.changes.set()
+    def take_arrivals(self) -> list[str]:
+        """The ids put while loading, in the order they came, since the last call."""
+        arrived, self._arrived = self._arrived, []
+        if not self._changed:
+            self.changes.clear()
+        return arrived
+
+    def _keep_parsed(self, scheduled_job_id: str, spec: ScheduledJob) -> None:
+        self._parsed[scheduled_job_id] = spec
+        self._parsed.move_to_end(scheduled_job_id)
+        if len(self._parsed) > self._parsed_limit:
+            self._parsed.popitem(last=False)

@@ -27,12 +27,11 @@ from natscron_ticker.book import ScheduleBook
 from natscron_ticker.catchup import FiringPlan, fired_runs, plan_firing, runs_left
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
-from natscron_ticker.state import SlotState, TickerStateStore
+from natscron_ticker.state import SlotState, StateTable, TickerStateStore
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = timedelta(seconds=1)
-SETTLE_CHUNK = 5_000
 PREPARE_CHUNK = 1_000
 """Jobs of a burst whose run requests are prepared, then sent, together."""
 NATS_ERRORS = (nats.errors.Error, TimeoutError)
@@ -68,7 +67,7 @@ class JobOperations:
 
     def __init__(
         self,
-        states: dict[str, SlotState],
+        states: StateTable,
         book: ScheduleBook,
         store: TickerStateStore,
         publisher: JobPublisher,
@@ -104,18 +103,16 @@ class JobOperations:
         return due, new and (due is None or due > now)
 
     async def settle(self, placed: list[tuple[str, datetime | None]], now: datetime) -> None:
-        """New jobs placed at takeover: their state saved and their next run announced, a
-        bounded number at a time, so that neither holds up firing and the next takeover
-        finds them settled. The state sent is the job's current one: a job fired in the
-        meantime has saved a newer one, and the later put wins."""
-        for start in range(0, len(placed), SETTLE_CHUNK):
-            chunk = placed[start : start + SETTLE_CHUNK]
-            states = [(i, state) for i, _ in chunk if (state := self._states.get(i)) is not None]
-            events = [self._next_run_event(i, due, now) for i, due in chunk]
-            saves, announced = await asyncio.gather(
-                self._store.save_all(states), self._publisher.announce_all(events)
-            )
-            self._count_failed_writes(ticker_state=saves, schedule_event=announced)
+        """New jobs placed at takeover (id, when next due): their state saved and their
+        next run announced, pipelined, so that the next takeover finds them settled. The
+        state sent is the job's current one: a job fired in the meantime has saved a newer
+        one, and the later put wins."""
+        states = [(i, state) for i, _ in placed if (state := self._states.get(i)) is not None]
+        events = [self._next_run_event(i, due, now) for i, due in placed]
+        saves, announced = await asyncio.gather(
+            self._store.save_all(states), self._publisher.announce_all(events)
+        )
+        self._count_failed_writes(ticker_state=saves, schedule_event=announced)
 
     async def adopt(self, spec: ScheduledJob, now: datetime) -> datetime | None:
         """When `spec` is next due (None: never, or not active), per its status and state."""
@@ -128,7 +125,7 @@ class JobOperations:
         elif known.active != active:
             # Paused or resumed: nothing of the pause is owed. Saved, so the next leader
             # does not catch the pause up.
-            known = known.model_copy(update={"handled_until": now, "active": active})
+            known = known.paused_or_resumed(now, active)
             await self._save(scheduled_job_id, known)
         next_slot = self._next_slot(spec, known) if active else None
         if next_slot is None or next_slot > now:
@@ -155,7 +152,7 @@ class JobOperations:
         spec = self._book.get(scheduled_job_id)
         if spec is not None:
             return await self.adopt(spec, now)
-        if self._states.pop(scheduled_job_id, None) is not None:
+        if self._states.pop(scheduled_job_id) is not None:
             await self._guard(self._store.forget(scheduled_job_id), "ticker_state")
         self._announce(scheduled_job_id, None, now)
         return None

@@ -17,16 +17,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from natscron_shared.clock import Clock
 from natscron_shared.enums import Priority
 from natscron_ticker.agenda import Agenda
 from natscron_ticker.background import BackgroundWork
 from natscron_ticker.book import ScheduleBook
-from natscron_ticker.lease import LeaderLease
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.operations import JobOperations, LeadershipLostError
 from natscron_ticker.publishing import JobPublisher
@@ -41,6 +41,8 @@ memory. An operation is mostly CPU (slot maths, messages) between pipelined roun
 so a few dozen keep the connection busy; more would only queue ahead of lease renewals."""
 TAKEOVER_CHUNK = 2_000
 """Jobs placed on the agenda between two yields to the event loop at takeover."""
+SETTLE_CHUNK = 5_000
+"""New jobs settled (state saved, next run announced) at once, pipelined."""
 PREPARE_LEAD = timedelta(milliseconds=500)
 """How long before its slot a job is taken off the agenda and its run request prepared,
 so that at the slot only the send is left. Less than the shortest period (a second), so
@@ -54,11 +56,34 @@ FIRING_RANK = {Priority.IMMEDIATE: 0, Priority.NORMAL: 1}
 """In a burst, immediate jobs are sent before normal ones, as runners pull them."""
 
 
+class Leadership(Protocol):
+    """What the scheduler needs of the lease (`LeaderLease`)."""
+
+    leading: asyncio.Event
+    standing_by: asyncio.Event
+
+    @property
+    def is_leader(self) -> bool: ...
+
+
+@dataclass
+class _Takeover:
+    """A term's placing of every job on the agenda, which lasts as long as the book loads."""
+
+    started: datetime
+    started_running: float
+    placed: int = 0
+    adopted: int = 0
+    new: list[str] = field(default_factory=list)
+    """Placed jobs without a saved state, to settle once all are placed."""
+    done: bool = False
+
+
 class Scheduler:
     def __init__(
         self,
         book: ScheduleBook,
-        lease: LeaderLease,
+        lease: Leadership,
         states: StateMirror,
         store: TickerStateStore,
         publisher: JobPublisher,
@@ -79,8 +104,8 @@ class Scheduler:
         self._closing = False
 
     async def run(self) -> None:
-        """Lead whenever the lease is held, until cancelled."""
-        await self._book.loaded.wait()
+        """Lead whenever the lease is held, until cancelled. The specs need not all be
+        loaded: while the book loads, each arrives on the agenda as it comes."""
         await self._states.loaded.wait()
         while True:
             await self._lease.leading.wait()
@@ -89,12 +114,11 @@ class Scheduler:
     async def _lead(self) -> None:
         self._agenda = Agenda()
         self._changed = set()
-        self._book.take_changes()
         self._woken.clear()
         self._closing = False
         work = BackgroundWork(MAX_CONCURRENT_OPERATIONS, self._put_back, self._woken.set)
         operations = JobOperations(
-            self._states.snapshot(),
+            self._states.take(),
             self._book,
             self._store,
             self._publisher,
@@ -103,11 +127,19 @@ class Scheduler:
             ensure_leading=self._ensure_leading,
             detach=work.detach,
         )
+        takeover = _Takeover(self._clock.now(), time.perf_counter())
         try:
-            await self._take_over(work, operations)
+            self._book.take_changes()
+            self._book.take_arrivals()
+            await self._place(self._book.ids(), takeover, work, operations)
             while self._lease.is_leader:
                 self._woken.clear()
                 work.raise_failure()
+                arrived = self._book.take_arrivals()
+                if arrived:
+                    await self._place(arrived, takeover, work, operations)
+                elif self._book.loaded.is_set() and not takeover.done:
+                    self._settle(takeover, work, operations)
                 self._dispatch(work, operations, self._clock.now())
                 self._sleeping_until = self._agenda.next_time()
                 await self._wait_for(self._preparing_from(self._sleeping_until))
@@ -117,50 +149,72 @@ class Scheduler:
             raise
         finally:
             await work.close()
+            self._states.give_back()
 
-    async def _take_over(
-        self, work: BackgroundWork[datetime | None], operations: JobOperations
+    async def _place(
+        self,
+        ids: list[str],
+        takeover: "_Takeover",
+        work: BackgroundWork[datetime | None],
+        operations: JobOperations,
     ) -> None:
-        """Every job goes straight onto the agenda, without a write or a task of its own,
-        except one paused or resumed since its state was saved (adopted in the background,
-        since that is saved). New jobs are settled afterwards (state saved, next run
-        announced), a bounded number at a time. Due jobs are dispatched after each chunk,
-        so the first slots fire while the rest are still being placed."""
-        started, started_running = self._clock.now(), time.perf_counter()
-        specs = self._book.all()
-        adopted = 0
-        to_settle: list[tuple[str, datetime | None]] = []
-        for start in range(0, len(specs), TAKEOVER_CHUNK):
-            for spec in specs[start : start + TAKEOVER_CHUNK]:
-                scheduled_job_id = spec.scheduled_job_id
-                if work.holds(scheduled_job_id) or scheduled_job_id in self._changed:
+        """Put jobs on the agenda at takeover, or as the book loads them: without a write
+        or a task of their own, except one paused or resumed since its state was saved
+        (adopted in the background, since that is saved). New jobs are settled once the
+        book is loaded. Due jobs are dispatched after each chunk, so the first slots fire
+        while the rest are still being placed."""
+        now = self._clock.now()
+        for start in range(0, len(ids), TAKEOVER_CHUNK):
+            for scheduled_job_id in ids[start : start + TAKEOVER_CHUNK]:
+                spec = self._book.get(scheduled_job_id)
+                if spec is None or scheduled_job_id in self._changed:
                     continue
-                placed = operations.place(spec, started)
+                if work.holds(scheduled_job_id):
+                    self._changed.add(scheduled_job_id)  # applied once that is done
+                    continue
+                placed = operations.place(spec, now)
+                takeover.placed += 1
                 if placed is None:
-                    adopted += 1
-                    work.submit(
-                        scheduled_job_id, CHANGE_RANK, partial(operations.adopt, spec, started)
-                    )
+                    takeover.adopted += 1
+                    work.submit(scheduled_job_id, CHANGE_RANK, partial(operations.adopt, spec, now))
                     continue
                 due, new = placed
                 self._agenda.set(scheduled_job_id, due)
                 if new:
-                    to_settle.append((scheduled_job_id, due))
+                    takeover.new.append(scheduled_job_id)
             self._dispatch(work, operations, self._clock.now())
             await asyncio.sleep(0)
             if not self._lease.is_leader:
                 return
-        work.detach(operations.settle(to_settle, started))
-        took = time.perf_counter() - started_running
+
+    def _settle(
+        self,
+        takeover: "_Takeover",
+        work: BackgroundWork[datetime | None],
+        operations: JobOperations,
+    ) -> None:
+        """Once every job is placed: the new ones settled in the background (their state
+        saved, their next run announced: the one on the agenda then; a job being fired
+        is settled by its firing)."""
+        took = time.perf_counter() - takeover.started_running
         self._metrics.takeovers.inc()
         self._metrics.takeover_seconds.set(took)
         log.info(
             "leading: %d scheduled jobs on the agenda in %.2f s (%d new, %d paused or resumed)",
-            len(specs),
+            takeover.placed,
             took,
-            len(to_settle),
-            adopted,
+            len(takeover.new),
+            takeover.adopted,
         )
+        new, takeover.new, takeover.done = takeover.new, [], True
+
+        async def settle() -> None:
+            for start in range(0, len(new), SETTLE_CHUNK):
+                chunk = new[start : start + SETTLE_CHUNK]
+                placed = [(i, self._agenda.due(i)) for i in chunk if not work.holds(i)]
+                await operations.settle(placed, takeover.started)
+
+        work.detach(settle())
 
     def _dispatch(
         self, work: BackgroundWork[datetime | None], operations: JobOperations, now: datetime
@@ -195,8 +249,8 @@ class Scheduler:
         return when - min(max(PREPARE_LEAD, cost), MAX_PREPARE_LEAD)
 
     def _firing_rank(self, scheduled_job_id: str) -> int:
-        spec = self._book.get(scheduled_job_id)
-        return CHANGE_RANK if spec is None else FIRING_RANK[spec.priority]
+        priority = self._book.priority(scheduled_job_id)
+        return CHANGE_RANK if priority is None else FIRING_RANK[priority]
 
     def _put_back(self, scheduled_job_id: str, when: datetime | None) -> None:
         """Back on the agenda at `when` (None: off it) once its operation is done. Wake
@@ -215,8 +269,8 @@ class Scheduler:
             raise LeadershipLostError
 
     async def _wait_for(self, when: datetime | None) -> None:
-        """Sleep until `when`, a schedule change, a job back on the agenda earlier, a
-        failure in the background, or the loss of the lease."""
+        """Sleep until `when`, a schedule change or arrival, the book loaded, a job back
+        on the agenda earlier, a failure in the background, or the loss of the lease."""
         waits: list[asyncio.Task[Any]] = [
             asyncio.create_task(self._book.changes.wait()),
             asyncio.create_task(self._lease.standing_by.wait()),
@@ -224,6 +278,8 @@ class Scheduler:
         ]
         if when is not None:
             waits.append(asyncio.create_task(self._clock.sleep_until(when)))
+        if not self._book.loaded.is_set():
+            waits.append(asyncio.create_task(self._book.loaded.wait()))
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:

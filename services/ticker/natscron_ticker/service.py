@@ -1,8 +1,6 @@
 """The ticker service: follows the schedules, fires due slots while it holds the lease,
 and answers `jobs.trigger` and `jobs.backfill` whether it leads or not."""
 
-import logging
-
 from faststream import Context, ExceptionMiddleware
 from faststream.nats import NatsMessage
 from nats.js.kv import KeyValue
@@ -29,8 +27,6 @@ from natscron_ticker.status_reply import TickerStatusReply
 from natscron_ticker.trigger import TriggerHandler
 from natscron_ticker.watch import follow_schedules
 from natscron_ticker.watchdog import watch_watchdog
-
-log = logging.getLogger(__name__)
 
 NEEDS = Needs(
     streams=(names.STREAM_JOBS, names.STREAM_EVENTS),
@@ -119,12 +115,10 @@ class TickerService(Service):
         self.supervise("watch", follow_schedules(specs, self.book, self.metrics))
         self.supervise("watchdog", watch_watchdog(js, self.book))
         self.supervise("states", self.states.follow(state_bucket))
-        await bounded(self.book.loaded.wait(), f"the KV {names.KV_SCHEDULED_JOBS} watch")
         await bounded(self.states.loaded.wait(), f"the KV {names.KV_TICKER_STATE} watch")
         self.supervise("lease", self._lease.run())
         self.supervise("status", self.status.serve(client_of(self._broker)))
         self.supervise("scheduler", scheduler.run())
-        log.info("ticker %s follows %d scheduled jobs", self.ticker_id, len(self.book))
 
     def _request_error(
         self, error: Exception, message: NatsMessage | None = REQUEST_MESSAGE
@@ -144,6 +138,10 @@ class TickerService(Service):
     def _readiness_problems(self) -> list[str]:
         if not client_of(self._broker).is_connected:
             return ["not connected to NATS"]
+        if not self.book.loaded.is_set():
+            # A million specs take seconds to load; the ticker leads, and fires the jobs
+            # it has, meanwhile.
+            return [f"loading the scheduled jobs: {len(self.book)} so far"]
         return []
 
     async def _stop(self) -> None:

@@ -2,9 +2,10 @@
 
 A KV watch that silently stops delivering (its consumer gone, its bucket deleted) would
 leave the leader firing yesterday's schedules. The watchdog compares the bucket's last
-sequence with the newest revision the watch delivered: a gap that outlives
-`stale_after` seconds, or a bucket that no longer exists, ends the loop with an error,
-which fails the ticker (`Service.supervise`): it releases the lease and exits non-zero.
+sequence with the newest revision the watch delivered: a gap that outlives `stale_after`
+seconds while the watch delivers nothing, or a bucket that no longer exists, ends the loop
+with an error, which fails the ticker (`Service.supervise`): it releases the lease and
+exits non-zero.
 While NATS is unreachable nothing can be judged, and nothing is fired either.
 """
 
@@ -35,6 +36,7 @@ async def watch_watchdog(
     """Run until cancelled; raise `WatchStaleError` when the book stopped following KV."""
     clock = asyncio.get_running_loop()
     behind_since: float | None = None
+    delivered = book.revision
     stream = kv_stream_name(names.KV_SCHEDULED_JOBS)
     while True:
         await asyncio.sleep(interval)
@@ -42,8 +44,9 @@ async def watch_watchdog(
             last = (await js.stream_info(stream)).state.last_seq
         except TRANSIENT_NATS_ERRORS:
             continue
-        if book.revision >= last:
-            behind_since = None
+        if book.revision >= last or book.revision > delivered:
+            # Caught up, or still delivering (a million specs take a while to load).
+            behind_since, delivered = None, book.revision
             continue
         behind_since = behind_since if behind_since is not None else clock.time()
         if clock.time() - behind_since > stale_after:

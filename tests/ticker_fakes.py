@@ -1,0 +1,65 @@
+"""In-memory stand-ins for the ticker's writers, to drive its operations and scheduler
+without NATS: they keep what they were given, and every publish is acked at once."""
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from natscron_shared import names
+from natscron_shared.bulk_publish import Outcome, Prepared, Stored
+from natscron_shared.messages import RunRequest, ScheduleEvent
+from natscron_ticker.publishing import JobPublisher
+from natscron_ticker.state import SlotState, TickerStateStore
+
+
+class RecordingPublisher(JobPublisher):
+    """Acks every run request at once and keeps what was published."""
+
+    def __init__(self) -> None:
+        self.requests: list[RunRequest] = []
+        self.announced: list[ScheduleEvent] = []
+
+    async def publish_prepared(
+        self, messages: Sequence[Prepared], check: Callable[[], None]
+    ) -> list[Outcome]:
+        for message in messages:
+            check()
+            self.requests.append(RunRequest.model_validate_json(message.payload))
+        return [Stored(stream=names.STREAM_JOBS, duplicate=False) for _ in messages]
+
+    async def publish_pending(self, requests: Sequence[RunRequest]) -> int:
+        return 0
+
+    async def announce_all(self, events: Sequence[ScheduleEvent]) -> int:
+        self.announced.extend(events)
+        return 0
+
+    async def publish_next_run(
+        self,
+        scheduled_job_id: str,
+        next_run_at: datetime | None,
+        at: datetime,
+        remaining_runs: int | None = None,
+    ) -> None:
+        self.announced.append(
+            ScheduleEvent(
+                scheduled_job_id=scheduled_job_id,
+                next_run_at=next_run_at,
+                at=at,
+                remaining_runs=remaining_runs,
+            )
+        )
+
+
+class MemoryStore(TickerStateStore):
+    def __init__(self) -> None:
+        self.saved: dict[str, SlotState] = {}
+
+    async def save(self, scheduled_job_id: str, state: SlotState) -> None:
+        self.saved[scheduled_job_id] = state
+
+    async def save_all(self, states: Sequence[tuple[str, SlotState]]) -> int:
+        self.saved.update(states)
+        return 0
+
+    async def forget(self, scheduled_job_id: str) -> None:
+        self.saved.pop(scheduled_job_id, None)
