@@ -17,10 +17,12 @@ Run: `.venv/bin/python bench/failover.py --schedules 1 10000 100000 --repeat 2`.
 
 import argparse
 import asyncio
+import itertools
 import json
 import signal
 import statistics
 import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from nats.js import JetStreamContext
@@ -28,43 +30,76 @@ from nats.js.errors import KeyNotFoundError
 
 from bench.processes import provisioned_stack
 from natscron_shared import names
+from natscron_shared.bulk_publish import BulkPublisher, Prepared, Stored
 from natscron_shared.models import ScheduledJob
 from natscron_shared.nats_conn import to_json
 
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney")
 PROBE = "probe"
-PUT_CHUNK = 1_000
+PUT_CHUNK = 20_000
+"""Specs sent at once, every one acked before the next chunk is sent."""
 AFTER_KILL_SECONDS = 6
 
 
-def schedules(count: int, now: datetime) -> list[ScheduledJob]:
-    """The probe, and daily schedules at an hour that is not now in any zone's day."""
-    hour = (now.hour + 12) % 24
-    daily = [
-        ScheduledJob(
-            scheduled_job_id=f"daily-{index:07d}",
-            name=f"daily {index}",
-            cron_expression=f"{index % 60} {hour} * * *",
-            timezone="UTC" if index % 2 else ZONES[index % len(ZONES)],
-            scraper="noop",
-        )
-        for index in range(count - 1)
-    ]
-    probe = ScheduledJob(
+def probe() -> ScheduledJob:
+    """The schedule firing every second."""
+    return ScheduledJob(
         scheduled_job_id=PROBE,
         name=PROBE,
         cron_expression="* * * * * *",
         scraper="noop",
         catchup="all",  # every slot missed during the failover must still fire
     )
-    return [probe, *daily]
 
 
-async def put_all(js: JetStreamContext, specs: list[ScheduledJob]) -> None:
-    bucket = await js.key_value(names.KV_SCHEDULED_JOBS)
-    for start in range(0, len(specs), PUT_CHUNK):
-        chunk = specs[start : start + PUT_CHUNK]
-        await asyncio.gather(*(bucket.put(s.scheduled_job_id, to_json(s)) for s in chunk))
+def daily(count: int, now: datetime) -> Iterator[ScheduledJob]:
+    """`count` daily schedules at an hour that is not now in any zone's day, built one at
+    a time (a million parsed models would take several GiB)."""
+    hour = (now.hour + 12) % 24
+    for index in range(count):
+        yield ScheduledJob(
+            scheduled_job_id=f"daily-{index:07d}",
+            name=f"daily {index}",
+            cron_expression=f"{index % 60} {hour} * * *",
+            timezone="UTC" if index % 2 else ZONES[index % len(ZONES)],
+            scraper="noop",
+        )
+
+
+def schedules(count: int, now: datetime) -> Iterator[ScheduledJob]:
+    """The probe, then `count - 1` daily schedules."""
+    yield probe()
+    yield from daily(count - 1, now)
+
+
+async def put_all(js: JetStreamContext, specs: Iterable[ScheduledJob]) -> int:
+    """Put every spec into KV `scheduled_jobs`, in order, and return how many.
+
+    A KV put is a JetStream publish to `$KV.<bucket>.<key>`: the specs go out through a
+    `BulkPublisher`, `PUT_CHUNK` at a time, each chunk acked in full before the next is
+    encoded (`specs` may be a generator: only one chunk is held). Raises if any put was
+    not stored."""
+    publisher = BulkPublisher(js._nc, lambda stream, outcome, count: None)
+    prefix = f"$KV.{names.KV_SCHEDULED_JOBS}."
+    iterator = iter(specs)
+    put = 0
+    await publisher.start()
+    try:
+        while chunk := [
+            Prepared(prefix + spec.scheduled_job_id, to_json(spec))
+            for spec in itertools.islice(iterator, PUT_CHUNK)
+        ]:
+            outcomes = await publisher.publish_all(chunk)
+            failed = [outcome for outcome in outcomes if not isinstance(outcome, Stored)]
+            if failed:
+                raise RuntimeError(
+                    f"{len(failed):,} of {len(chunk):,} KV puts not stored (after {put:,}"
+                    f" stored); first: {failed[0]!r}"
+                )
+            put += len(chunk)
+    finally:
+        await publisher.stop()
+    return put
 
 
 async def holder(js: JetStreamContext) -> bytes | None:

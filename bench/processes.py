@@ -324,7 +324,11 @@ class Stack:
         return text
 
     async def start_service(
-        self, name: str, command: str, extra: dict[str, str] | None = None
+        self,
+        name: str,
+        command: str,
+        extra: dict[str, str] | None = None,
+        ready_within: float = READY_TIMEOUT_SECONDS,
     ) -> ServiceProcess:
         """Start `natscron <command>` as `name` and wait until it is ready."""
         port = free_port()
@@ -347,7 +351,7 @@ class Stack:
             )
         service = ServiceProcess(name=name, port=port, process=process, log_path=log_path)
         self.services.append(service)
-        await service.wait_ready()
+        await service.wait_ready(within=ready_within)
         return service
 
     def pids(self) -> dict[str, int]:
