@@ -56,22 +56,29 @@ def test_the_book_gives_back_every_field_of_a_spec_it_no_longer_keeps_parsed() -
     assert book.get("missing") is None and book.priority("missing") is None
 
 
-def test_specs_put_while_loading_arrive_and_later_ones_are_changes() -> None:
+def test_specs_put_while_loading_arrive_while_collected_and_later_ones_are_changes() -> None:
     book = ScheduleBook()
-    book.put(every_second("a"))
-    book.put(every_second("b"))
+    book.put(every_second("before"))  # nobody collects yet: only filed
+    assert not book.changes.is_set()
+    book.collect_arrivals(True)
+    a, b = every_second("a"), every_second("b")
+    book.put(a)
+    book.put(b)
     assert book.changes.is_set()
     assert book.take_changes() == set()
     assert book.changes.is_set(), "arrivals are still waiting"
-    assert book.take_arrivals() == ["a", "b"]
+    assert book.take_arrivals() == [a, b]
     assert not book.changes.is_set()
+    book.put(every_second("c"))
+    book.collect_arrivals(False)
+    assert book.take_arrivals() == []
 
     book.loaded.set()
     book.put(every_second("a", description="changed"))
     book.remove("b")
     assert book.take_arrivals() == []
     assert book.take_changes() == {"a", "b"}
-    assert book.ids() == ["a"]
+    assert book.ids() == ["before", "a", "c"] and "b" not in book
 
 
 def test_the_state_table_keeps_states_out_of_the_garbage_collectors_walk() -> None:

@@ -90,24 +90,26 @@ class JobOperations:
         """At takeover, without a write: when the job is next due and whether it is to be
         `settle`d, or None when it must be `adopt`ed (paused or resumed since its state
         was saved). A job whose saved state agrees with its spec was announced by the last
-        leader; a new one gets its state as `adopt` gives it, and is settled unless it is
-        due at once (firing saves and announces it)."""
-        known = self._states.get(spec.scheduled_job_id)
+        leader; a new one starts from the state `adopt` gives it, and is settled unless it
+        is due at once (firing saves and announces it)."""
+        saved = self._states.get(spec.scheduled_job_id)
         active = spec.status is ScheduledJobStatus.ACTIVE
-        if known is not None and known.active != active:
+        if saved is not None and saved.active != active:
             return None
-        new = known is None
-        if known is None:
-            known = self._new_state(spec, now)
+        known = saved if saved is not None else self._new_state(spec, now)
         due = self._next_slot(spec, known) if active else None
-        return due, new and (due is None or due > now)
+        return due, saved is None and (due is None or due > now)
 
     async def settle(self, placed: list[tuple[str, datetime | None]], now: datetime) -> None:
         """New jobs placed at takeover (id, when next due): their state saved and their
         next run announced, pipelined, so that the next takeover finds them settled. The
         state sent is the job's current one: a job fired in the meantime has saved a newer
         one, and the later put wins."""
-        states = [(i, state) for i, _ in placed if (state := self._states.get(i)) is not None]
+        states = [
+            (i, state)
+            for i, _ in placed
+            if (spec := self._book.get(i)) is not None and (state := self._state(spec)) is not None
+        ]
         events = [self._next_run_event(i, due, now) for i, due in placed]
         saves, announced = await asyncio.gather(
             self._store.save_all(states), self._publisher.announce_all(events)
@@ -140,12 +142,22 @@ class JobOperations:
     def _new_state(self, spec: ScheduledJob, now: datetime) -> SlotState:
         """A job without a saved state is owed the slots since KV stored its spec, as a
         ticker that never stopped would have fired them; a leader that dies before saving
-        it leaves the next one the same answer."""
+        it leaves the next one the same answer. Kept only when that is not simply when KV
+        stored it (no time given, or one ahead of our clock); else it is made again when
+        needed (`_state`), since a million new jobs would each hold one until they fire."""
         put_at = self._book.put_at(spec.scheduled_job_id)
         since = now if put_at is None else min(now, put_at)
         state = SlotState(handled_until=since, active=spec.status is ScheduledJobStatus.ACTIVE)
-        self._states[spec.scheduled_job_id] = state
+        if since != put_at:
+            self._states[spec.scheduled_job_id] = state
         return state
+
+    def _state(self, spec: ScheduledJob) -> SlotState | None:
+        """The job's saved state, or the one a new job starts from (None: not known)."""
+        saved = self._states.get(spec.scheduled_job_id)
+        if saved is not None or self._book.put_at(spec.scheduled_job_id) is None:
+            return saved
+        return self._new_state(spec, self._clock.now())
 
     async def refresh(self, scheduled_job_id: str, now: datetime) -> datetime | None:
         """After a change in KV: adopt the new spec, or forget a deleted one."""
@@ -230,7 +242,7 @@ class JobOperations:
         firings = []
         for scheduled_job_id in ids:
             spec = self._book.get(scheduled_job_id)
-            state = self._states.get(scheduled_job_id)
+            state = None if spec is None else self._state(spec)
             if spec is None or state is None:
                 due[scheduled_job_id] = None
                 continue
@@ -327,7 +339,7 @@ class JobOperations:
         """The runs left come from the saved state, so a job whose `max_runs` is used up is
         announced without a next run whoever computed `next_slot`."""
         spec = self._book.get(scheduled_job_id)
-        state = self._states.get(scheduled_job_id)
+        state = None if spec is None else self._state(spec)
         left = None if spec is None or state is None else runs_left(spec, state)
         return ScheduleEvent(
             scheduled_job_id=scheduled_job_id,

@@ -15,8 +15,10 @@ applied once that firing is done.
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 
 from natscron_shared.clock import Clock
 from natscron_shared.enums import Priority
+from natscron_shared.models import ScheduledJob
 from natscron_ticker.agenda import Agenda
 from natscron_ticker.background import BackgroundWork
 from natscron_ticker.book import ScheduleBook
@@ -130,8 +133,8 @@ class Scheduler:
         takeover = _Takeover(self._clock.now(), time.perf_counter())
         try:
             self._book.take_changes()
-            self._book.take_arrivals()
-            await self._place(self._book.ids(), takeover, work, operations)
+            self._book.collect_arrivals(True)
+            await self._place(map(self._book.get, self._book.ids()), takeover, work, operations)
             while self._lease.is_leader:
                 self._woken.clear()
                 work.raise_failure()
@@ -148,12 +151,13 @@ class Scheduler:
             work.cancel()
             raise
         finally:
+            self._book.collect_arrivals(False)
             await work.close()
             self._states.give_back()
 
     async def _place(
         self,
-        ids: list[str],
+        specs: Iterable[ScheduledJob | None],
         takeover: "_Takeover",
         work: BackgroundWork[datetime | None],
         operations: JobOperations,
@@ -164,10 +168,13 @@ class Scheduler:
         book is loaded. Due jobs are dispatched after each chunk, so the first slots fire
         while the rest are still being placed."""
         now = self._clock.now()
-        for start in range(0, len(ids), TAKEOVER_CHUNK):
-            for scheduled_job_id in ids[start : start + TAKEOVER_CHUNK]:
-                spec = self._book.get(scheduled_job_id)
-                if spec is None or scheduled_job_id in self._changed:
+        remaining = iter(specs)
+        while chunk := list(itertools.islice(remaining, TAKEOVER_CHUNK)):
+            for spec in chunk:
+                if spec is None or spec.scheduled_job_id not in self._book:
+                    continue  # removed since
+                scheduled_job_id = spec.scheduled_job_id
+                if scheduled_job_id in self._changed:
                     continue
                 if work.holds(scheduled_job_id):
                     self._changed.add(scheduled_job_id)  # applied once that is done
