@@ -15,6 +15,7 @@ from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import SlotState, StateTable
 from natscron_ticker.state_mirror import StateMirror
+from natscron_ticker.watch import _ack_fields
 from tests.ticker_fakes import MemoryStore, RecordingPublisher
 from tests.waiting import eventually
 
@@ -46,7 +47,7 @@ def test_the_book_gives_back_every_field_of_a_spec_it_no_longer_keeps_parsed() -
         max_runs=3,
         webhooks=[{"url": "https://hooks.example.com/x", "on": ["failed"]}],
     )
-    book.put(full, T0)
+    book.put(full, T0.timestamp())
     book.put(every_second("other"))  # pushes `full` out of the parsed specs
     assert book.get("full") == full
     assert book.get("full") is book.get("full")  # parsed once, then kept
@@ -130,7 +131,7 @@ class HeldLease:
 async def test_the_leader_fires_while_the_book_is_still_loading() -> None:
     book, states = ScheduleBook(), StateMirror()
     states.loaded.set()
-    book.put(every_second("early"), T0)
+    book.put(every_second("early"), T0.timestamp())
     publisher, store, registry = RecordingPublisher(), MemoryStore(), CollectorRegistry()
     clock = ManualClock(T0)
     scheduler = Scheduler(
@@ -149,9 +150,9 @@ async def test_the_leader_fires_while_the_book_is_still_loading() -> None:
         assert not book.loaded.is_set()
         assert registry.get_sample_value("natscron_ticker_takeovers_total") == 0
 
-        book.put(every_second("late"), clock.now())
+        book.put(every_second("late"), clock.now().timestamp())
         yearly = every_second("yearly", cron_expression="0 0 1 1 *")
-        book.put(yearly, clock.now())
+        book.put(yearly, clock.now().timestamp())
         assert await eventually(lambda: fired("late"), within=10)
         assert "yearly" not in store.saved
         book.loaded.set()
@@ -169,3 +170,13 @@ async def test_the_leader_fires_while_the_book_is_still_loading() -> None:
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+def test_a_delivery_is_read_from_either_form_of_its_ack_subject() -> None:
+    stamp = 1_764_100_000_123_456_789
+    short = f"$JS.ACK.KV_scheduled_jobs.con.1.42.7.{stamp}.5"
+    long = f"$JS.ACK.hub.ACCHASH.KV_scheduled_jobs.con.1.42.7.{stamp}.5.token"
+    for reply in (short, long):
+        revision, stored_at, pending = _ack_fields(reply)
+        assert (revision, pending) == (42, 5)
+        assert abs(stored_at - stamp / 1e9) < 1e-6

@@ -38,6 +38,11 @@ class InitialValues:
             return self._empty
         return entry.delta == 0
 
+    def complete_with(self, *, caught_up: bool) -> bool:
+        """The same for a watch of one's own: whether every initial value has been
+        delivered, given whether the last message had nothing pending after it."""
+        return self._empty or caught_up
+
 
 class KvMirror(Generic[T]):
     """A bucket's values, parsed, kept current by a watch (never a poll). A value that

@@ -49,14 +49,15 @@ class ScheduleBook:
     def __len__(self) -> int:
         return len(self._filed)
 
-    def put(self, spec: ScheduledJob, put_at: datetime | None = None) -> None:
-        """`put_at`: when KV stored this version of the spec, if known. A spec put before
+    def put(self, spec: ScheduledJob, put_at: float | None = None) -> None:
+        """`put_at`: when KV stored this version of the spec (POSIX seconds), if known. A
+        spec put before
         the book is `loaded` arrives (`take_arrivals`); one put after it is a change."""
         scheduled_job_id = spec.scheduled_job_id
         self._filed[scheduled_job_id] = (
             spec.model_dump_json(exclude_defaults=True).encode(),
             spec.priority.value,
-            None if put_at is None else put_at.timestamp(),
+            put_at,
         )
         if scheduled_job_id in self._parsed:
             self._parsed[scheduled_job_id] = spec

@@ -112,7 +112,7 @@ class TickerService(Service):
         self._backfills = BackfillHandler(specs, jetstream, self._clock, self.metrics)
         self._backfills.subscribe(self._broker)
         await self._broker.start()
-        self.supervise("watch", follow_schedules(specs, self.book, self.metrics))
+        self.supervise("watch", follow_schedules(js, self.book, self.metrics))
         self.supervise("watchdog", watch_watchdog(js, self.book))
         self.supervise("states", self.states.follow(state_bucket))
         await bounded(self.states.loaded.wait(), f"the KV {names.KV_TICKER_STATE} watch")

@@ -1,5 +1,11 @@
 """Following KV `scheduled_jobs` into the schedule book: a watch, never a poll.
 
+Not through nats-py's `KeyValue.watch`, which for every entry builds a `Msg.metadata`, an
+`Entry` and passes it through a queue to an iterator: a third of the time a million specs
+took to load. The same ordered consumer (last value per key, then every change) applies
+each message to the book in its callback, reading the revision, stored time and pending
+count from the ack subject.
+
 While the book loads, what it has so far is moved out of the cyclic garbage collector's
 sight (`gc.freeze`) every `FREEZE_EVERY` specs, and once more when it is loaded: the book,
 the states and the agenda of a million schedules live as long as the process, and a full
@@ -8,13 +14,18 @@ as the heap grows (bench/RESULTS.md). Nothing of theirs forms cycles, so nothing
 that a collection would have freed.
 """
 
+import asyncio
 import gc
 import logging
-from datetime import datetime
 
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE
 from pydantic import ValidationError
 
+from natscron_shared import names
+from natscron_shared.jetstream_layout import kv_stream_name
 from natscron_shared.kv_watch import InitialValues
 from natscron_shared.models import ScheduledJob
 from natscron_ticker.book import ScheduleBook
@@ -23,39 +34,84 @@ from natscron_ticker.metrics import TickerMetrics
 log = logging.getLogger(__name__)
 
 FREEZE_EVERY = 50_000
+INACTIVE_THRESHOLD_SECONDS = 300.0
+"""How long the server keeps the watch's consumer once this ticker is gone."""
+REMOVED_MARKERS = ("MaxAge", "Purge", "Remove")
+"""`Nats-Marker-Reason`s of the markers nats-server 2.11+ leaves for a removed key; a
+marker of any other reason is passed over, as nats-py's own watch does."""
 
 
-async def follow_schedules(bucket: KeyValue, book: ScheduleBook, metrics: TickerMetrics) -> None:
+class _Follower:
+    def __init__(self, book: ScheduleBook, metrics: TickerMetrics) -> None:
+        self._book = book
+        self._metrics = metrics
+        self._prefix = f"$KV.{names.KV_SCHEDULED_JOBS}."
+        self._initial: InitialValues | None = None
+        self._caught_up = False
+        """Whether the last message delivered had nothing pending after it."""
+
+    async def on_message(self, msg: Msg) -> None:
+        revision, stored_at, pending = _ack_fields(msg.reply)
+        book = self._book
+        book.revision = max(book.revision, revision)
+        key = msg.subject[len(self._prefix) :]
+        headers = msg.headers or {}
+        reason = headers.get(KV_MARKER_REASON)
+        if headers.get(KV_OP) in (KV_DEL, KV_PURGE) or reason in REMOVED_MARKERS:
+            book.remove(key)
+        elif reason is None and (spec := _parse(key, msg.data, self._metrics)) is not None:
+            book.put(spec, stored_at)
+        self._caught_up = pending == 0
+        if book.loaded.is_set():
+            self._metrics.schedules.set(len(book))
+        elif self._initial is not None:
+            self.check_loaded(self._initial)
+        elif len(book) % FREEZE_EVERY == 0:
+            gc.freeze()
+
+    def check_loaded(self, initial: InitialValues) -> None:
+        """Set the book loaded once every value the bucket held when the watch began is
+        in (see `InitialValues`)."""
+        self._initial = initial
+        if self._book.loaded.is_set():
+            return
+        if initial.complete_with(caught_up=self._caught_up):
+            gc.freeze()
+            self._metrics.schedules.set(len(self._book))
+            self._book.loaded.set()
+            log.info("the schedule book is loaded: %d scheduled jobs", len(self._book))
+        elif len(self._book) % FREEZE_EVERY == 0:
+            gc.freeze()
+
+
+def _ack_fields(reply: str) -> tuple[int, float, int]:
+    """The stream sequence (the KV revision), stored time (POSIX seconds) and messages
+    pending of a JetStream delivery, from its ack subject: `$JS.ACK.<stream>.<consumer>.
+    <delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`, or the same after
+    `<domain>.<account hash>` and with a token at the end (ADR-15)."""
+    tokens = reply.split(".")
+    base = 2 if len(tokens) == 9 else 4
+    return int(tokens[base + 3]), int(tokens[base + 5]) / 1e9, int(tokens[base + 6])
+
+
+async def follow_schedules(
+    js: JetStreamContext, book: ScheduleBook, metrics: TickerMetrics
+) -> None:
     """Apply every put and delete to `book` until cancelled."""
-    watcher = await bucket.watchall()
-    initial = await InitialValues.of(bucket)
+    follower = _Follower(book, metrics)
+    subscription = await js.subscribe(
+        f"$KV.{names.KV_SCHEDULED_JOBS}.>",
+        stream=kv_stream_name(names.KV_SCHEDULED_JOBS),
+        cb=follower.on_message,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        inactive_threshold=INACTIVE_THRESHOLD_SECONDS,
+    )
     try:
-        async for entry in watcher:
-            if entry is not None:
-                _apply(entry, book, metrics)
-            if book.loaded.is_set():
-                continue
-            if initial.complete_after(entry):
-                gc.freeze()
-                book.loaded.set()
-                log.info("the schedule book is loaded: %d scheduled jobs", len(book))
-            elif len(book) % FREEZE_EVERY == 0:
-                gc.freeze()
+        follower.check_loaded(await InitialValues.of(await js.key_value(names.KV_SCHEDULED_JOBS)))
+        await asyncio.Future()
     finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
-
-
-def _apply(entry: KeyValue.Entry, book: ScheduleBook, metrics: TickerMetrics) -> None:
-    book.revision = max(book.revision, entry.revision or 0)
-    if entry.operation in (KV_DEL, KV_PURGE):
-        book.remove(entry.key)
-    else:
-        spec = _parse(entry.key, entry.value or b"", metrics)
-        if spec is not None:
-            # nats-py gives the stored time as a datetime, though it annotates int.
-            stored = entry.created
-            book.put(spec, stored if isinstance(stored, datetime) else None)
-    metrics.schedules.set(len(book))
+        await subscription.unsubscribe()
 
 
 def _parse(key: str, value: bytes, metrics: TickerMetrics) -> ScheduledJob | None:
