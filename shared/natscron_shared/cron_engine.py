@@ -30,6 +30,7 @@ from natscron_shared.cron_fields import parse_cron
 from natscron_shared.zones import FALL_BACK_LIMIT, Timeline, Transition, timeline_of
 
 _SECOND = timedelta(seconds=1)
+REMEMBERED = 2
 _TICK = timedelta(microseconds=1)
 
 
@@ -41,21 +42,21 @@ class CronEngine:
         self._calendar = WallCalendar(fields)
         self._fixed_hour = fields.fixed_hour
         self._timeline = timeline
-        self._last: tuple[datetime, datetime] | None = None
-        """The last search forward: from when, and the slot it found."""
+        self._recent: list[tuple[datetime, datetime]] = []
+        """The last `REMEMBERED` searches forward: from when, and the slot each found."""
 
     def next_slot(self, after: datetime) -> datetime | None:
-        """The first slot strictly after `after`. A search from anywhere between the last
+        """The first slot strictly after `after`. A search from anywhere between a recent
         one's start and the slot it found finds that slot again, without searching: the
         jobs that share an engine (every daily 09:00 in one zone) are mostly asked about
-        the same stretch of time."""
-        last = self._last
-        if last is not None and last[0] <= after < last[1]:
-            return last[1]
-        slot = self._search_next(after)
-        if slot is not None:
-            self._last = (after, slot)
-        return slot
+        the same stretches of time, a slot due and the one after it."""
+        for start, slot in self._recent:
+            if start <= after < slot:
+                return slot
+        found = self._search_next(after)
+        if found is not None:
+            self._recent = [(after, found), *self._recent[: REMEMBERED - 1]]
+        return found
 
     def _search_next(self, after: datetime) -> datetime | None:
         offset = self._timeline.offset_at(after)
