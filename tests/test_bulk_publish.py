@@ -111,3 +111,23 @@ async def test_at_most_the_bound_awaits_acks_and_silence_times_out(nc: Client) -
     assert all(isinstance(o, nats.errors.TimeoutError) for o in outcomes[1:])
     assert len(outcomes) == 5
     await publisher.stop()
+
+
+async def test_concurrent_bursts_larger_than_the_bound_all_go_out(nc: Client) -> None:
+    """Each burst hands what it has encoded to the connection before it waits for room,
+    so bursts waiting on one another never hold room with messages nobody sent."""
+    publisher = await started(nc, Counter(), max_in_flight=50, ack_wait=5.0)
+    subject = names.job_event_subject("concurrent")
+    bursts = [
+        [Prepared(subject, b"{}", f"b{burst}-{n}") for n in range(CHECK_EVERY + 44)]
+        for burst in range(4)
+    ]
+    started_at = asyncio.get_running_loop().time()
+
+    results = await asyncio.gather(*(publisher.publish_all(burst) for burst in bursts))
+
+    assert all(isinstance(o, Stored) and not o.duplicate for r in results for o in r)
+    assert asyncio.get_running_loop().time() - started_at < 5.0, "a burst waited for a timeout"
+    info = await nc.jetstream().stream_info(names.STREAM_EVENTS)
+    assert info.state.messages == 4 * (CHECK_EVERY + 44)
+    await publisher.stop()

@@ -2,10 +2,13 @@
 
 nats-py's `js.publish` is a request per message (a future, a muxed-inbox lookup, a `PubAck`
 built from JSON, a timeout task), which caps a process at about 19,000 acked publishes a
-second here. `BulkPublisher` sends each message with a plain `Client.publish` whose reply
-subject is a token under a wildcard subscription of its own, and matches the acks to the
-tokens: 92,000-97,000 a second on the same machine, the server's work included
-(bench/bulk_publish.py, bench/RESULTS.md). The ticker fires its bursts through it.
+second here. `BulkPublisher` sends each message as a plain publish whose reply subject is
+a token under a wildcard subscription of its own, and matches the acks to the tokens:
+89,000-98,000 a second on the same machine, the server's work included
+(bench/bulk_publish.py, bench/RESULTS.md). It encodes the protocol frames itself and hands
+a burst to the connection `CHECK_EVERY` messages at a time, yielding to the loop every
+`YIELD_EVERY`, so a burst due at once is on the wire in a few writes rather than trickling
+out between its own acks. The ticker fires its bursts through it.
 
 The guarantees are those of `js.publish`: a message is stored when its ack says so
 (`Stored`, possibly as a duplicate of its msg id); a timeout does not mean "not stored"
@@ -14,9 +17,11 @@ The guarantees are those of `js.publish`: a message is stored when its ack says 
 """
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,9 +33,15 @@ from nats.aio.subscription import Subscription
 
 from natscron_shared.nats_conn import MSG_ID_HEADER, PUBLISH_TIMEOUT_SECONDS
 
+_UNSAFE = re.compile(r"[\s]")
+"""Whitespace would end a subject early and let the rest be read as protocol."""
+_UNSAFE_VALUE = re.compile(r"[\r\n]")
 MAX_IN_FLIGHT = 16_384
 CHECK_EVERY = 256
 """Messages sent between two calls of a burst's `check`."""
+YIELD_EVERY = 4_096
+"""Messages handed to the connection between two yields to the loop: a burst due at once
+goes out in few writes, instead of waiting behind the acks of its first messages."""
 NO_RESPONDERS = "503"
 
 
@@ -91,9 +102,11 @@ class BulkPublisher:
         self._waiting: dict[str, tuple[float, _Batch, int]] = {}
         """Sent and unanswered, oldest first: token -> (when sent, monotonic; its batch and
         place in it)."""
-        self._room = asyncio.Semaphore(max_in_flight)
-        """One unit per message awaiting its ack, given back when it leaves `_waiting`: a
-        semaphore wakes one waiting sender per ack, where an event would wake them all."""
+        self._max_in_flight = max_in_flight
+        self._room_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        """Senders waiting for room, first come first woken: one per message that leaves
+        `_waiting` (an event would wake them all; `asyncio.Semaphore` looks through all its
+        waiters at every acquire, which a burst of thousands of waiting sends makes slow)."""
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
@@ -119,27 +132,30 @@ class BulkPublisher:
         loop = asyncio.get_running_loop()
         batch = _Batch(len(messages))
         tokens: list[str] = []
+        framed: list[tuple[str, bytes]] = []  # encoded, not handed to the connection yet
         for index, message in enumerate(messages):
-            if index % CHECK_EVERY == 0 and index:
-                await asyncio.sleep(0)  # let the acks and the connection's flusher in
-            if index % CHECK_EVERY == 0 and check is not None:
-                try:
-                    check()
-                except Exception as exc:
-                    batch.outcomes[index:] = [exc] * (len(messages) - index)
-                    break
+            if index % CHECK_EVERY == 0:
+                await self._send(framed)
+                if index % YIELD_EVERY == 0 and index:
+                    await asyncio.sleep(0)  # let the acks and the connection's flusher in
+                if check is not None:
+                    try:
+                        check()
+                    except Exception as exc:
+                        batch.outcomes[index:] = [exc] * (len(messages) - index)
+                        break
+            if self._full():
+                await self._send(framed)  # what is encoded goes out before waiting
             await self._until_room()
             token = str(next(self._tokens))
             tokens.append(token)
             self._waiting[token] = (loop.time(), batch, index)
             batch.unanswered += 1
-            headers = {MSG_ID_HEADER: message.msg_id} if message.msg_id else None
             try:
-                await self._client.publish(
-                    message.subject, message.payload, reply=self._prefix + token, headers=headers
-                )
+                framed.append((token, self._frame(message, self._prefix + token)))
             except Exception as exc:
                 self._answer(token, exc)
+        await self._send(framed)
         if batch.unanswered:
             batch.answered.clear()
             with contextlib.suppress(TimeoutError):
@@ -152,17 +168,76 @@ class BulkPublisher:
             self._on_outcome(stream, label, count)
         return outcomes
 
+    def _frame(self, message: Prepared, reply: str) -> bytes:
+        """The message as the NATS protocol sends it (`PUB`, or `HPUB` with its msg id):
+        encoded here, a burst goes to the connection in one write per `CHECK_EVERY`
+        messages, where `Client.publish` would validate, encode and queue each alone (most
+        of what a send cost). What `Client.publish` refuses is refused here too."""
+        subject, payload, msg_id = message.subject, message.payload, message.msg_id
+        if _UNSAFE.search(subject) or not subject or (msg_id and _UNSAFE_VALUE.search(msg_id)):
+            raise nats.errors.BadSubjectError
+        if len(payload) > self._client.max_payload:
+            raise nats.errors.MaxPayloadError
+        if not msg_id:
+            return b"PUB %b %b %d\r\n%b\r\n" % (
+                subject.encode(),
+                reply.encode(),
+                len(payload),
+                payload,
+            )
+        header = b"NATS/1.0\r\n%b: %b\r\n\r\n" % (MSG_ID_HEADER.encode(), msg_id.encode())
+        return b"HPUB %b %b %d %d\r\n%b%b\r\n" % (
+            subject.encode(),
+            reply.encode(),
+            len(header),
+            len(header) + len(payload),
+            header,
+            payload,
+        )
+
+    async def _send(self, framed: list[tuple[str, bytes]]) -> None:
+        """Queue encoded messages on the connection, as `Client.publish` does one (its
+        flusher writes them at the next yield; while reconnecting they wait in its buffer,
+        within limits), and empty `framed`; a message that cannot be queued has its error
+        as its outcome."""
+        if not framed:
+            return
+        frames = b"".join(frame for _, frame in framed)
+        tokens = [token for token, _ in framed]
+        framed.clear()
+        client = self._client
+        try:
+            if client.is_closed:
+                raise nats.errors.ConnectionClosedError
+            if client.is_draining_pubs:
+                raise nats.errors.ConnectionDrainingError
+            if not client.is_connected and (
+                client._max_pending_size <= 0
+                or len(frames) + client._pending_data_size > client._max_pending_size
+            ):
+                raise nats.errors.OutboundBufferLimitError
+            await client._send_command(frames)
+            if client._flush_queue is not None and client._flush_queue.empty():
+                await client._flush_pending()
+        except Exception as exc:
+            for token in tokens:
+                self._answer(token, exc)
+
+    def _full(self) -> bool:
+        return len(self._waiting) >= self._max_in_flight
+
     async def _until_room(self) -> None:
         """Wait until fewer than `max_in_flight` messages await their ack; one unanswered
         for longer than the timeout stops waiting then (its outcome is a timeout)."""
-        while self._room.locked():
+        loop = asyncio.get_running_loop()
+        while self._full():
+            woken = loop.create_future()
+            self._room_waiters.append(woken)
             try:
-                await asyncio.wait_for(self._room.acquire(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await woken
             except TimeoutError:
-                self._expire(asyncio.get_running_loop().time() - self._timeout)
-            else:
-                return
-        await self._room.acquire()
+                self._expire(loop.time() - self._timeout)
 
     def _expire(self, sent_before: float) -> None:
         for token, (sent_at, _, _) in list(self._waiting.items()):
@@ -175,9 +250,13 @@ class BulkPublisher:
         it has one already."""
         waiting = self._waiting.pop(token, None)
         if waiting is not None:
-            self._room.release()
             _, batch, index = waiting
             batch.settle(index, outcome)
+            while self._room_waiters:
+                woken = self._room_waiters.popleft()
+                if not woken.done():
+                    woken.set_result(None)
+                    break
 
     async def _acked(self, msg: Msg) -> None:
         token = msg.subject[len(self._prefix) :]
