@@ -12,6 +12,7 @@ from natscron_shared.models import ScheduledJob
 from natscron_shared.schedule import next_fire_after
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
+from natscron_ticker.operations import PrepareCost
 from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import SlotState, StateTable
 from natscron_ticker.state_mirror import StateMirror
@@ -180,3 +181,14 @@ def test_a_delivery_is_read_from_either_form_of_its_ack_subject() -> None:
         revision, stored_at, pending = _ack_fields(reply)
         assert (revision, pending) == (42, 5)
         assert abs(stored_at - stamp / 1e9) < 1e-6
+
+
+def test_the_prepare_cost_rises_at_once_and_falls_slowly() -> None:
+    cost = PrepareCost(60e-6)
+    cost.observe(10, 10 * 500e-6)  # too few jobs to count
+    assert cost.seconds_per_job == 60e-6
+    cost.observe(1_000, 1_000 * 100e-6)
+    assert cost.seconds_per_job == 100e-6
+    cost.observe(1_000, 1_000 * 20e-6)
+    assert 20e-6 < cost.seconds_per_job < 100e-6
+    assert abs(cost.seconds_per_job - (0.9 * 100e-6 + 0.1 * 20e-6)) < 1e-12

@@ -31,7 +31,7 @@ from natscron_ticker.agenda import Agenda
 from natscron_ticker.background import BackgroundWork
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
-from natscron_ticker.operations import JobOperations, LeadershipLostError
+from natscron_ticker.operations import JobOperations, LeadershipLostError, PrepareCost
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.state import TickerStateStore
 from natscron_ticker.state_mirror import StateMirror
@@ -51,8 +51,8 @@ PREPARE_LEAD = timedelta(milliseconds=500)
 so that at the slot only the send is left. Less than the shortest period (a second), so
 a job is back on the agenda before its next slot; a change to its spec made within this
 lead of a slot applies after that slot."""
-PREPARE_SECONDS_PER_JOB = 60e-6
-"""What preparing one job's run request costs, generously (30-60 us measured, bench/)."""
+PREPARE_MARGIN = 2.0
+"""A burst is taken this many times its measured preparation (`PrepareCost`) ahead."""
 MAX_PREPARE_LEAD = timedelta(seconds=60)
 CHANGE_RANK = 0
 FIRING_RANK = {Priority.IMMEDIATE: 0, Priority.NORMAL: 1}
@@ -105,6 +105,7 @@ class Scheduler:
         self._woken = asyncio.Event()
         self._sleeping_until: datetime | None = None
         self._closing = False
+        self._prepare_cost = PrepareCost()
 
     async def run(self) -> None:
         """Lead whenever the lease is held, until cancelled. The specs need not all be
@@ -129,6 +130,7 @@ class Scheduler:
             self._metrics,
             ensure_leading=self._ensure_leading,
             detach=work.detach,
+            prepare_cost=self._prepare_cost,
         )
         takeover = _Takeover(self._clock.now(), time.perf_counter())
         try:
@@ -252,7 +254,8 @@ class Scheduler:
         earlier for a burst whose preparation takes longer."""
         if when is None:
             return None
-        cost = timedelta(seconds=self._agenda.due_at(when) * PREPARE_SECONDS_PER_JOB)
+        per_job = self._prepare_cost.seconds_per_job * PREPARE_MARGIN
+        cost = timedelta(seconds=self._agenda.due_at(when) * per_job)
         return when - min(max(PREPARE_LEAD, cost), MAX_PREPARE_LEAD)
 
     def _firing_rank(self, scheduled_job_id: str) -> int:
