@@ -5,6 +5,9 @@ import asyncio
 import gc
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 
 from natscron_shared.clock import ManualClock
@@ -16,7 +19,7 @@ from natscron_ticker.operations import PrepareCost
 from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import SlotState, StateTable
 from natscron_ticker.state_mirror import StateMirror
-from natscron_ticker.watch import _ack_fields
+from natscron_ticker.watch import _ack_fields, _Follower
 from tests.ticker_fakes import MemoryStore, RecordingPublisher
 from tests.waiting import eventually
 
@@ -192,3 +195,12 @@ def test_the_prepare_cost_rises_at_once_and_falls_slowly() -> None:
     cost.observe(1_000, 1_000 * 20e-6)
     assert 20e-6 < cost.seconds_per_job < 100e-6
     assert abs(cost.seconds_per_job - (0.9 * 100e-6 + 0.1 * 20e-6)) < 1e-12
+
+
+async def test_a_delivery_that_cannot_be_applied_fails_the_watch_rather_than_vanish() -> None:
+    registry = CollectorRegistry()
+    follower = _Follower(ScheduleBook(), TickerMetrics.on(registry))
+    unreadable = Msg(_client=Client(), subject="$KV.scheduled_jobs.x", reply="not-an-ack")
+    await follower.on_message(unreadable)
+    with pytest.raises(IndexError):
+        await follower.failed

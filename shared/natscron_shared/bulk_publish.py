@@ -8,7 +8,10 @@ a token under a wildcard subscription of its own, and matches the acks to the to
 (bench/bulk_publish.py, bench/RESULTS.md). It encodes the protocol frames itself and hands
 a burst to the connection `CHECK_EVERY` messages at a time, yielding to the loop every
 `YIELD_EVERY`, so a burst due at once is on the wire in a few writes rather than trickling
-out between its own acks. The ticker fires its bursts through it.
+out between its own acks. That queueing goes through the connection's own buffer and
+flusher (`Client._send_command`, `_flush_pending`: nats-py internals, the version pinned in
+uv.lock; tests/test_bulk_publish.py and the NATS restart in tests/test_chaos.py cover it).
+The ticker fires its bursts through it.
 
 The guarantees are those of `js.publish`: a message is stored when its ack says so
 (`Stored`, possibly as a duplicate of its msg id); a timeout does not mean "not stored"

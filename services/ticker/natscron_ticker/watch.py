@@ -49,8 +49,18 @@ class _Follower:
         self._initial: InitialValues | None = None
         self._caught_up = False
         """Whether the last message delivered had nothing pending after it."""
+        self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Holds what went wrong applying a message: nats-py would only log an error
+        raised in a callback, and the book would silently miss the spec."""
 
     async def on_message(self, msg: Msg) -> None:
+        try:
+            self._apply(msg)
+        except Exception as exc:
+            if not self.failed.done():
+                self.failed.set_exception(exc)
+
+    def _apply(self, msg: Msg) -> None:
         revision, stored_at, pending = _ack_fields(msg.reply)
         book = self._book
         book.revision = max(book.revision, revision)
@@ -97,7 +107,9 @@ def _ack_fields(reply: str) -> tuple[int, float, int]:
 async def follow_schedules(
     js: JetStreamContext, book: ScheduleBook, metrics: TickerMetrics
 ) -> None:
-    """Apply every put and delete to `book` until cancelled."""
+    """Apply every put and delete to `book` until cancelled; raises what went wrong
+    applying one, which fails the ticker rather than leave it firing from a book with a
+    hole in it."""
     follower = _Follower(book, metrics)
     subscription = await js.subscribe(
         f"$KV.{names.KV_SCHEDULED_JOBS}.>",
@@ -109,7 +121,7 @@ async def follow_schedules(
     )
     try:
         follower.check_loaded(await InitialValues.of(await js.key_value(names.KV_SCHEDULED_JOBS)))
-        await asyncio.Future()
+        await follower.failed
     finally:
         await subscription.unsubscribe()
 
