@@ -54,11 +54,13 @@ EVERY_SECOND = "* * * * * *"
 SCRAPE_SECONDS = 0.2
 """Long enough that a runner killed at any moment is likely to be in the middle of a job."""
 DATABASE = "chaos"
-WARM_UP_SECONDS = 5.0
 RECORDER_DOWN_SECONDS = 2.0
+"""How long the recorder stays dead: the fault itself, while runs go on finishing."""
 MONGO_DOWN_SECONDS = (1.0, 3.0)
 BETWEEN_STEPS_SECONDS = (2.0, 4.0)
 STEP_WITHIN = 30.0
+WARM_UP_WITHIN = 90.0
+"""Until the first runs are recorded: a cold recorder and MongoDB can take longer than a step."""
 DRAIN_WITHIN = RUNNER_ACK_WAIT_SECONDS + 20.0
 """A job the killed runner held comes back only when its JOBS ack wait (60 s) runs out,
 counted from its delivery, which was before the pause."""
@@ -181,7 +183,8 @@ class Chaos:
 
     async def run(self) -> None:
         """The whole sequence: a runner, the recorder, then MongoDB four times."""
-        await asyncio.sleep(WARM_UP_SECONDS)
+        await first_change(self.runs_recorded, within=WARM_UP_WITHIN, what=RUNS_FINISHED)
+        self.note("runs are being recorded")
         await self.kill_runner_mid_job()
         await self.pace()
         await self.kill_recorder()
