@@ -14,7 +14,7 @@ from natscron.stack import (
     resolve_endpoints,
     write_stack_endpoints,
 )
-from natscron_shared.clock import ManualClock
+from natscron_shared.clock import ManualClock, SystemClock
 from natscron_shared.endpoints import Endpoints
 from natscron_shared.settings import Settings
 
@@ -30,6 +30,15 @@ async def test_manual_clock_wakes_sleepers_only_when_their_time_comes() -> None:
     await clock.advance(timedelta(seconds=1))
     await asyncio.wait_for(sleeper, 1)
     assert clock.now() == START + timedelta(seconds=10)
+
+
+async def test_system_clock_never_wakes_before_its_time() -> None:
+    """It ends its timer early on purpose and yields until the time itself."""
+    clock = SystemClock()
+    for delay_ms in (0.2, 1.0, 3.0, 7.5):
+        when = clock.now() + timedelta(milliseconds=delay_ms)
+        await asyncio.wait_for(clock.sleep_until(when), 1)
+        assert clock.now() >= when
 
 
 def test_manual_clock_refuses_naive_time() -> None:
