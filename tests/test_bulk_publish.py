@@ -12,7 +12,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from natscron_shared import names
-from natscron_shared.bulk_publish import CHECK_EVERY, BulkPublisher, Prepared, Stored
+from natscron_shared.bulk_publish import CHECK_EVERY, BulkPublisher, Framed, Prepared, Stored
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -54,6 +54,22 @@ async def test_each_message_gets_its_outcome_in_order(nc: Client) -> None:
         (names.STREAM_EVENTS, "duplicate"): 1,
         ("", "failed"): 1,
     }
+    await publisher.stop()
+
+
+async def test_messages_framed_ahead_and_joined_go_out_in_order(nc: Client) -> None:
+    publisher = await started(nc, Counter())
+    subject = names.job_event_subject("framed")
+    first = publisher.frame([Prepared(subject, b"{}", f"f-{n}") for n in range(300)])
+    second = publisher.frame([Prepared("bad subject", b"{}"), Prepared(subject, b"{}", "f-0")])
+
+    outcomes = await publisher.publish_all(Framed.joined([first, second]))
+
+    assert outcomes[:300] == [Stored(names.STREAM_EVENTS, duplicate=False)] * 300
+    assert isinstance(outcomes[300], nats.errors.BadSubjectError)
+    assert outcomes[301] == Stored(names.STREAM_EVENTS, duplicate=True)
+    info = await nc.jetstream().stream_info(names.STREAM_EVENTS)
+    assert info.state.messages == 300
     await publisher.stop()
 
 

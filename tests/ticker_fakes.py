@@ -5,26 +5,30 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from natscron_shared import names
-from natscron_shared.bulk_publish import Outcome, Prepared, Stored
+from natscron_shared.bulk_publish import Framed, Outcome, Stored
 from natscron_shared.messages import RunRequest, ScheduleEvent
+from natscron_shared.nats_conn import to_json
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.state import SlotState, TickerStateStore
 
 
 class RecordingPublisher(JobPublisher):
-    """Acks every run request at once and keeps what was published."""
+    """Acks every run request at once and keeps what was published. Its "frames" are the
+    requests' JSON bodies, which it reads back when they are sent."""
 
     def __init__(self) -> None:
         self.requests: list[RunRequest] = []
         self.announced: list[ScheduleEvent] = []
 
-    async def publish_prepared(
-        self, messages: Sequence[Prepared], check: Callable[[], None]
-    ) -> list[Outcome]:
-        for message in messages:
+    def frame_runs(self, requests: Sequence[RunRequest]) -> Framed:
+        return Framed([r.job_id for r in requests], [to_json(r) for r in requests])
+
+    async def publish_framed(self, framed: Framed, check: Callable[[], None]) -> list[Outcome]:
+        for frame in framed.frames:
             check()
-            self.requests.append(RunRequest.model_validate_json(message.payload))
-        return [Stored(stream=names.STREAM_JOBS, duplicate=False) for _ in messages]
+            assert isinstance(frame, bytes)
+            self.requests.append(RunRequest.model_validate_json(frame))
+        return [Stored(stream=names.STREAM_JOBS, duplicate=False) for _ in framed.frames]
 
     async def publish_pending(self, requests: Sequence[RunRequest]) -> int:
         return 0

@@ -5,12 +5,14 @@ built from JSON, a timeout task), which caps a process at about 19,000 acked pub
 second here. `BulkPublisher` sends each message as a plain publish whose reply subject is
 a token under a wildcard subscription of its own, and matches the acks to the tokens:
 89,000-98,000 a second on the same machine, the server's work included
-(bench/bulk_publish.py, bench/RESULTS.md). It encodes the protocol frames itself and hands
-a burst to the connection `CHECK_EVERY` messages at a time, yielding to the loop every
-`YIELD_EVERY`, so a burst due at once is on the wire in a few writes rather than trickling
-out between its own acks. That queueing goes through the connection's own buffer and
-flusher (`Client._send_command`, `_flush_pending`: nats-py internals, the version pinned in
-uv.lock; tests/test_bulk_publish.py and the NATS restart in tests/test_chaos.py cover it).
+(bench/bulk_publish.py, bench/RESULTS.md). It encodes the protocol frames itself, ahead of
+time if asked (`frame`), and hands a burst to the connection `CHECK_EVERY` messages a
+write, yielding to the loop every `YIELD_EVERY`, so a burst due at once is on the wire in a
+few writes rather than trickling out between its own acks. A write goes straight to the
+connection's transport when nothing is queued before it, else through the connection's
+own buffer and flusher (`Client._transport`, `_pending`, `_send_command`, `_flush_pending`:
+nats-py internals, the version pinned in uv.lock; tests/test_bulk_publish.py and the NATS
+restart in tests/test_chaos.py cover it).
 The ticker fires its bursts through it.
 
 The guarantees are those of `js.publish`: a message is stored when its ack says so
@@ -26,7 +28,7 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import nats.errors
@@ -55,6 +57,28 @@ class Prepared:
     subject: str
     payload: bytes
     msg_id: str | None = None
+
+
+@dataclass(slots=True)
+class Framed:
+    """Messages encoded for the wire ahead of their sending (`BulkPublisher.frame`): each
+    one's reply token, and its protocol frame or the error that kept it from being one."""
+
+    tokens: list[str]
+    frames: list[bytes | BaseException]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @classmethod
+    def joined(cls, parts: Iterable["Framed"]) -> "Framed":
+        """One send of several parts framed apart, in order."""
+        tokens: list[str] = []
+        frames: list[bytes | BaseException] = []
+        for part in parts:
+            tokens += part.tokens
+            frames += part.frames
+        return cls(tokens, frames)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,57 +149,65 @@ class BulkPublisher:
         for token in list(self._waiting):
             self._answer(token, nats.errors.ConnectionClosedError())
 
-    async def publish_all(
-        self, messages: Sequence[Prepared], check: Callable[[], None] | None = None
-    ) -> list[Outcome]:
-        """Send every message, pipelined, and return each one's outcome, in order, once
-        every one has one. `check` runs before the first send and every `CHECK_EVERY`
-        after; what it raises is the outcome of every message not sent yet."""
+    def frame(self, messages: Sequence[Prepared]) -> "Framed":
+        """Encode messages for the wire ahead of their sending (`publish_all`), each with
+        the reply token its ack will come on: at their time, only the write is left."""
         assert self._subscription is not None, "start() the publisher first"
-        loop = asyncio.get_running_loop()
-        batch = _Batch(len(messages))
-        tokens: list[str] = []
-        framed: list[tuple[str, bytes]] = []  # encoded, not handed to the connection yet
-        for index, message in enumerate(messages):
-            if index % CHECK_EVERY == 0:
-                await self._send(framed)
-                if index % YIELD_EVERY == 0 and index:
-                    await asyncio.sleep(0)  # let the acks and the connection's flusher in
+        tokens = [str(next(self._tokens)) for _ in messages]
+        frames: list[bytes | BaseException] = []
+        for message, token in zip(messages, tokens, strict=True):
+            try:
+                frames.append(self._frame(message, self._prefix + token))
+            except Exception as exc:
+                frames.append(exc)
+        return Framed(tokens, frames)
+
+    async def publish_all(
+        self, messages: "Sequence[Prepared] | Framed", check: Callable[[], None] | None = None
+    ) -> list[Outcome]:
+        """Send every message (or every message `frame`d ahead), pipelined, and return each
+        one's outcome, in order, once every one has one. `check` runs before the first
+        send and every `CHECK_EVERY` after; what it raises is the outcome of every message
+        not sent yet."""
+        assert self._subscription is not None, "start() the publisher first"
+        framed = messages if isinstance(messages, Framed) else self.frame(messages)
+        batch = _Batch(len(framed))
+        sent = next_check = 0
+        next_yield = YIELD_EVERY
+        while sent < len(framed):
+            if sent >= next_check:
+                next_check = sent + CHECK_EVERY
                 if check is not None:
                     try:
                         check()
                     except Exception as exc:
-                        batch.outcomes[index:] = [exc] * (len(messages) - index)
+                        batch.outcomes[sent:] = [exc] * (len(framed) - sent)
                         break
-            if self._full():
-                await self._send(framed)  # what is encoded goes out before waiting
+            if sent >= next_yield:
+                next_yield += YIELD_EVERY
+                await asyncio.sleep(0)  # let the acks in
             await self._until_room()
-            token = str(next(self._tokens))
-            tokens.append(token)
-            self._waiting[token] = (loop.time(), batch, index)
-            batch.unanswered += 1
-            try:
-                framed.append((token, self._frame(message, self._prefix + token)))
-            except Exception as exc:
-                self._answer(token, exc)
-        await self._send(framed)
+            room = self._max_in_flight - len(self._waiting)
+            end = min(len(framed), next_check, sent + room)
+            await self._send(framed, sent, end, batch)
+            sent = end
         if batch.unanswered:
             batch.answered.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(batch.answered.wait(), self._timeout)
-        for token in tokens:
+        for token in framed.tokens[:sent]:
             self._answer(token, nats.errors.TimeoutError())
         outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
-        assert len(outcomes) == len(messages)
-        for (stream, label), count in Counter(map(_label, outcomes[: len(tokens)])).items():
+        assert len(outcomes) == len(framed)
+        for (stream, label), count in Counter(map(_label, outcomes[:sent])).items():
             self._on_outcome(stream, label, count)
         return outcomes
 
     def _frame(self, message: Prepared, reply: str) -> bytes:
         """The message as the NATS protocol sends it (`PUB`, or `HPUB` with its msg id):
         encoded here, a burst goes to the connection in one write per `CHECK_EVERY`
-        messages, where `Client.publish` would validate, encode and queue each alone (most
-        of what a send cost). What `Client.publish` refuses is refused here too."""
+        messages, where `Client.publish` would validate, encode and queue each alone at its
+        sending. What `Client.publish` refuses is refused here too."""
         subject, payload, msg_id = message.subject, message.payload, message.msg_id
         if _UNSAFE.search(subject) or not subject or (msg_id and _UNSAFE_VALUE.search(msg_id)):
             raise nats.errors.BadSubjectError
@@ -198,33 +230,51 @@ class BulkPublisher:
             payload,
         )
 
-    async def _send(self, framed: list[tuple[str, bytes]]) -> None:
-        """Queue encoded messages on the connection, as `Client.publish` does one (its
-        flusher writes them at the next yield; while reconnecting they wait in its buffer,
-        within limits), and empty `framed`; a message that cannot be queued has its error
-        as its outcome."""
-        if not framed:
-            return
-        frames = b"".join(frame for _, frame in framed)
-        tokens = [token for token, _ in framed]
-        framed.clear()
-        client = self._client
+    async def _send(self, framed: "Framed", start: int, end: int, batch: _Batch) -> None:
+        """Hand messages `start`..`end` of `framed` to the connection in one write, then
+        count them as awaiting their ack (none can come before the next yield); a message
+        that could not be encoded or written has its error as its outcome."""
+        frames = framed.frames[start:end]
+        written = [frame for frame in frames if isinstance(frame, bytes)]
+        failed: BaseException | None = None
         try:
-            if client.is_closed:
-                raise nats.errors.ConnectionClosedError
-            if client.is_draining_pubs:
-                raise nats.errors.ConnectionDrainingError
-            if not client.is_connected and (
-                client._max_pending_size <= 0
-                or len(frames) + client._pending_data_size > client._max_pending_size
-            ):
-                raise nats.errors.OutboundBufferLimitError
-            await client._send_command(frames)
-            if client._flush_queue is not None and client._flush_queue.empty():
-                await client._flush_pending()
+            await self._write(b"".join(written))
         except Exception as exc:
-            for token in tokens:
-                self._answer(token, exc)
+            failed = exc
+        sent_at = asyncio.get_running_loop().time()
+        waiting = self._waiting
+        tokens = framed.tokens[start:end]
+        for index, token, frame in zip(range(start, end), tokens, frames, strict=True):
+            if isinstance(frame, BaseException):
+                batch.outcomes[index] = frame
+            elif failed is not None:
+                batch.outcomes[index] = failed
+            else:
+                waiting[token] = (sent_at, batch, index)
+                batch.unanswered += 1
+
+    async def _write(self, frames: bytes) -> None:
+        """Write encoded messages on the connection, as `Client.publish` queues one: at
+        once when nothing is queued before them, so a burst due now is on the wire before
+        anything else runs; else after what is queued, by the connection's flusher (while
+        reconnecting they wait in its buffer, within limits)."""
+        client = self._client
+        if client.is_closed:
+            raise nats.errors.ConnectionClosedError
+        if client.is_draining_pubs:
+            raise nats.errors.ConnectionDrainingError
+        transport = client._transport
+        if client.is_connected and transport is not None and not client._pending:
+            transport.write(frames)
+            return
+        if not client.is_connected and (
+            client._max_pending_size <= 0
+            or len(frames) + client._pending_data_size > client._max_pending_size
+        ):
+            raise nats.errors.OutboundBufferLimitError
+        await client._send_command(frames)
+        if client._flush_queue is not None and client._flush_queue.empty():
+            await client._flush_pending()
 
     def _full(self) -> bool:
         return len(self._waiting) >= self._max_in_flight

@@ -12,14 +12,14 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import nats.errors
 
-from natscron_shared.bulk_publish import Outcome, Prepared, Stored
+from natscron_shared.bulk_publish import Framed, Outcome, Stored
 from natscron_shared.clock import Clock
 from natscron_shared.enums import ScheduledJobStatus
 from natscron_shared.messages import RunRequest, ScheduleEvent, slot_run_request
@@ -62,15 +62,18 @@ class LeadershipLostError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Firing:
-    """One job's part of a burst: its slots to fire as of a moment, their run requests
-    and the messages that carry them."""
+    """One job's part of a burst: its slots to fire as of a moment and their run
+    requests."""
 
     spec: ScheduledJob
     state: SlotState
     plan: FiringPlan
     as_of: datetime
     requests: tuple[RunRequest, ...]
-    messages: list[Prepared]
+
+
+_Prepared = tuple[list[_Firing], Framed]
+"""A chunk of a burst's firings and their run requests, framed in the same order."""
 
 
 def _by_time(entries: Sequence[tuple[str, datetime]]) -> list[tuple[datetime, list[str]]]:
@@ -204,12 +207,15 @@ class JobOperations:
         job is next due."""
         due: dict[str, datetime | None] = {}
         sends: list[tuple[list[_Firing], asyncio.Task[list[Outcome]]]] = []
-        ahead: list[tuple[datetime, list[_Firing]]] = []  # prepared before their time
+        ahead: list[tuple[datetime, _Prepared]] = []  # prepared before their time
 
-        def send(chunk: list[_Firing]) -> None:
-            messages = [message for firing in chunk for message in firing.messages]
-            sending = self._publisher.publish_prepared(messages, self._ensure_leading)
-            sends.append((chunk, asyncio.create_task(sending)))
+        def send(chunks: Iterable[_Prepared]) -> None:
+            """One send of chunks, in order: a single write at once for a small slot."""
+            parts = list(chunks)
+            framed = Framed.joined(framed for _, framed in parts)
+            sending = self._publisher.publish_framed(framed, self._ensure_leading)
+            firings = [firing for chunk, _ in parts for firing in chunk]
+            sends.append((firings, asyncio.create_task(sending)))
 
         for when, ids in _by_time(entries):
             for start in range(0, len(ids), PREPARE_CHUNK):
@@ -218,13 +224,12 @@ class JobOperations:
                 if as_of > self._clock.now():
                     ahead.append((as_of, chunk))
                 else:
-                    while ahead:
-                        send(ahead.pop(0)[1])
-                    send(chunk)
+                    send([*(prepared for _, prepared in ahead), chunk])
+                    ahead.clear()
                 await asyncio.sleep(0)
         for as_of, chunks in itertools.groupby(ahead, key=lambda prepared: prepared[0]):
             await self._clock.sleep_until(as_of)
-            send([firing for _, chunk in chunks for firing in chunk])  # one send per slot
+            send(prepared for _, prepared in chunks)  # one send per slot
         # Every send first, then the bookkeeping: it must not slow the sends of a burst.
         acked: list[tuple[list[_Firing], list[Outcome], datetime]] = []
         for firings, sent in sends:
@@ -258,9 +263,10 @@ class JobOperations:
 
     def _prepare(
         self, ids: Sequence[str], as_of: datetime, due: dict[str, datetime | None]
-    ) -> list["_Firing"]:
+    ) -> "_Prepared":
         """The firings of `ids` at `as_of` (a job without a slot due then fires nothing,
-        and is put back at its next slot); a job gone from the book is off the agenda."""
+        and is put back at its next slot), with their run requests framed for the wire; a
+        job gone from the book is off the agenda."""
         firings = []
         started = time.perf_counter()
         for scheduled_job_id in ids:
@@ -271,10 +277,10 @@ class JobOperations:
                 continue
             plan = plan_firing(spec, state.handled_until, as_of, runs_left(spec, state))
             requests = tuple(slot_run_request(spec, slot, as_of) for slot in plan.fire)
-            messages = self._publisher.run_messages(requests)
-            firings.append(_Firing(spec, state, plan, as_of, requests, messages))
+            firings.append(_Firing(spec, state, plan, as_of, requests))
+        framed = self._publisher.frame_runs([r for firing in firings for r in firing.requests])
         self._prepare_cost.observe(len(ids), time.perf_counter() - started)
-        return firings
+        return firings, framed
 
     def _count(self, firing: "_Firing", results: list[Outcome], acked_at: datetime) -> None:
         duplicates = sum(1 for r in results if isinstance(r, Stored) and r.duplicate)

@@ -7,16 +7,16 @@ id is the `Nats-Msg-Id`, so publishing a slot again (a retry, two tickers during
 failover) stores it once.
 
 A trigger publishes one job and waits for each ack; the scheduler publishes a burst's
-run requests through the `BulkPublisher` (`publish_prepared`), then their `pending`
-events and next runs (`publish_pending`, `announce_all`), so a burst costs about one
-round trip per step, not one per slot.
+run requests through the `BulkPublisher` (`frame_runs` ahead, `publish_framed` at the
+slot), then their `pending` events and next runs (`publish_pending`, `announce_all`), so
+a burst costs about one round trip per step, not one per slot.
 """
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from natscron_shared import names
-from natscron_shared.bulk_publish import BulkPublisher, Outcome, Prepared
+from natscron_shared.bulk_publish import BulkPublisher, Framed, Outcome, Prepared
 from natscron_shared.enums import JobStatus
 from natscron_shared.messages import JobEvent, RunRequest, ScheduleEvent
 from natscron_shared.nats_conn import JetStreamPublisher, to_json
@@ -42,17 +42,16 @@ class JobPublisher:
         )
         return not ack.duplicate
 
-    @staticmethod
-    def run_messages(requests: Sequence[RunRequest]) -> list[Prepared]:
-        """The messages of run requests, made ahead of their sending (`publish_prepared`)."""
-        return [Prepared(names.run_subject(r.priority), to_json(r), r.job_id) for r in requests]
+    def frame_runs(self, requests: Sequence[RunRequest]) -> Framed:
+        """The run requests encoded for the wire, ahead of their sending (`publish_framed`)."""
+        return self._bulk.frame(
+            [Prepared(names.run_subject(r.priority), to_json(r), r.job_id) for r in requests]
+        )
 
-    async def publish_prepared(
-        self, messages: Sequence[Prepared], check: Callable[[], None]
-    ) -> list[Outcome]:
-        """Send run requests' messages pipelined and return each one's outcome, in order.
+    async def publish_framed(self, framed: Framed, check: Callable[[], None]) -> list[Outcome]:
+        """Send framed run requests pipelined and return each one's outcome, in order.
         `check` runs before the sends (see `BulkPublisher.publish_all`)."""
-        return await self._bulk.publish_all(messages, check)
+        return await self._bulk.publish_all(framed, check)
 
     async def publish_pending(self, requests: Sequence[RunRequest]) -> int:
         """Send the `pending` events of acked run requests pipelined; how many failed."""
