@@ -140,10 +140,11 @@ class Scheduler:
             while self._lease.is_leader:
                 self._woken.clear()
                 work.raise_failure()
+                loaded = self._book.loaded.is_set()  # then every arrival is taken now
                 arrived = self._book.take_arrivals()
                 if arrived:
                     await self._place(arrived, takeover, work, operations)
-                elif self._book.loaded.is_set() and not takeover.done:
+                if loaded and not takeover.done:
                     self._settle(takeover, work, operations)
                 self._dispatch(work, operations, self._clock.now())
                 self._sleeping_until = self._agenda.next_time()
