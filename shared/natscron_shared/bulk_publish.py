@@ -165,40 +165,46 @@ class BulkPublisher:
     async def publish_all(
         self, messages: "Sequence[Prepared] | Framed", check: Callable[[], None] | None = None
     ) -> list[Outcome]:
-        """Send every message (or every message `frame`d ahead), pipelined, and return each
-        one's outcome, in order, once every one has one. `check` runs before the first
+        """Send every message, pipelined, and return each one's outcome, in order, once
+        every one has one. Messages not `frame`d ahead are framed as they go, a write's
+        worth at a time, so a big burst never holds the loop. `check` runs before the first
         send and every `CHECK_EVERY` after; what it raises is the outcome of every message
         not sent yet."""
         assert self._subscription is not None, "start() the publisher first"
-        framed = messages if isinstance(messages, Framed) else self.frame(messages)
-        batch = _Batch(len(framed))
+        batch = _Batch(len(messages))
+        sent_tokens: list[str] = []
         sent = next_check = 0
         next_yield = YIELD_EVERY
-        while sent < len(framed):
+        while sent < len(messages):
             if sent >= next_check:
                 next_check = sent + CHECK_EVERY
                 if check is not None:
                     try:
                         check()
                     except Exception as exc:
-                        batch.outcomes[sent:] = [exc] * (len(framed) - sent)
+                        batch.outcomes[sent:] = [exc] * (len(messages) - sent)
                         break
             if sent >= next_yield:
                 next_yield += YIELD_EVERY
                 await asyncio.sleep(0)  # let the acks in
             await self._until_room()
             room = self._max_in_flight - len(self._waiting)
-            end = min(len(framed), next_check, sent + room)
-            await self._send(framed, sent, end, batch)
+            end = min(len(messages), next_check, sent + room)
+            if isinstance(messages, Framed):
+                part = Framed(messages.tokens[sent:end], messages.frames[sent:end])
+            else:
+                part = self.frame(messages[sent:end])
+            await self._send(part, sent, batch)
+            sent_tokens += part.tokens
             sent = end
         if batch.unanswered:
             batch.answered.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(batch.answered.wait(), self._timeout)
-        for token in framed.tokens[:sent]:
+        for token in sent_tokens:
             self._answer(token, nats.errors.TimeoutError())
         outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
-        assert len(outcomes) == len(framed)
+        assert len(outcomes) == len(messages)
         for (stream, label), count in Counter(map(_label, outcomes[:sent])).items():
             self._on_outcome(stream, label, count)
         return outcomes
@@ -230,21 +236,18 @@ class BulkPublisher:
             payload,
         )
 
-    async def _send(self, framed: "Framed", start: int, end: int, batch: _Batch) -> None:
-        """Hand messages `start`..`end` of `framed` to the connection in one write, then
+    async def _send(self, part: "Framed", first: int, batch: _Batch) -> None:
+        """Hand `part`, messages `first`.. of `batch`, to the connection in one write, then
         count them as awaiting their ack (none can come before the next yield); a message
         that could not be encoded or written has its error as its outcome."""
-        frames = framed.frames[start:end]
-        written = [frame for frame in frames if isinstance(frame, bytes)]
         failed: BaseException | None = None
         try:
-            await self._write(b"".join(written))
+            await self._write(b"".join(f for f in part.frames if isinstance(f, bytes)))
         except Exception as exc:
             failed = exc
         sent_at = asyncio.get_running_loop().time()
         waiting = self._waiting
-        tokens = framed.tokens[start:end]
-        for index, token, frame in zip(range(start, end), tokens, frames, strict=True):
+        for index, (token, frame) in enumerate(zip(part.tokens, part.frames, strict=True), first):
             if isinstance(frame, BaseException):
                 batch.outcomes[index] = frame
             elif failed is not None:

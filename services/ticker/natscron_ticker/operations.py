@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from natscron_shared.models import ScheduledJob
 from natscron_shared.schedule import next_fire_after
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.catchup import FiringPlan, fired_runs, plan_firing, runs_left
+from natscron_ticker.collector_pause import COLLECTOR_PAUSE
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.state import SlotState, StateTable, TickerStateStore
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_ERROR = timedelta(seconds=1)
 PREPARE_CHUNK = 1_000
 """Jobs of a burst whose run requests are prepared, then sent, together."""
+FOLLOW_UP_CHUNK = 2_000
+"""Jobs of a burst followed up together: their events and states made, then sent; the
+next chunk's are made only then, so a big burst's follow-up never holds the loop."""
 NATS_ERRORS = (nats.errors.Error, TimeoutError)
 
 
@@ -195,6 +200,11 @@ class JobOperations:
         return None
 
     async def fire(self, entries: Sequence[tuple[str, datetime]]) -> dict[str, datetime | None]:
+        """`_fire`, with the garbage collector held off for a big burst (`CollectorPause`)."""
+        with COLLECTOR_PAUSE.during(len(entries)):
+            return await self._fire(entries)
+
+    async def _fire(self, entries: Sequence[tuple[str, datetime]]) -> dict[str, datetime | None]:
         """Fire the jobs of `entries` (id, when it is due), due now or soon, as one burst.
 
         Each job's run requests are prepared (slot maths, message bodies) as of the moment
@@ -238,7 +248,9 @@ class JobOperations:
         failures: list[BaseException] = []
         for firings, chunk_outcomes, acked_at in acked:
             outcomes = iter(chunk_outcomes)
-            for firing in firings:
+            for counted, firing in enumerate(firings, 1):
+                if counted % PREPARE_CHUNK == 0:
+                    await asyncio.sleep(0)  # a big burst's bookkeeping never holds the loop
                 scheduled_job_id = firing.spec.scheduled_job_id
                 results = [next(outcomes) for _ in firing.requests]
                 errors = [r for r in results if isinstance(r, BaseException)]
@@ -327,19 +339,22 @@ class JobOperations:
         and their next runs, pipelined; a failure is counted, and firing goes on (the
         runner's events carry the request, a new leader fires an unsaved slot again under
         the same job id, a next run is announced again at the next firing)."""
-        ids = [firing.spec.scheduled_job_id for firing in fired]
-        events = [
-            self._next_run_event(i, due[i], now, firing.spec)
-            for i, firing in zip(ids, fired, strict=True)
-        ]
-        pending, saves, announced = await asyncio.gather(
-            self._publisher.publish_pending([r for firing in fired for r in firing.requests]),
-            self._store.save_all([(i, self._states[i]) for i in ids]),
-            self._publisher.announce_all(events),
-        )
-        self._count_failed_writes(
-            pending_event=pending, ticker_state=saves, schedule_event=announced
-        )
+        failed: Counter[str] = Counter()
+        for start in range(0, len(fired), FOLLOW_UP_CHUNK):
+            chunk = fired[start : start + FOLLOW_UP_CHUNK]
+            ids = [firing.spec.scheduled_job_id for firing in chunk]
+            events = [
+                self._next_run_event(i, due[i], now, firing.spec)
+                for i, firing in zip(ids, chunk, strict=True)
+            ]
+            requests = [r for firing in chunk for r in firing.requests]
+            pending, saves, announced = await asyncio.gather(
+                self._publisher.publish_pending(requests),
+                self._store.save_all([(i, self._states[i]) for i in ids]),
+                self._publisher.announce_all(events),
+            )
+            failed.update(pending_event=pending, ticker_state=saves, schedule_event=announced)
+        self._count_failed_writes(**failed)
 
     def _count_failed_writes(self, **failed_by_operation: int) -> None:
         for operation, failed in failed_by_operation.items():
