@@ -36,8 +36,9 @@ from natscron_ticker.state import SlotState, StateTable, TickerStateStore
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = timedelta(seconds=1)
-PREPARE_CHUNK = 1_000
-"""Jobs of a burst whose run requests are prepared, then sent, together."""
+PREPARE_CHUNK = 256
+"""Jobs of a burst whose run requests are prepared together, between two yields to the
+loop: about 15 ms of work, the most a burst being prepared holds up other slots."""
 FOLLOW_UP_CHUNK = 2_000
 """Jobs of a burst followed up together: their events and states made, then sent; the
 next chunk's are made only then, so a big burst's follow-up never holds the loop."""
