@@ -4,7 +4,7 @@ nats-py's `js.publish` is a request per message (a future, a muxed-inbox lookup,
 built from JSON, a timeout task), which caps a process at about 19,000 acked publishes a
 second here. `BulkPublisher` sends each message as a plain publish whose reply subject is
 a token under a wildcard subscription of its own, and matches the acks to the tokens:
-89,000-98,000 a second on the same machine, the server's work included
+about 110,000 a second on the same machine, the server's work included
 (bench/bulk_publish.py, bench/RESULTS.md). It encodes the protocol frames itself, ahead of
 time if asked (`frame`), and hands a burst to the connection `CHECK_EVERY` messages a
 write, yielding to the loop every `YIELD_EVERY`, so a burst due at once is on the wire in a
