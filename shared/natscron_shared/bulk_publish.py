@@ -159,7 +159,7 @@ class BulkPublisher:
             try:
                 frames.append(self._frame(message, self._prefix + token))
             except Exception as exc:
-                frames.append(exc)
+                frames.append(_bare(exc))
         return Framed(tokens, frames)
 
     async def publish_all(
@@ -182,7 +182,7 @@ class BulkPublisher:
                     try:
                         check()
                     except Exception as exc:
-                        batch.outcomes[sent:] = [exc] * (len(messages) - sent)
+                        batch.outcomes[sent:] = [_bare(exc)] * (len(messages) - sent)
                         break
             if sent >= next_yield:
                 next_yield += YIELD_EVERY
@@ -244,7 +244,7 @@ class BulkPublisher:
         try:
             await self._write(b"".join(f for f in part.frames if isinstance(f, bytes)))
         except Exception as exc:
-            failed = exc
+            failed = _bare(exc)
         sent_at = asyncio.get_running_loop().time()
         waiting = self._waiting
         for index, (token, frame) in enumerate(zip(part.tokens, part.frames, strict=True), first):
@@ -318,6 +318,14 @@ class BulkPublisher:
         token = msg.subject[len(self._prefix) :]
         if token in self._waiting:
             self._answer(token, _outcome_of(msg))
+
+
+def _bare(error: BaseException) -> BaseException:
+    """An error kept as an outcome, without its traceback: the traceback holds the frame
+    that holds the outcomes that hold the error, a cycle only the garbage collector could
+    free, and a big burst's frames with it (the ticker freezes what a burst leaves behind,
+    `collector_pause.py`)."""
+    return error.with_traceback(None)
 
 
 def _outcome_of(msg: Msg) -> Outcome:

@@ -26,11 +26,10 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, when: datetime) -> None:
-        delay = (when - self.now()).total_seconds()
-        if delay > WAKE_EARLY_SECONDS:
-            await asyncio.sleep(delay - WAKE_EARLY_SECONDS)
-        while self.now() < when:  # noqa: ASYNC110 - the wait is for the time itself
-            await asyncio.sleep(0)
+        """Yields without sleeping only in the last `WAKE_EARLY_SECONDS`, also when the
+        wall clock is set back meanwhile."""
+        while (delay := (when - self.now()).total_seconds()) > 0:  # noqa: ASYNC110 - a time
+            await asyncio.sleep(max(0.0, delay - WAKE_EARLY_SECONDS))
 
 
 class ManualClock:

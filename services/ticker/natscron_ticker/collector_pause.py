@@ -14,7 +14,9 @@ What a burst leaves behind (its jobs' new states, the specs it parsed into the b
 cache) is frozen as the pause ends, as the loaded book is: the first collection after it
 would otherwise look at all of it at once (0.5 s after 100,000 jobs). The few reference
 cycles a burst leaves unreachable (8 objects for 100,000 jobs) are frozen with it, never
-collected: a small, bounded cost per big burst.
+collected: a small, bounded cost per big burst. The cycle that would hold a whole burst
+(an error kept as the outcome of its messages, whose traceback holds them) is not made:
+`BulkPublisher` keeps such errors without their traceback.
 """
 
 import contextlib

@@ -208,11 +208,12 @@ class JobOperations:
     async def _fire(self, entries: Sequence[tuple[str, datetime]]) -> dict[str, datetime | None]:
         """Fire the jobs of `entries` (id, when it is due), due now or soon, as one burst.
 
-        Each job's run requests are prepared (slot maths, message bodies) as of the moment
-        it is due (as of now for one already due), `PREPARE_CHUNK` jobs between two yields
-        to the loop. A prepared chunk is sent the moment it is due, in the order they are
-        due, pipelined, without waiting for the acks of the earlier ones; so a slot
-        prepared ahead costs only its send at its time. Once all are acked: the `pending`
+        Each job's run requests are prepared (slot maths, message bodies, protocol
+        frames) as of the moment it is due (as of now for one already due),
+        `PREPARE_CHUNK` jobs between two yields to the loop. The prepared chunks of a
+        moment are sent together when it comes, in the order they are due, pipelined,
+        without waiting for the acks of the earlier ones; so a slot prepared ahead costs
+        only its write at its time. Once all are acked: the `pending`
         events, saved states and next runs of the jobs fired, pipelined too. A job whose
         publish failed is retried a little later from the same state. Returns when each
         job is next due."""
