@@ -1,10 +1,11 @@
 """The leader's background work: one operation per job, a bound, ranks, failures."""
 
 import asyncio
+from collections.abc import Mapping
 
 import pytest
 
-from natscron_ticker.background import BackgroundWork, Operation
+from natscron_ticker.background import HAND_BACK_CHUNK, BackgroundWork, Operation
 from tests.waiting import eventually
 
 
@@ -99,3 +100,27 @@ async def test_close_drops_what_waits_and_cancel_stops_what_runs() -> None:
     await work.close()
     assert ops.started == ["running"] and ops.results == []
     work.raise_failure()
+
+
+async def test_a_big_burst_is_handed_back_in_steps_each_key_held_until_its_own() -> None:
+    ops = Operations()
+    keys = [f"k{n}" for n in range(HAND_BACK_CHUNK * 2 + 5)]
+    last_held_at_first_result: list[bool] = []
+
+    def on_done(key: str, result: str) -> None:
+        if not last_held_at_first_result:
+            last_held_at_first_result.append(work.holds(keys[-1]))
+        ops.on_done(key, result)
+
+    work: BackgroundWork[str] = BackgroundWork(1, on_done, ops.on_failure)
+    ops.work = work
+
+    async def burst() -> Mapping[str, str]:
+        return {key: key for key in keys}
+
+    work.submit_all(keys, 0, burst)
+    await work.close()  # waits for the last step too
+
+    assert ops.results == keys
+    assert last_held_at_first_result == [True]
+    assert not any(work.holds(key) for key in keys)

@@ -6,8 +6,8 @@ runs here, so a burst of thousands never holds up the next second. Three rules:
 - one operation per scheduled job at a time (`holds`), so its state writes never race
   and it is not fired again before its state is saved; an operation may hold many jobs
   (a burst is fired as one, `submit_all`); what it returns for each is handed to
-  `on_done` in the same step that releases its keys, so a job cannot be seen due again
-  while it is still held;
+  `on_done` in the same step that releases its key, so a job cannot be seen due again
+  while it is still held (a big burst's, `HAND_BACK_CHUNK` keys a step);
 - at most `limit` operations at once, most urgent rank first, then in order of
   submission, which bounds memory and the work in flight during a burst;
 - the first unexpected error is kept, `on_failure` is called, and the loop raises it
@@ -24,6 +24,9 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+HAND_BACK_CHUNK = 2_000
+"""Results of an operation handed to `on_done` in one step; a bigger one is handed back
+in steps."""
 Operation = Callable[[], Coroutine[Any, Any, T]]
 """The work of one key; returns that key's result."""
 BatchOperation = Callable[[], Coroutine[Any, Any, Mapping[str, T]]]
@@ -81,9 +84,11 @@ class BackgroundWork(Generic[T]):
             task.cancel()
 
     async def close(self) -> None:
-        """Drop the waiting operations, then wait for the running ones and detached tasks."""
+        """Drop the waiting operations, then wait for the running ones and detached tasks,
+        and for what they detach in turn (a big burst's results, handed back in steps)."""
         self._waiting.clear()
-        await asyncio.gather(*self._running, *self._detached, return_exceptions=True)
+        while self._running or self._detached:
+            await asyncio.gather(*self._running, *self._detached, return_exceptions=True)
 
     def _start_waiting(self) -> None:
         while self._waiting and len(self._running) < self._limit:
@@ -95,13 +100,29 @@ class BackgroundWork(Generic[T]):
 
     def _operation_done(self, task: asyncio.Task[Mapping[str, T]]) -> None:
         keys = self._running.pop(task)
-        self._held.difference_update(keys)
         self._keep_failure(task)
+        if task.cancelled() or task.exception() is not None:
+            self._held.difference_update(keys)
+        elif len(keys) <= HAND_BACK_CHUNK:
+            self._hand_back(keys, task.result())
+        else:
+            self.detach(self._hand_back_in_steps(keys, task.result()))
         self._start_waiting()
-        if not task.cancelled() and task.exception() is None:
-            results = task.result()
-            for key in keys:
-                self._on_done(key, results[key])
+
+    def _hand_back(self, keys: Sequence[str], results: Mapping[str, T]) -> None:
+        """Release `keys` and hand their results to `on_done`, in one step."""
+        self._held.difference_update(keys)
+        for key in keys:
+            self._on_done(key, results[key])
+
+    async def _hand_back_in_steps(self, keys: Sequence[str], results: Mapping[str, T]) -> None:
+        """A big burst's results, `HAND_BACK_CHUNK` keys a step: each key is held until
+        its own step (its results in hand, it cannot be due again before), and one step of
+        100,000 would hold the loop about 0.2 s. Detached, so `close` waits for it and
+        `cancel` drops what is left with the term."""
+        for start in range(0, len(keys), HAND_BACK_CHUNK):
+            self._hand_back(keys[start : start + HAND_BACK_CHUNK], results)
+            await asyncio.sleep(0)
 
     def _detached_done(self, task: asyncio.Task[None]) -> None:
         self._detached.discard(task)
