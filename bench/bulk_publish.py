@@ -19,7 +19,7 @@ from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
 from natscron.embedded import start_nats
-from natscron_shared.bulk_publish import BulkPublisher, Prepared, Stored
+from natscron_ticker.bulk_publish import BulkPublisher, Prepared, Stored
 
 BODY = b"x" * 400
 IN_FLIGHT = 512

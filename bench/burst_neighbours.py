@@ -30,8 +30,8 @@ from bench.lateness import (
     whole_second_after,
 )
 from bench.processes import provisioned_stack
-from natscron_shared import names
-from natscron_shared.nats_conn import to_json
+from natscron_shared.contract import names
+from natscron_shared.nats.connection import to_json
 
 BURST_PREFIX = "burst-"
 RATE_PREFIX = "every-second-"

@@ -29,10 +29,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
 from bench.processes import provisioned_stack
-from natscron_shared import names
-from natscron_shared.bulk_publish import BulkPublisher, Prepared, Stored
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import to_json
+from natscron_shared.contract import names
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.connection import to_json
+from natscron_ticker.bulk_publish import BulkPublisher, Prepared, Stored
 
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney")
 PROBE = "probe"

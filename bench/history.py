@@ -19,8 +19,8 @@ from natscron.embedded import start_mongo
 from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.mongo import Document, database_of, new_client
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import JobEvent, RunRequest
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import JobEvent, RunRequest
 
 SAMPLES = 100
 INSERT_CHUNK = 10_000

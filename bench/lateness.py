@@ -66,9 +66,9 @@ from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from bench.processes import provisioned_stack, scan_log
 from natscron.embedded import start_nats
-from natscron_shared import names
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import to_json
+from natscron_shared.contract import names
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.connection import to_json
 
 EVERY_SECOND = "* * * * * *"
 CHUNK = 1_000

@@ -1,5 +1,5 @@
 """The AsyncAPI document of natscron's message contract, rendered by FastStream from
-`natscron_shared.channels` (`natscron asyncapi > docs/asyncapi.yaml`)."""
+`natscron_shared.contract.channels` (`natscron asyncapi > docs/asyncapi.yaml`)."""
 
 from typing import Any
 
@@ -7,7 +7,7 @@ import yaml
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
-from natscron_shared.channels import CHANNELS, Channel
+from natscron_shared.contract.channels import CHANNELS, Channel
 
 TITLE = "natscron"
 VERSION = "1"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from natscron_shared.errors import BadRequestError, NatscronError
+from natscron_shared.contract.errors import BadRequestError, NatscronError
 
 
 class EmbeddedServerError(NatscronError):

@@ -6,15 +6,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from natscron_shared.catalogue import (
+from natscron_shared.contract.catalogue import (
     Catalogue,
     JobRejectedError,
     NoRunnersError,
     check_job,
     no_runners_message,
 )
-from natscron_shared.errors import BadRequestError
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract.errors import BadRequestError
+from natscron_shared.contract.models import ScheduledJob
 
 
 class ScheduleFileError(BadRequestError):

@@ -14,8 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from natscron.errors import StackLockedError, StackNotFoundError
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.settings import Settings
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 
 ENDPOINTS_FILE = "endpoints.json"
 LOG_FILE = "natscron.log"

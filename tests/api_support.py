@@ -18,11 +18,11 @@ from natscron_recorder.job_document import job_fields
 from natscron_recorder.mongo import Document
 from natscron_recorder.schedule_writer import write_spec
 from natscron_recorder.stats import StatsBatch
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import JobEvent, run_request_for
-from natscron_shared.models import ScheduledJob
-from natscron_shared.settings import Settings
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import JobEvent, run_request_for
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 
 READ_TOKEN = "read-token-0123456789"
 WRITE_TOKEN = "write-token-0123456789"

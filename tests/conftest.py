@@ -12,15 +12,15 @@ import pytest
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
+from natscron.provisioning.provision import provision
 from natscron_api import ApiService
 from natscron_recorder.mongo import Document, database_of, new_client
 from natscron_runner import RunnerService
 from natscron_runner.scrapers.registry import ScraperRegistry
-from natscron_shared.clock import ManualClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.jetstream_layout import jetstream_layout
-from natscron_shared.provision import provision
-from natscron_shared.settings import Settings
+from natscron_shared.nats.jetstream_layout import jetstream_layout
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from tests.api_support import api_settings, client, running_api
 from tests.servers import Server, start_mongo_server, start_nats_server, with_database

@@ -17,7 +17,8 @@ Inputs are the validated `ScheduledJob` fields; only cron and interval schedules
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from natscron_shared.models import ActiveHours, ScheduledJob
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.active_hours import ActiveHours
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

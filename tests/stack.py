@@ -9,10 +9,10 @@ from pydantic import BaseModel
 
 from natscron_recorder import RecorderService
 from natscron_runner import RunnerService
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.lifecycle import Service
-from natscron_shared.nats_conn import JetStreamPublisher
-from natscron_shared.settings import Settings
+from natscron_shared.nats.connection import JetStreamPublisher
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import Service
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 
 

@@ -15,9 +15,9 @@ from natscron_api.core import merge_stats
 from natscron_api.cursor import decode_cursor, encode_cursor
 from natscron_api.describe import describe, describe_cron
 from natscron_api.errors import ApiError
-from natscron_shared.errors import BadRequestError
-from natscron_shared.job_stats import summary
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract.errors import BadRequestError
+from natscron_shared.contract.job_stats import summary
+from natscron_shared.contract.models import ScheduledJob
 
 SECRET = "0123456789abcdef0123456789abcdef"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from natscron.asyncapi import asyncapi_yaml
-from natscron_shared.channels import CHANNELS
+from natscron_shared.contract.channels import CHANNELS
 
 DOCUMENT = Path(__file__).parent.parent / "docs" / "asyncapi.yaml"
 

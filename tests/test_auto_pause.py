@@ -10,13 +10,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.auto_pause import crossed
 from natscron_recorder.mongo import Document
-from natscron_shared import names, schedule_controls
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import ScheduledJobStatus
-from natscron_shared.errors import BadRequestError
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import ScheduledJobStatus
+from natscron_shared.contract.errors import BadRequestError
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats import schedule_bucket
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from tests.stack import running_stack
 from tests.waiting import eventually
 
@@ -73,7 +74,7 @@ async def test_a_failing_schedule_pauses_itself_and_resumes(
             )
 
         before_resume = await runs()
-        (resumed,) = await schedule_controls.resume(bucket, [FAILING.scheduled_job_id])
+        (resumed,) = await schedule_bucket.resume(bucket, [FAILING.scheduled_job_id])
         assert resumed.outcome == "resumed"
         spec = await spec_of(bucket, FAILING.scheduled_job_id)
         assert spec.status is ScheduledJobStatus.ACTIVE
@@ -97,20 +98,20 @@ async def test_bulk_pause_and_resume_by_label(nc: Client) -> None:
         for n in range(5)
     ]
     await put_schedules(js, specs)
-    chosen = await schedule_controls.select(bucket, schedule_controls.parse_selector("team=a"))
+    chosen = await schedule_bucket.select(bucket, schedule_bucket.parse_selector("team=a"))
     assert chosen == ["job-0", "job-1", "job-2"]
     now = datetime.now(UTC)
-    results = await schedule_controls.pause(bucket, chosen, "maintenance", now)
+    results = await schedule_bucket.pause(bucket, chosen, "maintenance", now)
     assert [r.outcome for r in results] == ["paused"] * 3
-    again = await schedule_controls.pause(bucket, ["job-0", "missing"], "again", now)
+    again = await schedule_bucket.pause(bucket, ["job-0", "missing"], "again", now)
     assert [r.outcome for r in again] == ["unchanged", "not_found"]
     statuses = {s.scheduled_job_id: (await spec_of(bucket, s.scheduled_job_id)) for s in specs}
     assert [statuses[f"job-{n}"].status for n in range(5)] == ["paused"] * 3 + ["active"] * 2
     assert statuses["job-1"].paused_reason == "maintenance"
-    resumed = await schedule_controls.resume(bucket, ["job-1", "job-4"])
+    resumed = await schedule_bucket.resume(bucket, ["job-1", "job-4"])
     assert [r.outcome for r in resumed] == ["resumed", "unchanged"]
-    deleted = await schedule_controls.delete(bucket, ["job-4"])
+    deleted = await schedule_bucket.delete(bucket, ["job-4"])
     assert deleted[0].outcome == "deleted"
-    assert await schedule_controls.select(bucket, {"team": "b"}) == ["job-3"]
+    assert await schedule_bucket.select(bucket, {"team": "b"}) == ["job-3"]
     with pytest.raises(BadRequestError):
-        schedule_controls.parse_selector("team")
+        schedule_bucket.parse_selector("team")

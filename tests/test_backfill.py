@@ -15,17 +15,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder import RecorderService
 from natscron_recorder.mongo import Document
-from natscron_shared import names
-from natscron_shared.backfill import MAX_BACKFILL_SLOTS, BackfillReply
-from natscron_shared.clock import ManualClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus
-from natscron_shared.job_events import last_job_event
-from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import RunRequest, ScheduleEvent
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.backfill import MAX_BACKFILL_SLOTS, BackfillReply
+from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.job_ids import scheduled_job_run_id
+from natscron_shared.contract.messages import RunRequest, ScheduleEvent
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.job_events import last_job_event
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from tests.conftest import StartTicker
 from tests.cron_reference import reference_slots

@@ -11,8 +11,8 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from natscron_shared import names
-from natscron_shared.bulk_publish import CHECK_EVERY, BulkPublisher, Framed, Prepared, Stored
+from natscron_shared.contract import names
+from natscron_ticker.bulk_publish import CHECK_EVERY, BulkPublisher, Framed, Prepared, Stored
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration

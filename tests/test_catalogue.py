@@ -18,8 +18,8 @@ from natscron_runner.scrapers import ENTRY_POINT_GROUP, ScrapeContext, ScraperRe
 from natscron_runner.scrapers import registry as registry_module
 from natscron_runner.scrapers.http_params import HttpParams
 from natscron_runner.scrapers.noop import NoopParams
-from natscron_shared import names
-from natscron_shared.catalogue import (
+from natscron_shared.contract import names
+from natscron_shared.contract.catalogue import (
     OPEN_PARAMS_SCHEMA,
     Catalogue,
     NoRunnersError,
@@ -27,10 +27,10 @@ from natscron_shared.catalogue import (
     ScraperEntry,
     ScraperNotAdvertisedError,
     check_job,
-    load_catalogue,
 )
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.messages import ScrapedItem, TriggerRequest
+from natscron_shared.contract.messages import ScrapedItem, TriggerRequest
+from natscron_shared.nats.scrapers_bucket import load_catalogue
+from natscron_shared.runtime.endpoints import Endpoints
 from tests.conftest import StartRunner, StartTicker
 from tests.test_cli import cli_env, run_cli
 from tests.waiting import eventually
@@ -266,7 +266,7 @@ BAD_PARAMS = (
 
 async def scheduled_keys(nc: Client) -> list[str]:
     """From the stream's subjects, not `KeyValue.keys()`: nats-py's watch can report the end
-    of the values before the values themselves (see natscron_shared.kv_watch)."""
+    of the values before the values themselves (see natscron_shared.nats.kv_watch)."""
     stream = f"KV_{names.KV_SCHEDULED_JOBS}"
     info = await nc.jetstream().stream_info(stream, subjects_filter=">")
     prefix = f"$KV.{names.KV_SCHEDULED_JOBS}."

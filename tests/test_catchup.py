@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule import next_fire_after, slots_between
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.schedule import next_fire_after, slots_between
 from natscron_ticker.catchup import MAX_CATCHUP_RUNS, plan_firing, runs_left
 from natscron_ticker.state import SlotState
 

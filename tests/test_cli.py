@@ -13,8 +13,8 @@ from nats.aio.client import Client
 
 from natscron.embedded import free_port
 from natscron.stack import ENDPOINTS_FILE
-from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
+from natscron_shared.contract import names
+from natscron_shared.runtime.endpoints import Endpoints
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.mongo import Document, new_client
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus, ScheduledJobStatus
-from natscron_shared.schedule_store import put_schedules
+from natscron_shared.contract.enums import JobStatus, ScheduledJobStatus
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
 from tests.api_support import (
     finished_event,
     spec,

@@ -9,7 +9,7 @@ from natscron.cli.apply import Action, diff
 from natscron.cli.exits import Exit, exit_of
 from natscron.cli.times import parse_time
 from natscron_api.errors import ApiError
-from natscron_shared.errors import BadRequestError, NatscronError
+from natscron_shared.contract.errors import BadRequestError, NatscronError
 from tests.api_support import spec
 
 

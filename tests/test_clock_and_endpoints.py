@@ -14,9 +14,9 @@ from natscron.stack import (
     resolve_endpoints,
     write_stack_endpoints,
 )
-from natscron_shared.clock import ManualClock, SystemClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.settings import Settings
+from natscron_shared.runtime.clock import ManualClock, SystemClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 
 START = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
 

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from natscron_shared.models import ActiveHours, ScheduledJob
-from natscron_shared.schedule import next_fire_after, slots_between, slots_newest_first
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.active_hours import ActiveHours
+from natscron_shared.timing.schedule import next_fire_after, slots_between, slots_newest_first
 
 SPRING_NIGHT = (datetime(2026, 3, 8, 5, tzinfo=UTC), datetime(2026, 3, 8, 9, tzinfo=UTC))
 AUTUMN_NIGHT = (datetime(2026, 11, 1, 4, tzinfo=UTC), datetime(2026, 11, 1, 8, tzinfo=UTC))

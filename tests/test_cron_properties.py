@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from natscron_shared.models import ActiveHours, ScheduledJob
-from natscron_shared.schedule import next_fire_after, slots_between, slots_newest_first
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.active_hours import ActiveHours
+from natscron_shared.timing.schedule import next_fire_after, slots_between, slots_newest_first
 from tests.cron_reference import MONTHS, WEEKDAYS, reference_slots
 
 YEARS = range(1970, 2038)

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from natscron_shared.cron_fields import parse_cron
-from natscron_shared.models import ActiveHours, ScheduledJob
-from natscron_shared.schedule import slots_between
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.active_hours import ActiveHours
+from natscron_shared.timing.cron_fields import parse_cron
+from natscron_shared.timing.schedule import slots_between
 from tests.cron_reference import reference_slots
 
 

@@ -7,8 +7,14 @@ from zoneinfo import ZoneInfo, available_timezones
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from natscron_shared.models import ScheduledJob
-from natscron_shared.zones import FALL_BACK_LIMIT, PROBE_STEP, Timeline, timeline_of, zone_named
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.zones import (
+    FALL_BACK_LIMIT,
+    PROBE_STEP,
+    Timeline,
+    timeline_of,
+    zone_named,
+)
 
 ZONES = sorted(available_timezones())
 

@@ -9,8 +9,8 @@ from bs4 import BeautifulSoup
 
 from natscron.demo import PAGE_SIZE, DemoListingsSite, demo_schedules, listing_count, page_count
 from natscron_runner.scrapers.http_params import HttpParams
-from natscron_shared.clock import ManualClock
-from natscron_shared.cron import has_seconds
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.timing.cron import has_seconds
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

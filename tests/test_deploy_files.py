@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from natscron.embedded import find_binary
-from natscron_shared.nats_permissions import USERS
+from natscron.provisioning.nats_permissions import USERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -7,12 +7,12 @@ from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.mongo import Document
-from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus, ScheduledJobStatus
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, ScheduledJobStatus
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from tests.stack import running_stack
 from tests.waiting import eventually
 

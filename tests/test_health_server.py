@@ -3,7 +3,7 @@ import asyncio
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from natscron_shared.http_server import HealthServer
+from natscron_shared.runtime.health_server import HealthServer
 
 
 async def test_serves_metrics_health_and_readiness() -> None:

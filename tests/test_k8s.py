@@ -25,10 +25,10 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from natscron_shared import names
-from natscron_shared.enums import Priority
-from natscron_shared.jetstream_layout import jetstream_layout
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority
+from natscron_shared.nats.jetstream_layout import jetstream_layout
+from natscron_shared.runtime.settings import Settings
 from tests.servers import NATS_IMAGE
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,13 +14,13 @@ from natscron_recorder import RecorderService
 from natscron_recorder.mongo import Document
 from natscron_runner import lane_lag
 from natscron_runner.lane_lag import LaneLag
-from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
-from natscron_shared.messages import RunRequest
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.contract.messages import RunRequest
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from tests.conftest import StartRunner
 from tests.stack import running_stack
 from tests.waiting import eventually

@@ -13,8 +13,8 @@ from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from natscron_shared.names import LEADER_KEY
-from natscron_shared.presence import presence_subject
+from natscron_shared.contract.names import LEADER_KEY
+from natscron_shared.contract.presence import presence_subject
 from natscron_ticker.lease import LeaderLease
 from tests.servers import Server
 from tests.waiting import eventually

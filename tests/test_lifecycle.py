@@ -3,8 +3,8 @@ import contextlib
 
 import pytest
 
-from natscron_shared.errors import NatscronError
-from natscron_shared.lifecycle import (
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.runtime.lifecycle import (
     Service,
     ServiceFailedError,
     ServiceState,

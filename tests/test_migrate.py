@@ -29,15 +29,15 @@ from natscron.migration.report import MigrationReport
 from natscron_recorder.mongo import DURABLE, Document, new_client
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
 from natscron_runner.scrapers.registry import ScraperRegistry
-from natscron_shared import names
-from natscron_shared.catalogue import NoRunnersError
-from natscron_shared.clock import ManualClock
-from natscron_shared.enums import JobStatus
-from natscron_shared.kv_watch import current_values
-from natscron_shared.messages import JobEvent, ScrapedItem
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_controls import delete, pause
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.catalogue import NoRunnersError
+from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.messages import JobEvent, ScrapedItem
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.kv_watch import current_values
+from natscron_shared.nats.schedule_bucket import delete, pause
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.settings import Settings
 from tests.conftest import StartRunner, StartTicker
 from tests.servers import Server, with_database
 from tests.waiting import eventually

@@ -19,9 +19,9 @@ from pydantic import SecretStr, ValidationError
 
 from natscron.cli.connect import nats_client
 from natscron.embedded import EmbeddedServer, start_nats
-from natscron_shared.nats_auth import NatsTlsError, connect_options
-from natscron_shared.nats_conn import new_broker
-from natscron_shared.settings import Settings
+from natscron_shared.nats.auth import NatsTlsError, connect_options
+from natscron_shared.nats.connection import new_broker
+from natscron_shared.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

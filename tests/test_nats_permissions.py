@@ -18,17 +18,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron.cli.connect import nats_client
 from natscron.cli.provision import provision_from_settings
 from natscron.embedded import EmbeddedServer, start_nats
+from natscron.provisioning.nats_permissions import USERS, auth_conf
 from natscron_recorder import RecorderService
 from natscron_recorder.mongo import Document
-from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import JobEvent, RunRequest
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_auth import connect_options
-from natscron_shared.nats_permissions import USERS, auth_conf
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import JobEvent, RunRequest
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.auth import connect_options
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from tests.api_support import api_settings, client, running_api
 from tests.conftest import StartRunner
@@ -64,7 +64,7 @@ def test_committed_auth_files_are_the_generated_ones() -> None:
         path = committed.relative_to(REPO)
         assert committed.read_text() == generated, (
             f"{path} is stale: regenerate it with"
-            f" `.venv/bin/python -m natscron_shared.nats_permissions > {path}`"
+            f" `.venv/bin/python -m natscron.provisioning.nats_permissions > {path}`"
         )
 
 

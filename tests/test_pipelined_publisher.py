@@ -11,8 +11,8 @@ from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-from natscron_shared import names
-from natscron_shared.nats_conn import JetStreamPublisher, all_acked
+from natscron_shared.contract import names
+from natscron_shared.nats.connection import JetStreamPublisher, all_acked
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -22,11 +22,11 @@ from nats.aio.client import Client
 
 from natscron.embedded import free_port
 from natscron_api import ApiService
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.lifecycle import Service, serve_health
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import Service, serve_health
+from natscron_shared.runtime.settings import Settings
 from tests.api_support import api_settings
 from tests.stack import running_stack
 from tests.test_deploy_files import ALERTS, _dashboard_exprs, _load

@@ -11,16 +11,16 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StreamConfig
 
+from natscron.provisioning.provision import Action, ProvisioningError, provision
 from natscron_recorder import RecorderService
 from natscron_runner import RunnerService
-from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import Priority
-from natscron_shared.jetstream_check import NotProvisionedError
-from natscron_shared.jetstream_layout import RETRIES_AS_RUNS, jetstream_layout
-from natscron_shared.lifecycle import Service
-from natscron_shared.provision import Action, ProvisioningError, provision
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority
+from natscron_shared.nats.jetstream_check import NotProvisionedError
+from natscron_shared.nats.jetstream_layout import RETRIES_AS_RUNS, jetstream_layout
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import Service
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from tests.servers import Server, with_database
 

@@ -14,8 +14,8 @@ from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.history import HISTORY_FIELDS
 from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.mongo import Document
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import JobEvent, RunRequest
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import JobEvent, RunRequest
 
 pytestmark = pytest.mark.integration
 

@@ -9,14 +9,20 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder import RecorderService
 from natscron_recorder.mongo import Document
-from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.lifecycle import ServiceState
-from natscron_shared.messages import ItemBatch, JobEvent, RunRequest, ScheduleEvent, ScrapedItem
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import (
+    ItemBatch,
+    JobEvent,
+    RunRequest,
+    ScheduleEvent,
+    ScrapedItem,
+)
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import ServiceState
+from natscron_shared.runtime.settings import Settings
 from tests.stack import publish
 from tests.waiting import eventually
 

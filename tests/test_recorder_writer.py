@@ -15,10 +15,17 @@ from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.items_batch import ItemBatchWriter
 from natscron_recorder.mongo import Document
 from natscron_recorder.schedule_writer import write_deletion, write_spec
-from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
-from natscron_shared.job_stats import summary
-from natscron_shared.messages import ItemBatch, JobEvent, RunRequest, ScheduleEvent, ScrapedItem
-from natscron_shared.models import ActiveHours, ScheduledJob
+from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.contract.job_stats import summary
+from natscron_shared.contract.messages import (
+    ItemBatch,
+    JobEvent,
+    RunRequest,
+    ScheduleEvent,
+    ScrapedItem,
+)
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.active_hours import ActiveHours
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.mongo import Document
 from natscron_recorder.retention import RetentionRule, RetentionSweep
-from natscron_shared.clock import ManualClock
+from natscron_shared.runtime.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from nats.aio.client import Client
 
-from natscron_shared import names
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import JobEvent, RunRequest
-from natscron_shared.nats_conn import to_json
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import JobEvent, RunRequest
+from natscron_shared.nats.connection import to_json
 from tests.conftest import StartTicker
 from tests.test_ticker_service import T0, JobQueue
 

@@ -21,20 +21,20 @@ from nats.js.errors import KeyNotFoundError
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
+from natscron.provisioning.provision import provision
 from natscron_recorder import RecorderService
 from natscron_recorder.mongo import Document
-from natscron_shared import names
-from natscron_shared.bulk_publish import BulkPublisher
-from natscron_shared.cancel import CancelMarker
-from natscron_shared.claims import ScheduleClaim
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
-from natscron_shared.jetstream_layout import jetstream_layout
-from natscron_shared.messages import JobEvent, RunRequest, run_request_for
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import JetStreamPublisher
-from natscron_shared.provision import provision
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.cancel import CancelMarker
+from natscron_shared.contract.claims import ScheduleClaim
+from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import JobEvent, RunRequest, run_request_for
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.connection import JetStreamPublisher
+from natscron_shared.nats.jetstream_layout import jetstream_layout
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
+from natscron_ticker.bulk_publish import BulkPublisher
 from natscron_ticker.publishing import JobPublisher
 from tests.conftest import LEASE_TTL_SECONDS, StartRunner
 from tests.processes import Fleet, ServiceProcess

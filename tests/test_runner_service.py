@@ -13,12 +13,12 @@ from nats.js import JetStreamContext
 
 from natscron.demo import DemoListingsSite, listing_count, listing_params
 from natscron_runner import RunnerService
-from natscron_shared import names
-from natscron_shared.clock import ManualClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import ItemBatch, JobEvent, RunRequest
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import ItemBatch, JobEvent, RunRequest
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from tests.conftest import StartRunner
 from tests.waiting import eventually
 

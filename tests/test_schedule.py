@@ -1,5 +1,5 @@
-"""The time maths of `natscron_shared.schedule`: properties over random schedules and moments,
-plus the cases users hit (time zones, DST, seconds, active hours)."""
+"""The time maths of `natscron_shared.timing.schedule`: properties over random schedules and
+moments, plus the cases users hit (time zones, DST, seconds, active hours)."""
 
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from natscron_shared.models import ActiveHours, ScheduledJob
-from natscron_shared.schedule import next_fire_after, slots_between, slots_newest_first
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.active_hours import ActiveHours
+from natscron_shared.timing.schedule import next_fire_after, slots_between, slots_newest_first
 
 CRONS = ["*/30 * * * * *", "*/15 * * * *", "0 2 * * *", "30 */3 * * 1-5", "0 0 1 * *"]
 ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe"]

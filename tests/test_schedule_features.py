@@ -23,18 +23,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.mongo import Document
-from natscron_shared import names
-from natscron_shared.clock import ManualClock
-from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import ScheduleEvent
-from natscron_shared.models import Interval, ScheduledJob
-from natscron_shared.schedule import (
+from natscron_shared.contract import names
+from natscron_shared.contract.job_ids import scheduled_job_run_id
+from natscron_shared.contract.messages import ScheduleEvent
+from natscron_shared.contract.models import Interval, ScheduledJob
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.timing.schedule import (
     jitter_offset,
     next_fire_after,
     slots_between,
     slots_newest_first,
 )
-from natscron_shared.schedule_store import put_schedules
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.operations import JobOperations
@@ -292,8 +292,8 @@ def test_jitter_offsets_spread_over_the_whole_range() -> None:
 SLOTS_SCRIPT = """
 import json, sys
 from datetime import datetime
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule import slots_between
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.schedule import slots_between
 specs, after, until = json.loads(sys.argv[1])
 print(json.dumps([
     [slot.isoformat() for slot in slots_between(

@@ -13,7 +13,7 @@ from natscron_runner.scrapers import (
     TransientScrapeError,
 )
 from natscron_runner.scrapers.http_scraper import HttpScraper
-from natscron_shared.messages import ScrapedItem
+from natscron_shared.contract.messages import ScrapedItem
 
 
 @pytest.fixture

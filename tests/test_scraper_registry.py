@@ -15,8 +15,8 @@ from natscron_runner.scrapers import (
 )
 from natscron_runner.scrapers import registry as registry_module
 from natscron_runner.scrapers.noop import NoopScraper
-from natscron_shared.errors import UnknownScraperError
-from natscron_shared.messages import ScrapedItem
+from natscron_shared.contract.errors import UnknownScraperError
+from natscron_shared.contract.messages import ScrapedItem
 
 
 class FixedScraper:

@@ -11,9 +11,9 @@ from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError
 
 from natscron.embedded import free_port
-from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from tests.test_cli import service_env
 from tests.waiting import eventually

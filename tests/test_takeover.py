@@ -7,10 +7,10 @@ from datetime import timedelta
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from natscron_shared import names
-from natscron_shared.clock import ManualClock
-from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.schedule_store import put_schedules
+from natscron_shared.contract import names
+from natscron_shared.contract.job_ids import scheduled_job_run_id
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.clock import ManualClock
 from natscron_ticker.state import SlotState
 from tests.conftest import StartTicker
 from tests.test_ticker_burst import announced

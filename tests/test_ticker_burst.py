@@ -10,16 +10,16 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from natscron_shared import names
-from natscron_shared.clock import ManualClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import Priority
-from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.kv_watch import current_values
-from natscron_shared.messages import RunRequest
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.job_ids import scheduled_job_run_id
+from natscron_shared.contract.messages import RunRequest
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.kv_watch import current_values
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from natscron_ticker.state import SlotState
 from tests.test_ticker_service import T0, leading, sample, schedule

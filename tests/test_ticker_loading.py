@@ -10,9 +10,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 
-from natscron_shared.clock import ManualClock
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule import next_fire_after
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.timing.schedule import next_fire_after
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.operations import PrepareCost

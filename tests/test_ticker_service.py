@@ -13,16 +13,16 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from natscron_shared import names
-from natscron_shared.clock import ManualClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import Priority, ScheduledJobStatus
-from natscron_shared.job_ids import scheduled_job_run_id
-from natscron_shared.messages import RunRequest, ScheduleEvent
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import to_json
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority, ScheduledJobStatus
+from natscron_shared.contract.job_ids import scheduled_job_run_id
+from natscron_shared.contract.messages import RunRequest, ScheduleEvent
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.connection import to_json
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from natscron_ticker.state import SlotState
 from natscron_ticker.trigger import MAX_TRIGGER_BYTES

@@ -10,9 +10,9 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from natscron_shared import names
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.ticker_status import gather_ticker_statuses
+from natscron_shared.contract import names
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.nats.ticker_statuses import gather_ticker_statuses
 from tests.api_support import spec
 from tests.conftest import StartTicker
 from tests.test_api_micro import ask

@@ -17,13 +17,13 @@ from pydantic import ValidationError
 
 from natscron_recorder import RecorderService
 from natscron_recorder.webhooks import WebhookSettings
-from natscron_shared import names
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import JobEvent, RunRequest
-from natscron_shared.models import ScheduledJob, Webhook
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import JobEvent, RunRequest
+from natscron_shared.contract.models import ScheduledJob, Webhook
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.settings import Settings
 from tests.stack import publish, running_stack
 from tests.waiting import eventually
 

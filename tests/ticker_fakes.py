@@ -4,10 +4,10 @@ without NATS: they keep what they were given, and every publish is acked at once
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from natscron_shared import names
-from natscron_shared.bulk_publish import Framed, Outcome, Stored
-from natscron_shared.messages import RunRequest, ScheduleEvent
-from natscron_shared.nats_conn import to_json
+from natscron_shared.contract import names
+from natscron_shared.contract.messages import RunRequest, ScheduleEvent
+from natscron_shared.nats.connection import to_json
+from natscron_ticker.bulk_publish import Framed, Outcome, Stored
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.state import SlotState, TickerStateStore
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from natscron.cli.connect import nats_client
 from natscron.stack import resolve_nats_url
 from natscron_api.requests import subject_of
-from natscron_shared.errors import NatscronError
-from natscron_shared.settings import Settings
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.runtime.settings import Settings
 
 REQUEST_TIMEOUT_SECONDS = 15.0
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"

@@ -13,14 +13,15 @@ from typing import Any
 from natscron.cli.connect import nats_client
 from natscron.schedule_file import check_schedules, load_schedules
 from natscron.stack import resolve_nats_url
-from natscron_shared import names, schedule_controls
-from natscron_shared.catalogue import load_catalogue
-from natscron_shared.errors import BadRequestError
-from natscron_shared.jetstream_check import Needs, require_provisioned
-from natscron_shared.kv_watch import current_values
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.errors import BadRequestError
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats import schedule_bucket
+from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.nats.kv_watch import current_values
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.nats.scrapers_bucket import load_catalogue
+from natscron_shared.runtime.settings import Settings
 
 NEEDS = Needs(buckets=(names.KV_SCHEDULED_JOBS, names.KV_SCRAPERS))
 UNCHECKED_NEEDS = Needs(buckets=(names.KV_SCHEDULED_JOBS,))
@@ -148,5 +149,5 @@ async def apply_file(
         written = {c.scheduled_job_id for c in changes if c.action in writes}
         await put_schedules(js, [spec for spec in specs if spec.scheduled_job_id in written])
         if gone:
-            await schedule_controls.delete(bucket, gone)
+            await schedule_bucket.delete(bucket, gone)
     return plan

@@ -6,9 +6,9 @@ from contextlib import asynccontextmanager
 import nats.errors
 from nats.aio.client import Client
 
-from natscron_shared.errors import NatscronError
-from natscron_shared.nats_auth import connect_options
-from natscron_shared.settings import Settings
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.nats.auth import connect_options
+from natscron_shared.runtime.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 5
 

@@ -2,7 +2,7 @@
 
 from enum import IntEnum
 
-from natscron_shared.errors import BadRequestError, NatscronError
+from natscron_shared.contract.errors import BadRequestError, NatscronError
 
 
 class Exit(IntEnum):

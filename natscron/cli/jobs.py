@@ -12,8 +12,8 @@ from natscron.cli.output import Format, OutputOption
 from natscron.cli.query import ask
 from natscron.cli.times import parse_time
 from natscron_api.requests import CancelJob, JobRef, ListJobs, RetryJob
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.messages import TriggerRequest
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import TriggerRequest
 
 app = typer.Typer(help=f"Jobs (runs): list, show, cancel, retry. {EXIT_HELP}")
 

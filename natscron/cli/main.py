@@ -16,7 +16,7 @@ from natscron.cli.exits import EXIT_HELP, Exit
 from natscron.cli.output import Format, OutputOption, emit
 from natscron.cli.runtime import run
 from natscron_api.errors import problems_sentence
-from natscron_shared.settings import Settings
+from natscron_shared.runtime.settings import Settings
 
 app = typer.Typer(
     name="natscron",

@@ -11,7 +11,7 @@ from natscron.cli.output import Format, OutputOption, emit
 from natscron.cli.runtime import run
 from natscron.migration.options import DEFAULT_SCRAPER
 from natscron.migration.report import MigrationReport
-from natscron_shared.settings import Settings
+from natscron_shared.runtime.settings import Settings
 
 
 def migrate(

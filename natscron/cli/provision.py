@@ -3,10 +3,10 @@
 from collections.abc import Callable
 
 from natscron.cli.connect import nats_client
+from natscron.provisioning.provision import Action, Change, provision
 from natscron.stack import resolve_nats_url
-from natscron_shared.jetstream_layout import jetstream_layout
-from natscron_shared.provision import Action, Change, provision
-from natscron_shared.settings import Settings
+from natscron_shared.nats.jetstream_layout import jetstream_layout
+from natscron_shared.runtime.settings import Settings
 
 
 async def provision_from_settings(settings: Settings, say: Callable[[str], None]) -> list[Change]:

@@ -9,7 +9,7 @@ from rich.console import RenderableType
 from natscron.cli.api_client import api
 from natscron.cli.output import Format, emit
 from natscron.cli.runtime import run
-from natscron_shared.settings import Settings
+from natscron_shared.runtime.settings import Settings
 
 
 def ask(

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from natscron.cli.exits import Exit, exit_of
 from natscron.stack import LOG_FILE
 from natscron_api.errors import problems_sentence
-from natscron_shared.errors import NatscronError
-from natscron_shared.settings import Settings
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.runtime.settings import Settings
 
 T = TypeVar("T")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -21,7 +21,7 @@ from natscron_api.requests import (
     ScheduleRef,
 )
 from natscron_api.views import BulkControl
-from natscron_shared.enums import ScheduledJobStatus
+from natscron_shared.contract.enums import ScheduledJobStatus
 
 app = typer.Typer(
     help=f"Scheduled jobs: list, show, preview, pause, resume, delete. {EXIT_HELP}",

@@ -1,8 +1,8 @@
 """`natscron ticker|runner|recorder|api`: one service alone, as in a container."""
 
 from natscron.stack import resolve_endpoints
-from natscron_shared.lifecycle import Service, run_until_signalled
-from natscron_shared.settings import Settings
+from natscron_shared.runtime.lifecycle import Service, run_until_signalled
+from natscron_shared.runtime.settings import Settings
 
 
 def build_service(name: str, settings: Settings) -> Service:

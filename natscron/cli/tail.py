@@ -8,7 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from natscron_recorder.mongo import JOBS, Document
-from natscron_shared.enums import JobStatus
+from natscron_shared.contract.enums import JobStatus
 
 log = logging.getLogger(__name__)
 

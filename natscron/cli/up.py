@@ -10,14 +10,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from natscron.cli.connect import nats_client
 from natscron.cli.tail import tail_runs
 from natscron.embedded import start_mongo, start_nats
+from natscron.provisioning.provision import provision
 from natscron.stack import ENDPOINTS_FILE, LOG_FILE, hold_stack_lock, write_stack_endpoints
 from natscron_recorder.mongo import database_of, new_client
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.jetstream_layout import jetstream_layout
-from natscron_shared.lifecycle import Service, run_until_signalled
-from natscron_shared.provision import provision
-from natscron_shared.schedule_store import put_schedules
-from natscron_shared.settings import Settings
+from natscron_shared.nats.jetstream_layout import jetstream_layout
+from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import Service, run_until_signalled
+from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

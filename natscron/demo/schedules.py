@@ -3,7 +3,7 @@
 from typing import Any
 
 from natscron.demo.html import listing_url
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract.models import ScheduledJob
 
 LISTING_FIELDS = {
     "listing_id": "@data-id",

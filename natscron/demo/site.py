@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from natscron.demo.html import index_html, listings_html
 from natscron.demo.listings import LISTING_TYPES, listings_page, page_count
-from natscron_shared.clock import Clock, SystemClock
-from natscron_shared.http_server import GetServer
+from natscron_shared.runtime.clock import Clock, SystemClock
+from natscron_shared.runtime.health_server import GetServer
 
 DEMO_LOCATIONS = ("austin-tx", "denver-co")
 LISTINGS_PATH = re.compile(r"^/listings/([a-z0-9][a-z0-9-]{0,62})$")

@@ -16,10 +16,11 @@ from natscron.migration.run_step import RunStep
 from natscron.migration.runs import LINK_FIELD, reference
 from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.mongo import JOBS, Document
-from natscron_shared import names
-from natscron_shared.catalogue import Catalogue, NoRunnersError, load_catalogue, no_runners_message
-from natscron_shared.jetstream_check import Needs, require_provisioned
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract import names
+from natscron_shared.contract.catalogue import Catalogue, NoRunnersError, no_runners_message
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.nats.scrapers_bucket import load_catalogue
 
 LEGACY_COLLECTION = "jobs"
 DEFINITIONS: Mapping[str, object] = {"cron_expression": {"$ne": None}}

@@ -12,7 +12,7 @@ from natscron.migration.legacy_values import LegacyValueError, legacy_id
 from natscron.migration.report import RunOutcome, RunResult
 from natscron.migration.runs import job_document
 from natscron_recorder.mongo import Document
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract.models import ScheduledJob
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from natscron.migration.legacy_values import (
 )
 from natscron_recorder.job_document import FINAL
 from natscron_recorder.mongo import Document
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.models import ScheduledJob
 
 LINK_FIELD = "original_job_id"
 FINISHED = {s.value: s for s in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)}

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from natscron_api.errors import ApiError
-from natscron_shared.errors import BadRequestError
-from natscron_shared.settings import Settings
+from natscron_shared.contract.errors import BadRequestError
+from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -60,18 +60,12 @@ from natscron_api.views import (
     SpecWritten,
     StatsSummary,
 )
-from natscron_shared import names, schedule_controls
-from natscron_shared.backfill import BackfillReply, BackfillRequest
-from natscron_shared.cancel import CancelReply, CancelRequest
-from natscron_shared.catalogue import (
-    NoRunnersError,
-    check_job,
-    load_catalogue,
-    no_runners_message,
-)
-from natscron_shared.clock import Clock
-from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
-from natscron_shared.job_stats import (
+from natscron_shared.contract import names
+from natscron_shared.contract.backfill import BackfillReply, BackfillRequest
+from natscron_shared.contract.cancel import CancelReply, CancelRequest
+from natscron_shared.contract.catalogue import NoRunnersError, check_job, no_runners_message
+from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.contract.job_stats import (
     ADHOC_SCOPE,
     ALL_TIME,
     COUNTERS,
@@ -80,12 +74,15 @@ from natscron_shared.job_stats import (
     stats_id,
     summary,
 )
-from natscron_shared.kv_watch import current_values
-from natscron_shared.messages import TriggerReply, TriggerRequest
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, to_json
-from natscron_shared.schedule import next_fire_after
-from natscron_shared.ticker_status import gather_ticker_statuses
+from natscron_shared.contract.messages import TriggerReply, TriggerRequest
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats import schedule_bucket
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, to_json
+from natscron_shared.nats.kv_watch import current_values
+from natscron_shared.nats.scrapers_bucket import load_catalogue
+from natscron_shared.nats.ticker_statuses import gather_ticker_statuses
+from natscron_shared.runtime.clock import Clock
+from natscron_shared.timing.schedule import next_fire_after
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 HIDDEN_FIELDS = {"_id": 0, "progress": 0, "saved_batches": 0}
@@ -303,7 +300,7 @@ class ApiCore:
         self, scheduled_job_id: str, start: datetime, end: datetime, dry_run: bool = False
     ) -> BackfillReply:
         """Publish the past slots in `[start, end]` that never ran; any ticker answers
-        `jobs.backfill` (`natscron_shared.backfill`)."""
+        `jobs.backfill` (`natscron_shared.contract.backfill`)."""
         try:
             request = BackfillRequest(
                 scheduled_job_id=scheduled_job_id, start=start, end=end, dry_run=dry_run
@@ -357,14 +354,14 @@ class ApiCore:
     async def pause(self, scheduled_job_id: str, reason: str | None) -> ControlResult:
         """An active job becomes paused; any other status is `invalid_state`."""
         bucket = await self._bucket(names.KV_SCHEDULED_JOBS)
-        (result,) = await schedule_controls.pause(
+        (result,) = await schedule_bucket.pause(
             bucket, [scheduled_job_id], reason, self._clock.now()
         )
         return _single(result)
 
     async def resume(self, scheduled_job_id: str) -> ControlResult:
         bucket = await self._bucket(names.KV_SCHEDULED_JOBS)
-        (result,) = await schedule_controls.resume(bucket, [scheduled_job_id])
+        (result,) = await schedule_bucket.resume(bucket, [scheduled_job_id])
         return _single(result)
 
     async def bulk(
@@ -378,17 +375,15 @@ class ApiCore:
         gets its own outcome; nothing fails as a whole for one unknown id."""
         bucket = await self._bucket(names.KV_SCHEDULED_JOBS)
         if selector is not None:
-            chosen = await schedule_controls.select(
-                bucket, schedule_controls.parse_selector(selector)
-            )
+            chosen = await schedule_bucket.select(bucket, schedule_bucket.parse_selector(selector))
         else:
             chosen = list(dict.fromkeys(ids or ()))
         if action == "pause":
-            results = await schedule_controls.pause(bucket, chosen, reason, self._clock.now())
+            results = await schedule_bucket.pause(bucket, chosen, reason, self._clock.now())
         elif action == "resume":
-            results = await schedule_controls.resume(bucket, chosen)
+            results = await schedule_bucket.resume(bucket, chosen)
         else:
-            results = await schedule_controls.delete(bucket, chosen)
+            results = await schedule_bucket.delete(bucket, chosen)
         views = [_view(result) for result in results]
         changed = sum(1 for view in views if view.outcome in ("paused", "resumed", "deleted"))
         return BulkControlResult(results=views, changed=changed)
@@ -425,7 +420,7 @@ class ApiCore:
     async def delete_schedule(self, scheduled_job_id: str) -> ControlResult:
         """The spec leaves KV; the recorder keeps the document and its runs, inactive."""
         bucket = await self._bucket(names.KV_SCHEDULED_JOBS)
-        (result,) = await schedule_controls.delete(bucket, [scheduled_job_id])
+        (result,) = await schedule_bucket.delete(bucket, [scheduled_job_id])
         return _single(result)
 
     async def _check(self, spec: ScheduledJob, unchecked: bool) -> None:
@@ -568,7 +563,7 @@ def merge_stats(docs: Iterable[Mapping[str, Any]]) -> Document:
 
 def _label_query(selector: str) -> Document:
     query: Document = {}
-    for key, value in schedule_controls.parse_selector(selector).items():
+    for key, value in schedule_bucket.parse_selector(selector).items():
         if not re.fullmatch(SAFE_LABEL_KEY, key):
             raise ApiError(
                 "invalid_request",
@@ -586,13 +581,13 @@ async def _get(bucket: KeyValue, key: str) -> bytes | None:
     return entry.value
 
 
-def _view(result: schedule_controls.ControlResult) -> ControlResult:
+def _view(result: schedule_bucket.ControlResult) -> ControlResult:
     return ControlResult(
         scheduled_job_id=result.scheduled_job_id, outcome=result.outcome, message=result.message
     )
 
 
-def _single(result: schedule_controls.ControlResult) -> ControlResult:
+def _single(result: schedule_bucket.ControlResult) -> ControlResult:
     if result.outcome == "not_found":
         raise unknown_scheduled_job(result.scheduled_job_id)
     if result.outcome == "unchanged":

@@ -8,7 +8,8 @@ sentence that is almost right; the preview's fire times are the exact answer.
 
 from datetime import timedelta
 
-from natscron_shared.models import ActiveHours, ScheduledJob
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.active_hours import ActiveHours
 
 MONTHS = (
     "January", "February", "March", "April", "May", "June", "July",

@@ -1,7 +1,7 @@
 """The API's errors: every failure has a stable `code` (the same in every face of the API)
 and a sentence; `http_status` maps a code to its HTTP status.
 
-Errors raised by the contract (`natscron_shared.errors`, the catalogue check) and error
+Errors raised by the contract (`natscron_shared.contract.errors`, the catalogue check) and error
 replies from `jobs.trigger` / `jobs.cancel` keep their codes, so a client sees the same
 `unknown_scraper` whether it asked NATS or HTTP.
 """
@@ -9,7 +9,7 @@ replies from `jobs.trigger` / `jobs.cancel` keep their codes, so a client sees t
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from natscron_shared.errors import NatscronError
+from natscron_shared.contract.errors import NatscronError
 
 MAX_LISTED_PROBLEMS = 5
 PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")

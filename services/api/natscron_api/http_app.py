@@ -47,13 +47,13 @@ from natscron_api.views import (
     SchedulerStatus,
     SpecWritten,
 )
-from natscron_shared.backfill import BackfillReply
-from natscron_shared.cancel import CancelReply
-from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
-from natscron_shared.errors import NatscronError
-from natscron_shared.messages import TriggerReply, TriggerRequest
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS
+from natscron_shared.contract.backfill import BackfillReply
+from natscron_shared.contract.cancel import CancelReply
+from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.contract.messages import TriggerReply, TriggerRequest
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS
 
 log = logging.getLogger(__name__)
 

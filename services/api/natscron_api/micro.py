@@ -42,10 +42,10 @@ from natscron_api.requests import (
     ScheduleStats,
 )
 from natscron_api.views import BulkControl, ErrorResponse
-from natscron_shared import names
-from natscron_shared.errors import NatscronError
-from natscron_shared.messages import TriggerRequest
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS
+from natscron_shared.contract import names
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.contract.messages import TriggerRequest
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from natscron_shared import names
-from natscron_shared.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
-from natscron_shared.models import MAX_NOTE_CHARS, Identifier, JobId, ScheduledJob
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.contract.models import MAX_NOTE_CHARS, Identifier, JobId, ScheduledJob
 
 MAX_PAGE = 1000
 

@@ -27,14 +27,14 @@ from natscron_api.core import ApiCore
 from natscron_api.http_app import create_app
 from natscron_api.micro import MicroFace
 from natscron_api.mongo import Document, database_of, new_client
-from natscron_shared import names
-from natscron_shared.clock import Clock, SystemClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.errors import NatscronError
-from natscron_shared.jetstream_check import Needs, require_provisioned
-from natscron_shared.lifecycle import Service, bounded
-from natscron_shared.nats_conn import client_of, jetstream_of, new_broker
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.nats.connection import client_of, jetstream_of, new_broker
+from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.runtime.clock import Clock, SystemClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import Service, bounded
+from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from natscron_shared.models import MAX_NOTE_CHARS, Identifier
-from natscron_shared.ticker_status import TickerStatus
+from natscron_shared.contract.models import MAX_NOTE_CHARS, Identifier
+from natscron_shared.contract.ticker_status import TickerStatus
 
 
 class ErrorBody(BaseModel):

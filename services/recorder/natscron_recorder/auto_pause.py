@@ -16,7 +16,7 @@ from datetime import datetime
 from nats.js.kv import KeyValue
 
 from natscron_recorder.metrics import RecorderMetrics
-from natscron_shared.schedule_controls import pause
+from natscron_shared.nats.schedule_bucket import pause
 
 log = logging.getLogger(__name__)
 

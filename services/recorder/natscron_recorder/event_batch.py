@@ -23,8 +23,8 @@ from natscron_recorder.job_document import FINAL, job_fields, most_advanced, pro
 from natscron_recorder.mongo import JOB_STATS, JOBS, SCHEDULED_JOBS, Document
 from natscron_recorder.stats import StatsBatch
 from natscron_recorder.transaction import in_transaction
-from natscron_shared.enums import JobStatus
-from natscron_shared.messages import JobEvent, ScheduleEvent
+from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.messages import JobEvent, ScheduleEvent
 
 SCHEDULE_FIELDS = {
     "_id": 0,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from natscron_shared.enums import JobStatus
+from natscron_shared.contract.enums import JobStatus
 
 HISTORY_FIELDS = (
     "run_count",

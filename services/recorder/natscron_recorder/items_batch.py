@@ -17,7 +17,7 @@ from natscron_recorder.guarded import guarded_bulk_upsert
 from natscron_recorder.mongo import ITEMS, JOB_STATS, JOBS, Document
 from natscron_recorder.stats import StatsBatch
 from natscron_recorder.transaction import in_transaction
-from natscron_shared.messages import ItemBatch
+from natscron_shared.contract.messages import ItemBatch
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ duplication the events arrived in.
 from datetime import datetime
 from typing import Any
 
-from natscron_shared.messages import JobEvent
+from natscron_shared.contract.messages import JobEvent
 
 ATTEMPT_FIELDS = (
     "runner_id",

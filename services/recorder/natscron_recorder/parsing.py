@@ -12,8 +12,8 @@ from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
 from natscron_recorder.job_document import job_fields
-from natscron_shared import names
-from natscron_shared.messages import ItemBatch, JobEvent, ScheduleEvent, bad_message_reason
+from natscron_shared.contract import names
+from natscron_shared.contract.messages import ItemBatch, JobEvent, ScheduleEvent, bad_message_reason
 
 Stored = JobEvent | ScheduleEvent | ItemBatch
 MODELS: tuple[tuple[str, type[JobEvent] | type[ScheduleEvent] | type[ItemBatch]], ...] = (

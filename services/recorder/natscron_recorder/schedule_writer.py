@@ -10,8 +10,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.guarded import guarded_upsert
 from natscron_recorder.mongo import SCHEDULED_JOBS, Document
-from natscron_shared.enums import ScheduledJobStatus
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract.enums import ScheduledJobStatus
+from natscron_shared.contract.models import ScheduledJob
 
 MOMENTS = ("run_at", "start_at", "end_at", "paused_at")
 

@@ -20,14 +20,14 @@ from natscron_recorder.retention import RetentionRule, RetentionSweep
 from natscron_recorder.schedule_mirror import ScheduleMirror
 from natscron_recorder.webhook_directory import WebhookDirectory
 from natscron_recorder.webhooks import WebhookSender, WebhookSettings
-from natscron_shared import names
-from natscron_shared.clock import Clock, SystemClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.jetstream_check import Needs, require_provisioned
-from natscron_shared.lifecycle import Service, bounded
-from natscron_shared.messages import ItemBatch, JobEvent, ScheduleEvent
-from natscron_shared.nats_conn import client_of, jetstream_of, new_broker, received_counter
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.messages import ItemBatch, JobEvent, ScheduleEvent
+from natscron_shared.nats.connection import client_of, jetstream_of, new_broker, received_counter
+from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.runtime.clock import Clock, SystemClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import Service, bounded
+from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

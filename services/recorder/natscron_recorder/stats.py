@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pymongo import UpdateOne
 
-from natscron_shared.job_stats import (
+from natscron_shared.contract.job_stats import (
     ADHOC_SCOPE,
     ALL_TIME,
     SYSTEM_SCOPE,
@@ -15,7 +15,7 @@ from natscron_shared.job_stats import (
     hour_period,
     stats_id,
 )
-from natscron_shared.messages import JobEvent
+from natscron_shared.contract.messages import JobEvent
 
 
 @dataclass

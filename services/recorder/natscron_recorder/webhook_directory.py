@@ -13,8 +13,8 @@ import logging
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import ValidationError
 
-from natscron_shared.kv_watch import InitialValues
-from natscron_shared.models import ScheduledJob, Webhook
+from natscron_shared.contract.models import ScheduledJob, Webhook
+from natscron_shared.nats.kv_watch import InitialValues
 
 log = logging.getLogger(__name__)
 

@@ -33,14 +33,14 @@ from pydantic import BaseModel, ValidationError
 
 from natscron_recorder.metrics import RecorderMetrics
 from natscron_recorder.webhook_directory import WebhookDirectory
-from natscron_shared import names
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.jetstream_check import consumer_still_exists
-from natscron_shared.jetstream_layout import WEBHOOKS_ACK_WAIT_SECONDS
-from natscron_shared.messages import JobEvent
-from natscron_shared.models import Webhook
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, settle_quietly
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.messages import JobEvent
+from natscron_shared.contract.models import Webhook
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, settle_quietly
+from natscron_shared.nats.jetstream_check import consumer_still_exists
+from natscron_shared.nats.jetstream_layout import WEBHOOKS_ACK_WAIT_SECONDS
+from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from pydantic import BaseModel
 from natscron_runner.scrapers.base import Scraper
 from natscron_runner.scrapers.errors import ScrapeError
 from natscron_runner.scrapers.registry import ScraperRegistry
-from natscron_shared import names
-from natscron_shared.catalogue import OPEN_PARAMS_SCHEMA, ScraperEntry, schema_validator
-from natscron_shared.clock import Clock
-from natscron_shared.jetstream_check import Needs, require_provisioned
-from natscron_shared.kv_watch import bucket_ttl
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, to_json
+from natscron_shared.contract import names
+from natscron_shared.contract.catalogue import OPEN_PARAMS_SCHEMA, ScraperEntry, schema_validator
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, to_json
+from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.nats.kv_watch import bucket_ttl
+from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -19,16 +19,16 @@ from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_runner.metrics import RunnerMetrics
-from natscron_shared import names
-from natscron_shared.cancel import CancelMarker, CancelReply, CancelRequest, Found
-from natscron_shared.claims import JobClaim
-from natscron_shared.clock import Clock
-from natscron_shared.errors import NatscronError
-from natscron_shared.job_events import last_job_event
-from natscron_shared.kv_watch import KvMirror
-from natscron_shared.messages import ErrorReply
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, to_json
-from natscron_shared.request_replies import bounded_decoder, error_reply
+from natscron_shared.contract import names
+from natscron_shared.contract.cancel import CancelMarker, CancelReply, CancelRequest, Found
+from natscron_shared.contract.claims import JobClaim
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.contract.messages import ErrorReply
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, to_json
+from natscron_shared.nats.job_events import last_job_event
+from natscron_shared.nats.kv_watch import KvMirror
+from natscron_shared.nats.request_reply import bounded_decoder, error_reply
+from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -36,14 +36,14 @@ from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_runner.metrics import RunnerMetrics
-from natscron_shared import names
-from natscron_shared.cancel import CancelMarker
-from natscron_shared.claims import JobClaim, ScheduleClaim
-from natscron_shared.clock import Clock
-from natscron_shared.enums import ConcurrencyPolicy
-from natscron_shared.kv_watch import bucket_ttl
-from natscron_shared.messages import RunRequest
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, to_json
+from natscron_shared.contract import names
+from natscron_shared.contract.cancel import CancelMarker
+from natscron_shared.contract.claims import JobClaim, ScheduleClaim
+from natscron_shared.contract.enums import ConcurrencyPolicy
+from natscron_shared.contract.messages import RunRequest
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, to_json
+from natscron_shared.nats.kv_watch import bucket_ttl
+from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,16 @@ import nats.errors
 from nats.js.api import PubAck
 from pydantic import BaseModel
 
-from natscron_shared import names
-from natscron_shared.clock import Clock
-from natscron_shared.messages import MAX_MESSAGE_BYTES, ItemBatch, JobEvent, RunRequest, ScrapedItem
-from natscron_shared.nats_conn import JetStreamPublisher, all_acked
+from natscron_shared.contract import names
+from natscron_shared.contract.messages import (
+    MAX_MESSAGE_BYTES,
+    ItemBatch,
+    JobEvent,
+    RunRequest,
+    ScrapedItem,
+)
+from natscron_shared.nats.connection import JetStreamPublisher, all_acked
+from natscron_shared.runtime.clock import Clock
 
 MAX_BATCH_ITEMS = 100
 MAX_BATCH_ITEM_BYTES = MAX_MESSAGE_BYTES * 3 // 4

@@ -50,15 +50,15 @@ from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.registry import ScraperRegistry
-from natscron_shared import names
-from natscron_shared.cancel import CancelMarker
-from natscron_shared.clock import Clock
-from natscron_shared.enums import JobStatus
-from natscron_shared.errors import UnknownScraperError
-from natscron_shared.jetstream_layout import RUNNER_ACK_WAIT_SECONDS
-from natscron_shared.messages import JobEvent, RunRequest, bad_message_reason
-from natscron_shared.models import retry_delay_seconds
-from natscron_shared.nats_conn import JetStreamPublisher, settle_quietly
+from natscron_shared.contract import names
+from natscron_shared.contract.cancel import CancelMarker
+from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.errors import UnknownScraperError
+from natscron_shared.contract.messages import JobEvent, RunRequest, bad_message_reason
+from natscron_shared.contract.models import retry_delay_seconds
+from natscron_shared.nats.connection import JetStreamPublisher, settle_quietly
+from natscron_shared.nats.jetstream_layout import RUNNER_ACK_WAIT_SECONDS
+from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import logging
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, Gauge
 
-from natscron_shared import names
-from natscron_shared.enums import Priority
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from prometheus_client import Counter
 
-from natscron_shared import names
-from natscron_shared.enums import Priority
-from natscron_shared.jetstream_check import consumer_still_exists
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority
+from natscron_shared.nats.jetstream_check import consumer_still_exists
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,10 @@ from natscron_runner.lane_lag import LaneLag
 from natscron_runner.lanes import NORMAL_WAIT_SECONDS, Lanes
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.registry import ScraperRegistry
-from natscron_shared import names
-from natscron_shared.clock import Clock, SystemClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.enums import Priority
-from natscron_shared.jetstream_check import Needs, require_provisioned
-from natscron_shared.jetstream_layout import CANCEL_TTL_SECONDS
-from natscron_shared.lifecycle import Service, bounded, default_instance_id
-from natscron_shared.messages import ErrorReply
-from natscron_shared.nats_conn import (
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.messages import ErrorReply
+from natscron_shared.nats.connection import (
     TRANSIENT_NATS_ERRORS,
     JetStreamPublisher,
     client_of,
@@ -32,7 +27,12 @@ from natscron_shared.nats_conn import (
     new_broker,
     received_counter,
 )
-from natscron_shared.settings import Settings
+from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.nats.jetstream_layout import CANCEL_TTL_SECONDS
+from natscron_shared.runtime.clock import Clock, SystemClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import Service, bounded, default_instance_id
+from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """`jobs.backfill`: publish a scheduled job's past slots that never ran, answered by any
-ticker (the contract is in `natscron_shared.backfill`).
+ticker (the contract is in `natscron_shared.contract.backfill`).
 
 Rules, checked before anything is published:
 
@@ -33,8 +33,8 @@ from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
-from natscron_shared import names
-from natscron_shared.backfill import (
+from natscron_shared.contract import names
+from natscron_shared.contract.backfill import (
     MAX_BACKFILL_SLOTS,
     BackfillReply,
     BackfillRequest,
@@ -43,18 +43,18 @@ from natscron_shared.backfill import (
     OverlapPolicyError,
     TooManySlotsError,
 )
-from natscron_shared.clock import Clock
-from natscron_shared.enums import ConcurrencyPolicy, Priority, ScheduledJobStatus, Trigger
-from natscron_shared.errors import (
+from natscron_shared.contract.enums import ConcurrencyPolicy, Priority, ScheduledJobStatus, Trigger
+from natscron_shared.contract.errors import (
     BadRequestError,
     UnknownScheduledJobError,
 )
-from natscron_shared.job_events import last_job_event
-from natscron_shared.messages import ErrorReply, JobEvent, RunRequest, slot_run_request
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, JetStreamPublisher, jetstream_of
-from natscron_shared.request_replies import bounded_decoder, error_reply
-from natscron_shared.schedule import slots_between
+from natscron_shared.contract.messages import ErrorReply, JobEvent, RunRequest, slot_run_request
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, JetStreamPublisher, jetstream_of
+from natscron_shared.nats.job_events import last_job_event
+from natscron_shared.nats.request_reply import bounded_decoder, error_reply
+from natscron_shared.runtime.clock import Clock
+from natscron_shared.timing.schedule import slots_between
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import pending_event
 from natscron_ticker.trigger import UnavailableError

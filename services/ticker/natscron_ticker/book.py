@@ -16,8 +16,8 @@ import asyncio
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from natscron_shared.enums import Priority
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.models import ScheduledJob
 
 PARSED_SPECS = 16_384
 """Specs kept parsed, the most recently used: a burst of this many jobs due at once is

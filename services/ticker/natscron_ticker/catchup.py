@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 
-from natscron_shared.enums import Catchup
-from natscron_shared.models import ScheduledJob
-from natscron_shared.schedule import next_fire_after, slots_newest_first
+from natscron_shared.contract.enums import Catchup
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.schedule import next_fire_after, slots_newest_first
 from natscron_ticker.state import SlotState
 
 MAX_CATCHUP_RUNS = 100

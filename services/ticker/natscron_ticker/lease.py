@@ -27,9 +27,9 @@ from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
-from natscron_shared.names import LEADER_KEY
-from natscron_shared.nats_conn import to_json
-from natscron_shared.presence import TickerPresence, presence_subject
+from natscron_shared.contract.names import LEADER_KEY
+from natscron_shared.contract.presence import TickerPresence, presence_subject
+from natscron_shared.nats.connection import to_json
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ a burst costs about one round trip per step, not one per slot.
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from natscron_shared import names
-from natscron_shared.bulk_publish import BulkPublisher, Framed, Outcome, Prepared
-from natscron_shared.enums import JobStatus
-from natscron_shared.messages import JobEvent, RunRequest, ScheduleEvent
-from natscron_shared.nats_conn import JetStreamPublisher, to_json
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.messages import JobEvent, RunRequest, ScheduleEvent
+from natscron_shared.nats.connection import JetStreamPublisher, to_json
+from natscron_ticker.bulk_publish import BulkPublisher, Framed, Outcome, Prepared
 
 
 def pending_event(request: RunRequest) -> JobEvent:

@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from natscron_shared.clock import Clock
-from natscron_shared.enums import Priority
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.runtime.clock import Clock
 from natscron_ticker.agenda import Agenda
 from natscron_ticker.background import BackgroundWork
 from natscron_ticker.book import ScheduleBook

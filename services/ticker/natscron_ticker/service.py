@@ -5,18 +5,18 @@ from faststream import Context, ExceptionMiddleware
 from faststream.nats import NatsMessage
 from nats.js.kv import KeyValue
 
-from natscron_shared import names
-from natscron_shared.bulk_publish import BulkPublisher
-from natscron_shared.clock import Clock, SystemClock
-from natscron_shared.endpoints import Endpoints
-from natscron_shared.jetstream_check import Needs, require_provisioned
-from natscron_shared.kv_watch import bucket_ttl
-from natscron_shared.lifecycle import Service, bounded, default_instance_id
-from natscron_shared.messages import ErrorReply
-from natscron_shared.nats_conn import JetStreamPublisher, client_of, jetstream_of, new_broker
-from natscron_shared.settings import Settings
+from natscron_shared.contract import names
+from natscron_shared.contract.messages import ErrorReply
+from natscron_shared.nats.connection import JetStreamPublisher, client_of, jetstream_of, new_broker
+from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.nats.kv_watch import bucket_ttl
+from natscron_shared.runtime.clock import Clock, SystemClock
+from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.lifecycle import Service, bounded, default_instance_id
+from natscron_shared.runtime.settings import Settings
 from natscron_ticker.backfill import BackfillHandler
 from natscron_ticker.book import ScheduleBook
+from natscron_ticker.bulk_publish import BulkPublisher
 from natscron_ticker.lease import LeaderLease
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher

@@ -17,8 +17,8 @@ from typing import NamedTuple
 from nats.js.kv import KeyValue
 from pydantic import AwareDatetime, BaseModel
 
-from natscron_shared import names
-from natscron_shared.bulk_publish import BulkPublisher, Prepared
+from natscron_shared.contract import names
+from natscron_ticker.bulk_publish import BulkPublisher, Prepared
 
 
 class SlotState(NamedTuple):

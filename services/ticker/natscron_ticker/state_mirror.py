@@ -15,7 +15,7 @@ import logging
 
 from pydantic import ValidationError
 
-from natscron_shared.kv_watch import KvMirror
+from natscron_shared.nats.kv_watch import KvMirror
 from natscron_ticker.state import SlotState, StateTable
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Answers `natscron.ticker.status` for one ticker: whether it leads and since when, so the
-API learns who leads without reading the lease (`natscron_shared.ticker_status`)."""
+API learns who leads without reading the lease (`natscron_shared.contract.ticker_status`)."""
 
 import asyncio
 import contextlib
@@ -11,11 +11,11 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from natscron_shared.clock import Clock
-from natscron_shared.names import TICKER_STATUS
-from natscron_shared.nats_conn import to_json
-from natscron_shared.presence import presence_subject
-from natscron_shared.ticker_status import TickerStatus
+from natscron_shared.contract.names import TICKER_STATUS
+from natscron_shared.contract.presence import presence_subject
+from natscron_shared.contract.ticker_status import TickerStatus
+from natscron_shared.nats.connection import to_json
+from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -25,27 +25,23 @@ from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundErro
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
-from natscron_shared import names
-from natscron_shared.catalogue import (
+from natscron_shared.contract import names
+from natscron_shared.contract.catalogue import (
     Catalogue,
     NoRunnersError,
     check_job,
-    load_catalogue,
     no_runners_message,
 )
-from natscron_shared.clock import Clock
-from natscron_shared.enums import JobStatus, Priority, Trigger
-from natscron_shared.errors import (
+from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.errors import (
     BadRequestError,
     NatscronError,
     NotRetryableError,
     UnknownJobError,
     UnknownScheduledJobError,
 )
-from natscron_shared.jetstream_check import NotProvisionedError
-from natscron_shared.job_events import last_job_event
-from natscron_shared.job_ids import adhoc_job_id, retry_job_id, triggered_job_id
-from natscron_shared.messages import (
+from natscron_shared.contract.job_ids import adhoc_job_id, retry_job_id, triggered_job_id
+from natscron_shared.contract.messages import (
     ErrorReply,
     JobEvent,
     RunRequest,
@@ -53,9 +49,13 @@ from natscron_shared.messages import (
     TriggerRequest,
     run_request_for,
 )
-from natscron_shared.models import ScheduledJob
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS, jetstream_of
-from natscron_shared.request_replies import bounded_decoder, error_reply
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, jetstream_of
+from natscron_shared.nats.jetstream_check import NotProvisionedError
+from natscron_shared.nats.job_events import last_job_event
+from natscron_shared.nats.request_reply import bounded_decoder, error_reply
+from natscron_shared.nats.scrapers_bucket import load_catalogue
+from natscron_shared.runtime.clock import Clock
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 

@@ -24,10 +24,10 @@ from nats.js.api import DeliverPolicy
 from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE
 from pydantic import ValidationError
 
-from natscron_shared import names
-from natscron_shared.jetstream_layout import kv_stream_name
-from natscron_shared.kv_watch import InitialValues
-from natscron_shared.models import ScheduledJob
+from natscron_shared.contract import names
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.nats.jetstream_layout import kv_stream_name
+from natscron_shared.nats.kv_watch import InitialValues
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
 

@@ -13,10 +13,10 @@ import asyncio
 
 from nats.js import JetStreamContext
 
-from natscron_shared import names
-from natscron_shared.errors import NatscronError
-from natscron_shared.jetstream_layout import kv_stream_name
-from natscron_shared.nats_conn import TRANSIENT_NATS_ERRORS
+from natscron_shared.contract import names
+from natscron_shared.contract.errors import NatscronError
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS
+from natscron_shared.nats.jetstream_layout import kv_stream_name
 from natscron_ticker.book import ScheduleBook
 
 CHECK_INTERVAL_SECONDS = 5.0

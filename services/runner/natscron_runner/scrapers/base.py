@@ -7,7 +7,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from natscron_runner.scrapers.errors import InvalidParamsError
-from natscron_shared.messages import ScrapedItem
+from natscron_shared.contract.messages import ScrapedItem
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 

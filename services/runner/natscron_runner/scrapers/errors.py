@@ -1,6 +1,6 @@
 """How a scrape fails. The runner retries any failure except the permanent ones."""
 
-from natscron_shared.errors import NatscronError
+from natscron_shared.contract.errors import NatscronError
 
 
 class ScrapeError(NatscronError):

@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup, Tag
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
 from natscron_runner.scrapers.errors import PermanentScrapeError, TransientScrapeError
 from natscron_runner.scrapers.http_params import FieldSpec, HttpParams, is_http_url
-from natscron_shared.messages import ScrapedItem
+from natscron_shared.contract.messages import ScrapedItem
 
 USER_AGENT = "natscron-http-scraper/0.1"
 RETRYABLE_CLIENT_STATUSES = (408, 429)

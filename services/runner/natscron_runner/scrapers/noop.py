@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
-from natscron_shared.messages import ScrapedItem
+from natscron_shared.contract.messages import ScrapedItem
 
 
 class NoopParams(BaseModel):

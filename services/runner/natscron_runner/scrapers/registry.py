@@ -12,7 +12,7 @@ from natscron_runner.scrapers.base import Scraper
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.http_scraper import HttpScraper
 from natscron_runner.scrapers.noop import NoopScraper
-from natscron_shared.errors import UnknownScraperError
+from natscron_shared.contract.errors import UnknownScraperError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,221 @@
+"""Messages on the wire between the services (JSON of these models)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
+from natscron_shared.contract.job_ids import scheduled_job_run_id
+from natscron_shared.contract.models import Identifier, JobId, ScheduledJob
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+class RunRequest(BaseModel):
+    """One attempt of a job to execute, published on `jobs.run.<priority>` with
+    `Nats-Msg-Id` = `msg_id` (the job id for attempt 1).
+
+    The attempt number travels in the message, not in JetStream's delivery count: a
+    hand-back (shutdown, a surplus fetch, a failed publish) redelivers the same attempt,
+    and only a failure publishes a new message, for `attempt + 1`, that no runner starts
+    before `not_before` (the retry backoff).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    scheduled_job_id: str | None = None
+    trigger: Trigger
+    priority: Priority
+    scheduled_for: AwareDatetime | None = None
+    created_at: AwareDatetime
+    scraper: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_retries: int = 0
+    retry_backoff_seconds: float = 30.0
+    timeout_seconds: float = 3600.0
+    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
+    attempt: int = Field(default=1, ge=1, description="1 for the first run, n + 1 for a retry")
+    not_before: AwareDatetime | None = Field(
+        default=None, description="a retry waits for its backoff: no runner starts it earlier"
+    )
+    retry_of: str | None = Field(
+        default=None, description="the failed or cancelled job this one runs again"
+    )
+
+    @property
+    def msg_id(self) -> str:
+        """The job id for the first attempt (the ticker's), `<job_id>:<attempt>` after."""
+        return self.job_id if self.attempt == 1 else f"{self.job_id}:{self.attempt}"
+
+
+class JobEvent(BaseModel):
+    """A status change of one job, on `jobs.events.<job_id>`.
+
+    Every event carries the whole request, so the recorder can build the document
+    from whichever event arrives first. `(attempt, status.rank)` orders events.
+    """
+
+    job: RunRequest
+    status: JobStatus
+    attempt: int = Field(default=1, ge=1)
+    at: AwareDatetime
+    runner_id: str | None = None
+    started_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+    duration_ms: int | None = None
+    properties_scraped: int | None = None
+    item_batches: int | None = None
+    error_message: str | None = Field(
+        default=None, description="why it failed, was retried, skipped or cancelled"
+    )
+    error_type: str | None = None
+    cancelled_by: str | None = Field(
+        default=None,
+        description="who cancelled it (a `cancelled` event); the reason is in error_message",
+    )
+
+    @property
+    def msg_id(self) -> str:
+        return f"{self.job.job_id}:{self.attempt}:{self.status.value}"
+
+
+class ScheduleEvent(BaseModel):
+    """The ticker's view of a scheduled job, on `scheduled_jobs.events.<id>`."""
+
+    scheduled_job_id: str
+    next_run_at: AwareDatetime | None
+    at: AwareDatetime
+    remaining_runs: int | None = Field(
+        default=None, ge=0, description="runs `max_runs` still allows; null without a limit"
+    )
+
+
+class ScrapedItem(BaseModel):
+    key: str = Field(min_length=1)
+    data: dict[str, Any]
+
+
+class ItemBatch(BaseModel):
+    """Part of what one job scraped, on `items.<job_id>`; `batch` numbers from 0."""
+
+    job_id: str
+    scheduled_job_id: str | None = None
+    batch: int = Field(ge=0)
+    scraped_at: AwareDatetime
+    items: list[ScrapedItem]
+
+    @property
+    def msg_id(self) -> str:
+        return f"{self.job_id}:items:{self.batch}"
+
+
+class TriggerRequest(BaseModel):
+    """`jobs.trigger`: run a scheduled job now, or an ad-hoc job (scraper + params)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduled_job_id: Identifier | None = None
+    job_id: Identifier | None = Field(default=None, description="seed 001's name for the id")
+    priority: Priority = Priority.IMMEDIATE
+    scraper: Identifier | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_seconds: float = Field(default=3600.0, gt=0)
+    max_retries: int = Field(default=0, ge=0, le=100)
+    retry_of: JobId | None = Field(
+        default=None,
+        description="run this failed or cancelled job again, as a new job linked to it",
+    )
+    unchecked: bool = Field(
+        default=False,
+        description="queue an ad-hoc run without checking its scraper and params against the"
+        " scraper catalogue; needed while no runner advertises (ignored for a scheduled job)",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "TriggerRequest":
+        target = self.scheduled_job_id or self.job_id
+        if self.scheduled_job_id and self.job_id and self.scheduled_job_id != self.job_id:
+            raise ValueError("scheduled_job_id and job_id name different scheduled jobs")
+        given = [target is not None, self.scraper is not None, self.retry_of is not None]
+        if sum(given) != 1:
+            raise ValueError(
+                "give one of scheduled_job_id (or job_id), an ad-hoc scraper, or retry_of"
+            )
+        return self
+
+    @property
+    def target(self) -> str | None:
+        return self.scheduled_job_id or self.job_id
+
+
+class TriggerReply(BaseModel):
+    job_id: str
+    status: Literal["pending"] = "pending"
+    message: str
+    created_at: datetime
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorReply(BaseModel):
+    error: ErrorBody
+
+    @classmethod
+    def of(cls, code: str, message: str) -> "ErrorReply":
+        return cls(error=ErrorBody(code=code, message=message))
+
+
+def run_request_for(
+    spec: ScheduledJob,
+    *,
+    job_id: str,
+    trigger: Trigger,
+    priority: Priority,
+    created_at: datetime,
+    scheduled_for: datetime | None,
+) -> RunRequest:
+    """The run request of one execution of `spec`."""
+    return RunRequest(
+        job_id=job_id,
+        scheduled_job_id=spec.scheduled_job_id,
+        trigger=trigger,
+        priority=priority,
+        scheduled_for=scheduled_for,
+        created_at=created_at,
+        scraper=spec.scraper,
+        params=spec.params,
+        max_retries=spec.max_retries,
+        retry_backoff_seconds=spec.retry_backoff_seconds,
+        timeout_seconds=spec.timeout_seconds,
+        concurrency_policy=spec.concurrency_policy,
+    )
+
+
+def slot_run_request(
+    spec: ScheduledJob,
+    slot: datetime,
+    created_at: datetime,
+    trigger: Trigger = Trigger.SCHEDULED,
+    priority: Priority | None = None,
+) -> RunRequest:
+    """The run of one slot of `spec`, under the job id (and so the msg id) that every
+    publication of that slot gets, whoever makes it: JetStream stores it once."""
+    return run_request_for(
+        spec,
+        job_id=scheduled_job_run_id(spec.scheduled_job_id, slot),
+        trigger=trigger,
+        priority=spec.priority if priority is None else priority,
+        created_at=created_at,
+        scheduled_for=slot,
+    )
+
+
+def bad_message_reason(error: ValidationError) -> str:
+    """Why a message could not be parsed, as a label for the bad-message counters."""
+    types = {detail["type"] for detail in error.errors()}
+    return "malformed_json" if "json_invalid" in types else "invalid_message"

@@ -1,0 +1,266 @@
+"""The scheduled-job spec: what users apply, what KV `scheduled_jobs` holds."""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from natscron_shared.contract.enums import (
+    Catchup,
+    ConcurrencyPolicy,
+    JobStatus,
+    Priority,
+    ScheduledJobStatus,
+)
+from natscron_shared.timing.active_hours import ActiveHours
+from natscron_shared.timing.cron import check_fires_within, validate_cron
+from natscron_shared.timing.zones import zone_named
+
+# Ids become KV keys and NATS subject tokens: no dots, spaces or wildcards.
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
+JobId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
+"""A job id: a subject token too (`jobs.events.<job_id>`), longer than a scheduled job's."""
+MAX_RETRY_BACKOFF_SECONDS = 3600.0
+MAX_LABELS = 64
+MAX_NOTE_CHARS = 500
+LabelKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,63}$")]
+MAX_INTERVAL = timedelta(days=3660)
+"""Ten years: slot maths near the end of the calendar (year 9999) would overflow."""
+MAX_JITTER_SECONDS = 86_400.0
+SUPPORTED_YEARS = range(1900, 9000)
+"""Years of `run_at`, `start_at` and `end_at`: the slot maths add periods, jitter and
+microseconds to them, which must not leave the calendar."""
+
+
+def _supported_moment(value: datetime) -> datetime:
+    if value.year not in SUPPORTED_YEARS:
+        raise ValueError(
+            f"must lie between the years {SUPPORTED_YEARS.start} and {SUPPORTED_YEARS.stop}"
+        )
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_supported_moment)]
+
+
+class Interval(BaseModel):
+    """A fixed period, in any mix of units that add up, as APScheduler's
+    `IntervalTrigger(hours=2, minutes=30)`: `{hours: 2, minutes: 30}`, `{seconds: 90}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: float = Field(default=0, ge=0, le=MAX_INTERVAL.days)
+    hours: float = Field(default=0, ge=0, le=MAX_INTERVAL.days * 24)
+    minutes: float = Field(default=0, ge=0, le=MAX_INTERVAL.days * 24 * 60)
+    seconds: float = Field(default=0, ge=0, le=MAX_INTERVAL.total_seconds())
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(
+            days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds
+        )
+
+
+MAX_WEBHOOKS = 5
+MAX_WEBHOOK_URL_CHARS = 2048
+WEBHOOK_SECRET_ENV_PREFIX = "NATSCRON_WEBHOOK_SECRET_"
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} has an invalid port") from exc
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in value)
+    ):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _terminal(value: JobStatus) -> JobStatus:
+    if not value.is_terminal:
+        raise ValueError(
+            f"{value.value!r} is not a final status (completed, failed, cancelled, skipped)"
+        )
+    return value
+
+
+class Webhook(BaseModel):
+    """A URL the recorder POSTs a run's outcome to when it ends in one of `on`.
+
+    `secret` names a secret, it never holds one: the sending process reads the value from
+    the environment variable `NATSCRON_WEBHOOK_SECRET_<NAME>` (upper-cased, `-` as `_`) and
+    signs each body with it (`X-Natscron-Signature: sha256=<hex HMAC-SHA256>`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, Field(max_length=MAX_WEBHOOK_URL_CHARS), AfterValidator(_http_url)]
+    on: list[Annotated[JobStatus, AfterValidator(_terminal)]] = Field(min_length=1)
+    secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    @property
+    def secret_variable(self) -> str | None:
+        """The environment variable that holds the secret, if one is named."""
+        if self.secret is None:
+            return None
+        return WEBHOOK_SECRET_ENV_PREFIX + self.secret.upper().replace("-", "_")
+
+
+class ScheduledJob(BaseModel):
+    """One recurring (or one-time) scrape: exactly one of cron, interval (or the older
+    interval_minutes), run_at; optionally bounded, jittered and limited in runs.
+
+    - `start_at`, `end_at`: no slot before `start_at` or after `end_at` (both inclusive);
+      an interval counts its periods from `start_at` (from the Unix epoch without one).
+    - `jitter_seconds`: each slot fires a deterministic offset later, in
+      `[0, jitter_seconds)`; see `natscron_shared.timing.schedule` for how slots keep their order.
+      An interval's jitter must be smaller than its period.
+    - `max_runs`: the ticker fires at most that many scheduled runs (triggers do not
+      count); the count restarts when `max_runs` changes, not when other fields do.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheduled_job_id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    status: ScheduledJobStatus = ScheduledJobStatus.ACTIVE
+
+    cron_expression: str | None = None
+    interval: Interval | None = None
+    interval_minutes: float | None = Field(default=None, gt=0, le=MAX_INTERVAL.total_seconds() / 60)
+    run_at: Moment | None = None
+    timezone: str = "UTC"
+    active_hours: ActiveHours | None = None
+    start_at: Moment | None = None
+    end_at: Moment | None = None
+    jitter_seconds: float = Field(default=0.0, ge=0, le=MAX_JITTER_SECONDS)
+    max_runs: int | None = Field(default=None, ge=1)
+
+    scraper: Identifier
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    priority: Priority = Priority.NORMAL
+    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
+    max_retries: int = Field(default=0, ge=0, le=100)
+    retry_backoff_seconds: float = Field(default=30.0, ge=0, le=MAX_RETRY_BACKOFF_SECONDS)
+    timeout_seconds: float = Field(default=3600.0, gt=0)
+    misfire_grace_seconds: float = Field(default=300.0, ge=0)
+    catchup: Catchup = Catchup.LATEST
+    failure_threshold: int | None = Field(default=None, ge=1)
+    """Pause the job (with `paused_reason`) each time this many runs in a row failed."""
+
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_LABELS)
+    """Free key/value tags, for picking jobs in bulk (`team=sold,env=prod`)."""
+    paused_reason: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
+    paused_at: AwareDatetime | None = None
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=MAX_WEBHOOKS)
+    """URLs called when a run ends (see `Webhook`); the recorder sends them."""
+
+    @field_validator("cron_expression")
+    @classmethod
+    def _cron_is_valid(cls, value: str | None) -> str | None:
+        return None if value is None else validate_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_iana(cls, value: str) -> str:
+        try:
+            zone_named(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_schedule(self) -> Self:
+        given = [
+            name
+            for name in ("cron_expression", "interval", "interval_minutes", "run_at")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of cron_expression, interval, interval_minutes, run_at"
+                f" (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pause_note_only_when_paused(self) -> Self:
+        noted = self.paused_reason is not None or self.paused_at is not None
+        if noted and self.status is not ScheduledJobStatus.PAUSED:
+            raise ValueError("paused_reason and paused_at belong to a paused job only")
+        return self
+
+    @model_validator(mode="after")
+    def _interval_is_positive(self) -> Self:
+        period = self.interval_period
+        if period is not None and not timedelta(0) < period <= MAX_INTERVAL:
+            raise ValueError(
+                f"the interval must be longer than zero and at most {MAX_INTERVAL.days} days"
+                f" (got {period})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _slots_inside_bounds(self) -> Self:
+        start, end, run_at = self.start_at, self.end_at, self.run_at
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"end_at ({end}) must be after start_at ({start})")
+        if run_at is not None and start is not None and run_at < start:
+            raise ValueError(f"run_at ({run_at}) is before start_at ({start}): it would never fire")
+        if run_at is not None and end is not None and run_at > end:
+            raise ValueError(f"run_at ({run_at}) is after end_at ({end}): it would never fire")
+        return self
+
+    @model_validator(mode="after")
+    def _jitter_keeps_interval_slots_in_order(self) -> Self:
+        period = self.interval_period
+        if period is not None and self.jitter_seconds >= period.total_seconds():
+            raise ValueError(
+                f"jitter_seconds ({self.jitter_seconds:g}) must be smaller than the interval"
+                f" ({period.total_seconds():g} s): a larger jitter would fire slots out of order"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cron_fires_in_active_hours(self) -> Self:
+        hours = self.active_hours
+        if self.cron_expression is not None and hours is not None:
+            check_fires_within(self.cron_expression, hours.start, hours.end, hours.weekdays)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_named(self.timezone)
+
+    @property
+    def interval_period(self) -> timedelta | None:
+        """The period of an interval schedule, whichever way it was given."""
+        if self.interval is not None:
+            return self.interval.period
+        if self.interval_minutes is not None:
+            return timedelta(minutes=self.interval_minutes)
+        return None
+
+
+def retry_delay_seconds(base_seconds: float, attempt: int) -> float:
+    """Backoff after failed `attempt` (1-based): base * 2^(attempt-1), capped at one hour."""
+    delay: float = base_seconds * 2.0 ** (attempt - 1)
+    return min(delay, MAX_RETRY_BACKOFF_SECONDS)

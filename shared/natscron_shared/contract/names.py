@@ -1,0 +1,79 @@
+"""Every NATS name of the contract (docs/architecture.md), in one place."""
+
+from typing import Final
+
+from natscron_shared.contract.enums import Priority
+
+# KV buckets
+KV_SCHEDULED_JOBS: Final = "scheduled_jobs"
+KV_TICKER_LEADER: Final = "ticker_leader"
+KV_TICKER_STATE: Final = "ticker_state"
+KV_RUNNING: Final = "running"
+KV_CANCELS: Final = "cancels"
+KV_SCRAPERS: Final = "scrapers"
+LEADER_KEY: Final = "leader"
+
+# Streams
+STREAM_JOBS: Final = "JOBS"
+STREAM_EVENTS: Final = "EVENTS"
+STREAM_ITEMS: Final = "ITEMS"
+
+# Subjects
+JOBS_RUN_PREFIX: Final = "jobs.run"
+JOBS_RETRY_PREFIX: Final = "jobs.retry"
+JOBS_EVENTS_PREFIX: Final = "jobs.events"
+SCHEDULED_JOBS_EVENTS_PREFIX: Final = "scheduled_jobs.events"
+ITEMS_PREFIX: Final = "items"
+JOBS_TRIGGER: Final = "jobs.trigger"
+JOBS_BACKFILL: Final = "jobs.backfill"
+JOBS_CANCEL: Final = "jobs.cancel"
+API_PREFIX: Final = "natscron.api"
+TICKER_PRESENCE_PREFIX: Final = "natscron.ticker.presence"
+TICKER_STATUS: Final = "natscron.ticker.status"
+"""Every ticker answers (no queue group): who leads, since when, what it follows."""
+
+# Queue groups and durable consumers
+TICKER_QUEUE: Final = "tickers"
+RUNNER_QUEUE: Final = "runners"
+RECORDER_EVENTS_CONSUMER: Final = "recorder-events"
+RECORDER_ITEMS_CONSUMER: Final = "recorder-items"
+WEBHOOKS_CONSUMER: Final = "webhooks"
+"""EVENTS, final job events: the recorder's webhook sender, apart from its recording."""
+
+
+def run_subject(priority: Priority) -> str:
+    """`jobs.run.immediate` or `jobs.run.normal`."""
+    return f"{JOBS_RUN_PREFIX}.{priority.value}"
+
+
+def retry_subject(priority: Priority) -> str:
+    """`jobs.retry.<lane>`: a runner's retry of a failed attempt. The JOBS stream stores it
+    as `jobs.run.<lane>` (`jetstream_layout`), so only the ticker publishes run requests."""
+    return f"{JOBS_RETRY_PREFIX}.{priority.value}"
+
+
+def runner_consumer(priority: Priority) -> str:
+    """Durable pull consumer shared by all runners for one lane."""
+    return f"runner-{priority.value}"
+
+
+def job_event_subject(job_id: str) -> str:
+    return f"{JOBS_EVENTS_PREFIX}.{job_id}"
+
+
+def scheduled_job_event_subject(scheduled_job_id: str) -> str:
+    return f"{SCHEDULED_JOBS_EVENTS_PREFIX}.{scheduled_job_id}"
+
+
+def items_subject(job_id: str) -> str:
+    return f"{ITEMS_PREFIX}.{job_id}"
+
+
+def running_job_key(job_id: str) -> str:
+    """KV `running`: the claim of a job being run, renewed by its runner's heartbeat."""
+    return f"job.{job_id}"
+
+
+def schedule_claim_key(scheduled_job_id: str) -> str:
+    """KV `running`: the one run of a `forbid` or `replace` schedule allowed at a time."""
+    return f"schedule.{scheduled_job_id}"

@@ -1,0 +1,204 @@
+"""What natscron needs in JetStream: every stream, KV bucket and durable consumer of the
+contract, with its settings, in one place. `provision` creates it; services only check it."""
+
+from dataclasses import dataclass
+
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StreamConfig,
+    SubjectTransform,
+)
+
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.messages import MAX_MESSAGE_BYTES
+
+DUPLICATE_WINDOW_SECONDS = 15 * 60.0
+HISTORY_MAX_AGE_SECONDS = 14 * 24 * 3600.0
+RUNNER_ACK_WAIT_SECONDS = 60.0
+CLAIM_TTL_SECONDS = 30.0
+"""KV `running`, by default (`NATSCRON_CLAIM_TTL_SECONDS`): a claim its runner stops
+renewing (every third of this) lapses after it. Runners read it from the bucket."""
+CANCEL_TTL_SECONDS = HISTORY_MAX_AGE_SECONDS
+"""KV `cancels`: a cancelled job still queued is refused for as long as its events are kept."""
+CATALOGUE_TTL_SECONDS = 30.0
+"""KV `scrapers`: a scraper no live runner advertises (every third of this) disappears."""
+RECORDER_ACK_WAIT_SECONDS = 30.0
+WEBHOOKS_ACK_WAIT_SECONDS = 30.0
+MAX_ACK_PENDING = 10_000
+KV_DUPLICATE_WINDOW_SECONDS = 120.0
+"""What nats-py gives a KV bucket, or the bucket's TTL if that is shorter."""
+RETRIES_AS_RUNS = SubjectTransform(
+    src=f"{names.JOBS_RETRY_PREFIX}.*", dest=f"{names.JOBS_RUN_PREFIX}.{{{{wildcard(1)}}}}"
+)
+"""JOBS stores a runner's retry (`jobs.retry.<lane>`) as a run request of its lane: the
+runners' consumers see one subject per lane, and only the ticker may publish on it.
+Run requests do not match `src`, so the stream leaves their subjects as they are."""
+
+
+@dataclass(frozen=True)
+class Consumer:
+    stream: str
+    config: ConsumerConfig
+
+    @property
+    def name(self) -> str:
+        assert self.config.durable_name is not None
+        return self.config.durable_name
+
+
+@dataclass(frozen=True)
+class JetStreamLayout:
+    streams: tuple[StreamConfig, ...]
+    buckets: tuple[KeyValueConfig, ...]
+    consumers: tuple[Consumer, ...]
+
+
+def kv_stream_name(bucket: str) -> str:
+    return f"KV_{bucket}"
+
+
+def _stream(
+    name: str,
+    subjects: list[str],
+    retention: RetentionPolicy,
+    replicas: int,
+    max_age: float | None = None,
+    subject_transform: SubjectTransform | None = None,
+) -> StreamConfig:
+    return StreamConfig(
+        name=name,
+        subjects=subjects,
+        subject_transform=subject_transform,
+        retention=retention,
+        max_age=max_age,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        max_msg_size=MAX_MESSAGE_BYTES,
+        num_replicas=replicas,
+    )
+
+
+def _streams(replicas: int) -> tuple[StreamConfig, ...]:
+    history = RetentionPolicy.LIMITS
+    return (
+        _stream(
+            names.STREAM_JOBS,
+            [
+                *(names.run_subject(p) for p in Priority),
+                *(names.retry_subject(p) for p in Priority),
+            ],
+            RetentionPolicy.WORK_QUEUE,
+            replicas,
+            subject_transform=RETRIES_AS_RUNS,
+        ),
+        _stream(
+            names.STREAM_EVENTS,
+            [f"{names.JOBS_EVENTS_PREFIX}.>", f"{names.SCHEDULED_JOBS_EVENTS_PREFIX}.>"],
+            history,
+            replicas,
+            HISTORY_MAX_AGE_SECONDS,
+        ),
+        _stream(
+            names.STREAM_ITEMS,
+            [f"{names.ITEMS_PREFIX}.>"],
+            history,
+            replicas,
+            HISTORY_MAX_AGE_SECONDS,
+        ),
+    )
+
+
+def _buckets(
+    replicas: int, lease_ttl_seconds: float, claim_ttl_seconds: float
+) -> tuple[KeyValueConfig, ...]:
+    return (
+        KeyValueConfig(
+            bucket=names.KV_SCHEDULED_JOBS,
+            history=5,
+            max_value_size=MAX_MESSAGE_BYTES,
+            replicas=replicas,
+        ),
+        KeyValueConfig(
+            bucket=names.KV_TICKER_LEADER, history=1, ttl=lease_ttl_seconds, replicas=replicas
+        ),
+        KeyValueConfig(bucket=names.KV_TICKER_STATE, history=1, replicas=replicas),
+        KeyValueConfig(
+            bucket=names.KV_RUNNING, history=1, ttl=claim_ttl_seconds, replicas=replicas
+        ),
+        KeyValueConfig(
+            bucket=names.KV_CANCELS, history=1, ttl=CANCEL_TTL_SECONDS, replicas=replicas
+        ),
+        KeyValueConfig(
+            bucket=names.KV_SCRAPERS,
+            history=1,
+            ttl=CATALOGUE_TTL_SECONDS,
+            max_value_size=MAX_MESSAGE_BYTES,
+            replicas=replicas,
+        ),
+    )
+
+
+def _consumers() -> tuple[Consumer, ...]:
+    runners = tuple(
+        Consumer(
+            names.STREAM_JOBS,
+            ConsumerConfig(
+                durable_name=names.runner_consumer(p),
+                filter_subject=names.run_subject(p),
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=RUNNER_ACK_WAIT_SECONDS,
+                max_deliver=-1,
+                max_ack_pending=MAX_ACK_PENDING,
+            ),
+        )
+        for p in Priority
+    )
+    recorders = tuple(
+        Consumer(
+            stream,
+            ConsumerConfig(
+                durable_name=durable,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=RECORDER_ACK_WAIT_SECONDS,
+                max_deliver=-1,
+                max_ack_pending=MAX_ACK_PENDING,
+            ),
+        )
+        for stream, durable in (
+            (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
+            (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+        )
+    )
+    webhooks = Consumer(
+        names.STREAM_EVENTS,
+        ConsumerConfig(
+            durable_name=names.WEBHOOKS_CONSUMER,
+            filter_subject=f"{names.JOBS_EVENTS_PREFIX}.>",
+            # New events only: a consumer created (or re-created) on a stream holding
+            # 14 days of events must not call every webhook of those days again.
+            deliver_policy=DeliverPolicy.NEW,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=WEBHOOKS_ACK_WAIT_SECONDS,
+            max_deliver=-1,
+            max_ack_pending=MAX_ACK_PENDING,
+        ),
+    )
+    return (*runners, *recorders, webhooks)
+
+
+def jetstream_layout(
+    replicas: int, lease_ttl_seconds: float, claim_ttl_seconds: float = CLAIM_TTL_SECONDS
+) -> JetStreamLayout:
+    """Everything natscron needs; `replicas` copies of each stream and bucket. The two
+    TTLs are those of the ticker lease and of the runners' claims (KV `running`)."""
+    return JetStreamLayout(
+        streams=_streams(replicas),
+        buckets=_buckets(replicas, lease_ttl_seconds, claim_ttl_seconds),
+        consumers=_consumers(),
+    )

@@ -1,0 +1,216 @@
+"""When a scheduled job fires: pure functions of the spec and a moment.
+
+A spec has one set of slots, built in three steps:
+
+1. Its nominal instants: those of its cron expression (`cron_engine`, with its DST rules), its
+   interval (multiples of the period since `start_at`, or since the Unix epoch without one, so
+   every ticker computes the same ones) or its one `run_at`.
+2. Kept are those inside `[start_at, end_at]` and inside its active hours (`active_windows`).
+3. Each kept instant is delayed by its jitter (`jitter_offset`), a function of the job's id and
+   the nominal instant only, so every ticker, and a failover, fires the same instant.
+
+The slot is the delayed instant: it is what `next_run_at` announces, what the ticker waits for,
+the run's `scheduled_for`, and what its deterministic job id is made of. A delay is drawn from
+`[0, min(jitter_seconds, time to the next nominal instant, time to end_at))`: it never carries
+a slot past the next one, so jittered slots keep their order (a cron whose slots come closer
+than `jitter_seconds`, say across a DST change, gets a smaller delay there), and none fires
+after `end_at`. Bounds and active hours apply to the nominal instant.
+
+The forward and the newest-first searches walk that same set, so the slot announced as next is
+the one that fires, and catch-up finds exactly the slots a ticker that never stopped would have
+fired.
+"""
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from natscron_shared.timing.active_hours import ActiveHours, ActiveWindow
+from natscron_shared.timing.cron_engine import cron_engine
+from natscron_shared.timing.zones import timeline_of
+
+_EPOCH = datetime(1970, 1, 1)
+_TICK = timedelta(microseconds=1)
+# How far the search for a slot inside the active hours goes before it gives up: slots that
+# never fall inside the window (an interval of a day in a window between its slots) would
+# otherwise be looked for forever. The calendar repeats every 400 years.
+_HORIZON = timedelta(days=401 * 366)
+
+
+class SlotSpec(Protocol):
+    """What the slot maths read of a spec: `natscron_shared.contract.models.ScheduledJob`
+    is one. Timing knows no contract, so the contract can validate with it."""
+
+    @property
+    def scheduled_job_id(self) -> str: ...
+    @property
+    def cron_expression(self) -> str | None: ...
+    @property
+    def interval_period(self) -> timedelta | None: ...
+    @property
+    def run_at(self) -> datetime | None: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def active_hours(self) -> ActiveHours | None: ...
+    @property
+    def start_at(self) -> datetime | None: ...
+    @property
+    def end_at(self) -> datetime | None: ...
+    @property
+    def jitter_seconds(self) -> float: ...
+
+
+class _Slots(Protocol):
+    """A set of instants (naive UTC), searched either way."""
+
+    def next_slot(self, after: datetime) -> datetime | None: ...
+
+    def previous_slot(self, before: datetime) -> datetime | None: ...
+
+
+class _Interval:
+    def __init__(self, period: timedelta, anchor: datetime) -> None:
+        self._period = period
+        self._anchor = anchor
+
+    def next_slot(self, after: datetime) -> datetime | None:
+        return self._anchor + ((after - self._anchor) // self._period + 1) * self._period
+
+    def previous_slot(self, before: datetime) -> datetime | None:
+        return self._anchor + ((before - _TICK - self._anchor) // self._period) * self._period
+
+
+class _Once:
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def next_slot(self, after: datetime) -> datetime | None:
+        return self._at if self._at > after else None
+
+    def previous_slot(self, before: datetime) -> datetime | None:
+        return self._at if self._at < before else None
+
+
+def _slots_of(spec: SlotSpec) -> _Slots:
+    if spec.cron_expression is not None:
+        return cron_engine(spec.cron_expression, spec.timezone)
+    period = spec.interval_period
+    if period is not None:
+        anchor = _EPOCH if spec.start_at is None else _naive_utc(spec.start_at)
+        return _Interval(period, anchor)
+    assert spec.run_at is not None
+    return _Once(_naive_utc(spec.run_at))
+
+
+def jitter_offset(scheduled_job_id: str, nominal: datetime, limit: timedelta) -> timedelta:
+    """The delay of one nominal slot (naive UTC), in `[0, limit)`: a stable hash (BLAKE2b,
+    not the per-process salted `hash()`) of the job's id and the slot, scaled to the limit
+    in whole microseconds, so every process computes the same one."""
+    key = f"{scheduled_job_id}|{(nominal - _EPOCH) // _TICK}".encode()
+    fraction = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest())
+    return _TICK * ((fraction * (limit // _TICK)) >> 64)
+
+
+class _SlotSet:
+    """One spec's slots (naive UTC): its nominal instants, kept by the bounds and the active
+    hours, then jittered."""
+
+    def __init__(self, spec: SlotSpec) -> None:
+        self._id = spec.scheduled_job_id
+        self._raw = _slots_of(spec)
+        self._start = None if spec.start_at is None else _naive_utc(spec.start_at)
+        self._end = None if spec.end_at is None else _naive_utc(spec.end_at)
+        self._window = (
+            None
+            if spec.active_hours is None
+            else ActiveWindow(spec.active_hours, timeline_of(spec.timezone))
+        )
+        self.jitter = timedelta(seconds=spec.jitter_seconds)
+        """Every slot lies less than this after its nominal instant."""
+
+    def fired_at(self, nominal: datetime) -> datetime:
+        """When the kept nominal instant fires."""
+        if not self.jitter:
+            return nominal
+        limit = self.jitter
+        following = self._raw.next_slot(nominal)
+        if following is not None:
+            limit = min(limit, following - nominal)
+        if self._end is not None:
+            limit = min(limit, self._end - nominal)
+        return nominal + jitter_offset(self._id, nominal, limit)
+
+    def next_nominal(self, after: datetime) -> datetime | None:
+        """The first kept nominal instant strictly after `after`."""
+        if self._start is not None and after < self._start:
+            after = self._start - _TICK
+        slot = self._next_in_bounds(after)
+        if self._window is not None:
+            while slot is not None and not self._window.contains(slot):
+                if slot - after > _HORIZON:
+                    return None
+                slot = self._next_in_bounds(self._window.next_open(slot) - _TICK)
+        return slot
+
+    def nominal_newest_first(self, floor: datetime, until: datetime) -> Iterator[datetime]:
+        """The kept nominal instants in `(floor, until]`, newest first."""
+        if self._start is not None:
+            floor = max(floor, self._start - _TICK)
+        if self._end is not None:
+            until = min(until, self._end)
+        slot = self._raw.previous_slot(until + _TICK)
+        while slot is not None and slot > floor:
+            if self._window is None or self._window.contains(slot):
+                yield slot
+                slot = self._raw.previous_slot(slot)
+            else:
+                slot = self._raw.previous_slot(self._window.last_open(slot) + _TICK)
+
+    def _next_in_bounds(self, after: datetime) -> datetime | None:
+        slot = self._raw.next_slot(after)
+        return None if slot is None or (self._end is not None and slot > self._end) else slot
+
+
+def next_fire_after(
+    spec: SlotSpec, after: datetime, *, runs_left: int | None = None
+) -> datetime | None:
+    """The first slot strictly after `after`, or None if none is left: past `end_at`, or
+    `runs_left` (what `max_runs` leaves, None: no limit) is 0."""
+    if runs_left == 0:
+        return None
+    slots = _SlotSet(spec)
+    start = _naive_utc(after)
+    if slots.jitter:
+        # A nominal instant at or before `after` may fire after it; only the newest can.
+        late = next(slots.nominal_newest_first(start - slots.jitter, start), None)
+        if late is not None and (fired := slots.fired_at(late)) > start:
+            return fired.replace(tzinfo=UTC)
+    nominal = slots.next_nominal(start)
+    return None if nominal is None else slots.fired_at(nominal).replace(tzinfo=UTC)
+
+
+def slots_between(spec: SlotSpec, after: datetime, until: datetime) -> Iterator[datetime]:
+    """Slots in (after, until], oldest first."""
+    slot = next_fire_after(spec, after)
+    while slot is not None and slot <= until:
+        yield slot
+        slot = next_fire_after(spec, slot)
+
+
+def slots_newest_first(spec: SlotSpec, after: datetime, until: datetime) -> Iterator[datetime]:
+    """Slots in (after, until], newest first: finds recent missed slots without
+    walking forward through a long outage."""
+    slots = _SlotSet(spec)
+    floor, top = _naive_utc(after), _naive_utc(until)
+    for nominal in slots.nominal_newest_first(floor - slots.jitter, top):
+        fired = slots.fired_at(nominal)
+        if fired <= floor:
+            return  # slots keep their order: every older one fired earlier still
+        if fired <= top:
+            yield fired.replace(tzinfo=UTC)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
