@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.synced
 
-.PHONY: demo up test lint unit bench clean
+.PHONY: demo up test test-deps lint unit unit-fast bench clean
 
 $(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,25 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) test-deps
 	$(BIN)/pytest
+
+unit-fast: $(STAMP)  ## the tests that need no server, in under a minute
+	$(BIN)/pytest -m "not integration"
+
+# What the tests need beyond the venv, from Debian: Prometheus and promtool (the alert
+# rules and the live scrape). Installed when missing and we are root (CI); otherwise
+# listed, and the tests that need them skip (which CI refuses: .ci/run).
+DEBIAN_TEST_PACKAGES := prometheus
+test-deps:
+	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "not installed (tests needing them will skip): $$missing"; exit 0; fi; \
+	echo "installing $$missing"; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q --no-install-recommends $$missing >/dev/null; }
 
 test: lint unit  ## what CI runs
 

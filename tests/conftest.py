@@ -2,8 +2,9 @@
 per test) and one nats-server per test (it starts in milliseconds, so no state leaks),
 provisioned as `natscron provision` would; `bare_nats_server` is one that is not."""
 
+import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,44 @@ from natscron_shared.runtime.clock import ManualClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
-from tests.api_support import api_settings, client, running_api
+from tests.api.api_support import api_settings, client, running_api
 from tests.servers import Server, start_mongo_server, start_nats_server, with_database
 
 # The hooks that check and report the NATSCRON_TEST_SERVERS choice: pytest finds them here.
 from tests.servers import pytest_configure as pytest_configure
 from tests.servers import pytest_report_header as pytest_report_header
+
+SERVER_FIXTURES = frozenset({"mongo_server", "bare_nats_server"})
+"""Every server a test can get comes through one of these."""
+NO_SKIPS = "NATSCRON_TEST_NO_SKIPS"
+"""Set by `.ci/run`: there a skip is a missing install step, and fails the test."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that gets a server is an integration test, whether or not its module says so:
+    `make unit-fast` (`-m "not integration"`) runs the rest."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.skipped and os.environ.get(NO_SKIPS) and not item.get_closest_marker("may_skip"):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped where skips are refused ({NO_SKIPS} is set): {_skip_reason(report)};"
+            " `make test` installs what the tests need"
+        )
+    return report
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +171,7 @@ async def start_runner(settings: Settings, endpoints: Endpoints) -> AsyncIterato
 
 @pytest.fixture
 async def api(settings: Settings, endpoints: Endpoints) -> AsyncIterator[ApiService]:
-    """The API service on the test's servers, with static tokens (`tests.api_support`)."""
+    """The API service on the test's servers, with static tokens (`tests.api.api_support`)."""
     async with running_api(api_settings(settings), endpoints) as service:
         yield service
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from natscron.embedded import EmbeddedServer, die_with_parent, free_port, start_mongo
-from tests.test_cli import NATSCRON, cli_env
+from tests.cli.test_cli import NATSCRON, cli_env
 from tests.waiting import eventually
 
 READY_WITHIN = 30.0

@@ -11,8 +11,8 @@ write, yielding to the loop every `YIELD_EVERY`, so a burst due at once is on th
 few writes rather than trickling out between its own acks. A write goes straight to the
 connection's transport when nothing is queued before it, else through the connection's
 own buffer and flusher (`Client._transport`, `_pending`, `_send_command`, `_flush_pending`:
-nats-py internals, the version pinned in uv.lock; tests/test_bulk_publish.py and the NATS
-restart in tests/test_chaos.py cover it).
+nats-py internals, the version pinned in uv.lock; tests/ticker/test_bulk_publish.py and the NATS
+restart in tests/system/test_chaos.py cover it).
 The ticker fires its bursts through it.
 
 The guarantees are those of `js.publish`: a message is stored when its ack says so

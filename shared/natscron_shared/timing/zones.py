@@ -9,7 +9,7 @@ the offset every `PROBE_STEP` and bisecting to the second where it differs, one 
 time, cached. That is exact as long as two changes are never closer than `PROBE_STEP`: the
 closest in tzdata are about 4 days apart (Africa/Freetown, 1939). The engine also looks back
 `FALL_BACK_LIMIT` for a fall-back it may be in; the longest is 24 hours (America/Adak, 1867).
-`tests/test_cron_zones.py` checks both bounds against the installed data.
+`tests/timing/test_cron_zones.py` checks both bounds against the installed data.
 """
 
 from dataclasses import dataclass
