@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel
 
 from natscron_shared.nats.auth import inbox_prefix, nats_security
+from natscron_shared.nats.seed_servers import seed_servers
 from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,14 @@ such as a consumer or stream that no longer exists, is not retried: it fails lou
 
 
 def new_broker(
-    settings: Settings, url: str, app_name: str, middlewares: Sequence[Any] = ()
+    settings: Settings, urls: str, app_name: str, middlewares: Sequence[Any] = ()
 ) -> NatsBroker:
-    """A broker that authenticates as the settings say, reconnects forever and, on stop,
-    waits up to `shutdown_grace_seconds` for its handlers in flight. Per-message logs go
-    to DEBUG: at INFO they would drown the services' own lines."""
+    """A broker on the seed servers `urls` (`seed_servers`) that authenticates as the
+    settings say, reconnects forever and, on stop, waits up to `shutdown_grace_seconds`
+    for its handlers in flight. Per-message logs go to DEBUG: at INFO they would drown the
+    services' own lines."""
     return NatsBroker(
-        url,
+        seed_servers(urls),
         name=app_name,
         security=nats_security(settings),
         inbox_prefix=inbox_prefix(settings),

@@ -2,18 +2,26 @@
 
 from pathlib import Path
 from typing import Literal, Self
-from urllib.parse import urlsplit
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from natscron_shared.nats.seed_servers import any_credentials, seed_servers
 
 
 class Settings(BaseSettings):
     """Unset URLs mean the embedded default (see `shared.embedded`)."""
 
-    model_config = SettingsConfigDict(env_prefix="NATSCRON_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NATSCRON_", extra="ignore", hide_input_in_errors=True
+    )
+    """Inputs stay out of errors: a URL may carry a password."""
 
-    nats_url: str | None = None
+    nats_url: str | None = Field(
+        default=None,
+        description="the NATS server, or several seed servers of one cluster separated by"
+        " commas (nats://a:4222,nats://b:4222): a process starts while one of them is down",
+    )
     # How to authenticate to NATSCRON_NATS_URL: one of user + password, token, nkey seed
     # file, or JWT creds file; and TLS files. `check_nats_connection` rejects mixtures.
     nats_user: str | None = Field(default=None, description="NATS user (with nats_password)")
@@ -115,6 +123,14 @@ class Settings(BaseSettings):
         default=None, description="static bearer tokens: TOKEN:SCOPE[,TOKEN:SCOPE]"
     )
 
+    @field_validator("nats_url")
+    @classmethod
+    def check_nats_url(cls, urls: str | None) -> str | None:
+        """Each seed server a URL a NATS client can use (`seed_servers` says why not)."""
+        if urls is not None:
+            seed_servers(urls)
+        return urls
+
     @model_validator(mode="after")
     def check_nats_connection(self) -> Self:
         """One way to authenticate at most, each complete, and only to a configured server."""
@@ -134,7 +150,7 @@ class Settings(BaseSettings):
                 "NATS credentials and TLS settings need NATSCRON_NATS_URL: the embedded"
                 " nats-server (NATSCRON_NATS_URL unset) has neither"
             )
-        if methods and self.nats_url is not None and urlsplit(self.nats_url).username:
+        if methods and self.nats_url is not None and any_credentials(self.nats_url):
             raise ValueError(
                 f"NATSCRON_NATS_URL carries credentials and so does {methods[0]}: keep one of them"
             )
