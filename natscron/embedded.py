@@ -98,7 +98,8 @@ def die_with_parent() -> Callable[[], None] | None:
     orphan gets no orderly stop anyway (journaled writes survive a SIGKILL), and SecantusDB
     was seen ignoring SIGTERM in its shutdown, spinning on. The signal follows the forking thread:
     asyncio forks from the event loop's thread, which lives as long as the stack. A parent
-    that died before the prctl call is seen as a changed parent pid."""
+    that died before the prctl call is seen as a changed parent pid. Elsewhere (macOS,
+    Windows) there is no such signal: None, and `_launch` says what that means."""
     if sys.platform != "linux":
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -118,6 +119,7 @@ async def _launch(
 ) -> EmbeddedServer:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("ab")
+    death_signal = die_with_parent()
     process = await asyncio.create_subprocess_exec(
         *argv,
         stdout=log_file,
@@ -125,8 +127,16 @@ async def _launch(
         stdin=subprocess.DEVNULL,
         # Own session: Ctrl-C reaches only natscron, which then stops the servers in order.
         start_new_session=True,
-        preexec_fn=die_with_parent(),
+        preexec_fn=death_signal,
     )
+    if death_signal is None:
+        log.warning(
+            "%s (pid %d) would outlive natscron killed without a chance to stop it (%s has"
+            " no parent-death signal): stop it by hand then",
+            name,
+            process.pid,
+            sys.platform,
+        )
     server = EmbeddedServer(name=name, url=url, process=process, log_file=log_file)
     await _wait_for_port(server, "127.0.0.1", port)
     log.info("%s ready at %s (pid %d)", name, url, process.pid)

@@ -5,7 +5,6 @@
 It holds `<data_dir>/up.lock` meanwhile, so one data folder has one `up`.
 """
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from natscron.errors import StackLockedError, StackNotFoundError
+from natscron.portable import pid_alive, try_lock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings
 
@@ -23,34 +23,23 @@ LOG_FILE = "natscron.log"
 LOCK_FILE = "up.lock"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
 def hold_stack_lock(data_dir: Path) -> Iterator[None]:
-    """An exclusive `flock` on `<data_dir>/up.lock` with our pid in it, or StackLockedError.
+    """An exclusive lock (`portable.try_lock`) on `<data_dir>/up.lock` with our pid in it,
+    or StackLockedError.
 
-    The kernel drops the lock when the process dies, even by SIGKILL, so a crash never
-    leaves a stale lock; the file stays, as unlinking a lock file races with its next taker.
+    The OS drops the lock when the process dies, even by SIGKILL, so a crash never leaves
+    a stale lock; the file stays, as unlinking a lock file races with its next taker.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / LOCK_FILE).open("a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with (data_dir / LOCK_FILE).open("a+b") as lock:
+        if not try_lock(lock):
             lock.seek(0)
             holder = lock.read().strip()
             pid = int(holder) if holder.isdigit() else None
-            raise StackLockedError(pid, data_dir.resolve()) from None
+            raise StackLockedError(pid, data_dir.resolve())
         lock.truncate(0)
-        lock.write(str(os.getpid()))
+        lock.write(str(os.getpid()).encode())
         lock.flush()
         yield
 
@@ -73,7 +62,7 @@ def _running_stack(data_dir: Path) -> Endpoints | None:
         pid = int(recorded["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return stack if _pid_alive(pid) else None
+    return stack if pid_alive(pid) else None
 
 
 def _searched_folders(data_dir: Path) -> list[Path]:

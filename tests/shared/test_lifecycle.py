@@ -1,5 +1,9 @@
 import asyncio
 import contextlib
+import os
+import signal
+from collections.abc import Callable
+from typing import TypeVarTuple
 
 import pytest
 
@@ -132,3 +136,31 @@ async def test_a_loop_that_swallows_a_cancel_does_not_hang_the_stop() -> None:
     await service.start()
     await asyncio.wait_for(service.stop(), 2)
     assert service.state is ServiceState.STOPPED and service.failure is None
+
+
+Ts = TypeVarTuple("Ts")
+
+
+class NoLoopSignals(asyncio.SelectorEventLoop):
+    """An event loop that cannot handle signals itself, as Windows' cannot."""
+
+    def add_signal_handler(self, sig: int, callback: Callable[[*Ts], object], *args: *Ts) -> None:
+        raise NotImplementedError
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        raise NotImplementedError
+
+
+def test_ctrl_c_stops_the_services_where_the_loop_cannot_handle_signals() -> None:
+    async def interrupted() -> list[str]:
+        service = Recording()
+        running = asyncio.create_task(run_until_signalled([service], "127.0.0.1", 0))
+        await eventually(lambda: _ready(service), what="service running")
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.wait_for(running, 10)
+        return service.calls
+
+    before = signal.getsignal(signal.SIGINT)
+    with asyncio.Runner(loop_factory=NoLoopSignals) as runner:
+        assert runner.run(interrupted()) == ["start", "stop"]
+    assert signal.getsignal(signal.SIGINT) is before

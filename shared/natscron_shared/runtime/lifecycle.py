@@ -32,8 +32,11 @@ T = TypeVar("T")
 STARTUP_TIMEOUT_SECONDS = 30.0
 LOOP_CANCEL_SECONDS = 5.0
 RECANCEL_SECONDS = 0.1
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-"""SIGHUP too: a closed terminal must stop `natscron up` and its servers, not orphan them."""
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
+)
+"""SIGHUP too, where there is one (not on Windows): a closed terminal must stop
+`natscron up` and its servers, not orphan them."""
 
 
 class StartupTimeoutError(NatscronError):
@@ -202,13 +205,22 @@ def _stop_signals() -> Iterator[asyncio.Event]:
     during start-up stops the services in order instead of killing the process."""
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
+    replaced: dict[signal.Signals, Any] = {}
     for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, signalled.set)
+        try:
+            loop.add_signal_handler(sig, signalled.set)
+        except NotImplementedError:  # Windows' event loops: a plain handler wakes them too
+            replaced[sig] = signal.signal(
+                sig, lambda _sig, _frame: loop.call_soon_threadsafe(signalled.set)
+            )
     try:
         yield signalled
     finally:
         for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
+            if sig in replaced:
+                signal.signal(sig, replaced[sig])
+            else:
+                loop.remove_signal_handler(sig)
 
 
 async def serve_health(service: Service, host: str, port: int) -> HealthServer:
