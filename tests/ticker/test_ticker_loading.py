@@ -19,7 +19,7 @@ from natscron_ticker.operations import PrepareCost
 from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import SlotState, StateTable
 from natscron_ticker.state_mirror import StateMirror
-from natscron_ticker.watch import _ack_fields, _Follower
+from natscron_ticker.watch import ScheduleFollower, ack_fields
 from tests.ticker.ticker_fakes import MemoryStore, RecordingPublisher
 from tests.waiting import eventually
 
@@ -99,15 +99,15 @@ def test_the_state_table_keeps_states_out_of_the_garbage_collectors_walk() -> No
 
 def test_the_mirror_leaves_the_states_to_the_leader_while_it_leads() -> None:
     mirror = StateMirror()
-    mirror._put("a", SlotState(T0))
+    mirror.put("a", SlotState(T0))
     owned = mirror.take()
     owned["a"] = SlotState(T0 + timedelta(seconds=5))
-    mirror._put("a", SlotState(T0 + timedelta(seconds=1)))  # the echo of an older write
-    mirror._drop("a")
+    mirror.put("a", SlotState(T0 + timedelta(seconds=1)))  # the echo of an older write
+    mirror.drop("a")
     assert mirror.get("a") == SlotState(T0 + timedelta(seconds=5))
     mirror.give_back()
-    mirror._put("a", SlotState(T0 + timedelta(seconds=5)))
-    mirror._put("b", SlotState(T0))
+    mirror.put("a", SlotState(T0 + timedelta(seconds=5)))
+    mirror.put("b", SlotState(T0))
     assert mirror.get("a") == SlotState(T0 + timedelta(seconds=5)) and len(mirror) == 2
 
 
@@ -183,7 +183,7 @@ def test_a_delivery_is_read_from_either_form_of_its_ack_subject() -> None:
     short = f"$JS.ACK.KV_scheduled_jobs.con.1.42.7.{stamp}.5"
     long = f"$JS.ACK.hub.ACCHASH.KV_scheduled_jobs.con.1.42.7.{stamp}.5.token"
     for reply in (short, long):
-        revision, stored_at, pending = _ack_fields(reply)
+        revision, stored_at, pending = ack_fields(reply)
         assert (revision, pending) == (42, 5)
         assert abs(stored_at - stamp / 1e9) < 1e-6
 
@@ -201,7 +201,7 @@ def test_the_prepare_cost_rises_at_once_and_falls_slowly() -> None:
 
 async def test_a_delivery_that_cannot_be_applied_fails_the_watch_rather_than_vanish() -> None:
     registry = CollectorRegistry()
-    follower = _Follower(ScheduleBook(), TickerMetrics.on(registry))
+    follower = ScheduleFollower(ScheduleBook(), TickerMetrics.on(registry))
     unreadable = Msg(_client=Client(), subject="$KV.scheduled_jobs.x", reply="not-an-ack")
     await follower.on_message(unreadable)
     with pytest.raises(IndexError):

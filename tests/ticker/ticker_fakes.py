@@ -1,5 +1,7 @@
 """In-memory stand-ins for the ticker's writers, to drive its operations and scheduler
-without NATS: they keep what they were given, and every publish is acked at once."""
+without NATS: they keep what they were given, and every publish is acked at once. They
+implement the scheduler's Protocols (`natscron_ticker.slot_writers`), as mypy checks
+wherever a test hands them to the scheduler."""
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -8,11 +10,10 @@ from natscron_shared.contract import names
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent
 from natscron_shared.nats.connection import to_json
 from natscron_ticker.bulk_publish import Framed, Outcome, Stored
-from natscron_ticker.publishing import JobPublisher
-from natscron_ticker.state import SlotState, TickerStateStore
+from natscron_ticker.state import SlotState
 
 
-class RecordingPublisher(JobPublisher):
+class RecordingPublisher:
     """Acks every run request at once and keeps what was published. Its "frames" are the
     requests' JSON bodies, which it reads back when they are sent."""
 
@@ -54,7 +55,7 @@ class RecordingPublisher(JobPublisher):
         )
 
 
-class MemoryStore(TickerStateStore):
+class MemoryStore:
     def __init__(self) -> None:
         self.saved: dict[str, SlotState] = {}
 

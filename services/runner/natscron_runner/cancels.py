@@ -60,8 +60,8 @@ class CancelBook(KvMirror[CancelMarker]):
         self.on_cancel = on_cancel
         """Called with each marker the watch delivers (the runner stops that job)."""
 
-    def _put(self, key: str, value: CancelMarker) -> None:
-        super()._put(key, value)
+    def put(self, key: str, value: CancelMarker) -> None:
+        super().put(key, value)
         if len(self._values) >= self._prune_at:
             self._prune()
         if self.on_cancel is not None:

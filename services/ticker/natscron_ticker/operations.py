@@ -30,8 +30,8 @@ from natscron_ticker.bulk_publish import YIELD_EVERY, Framed, Outcome, Stored
 from natscron_ticker.catchup import FiringPlan, fired_runs, plan_firing, runs_left
 from natscron_ticker.collector_pause import COLLECTOR_PAUSE
 from natscron_ticker.metrics import TickerMetrics
-from natscron_ticker.publishing import JobPublisher
-from natscron_ticker.state import SlotState, StateTable, TickerStateStore
+from natscron_ticker.slot_writers import SlotPublisher, SlotStateStore
+from natscron_ticker.state import SlotState, StateTable
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,8 @@ class JobOperations:
         self,
         states: StateTable,
         book: ScheduleBook,
-        store: TickerStateStore,
-        publisher: JobPublisher,
+        store: SlotStateStore,
+        publisher: SlotPublisher,
         clock: Clock,
         metrics: TickerMetrics,
         ensure_leading: Callable[[], None],

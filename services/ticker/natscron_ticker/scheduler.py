@@ -32,8 +32,7 @@ from natscron_ticker.background import BackgroundWork
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.operations import JobOperations, LeadershipLostError, PrepareCost
-from natscron_ticker.publishing import JobPublisher
-from natscron_ticker.state import TickerStateStore
+from natscron_ticker.slot_writers import SlotPublisher, SlotStateStore
 from natscron_ticker.state_mirror import StateMirror
 
 log = logging.getLogger(__name__)
@@ -88,8 +87,8 @@ class Scheduler:
         book: ScheduleBook,
         lease: Leadership,
         states: StateMirror,
-        store: TickerStateStore,
-        publisher: JobPublisher,
+        store: SlotStateStore,
+        publisher: SlotPublisher,
         clock: Clock,
         metrics: TickerMetrics,
     ) -> None:

@@ -43,11 +43,11 @@ class StateMirror(KvMirror[SlotState]):
         in the order they were made, so the last one of each job is what it keeps."""
         self._owned = False
 
-    def _put(self, key: str, value: SlotState) -> None:
+    def put(self, key: str, value: SlotState) -> None:
         if not self._owned:
             self._states[key] = value
 
-    def _drop(self, key: str) -> None:
+    def drop(self, key: str) -> None:
         if not self._owned:
             self._states.pop(key)
 

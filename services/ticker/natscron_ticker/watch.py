@@ -41,7 +41,10 @@ REMOVED_MARKERS = ("MaxAge", "Purge", "Remove")
 marker of any other reason is passed over, as nats-py's own watch does."""
 
 
-class _Follower:
+class ScheduleFollower:
+    """Applies each delivery of the watch on `scheduled_jobs` to the book (`on_message`),
+    and sets the book loaded once the initial values are in (`check_loaded`)."""
+
     def __init__(self, book: ScheduleBook, metrics: TickerMetrics) -> None:
         self._book = book
         self._metrics = metrics
@@ -61,7 +64,7 @@ class _Follower:
                 self.failed.set_exception(exc)
 
     def _apply(self, msg: Msg) -> None:
-        revision, stored_at, pending = _ack_fields(msg.reply)
+        revision, stored_at, pending = ack_fields(msg.reply)
         book = self._book
         book.revision = max(book.revision, revision)
         key = msg.subject[len(self._prefix) :]
@@ -94,7 +97,7 @@ class _Follower:
             gc.freeze()
 
 
-def _ack_fields(reply: str) -> tuple[int, float, int]:
+def ack_fields(reply: str) -> tuple[int, float, int]:
     """The stream sequence (the KV revision), stored time (POSIX seconds) and messages
     pending of a JetStream delivery, from its ack subject: `$JS.ACK.<stream>.<consumer>.
     <delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`, or the same after
@@ -110,7 +113,7 @@ async def follow_schedules(
     """Apply every put and delete to `book` until cancelled; raises what went wrong
     applying one, which fails the ticker rather than leave it firing from a book with a
     hole in it."""
-    follower = _Follower(book, metrics)
+    follower = ScheduleFollower(book, metrics)
     subscription = await js.subscribe(
         f"$KV.{names.KV_SCHEDULED_JOBS}.>",
         stream=kv_stream_name(names.KV_SCHEDULED_JOBS),

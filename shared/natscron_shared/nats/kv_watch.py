@@ -68,20 +68,23 @@ class KvMirror(Generic[T]):
         try:
             async for entry in watcher:
                 if entry is not None and entry.operation in (KV_DEL, KV_PURGE):
-                    self._drop(entry.key)
+                    self.drop(entry.key)
                 elif entry is not None:
                     value = self._parse(entry.key, entry.value or b"")
                     if value is not None:
-                        self._put(entry.key, value)
+                        self.put(entry.key, value)
                 if initial.complete_after(entry):
                     self.loaded.set()
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
 
-    def _put(self, key: str, value: T) -> None:
+    def put(self, key: str, value: T) -> None:
+        """Apply a value as the watch delivers it (the bucket is not written): the one way
+        values enter a mirror, whoever feeds it; subclasses act on it here."""
         self._values[key] = value
 
-    def _drop(self, key: str) -> None:
+    def drop(self, key: str) -> None:
+        """Apply a delete as the watch delivers it (the bucket is not written)."""
         self._values.pop(key, None)
 
 
