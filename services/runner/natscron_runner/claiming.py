@@ -258,7 +258,7 @@ class JobClaims:
     async def _let_go(self, key: str, job_id: str, deadline: float) -> str | None:
         """Wait until `job_id` no longer holds `key`: "released" (deleted, or another job
         holds it now), "lapsed" (expired by the TTL: its runner died), or None by the
-        deadline."""
+        deadline. An unreadable claim is held by `UNKNOWN`, as `_holder` says."""
         loop = asyncio.get_running_loop()
         while loop.time() < deadline:
             try:
@@ -267,7 +267,7 @@ class JobClaims:
                 # nats-py keeps the tombstone of a delete as `entry`; an expiry leaves none.
                 return "released" if gone.entry is not None else "lapsed"
             holder = _parse(entry.value)
-            if holder is None or holder.job_id != job_id:
+            if (UNKNOWN if holder is None else holder.job_id) != job_id:
                 return "released"
             await asyncio.sleep(RELEASE_POLL_SECONDS)
         return None
