@@ -156,6 +156,7 @@ TICKER = _total(
         names.JOBS_BACKFILL,
         names.TICKER_STATUS,
         f"{names.TICKER_PRESENCE_PREFIX}.*",
+        MICRO_DISCOVERY,
     ),
     publish(f"{names.TICKER_PRESENCE_PREFIX}.*"),
 )
@@ -169,7 +170,7 @@ RUNNER = _total(
     stream_info(kv_stream_name(names.KV_SCRAPERS)),
     kv_write(names.KV_SCRAPERS),
     publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>"),
-    serve(names.JOBS_CANCEL),
+    serve(names.JOBS_CANCEL, MICRO_DISCOVERY),
 )
 
 RECORDER = _total(

@@ -253,13 +253,21 @@ async def test_bad_cancel_requests_get_an_error_and_fire_and_forget_works(
     nc: Client, observer: Observer, start_runner: StartRunner
 ) -> None:
     runner = await start_runner()
-    for body in (b"not json", b'{"job_id": "a.b"}', b'{"job_id": "x", "force": true}'):
+    bad = {
+        b"not json": "malformed_json",
+        b'{"job_id": "a.b"}': "invalid_request",
+        b'{"job_id": "x", "force": true}': "invalid_request",
+    }
+    for body, code in bad.items():
         reply = json.loads((await nc.request(names.JOBS_CANCEL, body, timeout=5)).data)
-        assert reply["error"]["code"] == "bad_request", (body, reply)
+        assert reply["error"]["code"] == code, (body, reply)
     huge = json.dumps({"job_id": "x", "reason": "y" * 20_000}).encode()
     reply = json.loads((await nc.request(names.JOBS_CANCEL, huge, timeout=5)).data)
     assert reply["error"]["code"] == "message_too_large"
-    assert sample(runner, "natscron_runner_cancel_requests_total", outcome="bad_request") == 3
+    assert [
+        sample(runner, "natscron_requests_total", endpoint=names.JOBS_CANCEL, outcome=code)
+        for code in ("malformed_json", "invalid_request", "message_too_large")
+    ] == [1, 2, 1]
 
     await nc.publish(names.JOBS_CANCEL, json.dumps({"job_id": "adhoc_later"}).encode())
     cancels = await nc.jetstream().key_value(names.KV_CANCELS)

@@ -371,11 +371,11 @@ async def test_adhoc_triggers_are_checked_against_the_catalogue(
 
     def triggers(outcome: str) -> float:
         value = ticker.registry.get_sample_value(
-            "natscron_ticker_triggers_total", {"outcome": outcome}
+            "natscron_requests_total", {"endpoint": names.JOBS_TRIGGER, "outcome": outcome}
         )
         return value or 0.0
 
-    assert (triggers("unknown_scraper"), triggers("invalid_params"), triggers("accepted")) == (
+    assert (triggers("unknown_scraper"), triggers("invalid_params"), triggers("ok")) == (
         1,
         2,
         1,

@@ -49,6 +49,10 @@ def sample(ticker: TickerService, name: str, **labels: str) -> float:
     return ticker.registry.get_sample_value(name, labels) or 0.0
 
 
+def answered(ticker: TickerService, subject: str, outcome: str) -> float:
+    return sample(ticker, "natscron_requests_total", endpoint=subject, outcome=outcome)
+
+
 async def ask(nc: Client, body: dict[str, Any] | bytes) -> dict[str, Any]:
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     reply = await nc.request(names.JOBS_BACKFILL, payload, timeout=10)
@@ -113,7 +117,7 @@ async def test_publishes_the_slots_of_the_range_across_a_dst_change(
     again = BackfillReply.model_validate(await ask(nc, backfill("ny", start, end)))
     assert (again.slots, again.published, again.skipped_existing) == (expected, 0, 12)
     assert len(await queued(js)) == 12
-    assert sample(ticker, "natscron_ticker_backfills_total", outcome="accepted") == 2
+    assert answered(ticker, names.JOBS_BACKFILL, "ok") == 2
     assert sample(ticker, "natscron_ticker_backfill_slots_total", result="published") == 12
     assert sample(ticker, "natscron_ticker_backfill_slots_total", result="existing") == 12
 
@@ -159,7 +163,8 @@ async def test_a_dry_run_publishes_nothing(start_ticker: StartTicker, nc: Client
     assert answer.message.startswith("Dry run: 4 of 4 slots of 'hourly' would be published")
     assert await queued(js) == []
     assert await last_job_event(js, scheduled_job_run_id("hourly", NOW)) is None
-    assert sample(ticker, "natscron_ticker_backfills_total", outcome="dry_run") == 1
+    assert sample(ticker, "natscron_ticker_backfill_slots_total", result="published") == 0
+    assert answered(ticker, names.JOBS_BACKFILL, "ok") == 1
 
 
 async def test_refusals_answer_with_a_sentence_and_publish_nothing(
@@ -180,7 +185,7 @@ async def test_refusals_answer_with_a_sentence_and_publish_nothing(
     refusals = {
         "unknown_scheduled_job": backfill("nope", hour_ago, NOW),
         "invalid_range": backfill("secs", hour_ago, NOW + timedelta(seconds=1)),
-        "bad_request": backfill("secs", NOW, NOW),
+        "invalid_request": backfill("secs", NOW, NOW),
         "too_many_slots": backfill("secs", too_wide, NOW),
         "not_active": backfill("held", hour_ago, NOW),
         "overlap_policy": backfill("excl", hour_ago, NOW),
@@ -189,14 +194,14 @@ async def test_refusals_answer_with_a_sentence_and_publish_nothing(
         error = (await ask(nc, body))["error"]
         assert error["code"] == code, error
         assert len(error["message"].split()) >= 5, error
-        assert sample(ticker, "natscron_ticker_backfills_total", outcome=code) >= 1
+        assert answered(ticker, names.JOBS_BACKFILL, code) >= 1
 
     old = (await ask(nc, backfill("secs", NOW - timedelta(days=15), hour_ago)))["error"]
     assert old["code"] == "invalid_range" and "EVENTS history" in old["message"]
     malformed = {
-        b"{not json": "bad_request",
+        b"{not json": "malformed_json",
         json.dumps({**backfill("secs", hour_ago, NOW), "include_paused": True}).encode(): (
-            "bad_request"
+            "invalid_request"
         ),
         b" " * 5000: "message_too_large",
     }
@@ -207,9 +212,9 @@ async def test_refusals_answer_with_a_sentence_and_publish_nothing(
     future = (await ask(nc, refusals["invalid_range"]))["error"]["message"]
     assert "is after now" in future
     assert await queued(js) == []
-    for code in ("bad_request", "message_too_large"):  # counted as backfills, not triggers
-        assert sample(ticker, "natscron_ticker_triggers_total", outcome=code) == 0
-        assert sample(ticker, "natscron_ticker_backfills_total", outcome=code) >= 1
+    for code in ("malformed_json", "message_too_large"):  # counted as backfills, not triggers
+        assert answered(ticker, names.JOBS_TRIGGER, code) == 0
+        assert answered(ticker, names.JOBS_BACKFILL, code) >= 1
 
     one = BackfillReply.model_validate(await ask(nc, backfill("excl", hour_ago, NOW - TICK)))
     assert (one.slots, one.published) == ([hour_ago], 1)

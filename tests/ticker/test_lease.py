@@ -12,9 +12,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
+from prometheus_client import CollectorRegistry
 
 from natscron_shared.contract.names import LEADER_KEY
 from natscron_shared.contract.presence import presence_subject
+from natscron_shared.nats.request_reply import MicroService
 from natscron_ticker.lease import LeaderLease
 from tests.servers import Server
 from tests.waiting import eventually
@@ -81,8 +83,15 @@ class Running:
 
     def __init__(self) -> None:
         self._tasks: list[asyncio.Task[None]] = []
+        self._presences: list[MicroService] = []
 
-    def start(self, lease: LeaderLease) -> LeaderLease:
+    async def start(self, lease: LeaderLease, nc: Client) -> LeaderLease:
+        """Run the lease, and answer its presence subject as the ticker service does."""
+        presence = MicroService(
+            "natscron-ticker", "presence", [lease.presence_endpoint()], CollectorRegistry()
+        )
+        await presence.start(nc)
+        self._presences.append(presence)
         self._tasks.append(asyncio.create_task(lease.run()))
         return lease
 
@@ -92,6 +101,8 @@ class Running:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for presence in self._presences:
+            await presence.stop(0)
 
 
 @pytest.fixture
@@ -106,7 +117,7 @@ async def test_a_standby_takes_over_from_a_vanished_holder_long_before_the_ttl(
 ) -> None:
     doomed_nc, standby_nc = await connect(), await connect()
     bucket = await lease_bucket(doomed_nc)
-    doomed = running.start(LeaderLease(bucket, doomed_nc, "doomed", LONG_TTL))
+    doomed = await running.start(LeaderLease(bucket, doomed_nc, "doomed", LONG_TTL), doomed_nc)
     await asyncio.wait_for(doomed.leading.wait(), 10)
     probed = asyncio.Event()
 
@@ -115,8 +126,8 @@ async def test_a_standby_takes_over_from_a_vanished_holder_long_before_the_ttl(
 
     # Listen in on the holder's presence subject until the standby has asked once.
     listener = await standby_nc.subscribe(presence_subject("doomed"), cb=probe_seen)
-    standby = running.start(
-        LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL)
+    standby = await running.start(
+        LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL), standby_nc
     )
     await asyncio.wait_for(probed.wait(), 10)
     await listener.unsubscribe()
@@ -134,12 +145,12 @@ async def test_a_live_holder_keeps_its_lease(
     connect: Callable[[], Awaitable[Client]], running: Running
 ) -> None:
     holder_nc, standby_nc = await connect(), await connect()
-    holder = running.start(
-        LeaderLease(await lease_bucket(holder_nc), holder_nc, "holder", LONG_TTL)
+    holder = await running.start(
+        LeaderLease(await lease_bucket(holder_nc), holder_nc, "holder", LONG_TTL), holder_nc
     )
     await asyncio.wait_for(holder.leading.wait(), 10)
-    standby = running.start(
-        LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL)
+    standby = await running.start(
+        LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL), standby_nc
     )
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(standby.leading.wait(), 3)
@@ -152,7 +163,7 @@ async def test_a_renewal_that_landed_but_timed_out_keeps_the_lease(
     nc = await connect()
     bucket = LateWrites(await lease_bucket(nc))
     changes: list[bool] = []
-    lease = running.start(LeaderLease(bucket, nc, "holder", 2.0, changes.append))  # type: ignore[arg-type]
+    lease = await running.start(LeaderLease(bucket, nc, "holder", 2.0, changes.append), nc)  # type: ignore[arg-type]
     await asyncio.wait_for(lease.leading.wait(), 10)
     bucket.land_then_time_out = 1
 
@@ -178,14 +189,14 @@ async def test_a_late_write_of_a_lease_given_up_does_not_keep_it(
     holder_nc, standby_nc = await connect(), await connect()
     bucket = LateWrites(await lease_bucket(holder_nc))
     ttl = 4.0
-    holder = running.start(LeaderLease(bucket, holder_nc, "holder", ttl))  # type: ignore[arg-type]
+    holder = await running.start(LeaderLease(bucket, holder_nc, "holder", ttl), holder_nc)  # type: ignore[arg-type]
     await asyncio.wait_for(holder.leading.wait(), 10)
     bucket.stall_seconds = ttl  # beyond the trust window (ttl / 2), short of LONG_TTL
     await asyncio.wait_for(holder.standing_by.wait(), ttl)
     assert not holder.is_leader
 
-    standby = running.start(
-        LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL)
+    standby = await running.start(
+        LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL), standby_nc
     )
     bucket.stall_seconds = 0.0
 
@@ -210,8 +221,8 @@ async def test_release_lets_a_standby_lead_at_once(
     holder = LeaderLease(await lease_bucket(holder_nc), holder_nc, "holder", LONG_TTL)
     holding = asyncio.create_task(holder.run())
     await asyncio.wait_for(holder.leading.wait(), 10)
-    standby = running.start(
-        LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL)
+    standby = await running.start(
+        LeaderLease(await lease_bucket(standby_nc), standby_nc, "standby", LONG_TTL), standby_nc
     )
     holding.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -58,8 +58,8 @@ async def test_retry_runs_a_failed_job_again_linked_to_it(
     for body, code in (
         ({"retry_of": "done-1"}, "not_retryable"),
         ({"retry_of": "never-seen"}, "unknown_job"),
-        ({"retry_of": "a.b"}, "bad_request"),
-        ({"retry_of": "failed-1", "scraper": "noop"}, "bad_request"),
+        ({"retry_of": "a.b"}, "invalid_request"),
+        ({"retry_of": "failed-1", "scraper": "noop"}, "invalid_request"),
     ):
         error = (await ask(body))["error"]
         assert isinstance(error, dict) and error["code"] == code, (body, error)

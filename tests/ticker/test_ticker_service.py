@@ -291,10 +291,10 @@ async def test_triggers_answer_with_job_ids_and_errors(
     assert answer["message"] == "Triggered scheduled job 'Daily Sold' to run immediately"
 
     errors = {
-        b"{not json": "bad_request",
+        b"{not json": "malformed_json",
         b'{"scheduled_job_id": "nope"}': "unknown_scheduled_job",
-        b'{"scheduled_job_id": "a.b"}': "bad_request",
-        b'{"scheduled_job_id": "x", "scraper": "noop"}': "bad_request",
+        b'{"scheduled_job_id": "a.b"}': "invalid_request",
+        b'{"scheduled_job_id": "x", "scraper": "noop"}': "invalid_request",
         b" " * (MAX_TRIGGER_BYTES + 1): "message_too_large",
     }
     for body, code in errors.items():
@@ -312,6 +312,12 @@ async def test_triggers_answer_with_job_ids_and_errors(
     assert [r.trigger for r in requests] == ["triggered", "adhoc", "triggered"]
     assert requests[0].priority == "immediate" and requests[0].scheduled_for is None
     assert requests[1].job_id == adhoc["job_id"] and requests[1].scheduled_job_id is None
-    assert sample(ticker, "natscron_ticker_triggers_total", outcome="bad_request") == 3
-    assert sample(ticker, "natscron_ticker_triggers_total", outcome="accepted") == 3
+
+    def answered(outcome: str) -> float:
+        return sample(
+            ticker, "natscron_requests_total", endpoint=names.JOBS_TRIGGER, outcome=outcome
+        )
+
+    assert [answered(code) for code in ("malformed_json", "invalid_request")] == [1, 2]
+    assert answered("ok") == 3
     assert ticker.is_ready()

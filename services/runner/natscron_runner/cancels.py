@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
@@ -22,12 +21,11 @@ from natscron_runner.metrics import RunnerMetrics
 from natscron_shared.contract import names
 from natscron_shared.contract.cancel import CancelMarker, CancelReply, CancelRequest, Found
 from natscron_shared.contract.claims import JobClaim
-from natscron_shared.contract.errors import NatscronError
-from natscron_shared.contract.messages import ErrorReply
+from natscron_shared.contract.errors import UnavailableError
 from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, to_json
 from natscron_shared.nats.job_events import last_job_event
 from natscron_shared.nats.kv_watch import KvMirror
-from natscron_shared.nats.request_reply import bounded_decoder, error_reply
+from natscron_shared.nats.request_reply import Endpoint
 from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -37,10 +35,6 @@ MAX_CANCEL_BYTES = 16 * 1024
 PRUNE_FIRST_AT = 1024
 
 OnCancel = Callable[[CancelMarker], None]
-
-
-class UnavailableError(NatscronError):
-    code = "unavailable"
 
 
 class CancelBook(KvMirror[CancelMarker]):
@@ -109,19 +103,15 @@ class CancelHandler:
         self._clock = clock
         self._metrics = metrics
 
-    def subscribe(self, broker: NatsBroker) -> None:
-        """Serve `jobs.cancel` on `broker`, in the queue group of all runners."""
-        broker.subscriber(
+    def endpoint(self) -> Endpoint[CancelRequest]:
+        """`jobs.cancel`, answered by one runner of all (the service's queue group)."""
+        return Endpoint(
             names.JOBS_CANCEL,
-            queue=names.RUNNER_QUEUE,
-            decoder=bounded_decoder(MAX_CANCEL_BYTES),
-            title=names.JOBS_CANCEL,
-            description="Cancel a running or queued job; any runner answers",
-        )(self.handle)
-
-    def error_reply(self, error: Exception) -> ErrorReply:
-        """The reply to a request that failed; the broker's exception middleware calls it."""
-        return error_reply(error, "cancel", self._metrics.cancel_requests, log)
+            CancelRequest,
+            self.handle,
+            "Cancel a running or queued job; any runner answers",
+            max_bytes=MAX_CANCEL_BYTES,
+        )
 
     async def handle(self, request: CancelRequest) -> CancelReply:
         marker = CancelMarker(

@@ -5,7 +5,6 @@ import contextlib
 import logging
 
 import nats.errors
-from faststream import ExceptionMiddleware
 from nats.aio.msg import Msg
 
 from natscron_runner.advertise import start_advertising
@@ -18,7 +17,6 @@ from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
-from natscron_shared.contract.messages import ErrorReply
 from natscron_shared.nats.connection import (
     TRANSIENT_NATS_ERRORS,
     JetStreamPublisher,
@@ -29,6 +27,7 @@ from natscron_shared.nats.connection import (
 )
 from natscron_shared.nats.jetstream_check import Needs, require_provisioned
 from natscron_shared.nats.jetstream_layout import CANCEL_TTL_SECONDS
+from natscron_shared.nats.request_reply import MicroService
 from natscron_shared.runtime.clock import Clock, SystemClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.lifecycle import Service, bounded, default_instance_id
@@ -37,6 +36,7 @@ from natscron_shared.runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 FETCH_ERROR_BACKOFF_SECONDS = 1.0
+SERVICE_NAME = "natscron-runner"
 PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
 NEEDS = Needs(
     streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
@@ -70,14 +70,9 @@ class RunnerService(Service):
         self.runner_id = settings.runner_id or default_instance_id()
         self.metrics = RunnerMetrics.on(self.registry)
         self.lane_lag = LaneLag(self.registry)
-        self._broker = new_broker(
-            settings,
-            endpoints.nats_url,
-            f"natscron-runner-{self.runner_id}",
-            middlewares=[ExceptionMiddleware(publish_handlers={Exception: self._cancel_error})],
-        )
+        self._broker = new_broker(settings, endpoints.nats_url, f"natscron-runner-{self.runner_id}")
         self.cancels = CancelBook(self._clock, CANCEL_TTL_SECONDS)
-        self._cancel_handler: CancelHandler | None = None
+        self._micro: MicroService | None = None
         self._lanes: Lanes | None = None
         self._pulling: asyncio.Task[None] | None = None
         self._jobs: set[asyncio.Task[None]] = set()
@@ -108,9 +103,15 @@ class RunnerService(Service):
             claims,
         )
         self.cancels.on_cancel = executor.cancel
-        self._cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)
-        self._cancel_handler.subscribe(self._broker)
-        await self._broker.start()
+        cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)
+        self._micro = MicroService(
+            SERVICE_NAME,
+            "natscron runner: cancels",
+            [cancel_handler.endpoint()],
+            self.registry,
+            queue_group=names.RUNNER_QUEUE,
+        )
+        await self._micro.start(client_of(self._broker))
         advertiser = await start_advertising(
             js, self._scrapers, self.runner_id, self._clock, self.metrics.nats_errors
         )
@@ -121,10 +122,6 @@ class RunnerService(Service):
             self.runner_id,
             self._settings.runner_concurrency,
         )
-
-    def _cancel_error(self, error: Exception) -> ErrorReply:
-        assert self._cancel_handler is not None, "jobs.cancel is served only once started"
-        return self._cancel_handler.error_reply(error)
 
     def _readiness_problems(self) -> list[str]:
         if not client_of(self._broker).is_connected:
@@ -182,6 +179,8 @@ class RunnerService(Service):
         if self._lanes is not None:
             await self._lanes.close()
         await self._drain_jobs()
+        if self._micro is not None:
+            await self._micro.stop(self._settings.shutdown_grace_seconds)
         with contextlib.suppress(nats.errors.Error):
             await client_of(self._broker).flush()
         await self._broker.stop()

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 
-from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
@@ -46,18 +46,17 @@ from natscron_shared.contract.backfill import (
 from natscron_shared.contract.enums import ConcurrencyPolicy, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.errors import (
     BadRequestError,
+    UnavailableError,
     UnknownScheduledJobError,
 )
-from natscron_shared.contract.messages import ErrorReply, JobEvent, RunRequest, slot_run_request
+from natscron_shared.contract.messages import JobEvent, RunRequest, slot_run_request
 from natscron_shared.contract.models import ScheduledJob
-from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, JetStreamPublisher, jetstream_of
-from natscron_shared.nats.job_events import last_job_event
-from natscron_shared.nats.request_reply import bounded_decoder, error_reply
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, JetStreamPublisher
+from natscron_shared.nats.request_reply import Endpoint
 from natscron_shared.runtime.clock import Clock
 from natscron_shared.timing.schedule import slots_between
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import pending_event
-from natscron_ticker.trigger import UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +66,9 @@ EVENT_READS_IN_FLIGHT = 64
 _TICK = timedelta(microseconds=1)
 
 
-async def events_history(broker: NatsBroker) -> timedelta | None:
+async def events_history(js: JetStreamContext) -> timedelta | None:
     """How long EVENTS keeps a job's events (None: for ever)."""
-    info = await jetstream_of(broker).stream_info(names.STREAM_EVENTS)
+    info = await js.stream_info(names.STREAM_EVENTS)
     max_age = info.config.max_age
     return timedelta(seconds=max_age) if max_age else None
 
@@ -81,29 +80,27 @@ class BackfillHandler:
         publisher: JetStreamPublisher,
         clock: Clock,
         metrics: TickerMetrics,
+        last_event: Callable[[str], Awaitable[JobEvent | None]],
+        history: Callable[[], Awaitable[timedelta | None]],
     ) -> None:
         self._specs = specs
         self._publisher = publisher
         self._clock = clock
         self._metrics = metrics
-        self._last_event: Callable[[str], Awaitable[JobEvent | None]] | None = None
-        self._history: Callable[[], Awaitable[timedelta | None]] | None = None
+        self._last_event = last_event
+        """The newest event of a job in EVENTS: a slot has run when its job has one."""
+        self._history = history
+        """How long EVENTS keeps events (`events_history`)."""
 
-    def subscribe(self, broker: NatsBroker) -> None:
-        """Serve `jobs.backfill` on `broker`, in the queue group of all tickers."""
-        self._last_event = lambda job_id: last_job_event(jetstream_of(broker), job_id)
-        self._history = lambda: events_history(broker)
-        broker.subscriber(
+    def endpoint(self) -> Endpoint[BackfillRequest]:
+        """`jobs.backfill`, answered by one ticker of all (the service's queue group)."""
+        return Endpoint(
             names.JOBS_BACKFILL,
-            queue=names.TICKER_QUEUE,
-            decoder=bounded_decoder(MAX_BACKFILL_BYTES),
-            title=names.JOBS_BACKFILL,
-            description="Publish a scheduled job's past slots that never ran; any ticker answers",
-        )(self.handle)
-
-    def error_reply(self, error: Exception) -> ErrorReply:
-        """The reply to a request that failed; the broker's exception middleware calls it."""
-        return error_reply(error, "backfill", self._metrics.backfills, log)
+            BackfillRequest,
+            self.handle,
+            "Publish a scheduled job's past slots that never ran; any ticker answers",
+            max_bytes=MAX_BACKFILL_BYTES,
+        )
 
     async def handle(self, request: BackfillRequest) -> BackfillReply:
         now = self._clock.now()
@@ -122,11 +119,9 @@ class BackfillHandler:
         _check_overlap(spec, len(missing))
         if request.dry_run:
             published, skipped = 0, len(runs) - len(missing)
-            self._metrics.backfills.labels("dry_run").inc()
         else:
             published = await self._publish(missing)
             skipped = len(runs) - published
-            self._metrics.backfills.labels("accepted").inc()
             self._metrics.backfill_slots.labels("published").inc(published)
             self._metrics.backfill_slots.labels("existing").inc(skipped)
         log.info(
@@ -152,7 +147,6 @@ class BackfillHandler:
                 f"end ({request.end.isoformat()}) is after now ({now.isoformat()}); only past"
                 " slots are backfilled, the ticker fires the others"
             )
-        assert self._history is not None, "jobs.backfill is served only once subscribed"
         try:
             history = await self._history()
         except TRANSIENT_NATS_ERRORS as exc:
@@ -180,7 +174,6 @@ class BackfillHandler:
 
     async def _without_events(self, runs: Sequence[RunRequest]) -> list[RunRequest]:
         """The runs whose job has no event in EVENTS, read a bounded number at a time."""
-        assert self._last_event is not None, "jobs.backfill is served only once subscribed"
         read_event = self._last_event
         room = asyncio.Semaphore(EVENT_READS_IN_FLIGHT)
 

@@ -23,13 +23,12 @@ from collections.abc import Callable
 
 import nats.errors
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from natscron_shared.contract.names import LEADER_KEY
-from natscron_shared.contract.presence import TickerPresence, presence_subject
-from natscron_shared.nats.connection import to_json
+from natscron_shared.contract.presence import PresenceProbe, TickerPresence, presence_subject
+from natscron_shared.nats.request_reply import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +79,28 @@ class LeaderLease:
             and self._reconnects() == self._connection
         )
 
+    def presence_endpoint(self) -> Endpoint[PresenceProbe]:
+        """This ticker's presence subject, served for as long as its service runs: what
+        standbys probe while it holds the lease."""
+        return Endpoint(
+            presence_subject(self._holder),
+            PresenceProbe,
+            self._present,
+            "Whether this ticker is alive, and leads; standbys probe the lease holder",
+        )
+
     async def run(self) -> None:
-        """Answer presence probes, and hold or chase the lease, until cancelled."""
-        subscription = await self._nc.subscribe(presence_subject(self._holder), cb=self._present)
-        await self._nc.flush()
-        try:
-            while True:
-                if self._revision is None:
-                    await self._chase()
-                    await asyncio.sleep(POLL_SECONDS)
-                    continue
-                renewed = await self._renew()
-                pause = self._ttl * RENEW_FRACTION if renewed else RETRY_SECONDS
-                await asyncio.sleep(max(0.0, min(pause, self._trusted_until - self._now())))
-                if not self.is_leader:
-                    self._lose("the lease could not be renewed in time")
-        finally:
-            with contextlib.suppress(*NATS_ERRORS):
-                await subscription.unsubscribe()
+        """Hold or chase the lease, until cancelled."""
+        while True:
+            if self._revision is None:
+                await self._chase()
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            renewed = await self._renew()
+            pause = self._ttl * RENEW_FRACTION if renewed else RETRY_SECONDS
+            await asyncio.sleep(max(0.0, min(pause, self._trusted_until - self._now())))
+            if not self.is_leader:
+                self._lose("the lease could not be renewed in time")
 
     async def release(self) -> None:
         """Give the lease up at once, so a standby need not wait for the TTL."""
@@ -107,11 +110,8 @@ class LeaderLease:
         with contextlib.suppress(*NATS_ERRORS):
             await self._delete_if_mine()
 
-    async def _present(self, msg: Msg) -> None:
-        if msg.reply:
-            answer = TickerPresence(ticker_id=self._holder, leading=self.is_leader)
-            with contextlib.suppress(*NATS_ERRORS):
-                await msg.respond(to_json(answer))
+    async def _present(self, _: PresenceProbe) -> TickerPresence:
+        return TickerPresence(ticker_id=self._holder, leading=self.is_leader)
 
     async def _chase(self) -> None:
         try:

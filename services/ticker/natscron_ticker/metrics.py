@@ -16,8 +16,6 @@ class TickerMetrics:
     slots_duplicate: Counter
     slots_skipped: Counter
     fire_lag: Histogram
-    triggers: Counter
-    backfills: Counter
     backfill_slots: Counter
     bad_schedules: Counter
     nats_errors: Counter
@@ -56,18 +54,6 @@ class TickerMetrics:
                 "natscron_ticker_fire_lag_seconds",
                 "Time from a slot to its publication",
                 buckets=LAG_BUCKETS,
-                registry=registry,
-            ),
-            triggers=Counter(
-                "natscron_ticker_triggers_total",
-                "Requests on jobs.trigger by outcome (accepted or an error code)",
-                ["outcome"],
-                registry=registry,
-            ),
-            backfills=Counter(
-                "natscron_ticker_backfills_total",
-                "Requests on jobs.backfill by outcome (accepted, dry_run or an error code)",
-                ["outcome"],
                 registry=registry,
             ),
             backfill_slots=Counter(

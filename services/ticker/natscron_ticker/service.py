@@ -1,20 +1,21 @@
 """The ticker service: follows the schedules, fires due slots while it holds the lease,
-and answers `jobs.trigger` and `jobs.backfill` whether it leads or not."""
+and answers `jobs.trigger`, `jobs.backfill`, `natscron.ticker.status` and its presence
+subject whether it leads or not, as the micro service `natscron-ticker`."""
 
-from faststream import Context, ExceptionMiddleware
-from faststream.nats import NatsMessage
 from nats.js.kv import KeyValue
 
 from natscron_shared.contract import names
-from natscron_shared.contract.messages import ErrorReply
 from natscron_shared.nats.connection import JetStreamPublisher, client_of, jetstream_of, new_broker
 from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.nats.job_events import last_job_event
 from natscron_shared.nats.kv_watch import bucket_ttl
+from natscron_shared.nats.request_reply import MicroService
+from natscron_shared.nats.scrapers_bucket import load_catalogue
 from natscron_shared.runtime.clock import Clock, SystemClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.lifecycle import Service, bounded, default_instance_id
 from natscron_shared.runtime.settings import Settings
-from natscron_ticker.backfill import BackfillHandler
+from natscron_ticker.backfill import BackfillHandler, events_history
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.bulk_publish import BulkPublisher
 from natscron_ticker.lease import LeaderLease
@@ -33,8 +34,7 @@ NEEDS = Needs(
     buckets=(names.KV_SCHEDULED_JOBS, names.KV_TICKER_LEADER, names.KV_TICKER_STATE),
 )
 
-REQUEST_MESSAGE = Context("message", default=None)
-"""The message an error reply answers, for the broker's exception middleware."""
+SERVICE_NAME = "natscron-ticker"
 
 
 async def lease_ttl_of(bucket: KeyValue) -> float:
@@ -64,14 +64,8 @@ class TickerService(Service):
         self.status = TickerStatusReply(
             self.ticker_id, lambda: self.is_leader, lambda: len(self.book), self._clock
         )
-        self._triggers: TriggerHandler | None = None
-        self._backfills: BackfillHandler | None = None
-        self._broker = new_broker(
-            settings,
-            endpoints.nats_url,
-            f"natscron-ticker-{self.ticker_id}",
-            middlewares=[ExceptionMiddleware(publish_handlers={Exception: self._request_error})],
-        )
+        self._broker = new_broker(settings, endpoints.nats_url, f"natscron-ticker-{self.ticker_id}")
+        self._micro: MicroService | None = None
         self._lease: LeaderLease | None = None
         self._bulk: BulkPublisher | None = None
 
@@ -107,28 +101,41 @@ class TickerService(Service):
             self._clock,
             self.metrics,
         )
-        self._triggers = TriggerHandler(specs, publisher, self._clock, self.metrics)
-        self._triggers.subscribe(self._broker)
-        self._backfills = BackfillHandler(specs, jetstream, self._clock, self.metrics)
-        self._backfills.subscribe(self._broker)
-        await self._broker.start()
+        triggers = TriggerHandler(
+            specs,
+            publisher,
+            self._clock,
+            self.metrics,
+            catalogue=lambda: load_catalogue(js),
+            last_event=lambda job_id: last_job_event(js, job_id),
+        )
+        backfills = BackfillHandler(
+            specs,
+            jetstream,
+            self._clock,
+            self.metrics,
+            last_event=lambda job_id: last_job_event(js, job_id),
+            history=lambda: events_history(js),
+        )
+        self._micro = MicroService(
+            SERVICE_NAME,
+            "natscron ticker: triggers, backfills, status and presence",
+            [
+                triggers.endpoint(),
+                backfills.endpoint(),
+                self.status.endpoint(),
+                self._lease.presence_endpoint(),
+            ],
+            self.registry,
+            queue_group=names.TICKER_QUEUE,
+        )
+        await self._micro.start(client_of(self._broker))
         self.supervise("watch", follow_schedules(js, self.book, self.metrics))
         self.supervise("watchdog", watch_watchdog(js, self.book))
         self.supervise("states", self.states.follow(state_bucket))
         await bounded(self.states.loaded.wait(), f"the KV {names.KV_TICKER_STATE} watch")
         self.supervise("lease", self._lease.run())
-        self.supervise("status", self.status.serve(client_of(self._broker)))
         self.supervise("scheduler", scheduler.run())
-
-    def _request_error(
-        self, error: Exception, message: NatsMessage | None = REQUEST_MESSAGE
-    ) -> ErrorReply:
-        """The error reply of the request's own handler, told apart by its subject."""
-        if message is not None and message.raw_message.subject == names.JOBS_BACKFILL:
-            assert self._backfills is not None, "jobs.backfill is served only once started"
-            return self._backfills.error_reply(error)
-        assert self._triggers is not None, "jobs.trigger is served only once started"
-        return self._triggers.error_reply(error)
 
     def _lease_changed(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)
@@ -148,6 +155,8 @@ class TickerService(Service):
         await self._cancel_loops()
         if self._lease is not None:
             await self._lease.release()
+        if self._micro is not None:
+            await self._micro.stop(self._settings.shutdown_grace_seconds)
         if self._bulk is not None:
             await self._bulk.stop()
         await self._broker.stop()

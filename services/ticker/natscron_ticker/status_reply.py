@@ -1,23 +1,16 @@
 """Answers `natscron.ticker.status` for one ticker: whether it leads and since when, so the
-API learns who leads without reading the lease (`natscron_shared.contract.ticker_status`)."""
+API learns who leads without reading the lease (`natscron_shared.contract.ticker_status`).
 
-import asyncio
-import contextlib
-import logging
+Every ticker answers each request: its endpoint is in a queue group of its own."""
+
 from collections.abc import Callable
 from datetime import datetime
 
-import nats.errors
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-
 from natscron_shared.contract.names import TICKER_STATUS
-from natscron_shared.contract.presence import presence_subject
-from natscron_shared.contract.ticker_status import TickerStatus
-from natscron_shared.nats.connection import to_json
+from natscron_shared.contract.presence import instance_token, presence_subject
+from natscron_shared.contract.ticker_status import TickerStatus, TickerStatusProbe
+from natscron_shared.nats.request_reply import Endpoint
 from natscron_shared.runtime.clock import Clock
-
-log = logging.getLogger(__name__)
 
 
 class TickerStatusReply:
@@ -51,20 +44,14 @@ class TickerStatusReply:
             at=self._clock.now(),
         )
 
-    async def serve(self, nc: Client) -> None:
-        """Answer every status request until cancelled."""
-        subscription = await nc.subscribe(TICKER_STATUS, cb=self._answer)
-        await nc.flush()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            with contextlib.suppress(nats.errors.Error):
-                await subscription.unsubscribe()
+    def endpoint(self) -> Endpoint[TickerStatusProbe]:
+        return Endpoint(
+            TICKER_STATUS,
+            TickerStatusProbe,
+            self._answer,
+            "This ticker's status: whether it leads and since when; every ticker answers",
+            queue_group=f"ticker-{instance_token(self._ticker_id)}",
+        )
 
-    async def _answer(self, msg: Msg) -> None:
-        if not msg.reply:
-            return
-        try:
-            await msg.respond(to_json(self.status()))
-        except nats.errors.Error as exc:
-            log.warning("could not answer a ticker status request: %s", exc)
+    async def _answer(self, _: TickerStatusProbe) -> TickerStatus:
+        return self.status()

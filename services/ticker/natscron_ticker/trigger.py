@@ -1,8 +1,8 @@
 """`jobs.trigger`: run a scheduled job now, or an ad-hoc job, answered by any ticker.
 
-A typed FastStream request/reply handler (`TriggerRequest` -> `TriggerReply`). Replies
-like seed 001's `POST /scrape/trigger`; every bad request gets an `ErrorReply` with a
-stable code, from `error_reply`, and is counted. A request without a reply subject is
+An endpoint of the ticker's micro service (`TriggerRequest` -> `TriggerReply`,
+`natscron_shared.nats.request_reply`). Replies like seed 001's `POST /scrape/trigger`; a
+bad request gets an error reply with a stable code. A request without a reply subject is
 a fire-and-forget trigger.
 
 An ad-hoc run is checked against the scraper catalogue (KV `scrapers`, what the live
@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from faststream.nats import NatsBroker
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
@@ -35,14 +34,13 @@ from natscron_shared.contract.catalogue import (
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.errors import (
     BadRequestError,
-    NatscronError,
     NotRetryableError,
+    UnavailableError,
     UnknownJobError,
     UnknownScheduledJobError,
 )
 from natscron_shared.contract.job_ids import adhoc_job_id, retry_job_id, triggered_job_id
 from natscron_shared.contract.messages import (
-    ErrorReply,
     JobEvent,
     RunRequest,
     TriggerReply,
@@ -50,11 +48,9 @@ from natscron_shared.contract.messages import (
     run_request_for,
 )
 from natscron_shared.contract.models import ScheduledJob
-from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, jetstream_of
+from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS
 from natscron_shared.nats.jetstream_check import NotProvisionedError
-from natscron_shared.nats.job_events import last_job_event
-from natscron_shared.nats.request_reply import bounded_decoder, error_reply
-from natscron_shared.nats.scrapers_bucket import load_catalogue
+from natscron_shared.nats.request_reply import Endpoint
 from natscron_shared.runtime.clock import Clock
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.publishing import JobPublisher
@@ -66,10 +62,6 @@ MAX_TRIGGER_BYTES = 64 * 1024
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class UnavailableError(NatscronError):
-    code = "unavailable"
-
-
 class TriggerHandler:
     def __init__(
         self,
@@ -77,36 +69,28 @@ class TriggerHandler:
         publisher: JobPublisher,
         clock: Clock,
         metrics: TickerMetrics,
-        catalogue: Callable[[], Awaitable[Catalogue]] | None = None,
-        last_event: Callable[[str], Awaitable[JobEvent | None]] | None = None,
+        catalogue: Callable[[], Awaitable[Catalogue]],
+        last_event: Callable[[str], Awaitable[JobEvent | None]],
     ) -> None:
         self._specs = specs
         self._publisher = publisher
         self._clock = clock
         self._metrics = metrics
         self._catalogue = catalogue
-        """Reads the scraper catalogue; `subscribe` defaults it to KV `scrapers` through the
-        broker. Read per ad-hoc trigger (they are rare), so it is never stale."""
+        """Reads the scraper catalogue (KV `scrapers`). Read per ad-hoc trigger (they are
+        rare), so it is never stale."""
         self._last_event = last_event
-        """The newest event of a job, for retries; `subscribe` defaults it to EVENTS."""
+        """The newest event of a job in EVENTS, for retries."""
 
-    def subscribe(self, broker: NatsBroker) -> None:
-        """Serve `jobs.trigger` on `broker`, in the queue group of all tickers."""
-        if self._catalogue is None:
-            self._catalogue = lambda: load_catalogue(jetstream_of(broker))
-        if self._last_event is None:
-            self._last_event = lambda job_id: last_job_event(jetstream_of(broker), job_id)
-        broker.subscriber(
+    def endpoint(self) -> Endpoint[TriggerRequest]:
+        """`jobs.trigger`, answered by one ticker of all (the service's queue group)."""
+        return Endpoint(
             names.JOBS_TRIGGER,
-            queue=names.TICKER_QUEUE,
-            decoder=bounded_decoder(MAX_TRIGGER_BYTES),
-            title=names.JOBS_TRIGGER,
-            description="Run a scheduled job now, or an ad-hoc job; any ticker answers",
-        )(self.handle)
-
-    def error_reply(self, error: Exception) -> ErrorReply:
-        """The reply to a request that failed; the broker's exception middleware calls it."""
-        return error_reply(error, "trigger", self._metrics.triggers, log)
+            TriggerRequest,
+            self.handle,
+            "Run a scheduled job now, or an ad-hoc job; any ticker answers",
+            max_bytes=MAX_TRIGGER_BYTES,
+        )
 
     async def handle(self, request: TriggerRequest) -> TriggerReply:
         now = self._clock.now()
@@ -147,13 +131,11 @@ class TriggerHandler:
             self._metrics.nats_errors.labels("publish").inc()
             raise UnavailableError(f"could not queue the job: {type(exc).__name__}") from exc
         log.info("queued %s", run.job_id)
-        self._metrics.triggers.labels("accepted").inc()
         return TriggerReply(job_id=run.job_id, message=message, created_at=now)
 
     async def _retry(self, job_id: str, priority: Priority, now: datetime) -> RunRequest:
         """A new job running what `job_id` ran, linked to it: taken from the job's last
         event in EVENTS (every event carries the whole request)."""
-        assert self._last_event is not None, "jobs.trigger is served only once subscribed"
         try:
             last = await self._last_event(job_id)
         except TRANSIENT_NATS_ERRORS as exc:
@@ -180,7 +162,6 @@ class TriggerHandler:
 
     async def _check(self, scraper: str, params: dict[str, Any]) -> None:
         """Refuse an ad-hoc run that no live runner could run, as `natscron apply` does."""
-        assert self._catalogue is not None, "jobs.trigger is served only once subscribed"
         try:
             catalogue = await self._catalogue()
         except BucketNotFoundError as exc:

@@ -22,7 +22,11 @@ class TickerPresence(BaseModel):
     leading: bool
 
 
+def instance_token(ticker_id: str) -> str:
+    """A subject token (and queue group name) for any ticker id, whose host names have
+    dots: a digest of it."""
+    return blake2b(ticker_id.encode(), digest_size=8).hexdigest()
+
+
 def presence_subject(ticker_id: str) -> str:
-    """A subject token for any ticker id (host names have dots): a digest of it."""
-    digest = blake2b(ticker_id.encode(), digest_size=8).hexdigest()
-    return f"{TICKER_PRESENCE_PREFIX}.{digest}"
+    return f"{TICKER_PRESENCE_PREFIX}.{instance_token(ticker_id)}"
