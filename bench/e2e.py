@@ -65,7 +65,7 @@ from bench.report import (  # noqa: E402
     server_versions,
     write_json,
 )
-from natscron_recorder.mongo import database_of, new_client  # noqa: E402
+from natscron_shared.runtime.mongo import database_of, new_client  # noqa: E402
 
 DEFAULT_RATES = "250,500,1000,2000,4000"
 FIRE_MARGIN_SECONDS = 2.0

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from natscron.embedded import start_mongo
 from natscron_recorder.event_batch import EventBatchWriter
-from natscron_recorder.indexes import ensure_indexes
-from natscron_recorder.mongo import Document, database_of, new_client
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, RunRequest
+from natscron_shared.contract.storage import FINAL, JobDocument
+from natscron_shared.runtime.mongo import database_of, ensure_indexes, jobs, new_client
 
 SAMPLES = 100
 INSERT_CHUNK = 10_000
@@ -28,7 +28,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SCHEDULE = "one"
 
 
-def prior_run(number: int) -> Document:
+def prior_run(number: int) -> JobDocument:
     """A finished run as the recorder stores it, one second apart."""
     at = T0 + timedelta(seconds=number)
     return {
@@ -37,7 +37,7 @@ def prior_run(number: int) -> Document:
         "trigger": "scheduled",
         "status": "failed" if number % 10 == 0 else "completed",
         "attempt": 1,
-        "progress": 2**62,
+        "progress": FINAL,
         "created_at": at,
         "scheduled_for": at,
         "started_at": at,
@@ -86,7 +86,7 @@ async def bench(run_counts: list[int]) -> None:
                     chunk = [
                         prior_run(n) for n in range(stored, min(target, stored + INSERT_CHUNK))
                     ]
-                    await db.jobs.insert_many(chunk, ordered=False)
+                    await jobs(db).insert_many(chunk, ordered=False)
                     stored += len(chunk)
                 await db.scheduled_jobs.update_one(
                     {"scheduled_job_id": SCHEDULE},

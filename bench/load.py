@@ -12,8 +12,8 @@ import time
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron_recorder.mongo import SCHEDULED_JOBS, Document
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import SCHEDULED_JOBS, Document
 from natscron_shared.nats.schedule_bucket import put_schedules
 
 EVERY_SECOND = "* * * * * *"

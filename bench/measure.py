@@ -37,7 +37,7 @@ from bench.processes import (
     command_line,
     histogram_bucket,
 )
-from natscron_recorder.mongo import JOBS, Document
+from natscron_shared.contract.storage import JOBS, Document
 
 STAGES: dict[str, tuple[str, str]] = {
     "ticker": ("scheduled_for", "created_at"),

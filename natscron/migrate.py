@@ -17,9 +17,10 @@ from natscron.migration.migration import migrate_databases
 from natscron.migration.options import DEFAULT_SCRAPER, MigrationOptions
 from natscron.migration.report import MigrationReport
 from natscron.stack import resolve_endpoints
-from natscron_recorder.mongo import DEFAULT_DATABASE, DURABLE, database_of, new_client
 from natscron_shared.contract.errors import BadRequestError, NatscronError
+from natscron_shared.contract.storage import DEFAULT_DATABASE
 from natscron_shared.runtime.clock import Clock, SystemClock
+from natscron_shared.runtime.mongo import DURABLE, database_of, new_client
 from natscron_shared.runtime.settings import Settings
 
 

@@ -15,12 +15,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron.provisioning.provision import provision
 from natscron_api import ApiService
-from natscron_recorder.mongo import Document, database_of, new_client
 from natscron_runner import RunnerService
 from natscron_runner.scrapers.registry import ScraperRegistry
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.jetstream_layout import jetstream_layout
 from natscron_shared.runtime.clock import ManualClock
 from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.mongo import database_of, new_client
 from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from tests.api.api_support import api_settings, client, running_api

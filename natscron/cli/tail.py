@@ -2,13 +2,13 @@
 
 import logging
 from datetime import datetime
-from typing import TextIO
+from typing import TextIO, cast
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from natscron_recorder.mongo import JOBS, Document
 from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.storage import JOBS, Document, JobDocument
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def format_job(job: Document) -> str:
+def format_job(job: JobDocument) -> str:
     parts = [
         _when(job.get("created_at")),
         f"{job.get('status', '?'):<9}",
@@ -34,7 +34,7 @@ def format_job(job: Document) -> str:
     return "  ".join(parts)
 
 
-def _is_fully_recorded(job: Document) -> bool:
+def _is_fully_recorded(job: JobDocument) -> bool:
     """Finished, and every item batch the runner published has been saved."""
     if not JobStatus(job.get("status", "pending")).is_terminal:
         return False
@@ -47,7 +47,7 @@ async def tail_runs(db: AsyncDatabase[Document], out: TextIO) -> None:
     try:
         async with await db[JOBS].watch(full_document="updateLookup") as stream:
             async for change in stream:
-                job = change.get("fullDocument")
+                job = cast(JobDocument | None, change.get("fullDocument"))
                 if not job or "status" not in job:
                     continue
                 status = job["status"]

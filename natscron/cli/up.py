@@ -12,11 +12,11 @@ from natscron.cli.tail import tail_runs
 from natscron.embedded import start_mongo, start_nats
 from natscron.provisioning.provision import provision
 from natscron.stack import ENDPOINTS_FILE, LOG_FILE, hold_stack_lock, write_stack_endpoints
-from natscron_recorder.mongo import database_of, new_client
 from natscron_shared.nats.jetstream_layout import jetstream_layout
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.lifecycle import Service, run_until_signalled
+from natscron_shared.runtime.mongo import database_of, new_client
 from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)

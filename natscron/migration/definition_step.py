@@ -14,9 +14,9 @@ from natscron.migration.definitions import MARKER, convert
 from natscron.migration.legacy_values import LegacyValueError, legacy_id
 from natscron.migration.options import MigrationOptions
 from natscron.migration.report import DefinitionOutcome, DefinitionResult
-from natscron_recorder.mongo import Document
 from natscron_shared.contract.catalogue import Catalogue, JobRejectedError, check_job
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.connection import to_json
 
 WRITTEN = (DefinitionOutcome.CREATED, DefinitionOutcome.UNCHANGED, DefinitionOutcome.UPDATED)

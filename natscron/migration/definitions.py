@@ -8,9 +8,9 @@ from pydantic import ValidationError
 
 from natscron.migration.legacy_params import SCRAPE_FIELDS, scrape_params, scraper_name
 from natscron.migration.legacy_values import LegacyValueError, choice, derived_id, text
-from natscron_recorder.mongo import Document
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 
 MARKER = "migrated_to_natscron"
 ORIGIN_LABELS = {"origin": "legacy"}

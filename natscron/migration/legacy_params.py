@@ -9,7 +9,7 @@ under the scraper the migration is told to use. A document with its own `scraper
 from typing import Any
 
 from natscron.migration.legacy_values import LegacyValueError, choice, count, text
-from natscron_recorder.mongo import Document
+from natscron_shared.contract.storage import Document
 
 LISTING_TYPES = ("for_sale", "for_rent", "sold", "pending")
 SCRAPE_FIELDS = ("scraper", "params", "locations", "listing_type", "limit")

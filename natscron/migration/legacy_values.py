@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from bson import ObjectId
 
-from natscron_recorder.mongo import Document
+from natscron_shared.contract.storage import Document
 
 LEGACY_ID_PREFIX = "legacy_"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")

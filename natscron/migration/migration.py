@@ -14,13 +14,13 @@ from natscron.migration.options import MigrationOptions
 from natscron.migration.report import MigrationReport
 from natscron.migration.run_step import RunStep
 from natscron.migration.runs import LINK_FIELD, reference
-from natscron_recorder.indexes import ensure_indexes
-from natscron_recorder.mongo import JOBS, Document
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import Catalogue, NoRunnersError, no_runners_message
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.jetstream_check import Needs, require_provisioned
 from natscron_shared.nats.scrapers_bucket import load_catalogue
+from natscron_shared.runtime.mongo import ensure_indexes, jobs
 
 LEGACY_COLLECTION = "jobs"
 DEFINITIONS: Mapping[str, object] = {"cron_expression": {"$ne": None}}
@@ -62,7 +62,7 @@ async def migrate_databases(
                 not_migrated[key] = (
                     f"its definition {result.legacy_id} was skipped: {result.message}"
                 )
-    runs = RunStep(legacy, natscron_db[JOBS], options.dry_run, now)
+    runs = RunStep(legacy, jobs(natscron_db), options.dry_run, now)
     async for document in legacy.find(OTHERS).sort("_id", 1):
         try:
             ref = reference(document)

@@ -11,14 +11,14 @@ from natscron.migration.definitions import MARKER
 from natscron.migration.legacy_values import LegacyValueError, legacy_id
 from natscron.migration.report import RunOutcome, RunResult
 from natscron.migration.runs import job_document
-from natscron_recorder.mongo import Document
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document, JobDocument
 
 
 @dataclass(frozen=True)
 class RunStep:
     legacy: AsyncCollection[Document]
-    jobs: AsyncCollection[Document]
+    jobs: AsyncCollection[JobDocument]
     dry_run: bool
     now: datetime
 
@@ -55,7 +55,7 @@ class RunStep:
             return self._result(document, job_id, spec, RunOutcome.LINKED, "linked")
         return self._result(document, job_id, spec, RunOutcome.UNCHANGED, "natscron already has it")
 
-    async def _insert(self, job: Document) -> bool:
+    async def _insert(self, job: JobDocument) -> bool:
         """True if inserted; a stored document (the recorder's, or an earlier run's) wins."""
         try:
             result = await self.jobs.update_one(

@@ -15,10 +15,9 @@ from natscron.migration.legacy_values import (
     moment,
     text,
 )
-from natscron_recorder.job_document import FINAL
-from natscron_recorder.mongo import Document
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import FINAL, Document, JobDocument
 
 LINK_FIELD = "original_job_id"
 FINISHED = {s.value: s for s in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)}
@@ -35,7 +34,7 @@ def reference(document: Document) -> str | None:
     raise LegacyValueError(f"{LINK_FIELD} {value!r} is neither a string nor an ObjectId")
 
 
-def job_document(document: Document, spec: ScheduledJob, now: datetime) -> Document:
+def job_document(document: Document, spec: ScheduledJob, now: datetime) -> JobDocument:
     """The natscron document, or `LegacyValueError` saying why the run cannot be linked."""
     status = _status(document)
     legacy_job_id = text(document, "job_id")

@@ -15,13 +15,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api import ApiService
 from natscron_recorder.job_document import job_fields
-from natscron_recorder.mongo import Document
 from natscron_recorder.schedule_writer import write_spec
 from natscron_recorder.stats import StatsBatch
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, run_request_for
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.mongo import jobs
 from natscron_shared.runtime.settings import Settings
 
 READ_TOKEN = "read-token-0123456789"
@@ -129,7 +130,7 @@ async def store_runs(db: AsyncDatabase[Document], events: list[JobEvent], saved:
     for event in events:
         fields = job_fields(event, event.at)
         fields["properties_saved"] = saved if event.status.is_terminal else 0
-        await db.jobs.insert_one(fields)
+        await jobs(db).insert_one(fields)
         if event.status.is_terminal:
             stats.add_final(event)
     if len(stats):

@@ -21,13 +21,13 @@ from natscron_api import ApiService
 from natscron_api import service as service_module
 from natscron_api.core import ApiCore
 from natscron_api.http_app import ROUTERS
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import ScraperEntry
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.job_stats import hour_period
 from natscron_shared.contract.messages import RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.connection import to_json
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints

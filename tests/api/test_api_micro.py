@@ -13,9 +13,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_api import ApiService
 from natscron_api.micro import ENDPOINTS, SERVICE_NAME
 from natscron_api.requests import subject_of
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, ScheduledJobStatus, Trigger
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.connection import to_json
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints

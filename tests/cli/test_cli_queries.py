@@ -14,10 +14,11 @@ import yaml
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron_recorder.mongo import Document, new_client
 from natscron_shared.contract.enums import JobStatus, ScheduledJobStatus
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
+from natscron_shared.runtime.mongo import new_client
 from tests.api.api_support import (
     finished_event,
     spec,

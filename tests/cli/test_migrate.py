@@ -26,7 +26,6 @@ from natscron.migrate import (
 from natscron.migration.definitions import convert
 from natscron.migration.legacy_values import LegacyValueError, derived_id
 from natscron.migration.report import MigrationReport
-from natscron_recorder.mongo import DURABLE, Document, new_client
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
 from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_shared.contract import names
@@ -34,9 +33,11 @@ from natscron_shared.contract.catalogue import NoRunnersError
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.messages import JobEvent, ScrapedItem
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.kv_watch import current_values
 from natscron_shared.nats.schedule_bucket import delete, pause
 from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.mongo import DURABLE, new_client
 from natscron_shared.runtime.settings import Settings
 from tests.conftest import StartRunner, StartTicker
 from tests.servers import Server, with_database

@@ -20,11 +20,11 @@ from natscron.cli.provision import provision_from_settings
 from natscron.embedded import EmbeddedServer, start_nats
 from natscron.provisioning.nats_permissions import USERS, auth_conf
 from natscron_recorder import RecorderService
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.auth import connect_options
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints

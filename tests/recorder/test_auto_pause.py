@@ -9,11 +9,11 @@ from nats.js.kv import KeyValue
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.auto_pause import crossed
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import ScheduledJobStatus
 from natscron_shared.contract.errors import BadRequestError
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats import schedule_bucket
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints

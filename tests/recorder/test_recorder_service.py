@@ -8,7 +8,6 @@ from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder import RecorderService
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import (
@@ -19,6 +18,7 @@ from natscron_shared.contract.messages import (
     ScrapedItem,
 )
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.lifecycle import ServiceState

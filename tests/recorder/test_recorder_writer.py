@@ -11,9 +11,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.event_batch import EventBatchWriter
-from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.items_batch import ItemBatchWriter
-from natscron_recorder.mongo import Document
 from natscron_recorder.schedule_writer import write_deletion, write_spec
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.job_stats import summary
@@ -25,6 +23,8 @@ from natscron_shared.contract.messages import (
     ScrapedItem,
 )
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
+from natscron_shared.runtime.mongo import ensure_indexes
 from natscron_shared.timing.active_hours import ActiveHours
 
 pytestmark = pytest.mark.integration

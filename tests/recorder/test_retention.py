@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron_recorder.indexes import ensure_indexes
-from natscron_recorder.mongo import Document
 from natscron_recorder.retention import RetentionRule, RetentionSweep
+from natscron_shared.contract.storage import Document
 from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.mongo import ensure_indexes
 
 pytestmark = pytest.mark.integration
 

@@ -23,13 +23,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron.provisioning.provision import provision
 from natscron_recorder import RecorderService
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.cancel import CancelMarker
 from natscron_shared.contract.claims import ScheduleClaim
 from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, RunRequest, run_request_for
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.connection import JetStreamPublisher
 from natscron_shared.nats.jetstream_layout import jetstream_layout
 from natscron_shared.runtime.endpoints import Endpoints

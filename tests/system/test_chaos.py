@@ -33,15 +33,16 @@ from nats.js.errors import KeyNotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron.embedded import free_port
-from natscron_recorder.mongo import Document, database_of, new_client
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Catchup, JobStatus, Priority, ScheduledJobStatus
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.job_stats import ALL_TIME, SYSTEM_SCOPE
 from natscron_shared.contract.messages import JobEvent, RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.jetstream_layout import RUNNER_ACK_WAIT_SECONDS
 from natscron_shared.nats.schedule_bucket import put_schedules
+from natscron_shared.runtime.mongo import database_of, new_client
 from natscron_ticker.state import SlotState
 from tests.processes import Fleet, RestartableMongo, ServiceProcess, first_change, promptly
 from tests.servers import Server

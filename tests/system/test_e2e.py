@@ -6,10 +6,10 @@ import pytest
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, ScheduledJobStatus
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings

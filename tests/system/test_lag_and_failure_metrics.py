@@ -11,13 +11,13 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder import RecorderService
-from natscron_recorder.mongo import Document
 from natscron_runner import lane_lag
 from natscron_runner.lane_lag import LaneLag
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.messages import RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings

@@ -14,13 +14,13 @@ from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder import RecorderService
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.backfill import MAX_BACKFILL_SLOTS, BackfillReply
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.job_events import last_job_event
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.clock import ManualClock

@@ -21,14 +21,14 @@ from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.event_batch import EventBatchWriter
-from natscron_recorder.indexes import ensure_indexes
-from natscron_recorder.mongo import Document
 from natscron_shared.contract import names
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.messages import ScheduleEvent
 from natscron_shared.contract.models import Interval, ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.clock import ManualClock
+from natscron_shared.runtime.mongo import ensure_indexes
 from natscron_shared.timing.schedule import (
     jitter_offset,
     next_fire_after,

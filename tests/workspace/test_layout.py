@@ -6,7 +6,9 @@ recorder, api) and the root project (CLI, demo, embedded dev stack). The split o
 off while it holds, so three kinds of test guard it:
 
 1. the static import graph of our source: the contract imports no service and not
-   the app, a service imports only the contract and itself, and no import cycles;
+   the app, a service imports only the contract and itself, no import cycles, and
+   nothing but the recorder reaches into the recorder's modules (the storage schema is
+   the contract's);
 2. the built wheels install only top-level names that start with ``natscron``, so a
    service never drops a stray ``utils`` package into someone's site-packages;
 3. a fresh venv with one service (synced from uv.lock, as the Dockerfile does) holds
@@ -35,6 +37,8 @@ SOURCE_DIRS = ("natscron", "shared", "services")
 APP = "natscron"
 CONTRACT = "natscron_shared"
 SERVICES = ("natscron_ticker", "natscron_runner", "natscron_recorder", "natscron_api")
+RECORDER = "natscron_recorder"
+BENCH = "bench"
 
 # Which of our top-level packages each of our packages may import. Third-party
 # imports are always allowed; anything else named natscron* is not.
@@ -63,6 +67,20 @@ MUST_NOT_INSTALL: dict[str, frozenset[str]] = {
     "natscron-recorder": frozenset({"beautifulsoup4"}) | API_ONLY,  # httpx: it sends webhooks
     "natscron-api": frozenset({"httpx", "beautifulsoup4"}),
 }
+
+# What may import a module of the recorder, besides the recorder, and why. Everything else
+# reads MongoDB through the contract (`natscron_shared.contract.storage`,
+# `natscron_shared.runtime.mongo`) and starts the recorder through its package's entry
+# (`from natscron_recorder import RecorderService`). Tests are not checked: the recorder's
+# own tests use its modules, and others write documents with its writers so that what they
+# read is what the recorder writes.
+MAY_IMPORT_RECORDER_MODULES: dict[str, str] = {
+    "bench.history": "it measures the recorder's own run history writes",
+}
+
+# Modules of natscron-shared that need one of its extras: a venv of natscron-shared alone
+# goes without them, and every distribution that imports one takes the extra.
+OPTIONAL_MODULES: dict[str, str] = {"natscron_shared.runtime.mongo": "mongo"}
 
 UV_BUDGET_SECONDS = 60
 
@@ -219,6 +237,19 @@ def layering_violations(
     ]
 
 
+def recorder_modules_imported(
+    imports: Iterable[Import], allowed: Mapping[str, str] = MAY_IMPORT_RECORDER_MODULES
+) -> list[str]:
+    """Imports of a module below `natscron_recorder` from outside it (and not `allowed`)."""
+    return [
+        str(found)
+        for found in imports
+        if found.target.startswith(f"{RECORDER}.")
+        and top_level(found.importer.name) != RECORDER
+        and found.importer.name not in allowed
+    ]
+
+
 def runtime_edges(imports: Iterable[Import], modules: Collection[str]) -> dict[str, set[str]]:
     """Edges between our modules that run at import time (a module's self-import is no edge)."""
     edges: dict[str, set[str]] = {name: set() for name in modules}
@@ -290,6 +321,25 @@ def test_package_imports_only_what_its_layer_may(package: str, our_imports: list
     assert not violations, "layering broken:\n" + "\n".join(violations)
 
 
+@pytest.fixture(scope="module")
+def bench_imports() -> list[Import]:
+    return import_graph(discover_modules({BENCH: ROOT / BENCH}))
+
+
+def test_only_the_recorder_imports_its_modules(
+    our_imports: list[Import], bench_imports: list[Import]
+) -> None:
+    """The API, the CLI, the migration and the benchmarks read MongoDB through the contract."""
+    violations = recorder_modules_imported([*our_imports, *bench_imports])
+    assert not violations, "the recorder's modules imported from outside:\n" + "\n".join(violations)
+
+
+def test_the_recorder_exceptions_still_import_the_recorder(bench_imports: list[Import]) -> None:
+    """An exception nobody needs any more is removed, not kept as a loophole."""
+    importers = {i.importer.name for i in bench_imports if i.target.startswith(f"{RECORDER}.")}
+    assert set(MAY_IMPORT_RECORDER_MODULES) <= importers
+
+
 def test_no_import_cycles(our_modules: dict[str, Module], our_imports: list[Import]) -> None:
     """A cycle makes import order matter and breaks when someone imports the 'wrong' end."""
     cycles = find_cycles(runtime_edges(our_imports, our_modules))
@@ -345,6 +395,27 @@ def test_services_may_not_import_each_other_nor_the_app(tmp_path: Path) -> None:
     assert [v.split(" (")[0] for v in violations] == [
         "natscron_runner imports natscron_recorder.z",
         "natscron_runner imports natscron",
+    ]
+
+
+def test_only_the_recorder_and_the_package_entry_reach_the_recorder(tmp_path: Path) -> None:
+    modules = write_tree(
+        tmp_path,
+        {
+            "natscron_recorder/__init__.py": "from natscron_recorder.service import S\n",
+            "natscron_recorder/service.py": "from natscron_recorder import mongo\n",
+            "natscron_recorder/mongo.py": "",
+            "natscron/__init__.py": "from natscron_recorder import S\nimport natscron_recorder\n",
+            "natscron/cli.py": "def f() -> None:\n    from natscron_recorder.mongo import X\n",
+            "bench/__init__.py": "",
+            "bench/history.py": "from natscron_recorder import service\n",
+            "bench/load.py": "import natscron_recorder.service\n",
+        },
+    )
+    violations = recorder_modules_imported(import_graph(modules), {"bench.history": "measures"})
+    assert [v.split(" (")[0] for v in violations] == [
+        "natscron.cli imports natscron_recorder.mongo",
+        "bench.load imports natscron_recorder.service",
     ]
 
 
@@ -485,12 +556,14 @@ def test_wheel_installs_only_natscron_names(distribution: str, wheels: dict[str,
 
 
 # Runs inside the one-distribution venv: imports every module of the package named by
-# argv[1] and reports where the package came from and everything that got imported.
+# argv[1] but those named after it (modules of an extra the venv goes without), and reports
+# where the package came from and everything that got imported.
 PROBE = """
 import importlib, importlib.metadata, json, pkgutil, sys
 package = importlib.import_module(sys.argv[1])
 for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-    importlib.import_module(info.name)
+    if info.name not in sys.argv[2:]:
+        importlib.import_module(info.name)
 contract = importlib.metadata.distribution("natscron-shared")
 print(json.dumps({
     "file": package.__file__,
@@ -528,9 +601,11 @@ def sync_alone(distribution: str, venv: Path) -> Path:
 
 
 def probe(python: Path, package: str, cwd: Path) -> dict[str, Any]:
-    """Imports every module of ``package`` in isolated mode (no cwd, no PYTHONPATH)."""
+    """Imports every module of ``package`` in isolated mode (no cwd, no PYTHONPATH), but
+    those of an extra: installed alone, a distribution has none of its extras."""
+    optional = [module for module in OPTIONAL_MODULES if top_level(module) == package]
     result = subprocess.run(
-        [str(python), "-I", "-c", PROBE, package],
+        [str(python), "-I", "-c", PROBE, package, *optional],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -540,6 +615,34 @@ def probe(python: Path, package: str, cwd: Path) -> dict[str, Any]:
     assert result.returncode == 0, f"importing {package} alone failed:\n{result.stderr}"
     report: dict[str, Any] = json.loads(result.stdout)
     return report
+
+
+def declared_dependencies(distribution: str) -> list[str]:
+    (directory,) = {path.parent for path in DISTRIBUTIONS[distribution].package_dirs.values()}
+    dependencies: list[str] = load_toml(directory / "pyproject.toml")["project"]["dependencies"]
+    return dependencies
+
+
+def test_optional_modules_are_imported_only_with_their_extra(our_imports: list[Import]) -> None:
+    """A distribution that imports a module of an extra must take the extra, or its venv
+    would lack what the module needs; and the contract itself never imports one."""
+    distribution_of = {package: d.name for d in WORKSPACE for package in d.package_dirs}
+    missing = []
+    for found in our_imports:
+        extra = OPTIONAL_MODULES.get(found.target)
+        importer = top_level(found.importer.name)
+        if extra is None or found.importer.name == found.target:
+            continue
+        if importer == CONTRACT:
+            missing.append(f"{found} (the contract must work without its extras)")
+        elif f"natscron-shared[{extra}]" not in declared_dependencies(distribution_of[importer]):
+            missing.append(f"{found}, but {distribution_of[importer]} lacks the extra {extra}")
+    assert not missing, "\n".join(missing)
+
+
+def test_the_extras_are_declared() -> None:
+    extras = load_toml(ROOT / "shared" / "pyproject.toml")["project"]["optional-dependencies"]
+    assert set(OPTIONAL_MODULES.values()) <= set(extras)
 
 
 def test_every_member_is_checked_alone() -> None:

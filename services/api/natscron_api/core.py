@@ -40,7 +40,6 @@ from natscron_api.errors import (
     unknown_job,
     unknown_scheduled_job,
 )
-from natscron_api.mongo import JOB_STATS, JOBS, SCHEDULED_JOBS, Document
 from natscron_api.views import (
     BulkControlResult,
     ConsumerLag,
@@ -76,6 +75,7 @@ from natscron_shared.contract.job_stats import (
 )
 from natscron_shared.contract.messages import TriggerReply, TriggerRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import JOB_STATS, JOBS, SCHEDULED_JOBS, Document
 from natscron_shared.nats import schedule_bucket
 from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, to_json
 from natscron_shared.nats.kv_watch import current_values

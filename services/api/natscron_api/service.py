@@ -26,14 +26,15 @@ from natscron_api.auth import Authenticator
 from natscron_api.core import ApiCore
 from natscron_api.http_app import create_app
 from natscron_api.micro import MicroFace
-from natscron_api.mongo import Document, database_of, new_client
 from natscron_shared.contract import names
 from natscron_shared.contract.errors import NatscronError
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.connection import client_of, jetstream_of, new_broker
 from natscron_shared.nats.jetstream_check import Needs, require_provisioned
 from natscron_shared.runtime.clock import Clock, SystemClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.lifecycle import Service, bounded
+from natscron_shared.runtime.mongo import database_of, new_client
 from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ NEEDS = Needs(
         names.KV_SCRAPERS,
     ),
 )
+APPNAME = "natscron-api"
 MONGO_CHECK_SECONDS = 5.0
 MONGO_PING_TIMEOUT_SECONDS = 5.0
 
@@ -101,7 +103,7 @@ class ApiService(Service):
     async def _start(self) -> None:
         await bounded(self._broker.connect(), f"NATS at {self._endpoints.nats_url}")
         await require_provisioned(jetstream_of(self._broker), NEEDS, "API")
-        self._mongo = new_client(self._endpoints.mongo_url)
+        self._mongo = new_client(self._endpoints.mongo_url, appname=APPNAME)
         db = database_of(self._mongo)
         await self._check_mongo(db)
         core = ApiCore(client_of(self._broker), db, self._clock)

@@ -16,7 +16,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from natscron_recorder.mongo import Document
+from natscron_shared.contract.storage import Document
 
 DUPLICATE_KEY = 11000
 

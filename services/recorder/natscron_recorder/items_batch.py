@@ -14,10 +14,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.guarded import guarded_bulk_upsert
-from natscron_recorder.mongo import ITEMS, JOB_STATS, JOBS, Document
 from natscron_recorder.stats import StatsBatch
 from natscron_recorder.transaction import in_transaction
 from natscron_shared.contract.messages import ItemBatch
+from natscron_shared.contract.storage import ITEMS, JOB_STATS, JOBS, Document
 
 
 @dataclass(frozen=True)

@@ -8,23 +8,9 @@ duplication the events arrived in.
 """
 
 from datetime import datetime
-from typing import Any
 
 from natscron_shared.contract.messages import JobEvent
-
-ATTEMPT_FIELDS = (
-    "runner_id",
-    "started_at",
-    "completed_at",
-    "duration_ms",
-    "properties_scraped",
-    "item_batches",
-    "error_message",
-    "error_type",
-    "cancelled_by",
-)
-FINAL = 2**62
-"""The stored `progress` of a terminal job: above every event's, so nothing replaces it."""
+from natscron_shared.contract.storage import FINAL, JobDocument
 
 
 def progress(event: JobEvent) -> int:
@@ -38,9 +24,10 @@ def most_advanced(events: list[JobEvent]) -> JobEvent:
     return max(events, key=lambda event: (progress(event), event.at))
 
 
-def job_fields(event: JobEvent, now: datetime) -> dict[str, Any]:
+def job_fields(event: JobEvent, now: datetime) -> JobDocument:
+    """Every field an event sets (not the item batches' two)."""
     request = event.job
-    fields: dict[str, Any] = {
+    return {
         "job_id": request.job_id,
         "scheduled_job_id": request.scheduled_job_id,
         "trigger": request.trigger.value,
@@ -54,6 +41,13 @@ def job_fields(event: JobEvent, now: datetime) -> dict[str, Any]:
         "attempt": event.attempt,
         "progress": progress(event),
         "updated_at": now,
+        "runner_id": event.runner_id,
+        "started_at": event.started_at,
+        "completed_at": event.completed_at,
+        "duration_ms": event.duration_ms,
+        "properties_scraped": event.properties_scraped,
+        "item_batches": event.item_batches,
+        "error_message": event.error_message,
+        "error_type": event.error_type,
+        "cancelled_by": event.cancelled_by,
     }
-    fields.update({name: getattr(event, name) for name in ATTEMPT_FIELDS})
-    return fields

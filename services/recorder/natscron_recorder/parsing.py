@@ -4,6 +4,7 @@ BSON limits (integers beyond 64 bits, keys MongoDB refuses) are checked here, on
 message at a time, so an unstorable message is set aside before its batch's transaction
 instead of failing it for every other message."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import bson
@@ -34,7 +35,7 @@ class BadMessageError(Exception):
         self.reason = reason
 
 
-def _bson_document(message: Stored) -> dict[str, object]:
+def _bson_document(message: Stored) -> Mapping[str, object]:
     if isinstance(message, JobEvent):
         return job_fields(message, datetime.now(UTC))
     if isinstance(message, ItemBatch):

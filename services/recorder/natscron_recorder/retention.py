@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from natscron_recorder.mongo import JOBS, SCHEDULED_JOBS, Document
 from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.storage import JOBS, SCHEDULED_JOBS, Document
 from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from natscron_recorder.metrics import RecorderMetrics
-from natscron_recorder.mongo import Document
 from natscron_recorder.schedule_writer import write_deletion, write_spec
 from natscron_shared.contract.messages import bad_message_reason
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import Document
 from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from datetime import datetime
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.guarded import guarded_upsert
-from natscron_recorder.mongo import SCHEDULED_JOBS, Document
 from natscron_shared.contract.enums import ScheduledJobStatus
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import SCHEDULED_JOBS, Document
 
 MOMENTS = ("run_at", "start_at", "end_at", "paused_at")
 

@@ -10,10 +10,8 @@ from pymongo import AsyncMongoClient
 from natscron_recorder.auto_pause import AutoPause
 from natscron_recorder.batch_consumer import BatchConsumer, Store
 from natscron_recorder.event_batch import EventBatchWriter
-from natscron_recorder.indexes import ensure_indexes
 from natscron_recorder.items_batch import ItemBatchWriter
 from natscron_recorder.metrics import RecorderMetrics
-from natscron_recorder.mongo import Document, database_of, new_client
 from natscron_recorder.mongo_health import MongoHealth
 from natscron_recorder.parsing import Stored
 from natscron_recorder.retention import RetentionRule, RetentionSweep
@@ -22,11 +20,13 @@ from natscron_recorder.webhook_directory import WebhookDirectory
 from natscron_recorder.webhooks import WebhookSender, WebhookSettings
 from natscron_shared.contract import names
 from natscron_shared.contract.messages import ItemBatch, JobEvent, ScheduleEvent
+from natscron_shared.contract.storage import Document
 from natscron_shared.nats.connection import client_of, jetstream_of, new_broker, received_counter
 from natscron_shared.nats.jetstream_check import Needs, require_provisioned
 from natscron_shared.runtime.clock import Clock, SystemClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.lifecycle import Service, bounded
+from natscron_shared.runtime.mongo import database_of, ensure_indexes, new_client
 from natscron_shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)

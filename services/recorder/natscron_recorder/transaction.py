@@ -20,7 +20,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from natscron_recorder.mongo import DURABLE, Document
+from natscron_shared.contract.storage import Document
+from natscron_shared.runtime.mongo import DURABLE
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,225 @@
+"""The storage schema: MongoDB's collections, the documents in them and their indexes.
+
+Only the recorder writes these documents (docs/architecture.md, section 5); the API, the
+CLI, the migration and the benchmarks read them through these types, so a renamed field is
+a type error rather than a `KeyError` at run time. Plain data, no driver: the client is
+`natscron_shared.runtime.mongo` (the `mongo` extra of natscron-shared).
+
+Documents are `TypedDict`s, as the driver hands them out (a `dict`); a field a document may
+lack (one written by part of the recorder before the rest, or left out of a projection) is
+not `Required`. Times are UTC, enums their string values.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Required, TypedDict
+
+DEFAULT_DATABASE = "natscron"
+"""The database when the MongoDB URL's path names none."""
+SCHEDULED_JOBS = "scheduled_jobs"
+JOBS = "jobs"
+JOB_STATS = "job_stats"
+ITEMS = "items"
+
+Document = dict[str, Any]
+"""Any document, as the driver reads it: a legacy one, a query, an update."""
+
+FINAL = 2**62
+"""The `progress` of a terminal job: above every event's (`attempt * 3 + rank`), so no
+event replaces what a final one wrote."""
+
+
+# --- scheduled_jobs --------------------------------------------------------------------------
+
+
+class IntervalFields(TypedDict):
+    days: float
+    hours: float
+    minutes: float
+    seconds: float
+
+
+class ActiveHoursFields(TypedDict):
+    start: str
+    """`"HH:MM:SS"`, like `end`."""
+    end: str
+    weekdays: list[int]
+    """ISO weekdays, 1 = Monday."""
+
+
+class WebhookFields(TypedDict):
+    url: str
+    on: list[str]
+    secret: str | None
+
+
+class ScheduledJobDocument(TypedDict, total=False):
+    """One per scheduled job: its spec mirrored from KV (as the JSON of `ScheduledJob`, but
+    for moments, which stay dates), the mirror's bookkeeping, its run history and next run.
+    Either the mirror or the run history may create it, so only the id is sure."""
+
+    scheduled_job_id: Required[str]
+    # the spec (`natscron_shared.contract.models.ScheduledJob`)
+    name: str
+    description: str
+    status: str
+    cron_expression: str | None
+    interval: IntervalFields | None
+    interval_minutes: float | None
+    run_at: datetime | None
+    timezone: str
+    active_hours: ActiveHoursFields | None
+    start_at: datetime | None
+    end_at: datetime | None
+    jitter_seconds: float
+    max_runs: int | None
+    scraper: str
+    params: dict[str, Any]
+    priority: str
+    concurrency_policy: str
+    max_retries: int
+    retry_backoff_seconds: float
+    timeout_seconds: float
+    misfire_grace_seconds: float
+    catchup: str
+    failure_threshold: int | None
+    labels: dict[str, str]
+    paused_reason: str | None
+    paused_at: datetime | None
+    webhooks: list[WebhookFields]
+    # the mirror's bookkeeping
+    kv_revision: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime
+    """Set when the KV key is deleted (the document stays, `inactive`); gone if put again."""
+    # the run history, advanced in the transaction that makes runs final
+    run_count: int
+    last_run_at: datetime | None
+    last_run_status: str | None
+    last_run_job_id: str | None
+    consecutive_failures: int
+    last_completed_at: datetime | None
+    last_failed_at: datetime | None
+    # the next run, from the newest `ScheduleEvent`
+    next_run_at: datetime | None
+    remaining_runs: int | None
+    next_run_computed_at: datetime
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+class MigratedFrom(TypedDict):
+    legacy_id: str
+    legacy_job_id: str | None
+
+
+class JobDocument(TypedDict, total=False):
+    """One per job (execution), showing what its most advanced event says. An item batch
+    counted before the job's first event creates it with the id, `scheduled_job_id`,
+    `properties_saved` and `saved_batches` only."""
+
+    job_id: Required[str]
+    # the request, in every event
+    scheduled_job_id: str | None
+    trigger: str
+    priority: str
+    scheduled_for: datetime | None
+    created_at: datetime
+    scraper: str
+    params: dict[str, Any]
+    retry_of: str | None
+    # the most advanced event, by (attempt, status rank)
+    status: str
+    attempt: int
+    progress: int
+    """That order as one number, for the write guard; `FINAL` once terminal."""
+    updated_at: datetime
+    runner_id: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: int | None
+    properties_scraped: int | None
+    item_batches: int | None
+    error_message: str | None
+    error_type: str | None
+    cancelled_by: str | None
+    # the item batches
+    properties_saved: int
+    saved_batches: list[int]
+    # a run `natscron migrate` brought over
+    migrated_from: MigratedFrom
+
+
+# --- job_stats (`natscron_shared.contract.job_stats`) ----------------------------------------
+
+
+class JobStatsDocument(TypedDict, total=False):
+    """One per (scope, period), `_id` `"<scope>|<period>"`. A counter is there once it has
+    grown; the duration fields once a run had a duration."""
+
+    _id: Required[str]
+    scope: Required[str]
+    period: Required[str]
+    runs: int
+    completed: int
+    failed: int
+    cancelled: int
+    skipped: int
+    duration_ms_sum: int
+    duration_count: int
+    duration_ms_min: int
+    duration_ms_max: int
+    duration_buckets: dict[str, int]
+    """Runs by the index (as a string) of their duration's bucket."""
+    items_scraped: int
+    items_saved: int
+
+
+# --- items -------------------------------------------------------------------------------------
+
+
+class ItemDocument(TypedDict):
+    """One per scraped record `key`, across all scheduled jobs."""
+
+    key: str
+    data: dict[str, Any]
+    scheduled_job_id: str | None
+    """Of the latest writer, as `last_job_id`."""
+    last_job_id: str
+    last_seen_at: datetime
+    """The `scraped_at` of the newest batch that held the key."""
+    first_seen_at: datetime
+    first_job_id: str
+
+
+# --- indexes -----------------------------------------------------------------------------------
+
+ASCENDING: Literal[1] = 1
+DESCENDING: Literal[-1] = -1
+
+
+@dataclass(frozen=True)
+class Index:
+    keys: tuple[tuple[str, Literal[1, -1]], ...]
+    unique: bool = False
+
+
+INDEXES: dict[str, tuple[Index, ...]] = {
+    JOBS: (
+        Index((("job_id", ASCENDING),), unique=True),
+        Index((("scheduled_job_id", ASCENDING), ("created_at", DESCENDING))),
+        # The failures of a schedule after a moment (the run history), and runs by status.
+        Index(
+            (("scheduled_job_id", ASCENDING), ("status", ASCENDING), ("completed_at", DESCENDING))
+        ),
+        Index((("created_at", DESCENDING),)),  # every run, newest first
+    ),
+    SCHEDULED_JOBS: (Index((("scheduled_job_id", ASCENDING),), unique=True),),
+    ITEMS: (Index((("key", ASCENDING),), unique=True),),
+}
+"""What every query and guarded upsert relies on. The unique ones are part of correctness:
+a guarded upsert whose filter does not match becomes an insert that the unique index
+rejects. SecantusDB is slow on unindexed queries, so every queried field is indexed;
+`job_stats` is read by `_id` only."""
