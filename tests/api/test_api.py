@@ -28,6 +28,7 @@ from natscron_shared.contract.job_stats import hour_period
 from natscron_shared.contract.messages import RunRequest
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import Document
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.connection import to_json
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
@@ -410,7 +411,8 @@ async def test_preview_lists_fire_times_and_words(http: httpx.AsyncClient, nc: C
     every_90s = spec("often", cron_expression=None, interval={"seconds": 90})
     await put_schedules(nc.jetstream(), [nightly, every_90s])
     state = await nc.jetstream().key_value(names.KV_TICKER_STATE)
-    await state.put("nightly", b'{"fired_runs": 1, "max_runs": 3}')
+    counted = SlotState(handled_until=datetime(2026, 1, 1, tzinfo=UTC), fired_runs=1, max_runs=3)
+    await state.put("nightly", counted.to_json())
 
     shown = await http.get(
         "/scheduled-jobs/nightly/preview", params={"after": "2026-01-01T00:00:00Z"}

@@ -40,10 +40,10 @@ from natscron_shared.contract.job_stats import ALL_TIME, SYSTEM_SCOPE
 from natscron_shared.contract.messages import JobEvent, RunRequest
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import Document
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.jetstream_layout import RUNNER_ACK_WAIT_SECONDS
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.mongo import database_of, new_client
-from natscron_ticker.state import SlotState
 from tests.processes import Fleet, RestartableMongo, ServiceProcess, first_change, promptly
 from tests.servers import Server
 from tests.waiting import eventually

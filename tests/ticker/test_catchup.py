@@ -6,8 +6,7 @@ import pytest
 
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.timing.schedule import next_fire_after, slots_between
-from natscron_ticker.catchup import MAX_CATCHUP_RUNS, plan_firing, runs_left
-from natscron_ticker.state import SlotState
+from natscron_ticker.catchup import MAX_CATCHUP_RUNS, plan_firing
 
 NOW = datetime(2026, 11, 25, 12, 0, 30, tzinfo=UTC)
 
@@ -116,17 +115,6 @@ def test_max_runs_keeps_the_oldest_slots_it_has_runs_for(
     plan = plan_firing(every_minute(catchup), NOW - timedelta(minutes=10), NOW, left)
     assert plan.fire == fired
     assert plan.skipped == skipped
-
-
-def test_runs_left_counts_against_the_max_runs_it_was_made_for() -> None:
-    limited = every_minute("latest").model_copy(update={"max_runs": 5})
-    counted = SlotState(handled_until=NOW, fired_runs=3, max_runs=5)
-    assert runs_left(limited, counted) == 2
-    assert runs_left(limited, counted._replace(fired_runs=9)) == 0
-    # max_runs changed (or newly added): a fresh count.
-    assert runs_left(limited, counted._replace(max_runs=4)) == 5
-    assert runs_left(limited, SlotState(handled_until=NOW, fired_runs=40)) == 5
-    assert runs_left(every_minute("latest"), counted) is None
 
 
 def test_catchup_fires_the_jittered_slot_that_was_announced() -> None:

@@ -26,6 +26,7 @@ from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.messages import ScheduleEvent
 from natscron_shared.contract.models import Interval, ScheduledJob
 from natscron_shared.contract.storage import Document
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.clock import ManualClock
 from natscron_shared.runtime.mongo import ensure_indexes
@@ -38,7 +39,7 @@ from natscron_shared.timing.schedule import (
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.operations import JobOperations
-from natscron_ticker.state import SlotState, StateTable
+from natscron_ticker.state import StateTable
 from tests.conftest import StartTicker
 from tests.ticker.test_ticker_service import (
     JobQueue,
@@ -455,11 +456,6 @@ async def test_fire_publishes_the_jittered_slot_under_its_deterministic_job_id()
     assert request.job_id == scheduled_job_run_id("s", slot)
     assert leader.last_announced() == (following, None)
     assert following == next_fire_after(job, slot)
-
-
-def test_a_ticker_state_saved_before_max_runs_existed_still_parses() -> None:
-    old = SlotState.from_json('{"handled_until": "2026-11-25T12:00:00Z"}')
-    assert (old.fired_runs, old.max_runs, old.active) == (0, None, True)
 
 
 # --- the recorder ---------------------------------------------------------------------------

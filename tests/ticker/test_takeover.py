@@ -9,9 +9,9 @@ from nats.js import JetStreamContext
 
 from natscron_shared.contract import names
 from natscron_shared.contract.job_ids import scheduled_job_run_id
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.clock import ManualClock
-from natscron_ticker.state import SlotState
 from tests.conftest import StartTicker
 from tests.ticker.test_ticker_burst import announced
 from tests.ticker.test_ticker_service import T0, JobQueue, leading, sample, schedule

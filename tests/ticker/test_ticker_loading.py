@@ -11,13 +11,14 @@ from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.runtime.clock import ManualClock
 from natscron_shared.timing.schedule import next_fire_after
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.operations import PrepareCost
 from natscron_ticker.scheduler import Scheduler
-from natscron_ticker.state import SlotState, StateTable
+from natscron_ticker.state import StateTable
 from natscron_ticker.state_mirror import StateMirror
 from natscron_ticker.watch import ScheduleFollower, ack_fields
 from tests.ticker.ticker_fakes import MemoryStore, RecordingPublisher
@@ -109,14 +110,6 @@ def test_the_mirror_leaves_the_states_to_the_leader_while_it_leads() -> None:
     mirror.put("a", SlotState(T0 + timedelta(seconds=5)))
     mirror.put("b", SlotState(T0))
     assert mirror.get("a") == SlotState(T0 + timedelta(seconds=5)) and len(mirror) == 2
-
-
-def test_a_state_reads_back_what_it_wrote_and_an_older_form() -> None:
-    state = SlotState(T0, T0 - timedelta(seconds=1), False, 2, 5)
-    assert SlotState.from_json(state.to_json()) == state
-    old = SlotState.from_json('{"handled_until": "2026-11-25T13:00:00+01:00"}')
-    assert old == SlotState(datetime(2026, 11, 25, 12, tzinfo=UTC))
-    assert old.handled_until.tzinfo is UTC
 
 
 class HeldLease:

@@ -18,13 +18,13 @@ from natscron_shared.contract.enums import Priority, ScheduledJobStatus
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.connection import to_json
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.clock import ManualClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
-from natscron_ticker.state import SlotState
 from natscron_ticker.trigger import MAX_TRIGGER_BYTES
 from tests.conftest import StartTicker
 from tests.waiting import eventually

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from natscron_shared.contract import names
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.connection import to_json
 from natscron_ticker.bulk_publish import Framed, Outcome, Stored
-from natscron_ticker.state import SlotState
 
 
 class RecordingPublisher:

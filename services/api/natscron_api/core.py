@@ -76,6 +76,7 @@ from natscron_shared.contract.job_stats import (
 from natscron_shared.contract.messages import TriggerReply, TriggerRequest
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import JOB_STATS, JOBS, SCHEDULED_JOBS, Document
+from natscron_shared.contract.ticker_state import SlotState, runs_left
 from natscron_shared.nats import schedule_bucket
 from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, to_json
 from natscron_shared.nats.kv_watch import current_values
@@ -473,17 +474,16 @@ class ApiCore:
         )
 
     async def _runs_left(self, spec: ScheduledJob) -> int | None:
-        """What `max_runs` still allows, by the count the ticker keeps in `ticker_state`."""
+        """What `max_runs` still allows, by the count the ticker keeps in `ticker_state`
+        (a value that is no state counts for nothing, as the ticker ignores it too)."""
         if spec.max_runs is None:
             return None
-        state = await _get(await self._bucket(names.KV_TICKER_STATE), spec.scheduled_job_id)
+        value = await _get(await self._bucket(names.KV_TICKER_STATE), spec.scheduled_job_id)
         try:
-            saved = json.loads(state) if state else {}
-        except ValueError:
-            saved = {}
-        if not isinstance(saved, dict) or saved.get("max_runs") != spec.max_runs:
-            return spec.max_runs
-        return max(0, spec.max_runs - int(saved.get("fired_runs") or 0))
+            state = None if value is None else SlotState.from_json(value)
+        except ValidationError:
+            state = None
+        return runs_left(spec, state)
 
     async def status(self) -> SchedulerStatus:
         """Who leads (as the tickers say: the API may not read the lease), how many specs

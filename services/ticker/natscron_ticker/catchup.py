@@ -23,7 +23,6 @@ from itertools import islice
 from natscron_shared.contract.enums import Catchup
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.timing.schedule import next_fire_after, slots_newest_first
-from natscron_ticker.state import SlotState
 
 MAX_CATCHUP_RUNS = 100
 MAX_COUNTED_SLOTS = 100_000
@@ -61,18 +60,6 @@ def plan_firing(
         skipped += len(fire) - runs_left
         fire = fire[:runs_left]
     return FiringPlan(fire=fire, skipped=skipped, next_slot=next_fire_after(spec, now))
-
-
-def fired_runs(spec: ScheduledJob, state: SlotState) -> int:
-    """The scheduled runs fired against the spec's current `max_runs`."""
-    return state.fired_runs if state.max_runs == spec.max_runs else 0
-
-
-def runs_left(spec: ScheduledJob, state: SlotState) -> int | None:
-    """How many scheduled runs `spec` may still fire; None without `max_runs`."""
-    if spec.max_runs is None:
-        return None
-    return max(0, spec.max_runs - fired_runs(spec, state))
 
 
 def _by_policy(

@@ -23,15 +23,16 @@ import nats.errors
 from natscron_shared.contract.enums import ScheduledJobStatus
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent, slot_run_request
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.ticker_state import SlotState, fired_runs, runs_left
 from natscron_shared.runtime.clock import Clock
 from natscron_shared.timing.schedule import next_fire_after
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.bulk_publish import YIELD_EVERY, Framed, Outcome, Stored
-from natscron_ticker.catchup import FiringPlan, fired_runs, plan_firing, runs_left
+from natscron_ticker.catchup import FiringPlan, plan_firing
 from natscron_ticker.collector_pause import COLLECTOR_PAUSE
 from natscron_ticker.metrics import TickerMetrics
 from natscron_ticker.slot_writers import SlotPublisher, SlotStateStore
-from natscron_ticker.state import SlotState, StateTable
+from natscron_ticker.state import StateTable
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Protocol
 
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_ticker.bulk_publish import Framed, Outcome
-from natscron_ticker.state import SlotState
 
 
 class SlotPublisher(Protocol):

@@ -15,8 +15,9 @@ import logging
 
 from pydantic import ValidationError
 
+from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.kv_watch import KvMirror
-from natscron_ticker.state import SlotState, StateTable
+from natscron_ticker.state import StateTable
 
 log = logging.getLogger(__name__)
 
