@@ -19,8 +19,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron.embedded import free_port
 from natscron_api import ApiService
 from natscron_api import service as service_module
-from natscron_api.core import ApiCore
 from natscron_api.http_app import ROUTERS
+from natscron_api.queries import Queries
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import ScraperEntry
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
@@ -83,6 +83,20 @@ async def test_openapi_lists_every_route_and_the_open_routes_need_no_token(
         (method, path) for path, operations in document["paths"].items() for method in operations
     }
     assert routes == documented
+    tags = {
+        tag
+        for operations in document["paths"].values()
+        for o in operations.values()
+        for tag in o["tags"]
+    }
+    assert tags == {"scheduled jobs", "schedule specs", "runs", "scheduler", "operations"}
+    assert [tag["name"] for tag in document["tags"]] == [
+        "scheduled jobs",
+        "schedule specs",
+        "runs",
+        "scheduler",
+        "operations",
+    ]
     assert {
         ("get", "/scheduled-jobs"),
         ("get", "/scheduled-jobs/{scheduled_job_id}"),
@@ -691,10 +705,10 @@ def test_misconfigured_auth_is_refused_before_start() -> None:
 async def test_an_unexpected_error_is_a_logged_500_in_the_error_shape(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(self: ApiCore, job_id: str) -> None:
+    async def broken(self: Queries, job_id: str) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(ApiCore, "execution", broken)
+    monkeypatch.setattr(Queries, "execution", broken)
     answer = await http.get("/api/v1/executions/some-job")
     assert error_of(answer) == (500, "internal_error")
     assert "RuntimeError" in answer.json()["error"]["message"]

@@ -3,7 +3,7 @@ schedule in words, cursors, and adding statistics documents up."""
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_type_hints
 
 import jwt
 import pytest
@@ -11,13 +11,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from natscron_api.auth import Authenticator, Scope, Unauthorized
-from natscron_api.core import merge_stats
 from natscron_api.cursor import decode_cursor, encode_cursor
 from natscron_api.describe import describe, describe_cron
 from natscron_api.errors import ApiError
+from natscron_api.stats import merge_stats
+from natscron_api.views import ExecutionView, ScheduledJobView
 from natscron_shared.contract.errors import BadRequestError
 from natscron_shared.contract.job_stats import summary
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.storage import JobDocument, JobStatsDocument, ScheduledJobDocument
 
 SECRET = "0123456789abcdef0123456789abcdef"
 
@@ -148,12 +150,14 @@ def test_cursors_round_trip_and_refuse_strangers() -> None:
 
 
 def test_statistics_documents_add_up() -> None:
-    hour_one = {
+    hour_one: JobStatsDocument = {
+        "_id": "s|2026-11-25T17", "scope": "s", "period": "2026-11-25T17",
         "runs": 2, "completed": 1, "failed": 1, "duration_ms_sum": 300, "duration_count": 2,
         "duration_ms_min": 100, "duration_ms_max": 200, "duration_buckets": {"3": 1, "4": 1},
         "items_scraped": 5,
     }  # fmt: skip
-    hour_two = {
+    hour_two: JobStatsDocument = {
+        "_id": "s|2026-11-25T18", "scope": "s", "period": "2026-11-25T18",
         "runs": 1, "completed": 1, "duration_ms_sum": 50, "duration_count": 1,
         "duration_ms_min": 50, "duration_ms_max": 50, "duration_buckets": {"2": 1},
         "items_saved": 4,
@@ -166,3 +170,9 @@ def test_statistics_documents_add_up() -> None:
     assert merged["duration_ms_p95"] == 250
     assert (merged["items_scraped"], merged["items_saved"]) == (5, 4)
     assert summary(merge_stats([]))["success_rate"] is None
+
+
+def test_document_views_name_fields_of_the_stored_documents() -> None:
+    """A field the recorder renames in the storage schema must be renamed in the views."""
+    assert set(ScheduledJobView.model_fields) <= set(get_type_hints(ScheduledJobDocument))
+    assert set(ExecutionView.model_fields) <= set(get_type_hints(JobDocument))

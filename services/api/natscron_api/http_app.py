@@ -1,4 +1,5 @@
-"""The HTTP face: FastAPI routes over `ApiCore`, bearer-token scopes, one error shape.
+"""The HTTP face: FastAPI routes over the API's `Operations`, bearer-token scopes, one error
+shape.
 
 Every answer that is not a success is `{"error": {"code", "message"}}` (`ErrorResponse`):
 malformed JSON 400, no or a bad token 401, a missing scope 403, an unknown id or route 404,
@@ -28,9 +29,13 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from natscron_api.auth import Authenticator, Forbidden, Principal, Scope, Unauthorized
-from natscron_api.core import ApiCore
+from natscron_api.commands import Commands
 from natscron_api.errors import http_status, problems_sentence
+from natscron_api.operations import Operations
+from natscron_api.queries import Queries
 from natscron_api.requests import BackfillRange
+from natscron_api.specs import Specs
+from natscron_api.status import Status
 from natscron_api.views import (
     BulkControl,
     BulkControlResult,
@@ -93,14 +98,50 @@ NOT_FOUND = _error(404, "no such scheduled job or job")
 CONFLICT = _error(409, "the current state does not allow it")
 UNAVAILABLE = _error(503, "NATS, MongoDB or the services behind them are unavailable")
 BAD_JSON = _error(400, "the body is not JSON")
+TAGS = [
+    {
+        "name": "scheduled jobs",
+        "description": "Scheduled jobs and their statistics, as the recorder stores them.",
+    },
+    {
+        "name": "schedule specs",
+        "description": "The specs in KV `scheduled_jobs`: written, paused, resumed, deleted,"
+        " previewed.",
+    },
+    {
+        "name": "runs",
+        "description": "Jobs (executions): triggered, retried and backfilled through a ticker,"
+        " cancelled through a runner, and their records.",
+    },
+    {"name": "scheduler", "description": "The scheduler as a whole: leader, lag, counts."},
+    {"name": "operations", "description": "Liveness, readiness and metrics, open to all."},
+]
+"""The route groups, in the order `/docs` shows them. The paths are the ones the seeds'
+frontends call: `/scheduled-jobs` and `/scrape/trigger` (seed 001), `/api/v1/...` (seed 004)."""
 
 
 # --- dependencies --------------------------------------------------------------------------
 
 
-def _core(request: Request) -> ApiCore:
-    core: ApiCore = request.app.state.core
-    return core
+def _operations(request: Request) -> Operations:
+    operations: Operations = request.app.state.operations
+    return operations
+
+
+def _queries(request: Request) -> Queries:
+    return _operations(request).queries
+
+
+def _specs(request: Request) -> Specs:
+    return _operations(request).specs
+
+
+def _commands(request: Request) -> Commands:
+    return _operations(request).commands
+
+
+def _status(request: Request) -> Status:
+    return _operations(request).status
 
 
 def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
@@ -117,7 +158,10 @@ def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     return caller
 
 
-Core = Annotated[ApiCore, Depends(_core)]
+QueriesDep = Annotated[Queries, Depends(_queries)]
+SpecsDep = Annotated[Specs, Depends(_specs)]
+CommandsDep = Annotated[Commands, Depends(_commands)]
+StatusDep = Annotated[Status, Depends(_status)]
 Reader = Annotated[Principal, Depends(_caller(Scope.READ))]
 Writer = Annotated[Principal, Depends(_caller(Scope.WRITE))]
 ScheduledJobId = Annotated[str, Path(pattern=ID_PATTERN, description="a scheduled job's id")]
@@ -126,6 +170,10 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 Since = Annotated[datetime | None, Query(description="created at or after (UTC if no offset)")]
 Until = Annotated[datetime | None, Query(description="created before (UTC if no offset)")]
+Unchecked = Annotated[
+    bool,
+    Query(description="skip the check of scraper and params against what runners advertise"),
+]
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -134,19 +182,19 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-# --- seed 001 ------------------------------------------------------------------------------
+# --- scheduled jobs, as the recorder stores them -------------------------------------------
 
-seed001 = APIRouter(tags=["scheduled jobs (seed 001)"])
+scheduled_jobs = APIRouter(tags=["scheduled jobs"])
 
 
-@seed001.get(
+@scheduled_jobs.get(
     "/scheduled-jobs",
     response_model=ScheduledJobList,
     responses={**AUTH_ERRORS, **UNAVAILABLE},
     summary="List scheduled jobs",
 )
 async def list_scheduled_jobs(
-    core: Core,
+    queries: QueriesDep,
     _: Reader,
     status: ScheduledJobStatus | None = None,
     selector: Annotated[
@@ -155,211 +203,60 @@ async def list_scheduled_jobs(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ScheduledJobList:
-    return await core.list_scheduled_jobs(status, selector, limit, cursor)
+    return await queries.list_scheduled_jobs(status, selector, limit, cursor)
 
 
-@seed001.get(
+@scheduled_jobs.get(
     "/scheduled-jobs/{scheduled_job_id}",
     response_model=ScheduledJobDetail,
     responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
     summary="A scheduled job and its runs, newest first",
 )
 async def get_scheduled_job(
-    core: Core,
+    queries: QueriesDep,
     _: Reader,
     scheduled_job_id: ScheduledJobId,
     include_runs: bool = True,
     limit: Limit = 50,
 ) -> ScheduledJobDetail:
-    return await core.scheduled_job_detail(scheduled_job_id, include_runs, limit)
+    return await queries.scheduled_job_detail(scheduled_job_id, include_runs, limit)
 
 
-@seed001.post(
-    "/scrape/trigger",
-    response_model=TriggerReply,
-    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
-    summary="Run a scheduled job now (or an ad-hoc scraper run), through any ticker",
-)
-async def trigger(core: Core, _: Writer, request: TriggerRequest) -> TriggerReply:
-    return await core.trigger(request)
-
-
-# --- seed 004 ------------------------------------------------------------------------------
-
-seed004 = APIRouter(prefix="/api/v1", tags=["job control (seed 004)"])
-
-
-@seed004.post(
-    "/jobs/{scheduled_job_id}/pause",
-    response_model=ControlResult,
-    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
-    summary="Pause an active scheduled job",
-)
-async def pause(
-    core: Core,
-    _: Writer,
-    scheduled_job_id: ScheduledJobId,
-    note: Annotated[Note | None, Body()] = None,
-) -> ControlResult:
-    return await core.pause(scheduled_job_id, note.reason if note else None)
-
-
-@seed004.post(
-    "/jobs/{scheduled_job_id}/resume",
-    response_model=ControlResult,
-    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
-    summary="Resume a paused scheduled job",
-)
-async def resume(core: Core, _: Writer, scheduled_job_id: ScheduledJobId) -> ControlResult:
-    return await core.resume(scheduled_job_id)
-
-
-@seed004.post(
-    "/jobs/{job_id}/cancel",
-    response_model=CancelReply,
-    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **UNAVAILABLE},
-    summary="Cancel a running or queued job (an execution)",
-)
-async def cancel(
-    core: Core,
-    caller: Writer,
-    job_id: JobId,
-    note: Annotated[Note | None, Body()] = None,
-) -> CancelReply:
-    return await core.cancel(job_id, note.reason if note else None, f"api: {caller.name}")
-
-
-@seed004.post(
-    "/jobs/{job_id}/retry",
-    response_model=TriggerReply,
-    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
-    summary="Run a failed or cancelled job again, as a new job linked to it",
-)
-async def retry(
-    core: Core, _: Writer, job_id: JobId, priority: Priority = Priority.IMMEDIATE
-) -> TriggerReply:
-    return await core.retry(job_id, priority)
-
-
-@seed004.get(
-    "/jobs/{scheduled_job_id}/executions",
-    response_model=ExecutionList,
-    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
-    summary="A scheduled job's runs, newest first, by cursor",
-)
-async def scheduled_job_executions(
-    core: Core,
-    _: Reader,
-    scheduled_job_id: ScheduledJobId,
-    status: JobStatus | None = None,
-    trigger: Trigger | None = None,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> ExecutionList:
-    return await core.scheduled_job_executions(
-        scheduled_job_id,
-        status=status,
-        trigger=trigger,
-        since=_utc(since),
-        until=_utc(until),
-        limit=limit,
-        cursor=cursor,
-    )
-
-
-@seed004.get(
-    "/jobs/{scheduled_job_id}/stats",
+@scheduled_jobs.get(
+    "/api/v1/jobs/{scheduled_job_id}/stats",
     response_model=JobStats,
     responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
     summary="Run statistics of a scheduled job: all time and by hour",
 )
 async def job_stats(
-    core: Core,
+    queries: QueriesDep,
     _: Reader,
     scheduled_job_id: ScheduledJobId,
     hours: Annotated[int, Query(ge=1, le=24 * 14, description="recent UTC hours")] = 24,
 ) -> JobStats:
-    return await core.job_stats(scheduled_job_id, hours)
+    return await queries.job_stats(scheduled_job_id, hours)
 
 
-@seed004.get(
-    "/executions",
-    response_model=ExecutionList,
-    responses={**AUTH_ERRORS, **UNAVAILABLE},
-    summary="Runs of every scheduled job (and ad-hoc ones), newest first, by cursor",
-)
-async def executions(
-    core: Core,
-    _: Reader,
-    scheduled_job_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    status: JobStatus | None = None,
-    trigger: Trigger | None = None,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> ExecutionList:
-    return await core.executions(
-        scheduled_job_id, status, trigger, _utc(since), _utc(until), limit, cursor
-    )
+# --- schedule specs, in KV scheduled_jobs --------------------------------------------------
+
+schedule_specs = APIRouter(tags=["schedule specs"])
 
 
-@seed004.get(
-    "/executions/{job_id}",
-    response_model=ExecutionView,
-    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
-    summary="One job (execution)",
-)
-async def execution(core: Core, _: Reader, job_id: JobId) -> ExecutionView:
-    return await core.execution(job_id)
-
-
-@seed004.get(
-    "/scheduler/metrics",
-    response_model=SchedulerMetrics,
-    responses={**AUTH_ERRORS, **UNAVAILABLE},
-    summary="System-wide run statistics and counts",
-)
-async def scheduler_metrics(core: Core, _: Reader) -> SchedulerMetrics:
-    return await core.scheduler_metrics()
-
-
-@seed004.get(
-    "/scheduler/status",
-    response_model=SchedulerStatus,
-    responses={**AUTH_ERRORS, **UNAVAILABLE},
-    summary="Which ticker leads, schedules loaded, lag of each runner lane",
-)
-async def scheduler_status(core: Core, _: Reader) -> SchedulerStatus:
-    return await core.status()
-
-
-# --- schedule specs ------------------------------------------------------------------------
-
-specs = APIRouter(prefix="/scheduled-jobs", tags=["schedules"])
-Unchecked = Annotated[
-    bool,
-    Query(description="skip the check of scraper and params against what runners advertise"),
-]
-
-
-@specs.post(
-    "",
+@schedule_specs.post(
+    "/scheduled-jobs",
     status_code=201,
     response_model=SpecWritten,
     responses={**AUTH_ERRORS, **BAD_JSON, **CONFLICT, **UNAVAILABLE},
     summary="Create a scheduled job (fails if its id exists)",
 )
 async def create_schedule(
-    core: Core, _: Writer, spec: ScheduledJob, unchecked: Unchecked = False
+    specs: SpecsDep, _: Writer, spec: ScheduledJob, unchecked: Unchecked = False
 ) -> SpecWritten:
-    return await core.create_schedule(spec, unchecked)
+    return await specs.create(spec, unchecked)
 
 
-@specs.put(
-    "/{scheduled_job_id}",
+@schedule_specs.put(
+    "/scheduled-jobs/{scheduled_job_id}",
     response_model=SpecWritten,
     responses={
         201: {"model": SpecWritten, "description": "created"},
@@ -371,102 +268,256 @@ async def create_schedule(
     summary="Create or replace a scheduled job",
 )
 async def replace_schedule(
-    core: Core,
+    specs: SpecsDep,
     _: Writer,
     scheduled_job_id: ScheduledJobId,
     spec: ScheduledJob,
     response: Response,
     unchecked: Unchecked = False,
 ) -> SpecWritten:
-    written = await core.replace_schedule(scheduled_job_id, spec, unchecked)
+    written = await specs.replace(scheduled_job_id, spec, unchecked)
     response.status_code = 201 if written.created else 200
     return written
 
 
-@specs.delete(
-    "/{scheduled_job_id}",
+@schedule_specs.delete(
+    "/scheduled-jobs/{scheduled_job_id}",
     response_model=ControlResult,
     responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
     summary="Delete a scheduled job (its document and runs are kept, inactive)",
 )
-async def delete_schedule(core: Core, _: Writer, scheduled_job_id: ScheduledJobId) -> ControlResult:
-    return await core.delete_schedule(scheduled_job_id)
+async def delete_schedule(
+    specs: SpecsDep, _: Writer, scheduled_job_id: ScheduledJobId
+) -> ControlResult:
+    return await specs.delete(scheduled_job_id)
 
 
-@specs.post(
-    "/pause",
+@schedule_specs.post(
+    "/api/v1/jobs/{scheduled_job_id}/pause",
+    response_model=ControlResult,
+    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Pause an active scheduled job",
+)
+async def pause(
+    specs: SpecsDep,
+    _: Writer,
+    scheduled_job_id: ScheduledJobId,
+    note: Annotated[Note | None, Body()] = None,
+) -> ControlResult:
+    return await specs.pause(scheduled_job_id, note.reason if note else None)
+
+
+@schedule_specs.post(
+    "/api/v1/jobs/{scheduled_job_id}/resume",
+    response_model=ControlResult,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Resume a paused scheduled job",
+)
+async def resume(specs: SpecsDep, _: Writer, scheduled_job_id: ScheduledJobId) -> ControlResult:
+    return await specs.resume(scheduled_job_id)
+
+
+@schedule_specs.post(
+    "/scheduled-jobs/pause",
     response_model=BulkControlResult,
     responses={**AUTH_ERRORS, **BAD_JSON, **UNAVAILABLE},
     summary="Pause many scheduled jobs, by ids or label selector",
 )
-async def bulk_pause(core: Core, _: Writer, body: BulkControl) -> BulkControlResult:
-    return await core.bulk("pause", body.ids, body.selector, body.reason)
+async def bulk_pause(specs: SpecsDep, _: Writer, body: BulkControl) -> BulkControlResult:
+    return await specs.bulk("pause", body.ids, body.selector, body.reason)
 
 
-@specs.post(
-    "/resume",
+@schedule_specs.post(
+    "/scheduled-jobs/resume",
     response_model=BulkControlResult,
     responses={**AUTH_ERRORS, **BAD_JSON, **UNAVAILABLE},
     summary="Resume many scheduled jobs, by ids or label selector",
 )
-async def bulk_resume(core: Core, _: Writer, body: BulkControl) -> BulkControlResult:
-    return await core.bulk("resume", body.ids, body.selector)
+async def bulk_resume(specs: SpecsDep, _: Writer, body: BulkControl) -> BulkControlResult:
+    return await specs.bulk("resume", body.ids, body.selector)
 
 
-@specs.post(
-    "/delete",
+@schedule_specs.post(
+    "/scheduled-jobs/delete",
     response_model=BulkControlResult,
     responses={**AUTH_ERRORS, **BAD_JSON, **UNAVAILABLE},
     summary="Delete many scheduled jobs, by ids or label selector",
 )
-async def bulk_delete(core: Core, _: Writer, body: BulkControl) -> BulkControlResult:
-    return await core.bulk("delete", body.ids, body.selector)
+async def bulk_delete(specs: SpecsDep, _: Writer, body: BulkControl) -> BulkControlResult:
+    return await specs.bulk("delete", body.ids, body.selector)
 
 
-@specs.get(
-    "/{scheduled_job_id}/preview",
+@schedule_specs.get(
+    "/scheduled-jobs/{scheduled_job_id}/preview",
     response_model=Preview,
     responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
     summary="The next fire times, and the schedule in words",
 )
 async def preview(
-    core: Core,
+    specs: SpecsDep,
     _: Reader,
     scheduled_job_id: ScheduledJobId,
     count: Annotated[int, Query(ge=1, le=100)] = 10,
     after: Annotated[datetime | None, Query(description="from this moment; default now")] = None,
 ) -> Preview:
-    return await core.preview(scheduled_job_id, count, _utc(after))
+    return await specs.preview(scheduled_job_id, count, _utc(after))
 
 
-@specs.post(
-    "/{scheduled_job_id}/backfill",
+# --- runs (jobs): started, retried, backfilled, cancelled, listed ---------------------------
+
+runs = APIRouter(tags=["runs"])
+
+
+@runs.post(
+    "/scrape/trigger",
+    response_model=TriggerReply,
+    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Run a scheduled job now (or an ad-hoc scraper run), through any ticker",
+)
+async def trigger(commands: CommandsDep, _: Writer, request: TriggerRequest) -> TriggerReply:
+    return await commands.trigger(request)
+
+
+@runs.post(
+    "/api/v1/jobs/{job_id}/retry",
+    response_model=TriggerReply,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+    summary="Run a failed or cancelled job again, as a new job linked to it",
+)
+async def retry(
+    commands: CommandsDep, _: Writer, job_id: JobId, priority: Priority = Priority.IMMEDIATE
+) -> TriggerReply:
+    return await commands.retry(job_id, priority)
+
+
+@runs.post(
+    "/scheduled-jobs/{scheduled_job_id}/backfill",
     response_model=BackfillReply,
     responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
     summary="Run the past slots in a range that never ran, through any ticker",
 )
 async def backfill(
-    core: Core, _: Writer, scheduled_job_id: ScheduledJobId, body: BackfillRange
+    commands: CommandsDep, _: Writer, scheduled_job_id: ScheduledJobId, body: BackfillRange
 ) -> BackfillReply:
-    return await core.backfill(scheduled_job_id, body.start, body.end, body.dry_run)
+    return await commands.backfill(scheduled_job_id, body.start, body.end, body.dry_run)
 
 
-# --- operations ----------------------------------------------------------------------------
+@runs.post(
+    "/api/v1/jobs/{job_id}/cancel",
+    response_model=CancelReply,
+    responses={**AUTH_ERRORS, **BAD_JSON, **NOT_FOUND, **UNAVAILABLE},
+    summary="Cancel a running or queued job (an execution)",
+)
+async def cancel(
+    commands: CommandsDep,
+    caller: Writer,
+    job_id: JobId,
+    note: Annotated[Note | None, Body()] = None,
+) -> CancelReply:
+    return await commands.cancel(job_id, note.reason if note else None, f"api: {caller.name}")
 
-operations = APIRouter(tags=["operations"])
+
+@runs.get(
+    "/api/v1/jobs/{scheduled_job_id}/executions",
+    response_model=ExecutionList,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="A scheduled job's runs, newest first, by cursor",
+)
+async def scheduled_job_executions(
+    queries: QueriesDep,
+    _: Reader,
+    scheduled_job_id: ScheduledJobId,
+    status: JobStatus | None = None,
+    trigger: Trigger | None = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ExecutionList:
+    return await queries.scheduled_job_executions(
+        scheduled_job_id,
+        status=status,
+        trigger=trigger,
+        since=_utc(since),
+        until=_utc(until),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
-@operations.get("/healthz", response_class=PlainTextResponse, summary="Liveness (open)")
+@runs.get(
+    "/api/v1/executions",
+    response_model=ExecutionList,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="Runs of every scheduled job (and ad-hoc ones), newest first, by cursor",
+)
+async def executions(
+    queries: QueriesDep,
+    _: Reader,
+    scheduled_job_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    status: JobStatus | None = None,
+    trigger: Trigger | None = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ExecutionList:
+    return await queries.executions(
+        scheduled_job_id, status, trigger, _utc(since), _utc(until), limit, cursor
+    )
+
+
+@runs.get(
+    "/api/v1/executions/{job_id}",
+    response_model=ExecutionView,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="One job (execution)",
+)
+async def execution(queries: QueriesDep, _: Reader, job_id: JobId) -> ExecutionView:
+    return await queries.execution(job_id)
+
+
+# --- the scheduler as a whole --------------------------------------------------------------
+
+scheduler = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
+
+
+@scheduler.get(
+    "/metrics",
+    response_model=SchedulerMetrics,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="System-wide run statistics and counts",
+)
+async def scheduler_metrics(status: StatusDep, _: Reader) -> SchedulerMetrics:
+    return await status.metrics()
+
+
+@scheduler.get(
+    "/status",
+    response_model=SchedulerStatus,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="Which ticker leads, schedules loaded, lag of each runner lane",
+)
+async def scheduler_status(status: StatusDep, _: Reader) -> SchedulerStatus:
+    return await status.status()
+
+
+# --- probes, open to all -------------------------------------------------------------------
+
+probes = APIRouter(tags=["operations"])
+
+
+@probes.get("/healthz", response_class=PlainTextResponse, summary="Liveness (open)")
 async def healthz(request: Request) -> PlainTextResponse:
     return _verdict(request.app.state.health(), "ok")
 
 
-@operations.get("/readyz", response_class=PlainTextResponse, summary="Readiness (open)")
+@probes.get("/readyz", response_class=PlainTextResponse, summary="Readiness (open)")
 async def readyz(request: Request) -> PlainTextResponse:
     return _verdict(request.app.state.readiness(), "ready")
 
 
-@operations.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (open)")
+@probes.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (open)")
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -479,18 +530,18 @@ def _verdict(problems: list[str], fine: str) -> PlainTextResponse:
 
 # --- the app -------------------------------------------------------------------------------
 
-ROUTERS = (seed001, specs, seed004, operations)
+ROUTERS = (scheduled_jobs, schedule_specs, runs, scheduler, probes)
 
 
 def create_app(
-    core: ApiCore,
+    operations: Operations,
     auth: Authenticator,
     health: Problems,
     readiness: Problems,
     registry: CollectorRegistry,
 ) -> FastAPI:
-    app = FastAPI(title="natscron API", version="0.1.0", description=DESCRIPTION)
-    app.state.core = core
+    app = FastAPI(title="natscron API", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS)
+    app.state.operations = operations
     app.state.auth = auth
     app.state.health = health
     app.state.readiness = readiness

@@ -1,6 +1,6 @@
 """The NATS face: request/reply endpoints under `natscron.api.` as a NATS micro service
 (`natscron-api`, discoverable with `$SRV.INFO` / `$SRV.PING` / `$SRV.STATS`), over the same
-`ApiCore` methods and reply models as the HTTP face.
+`Operations` and reply models as the HTTP face.
 
 A request is a JSON body (`natscron_api.requests`; empty means `{}`); a success is the reply
 model as JSON. An error carries the micro headers (`Nats-Service-Error-Code`: the HTTP status
@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure
 
-from natscron_api.core import ApiCore
 from natscron_api.errors import ApiError, http_status, problems_sentence
+from natscron_api.operations import Operations
 from natscron_api.requests import (
     Backfill,
     CancelJob,
@@ -59,7 +59,7 @@ class Endpoint:
     subject: str
     """Below `natscron.api.`"""
     request: type[BaseModel]
-    call: Callable[[ApiCore, Any], Awaitable[BaseModel]]
+    call: Callable[[Operations, Any], Awaitable[BaseModel]]
     description: str
 
     @property
@@ -71,121 +71,126 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "schedules.list",
         ListSchedules,
-        lambda core, r: core.list_scheduled_jobs(r.status, r.selector, r.limit, r.cursor),
+        lambda ops, r: ops.queries.list_scheduled_jobs(r.status, r.selector, r.limit, r.cursor),
         "scheduled jobs, sorted by id, by cursor",
     ),
     Endpoint(
         "schedules.get",
         ScheduleRef,
-        lambda core, r: core.scheduled_job(r.scheduled_job_id),
+        lambda ops, r: ops.queries.scheduled_job(r.scheduled_job_id),
         "one scheduled job",
     ),
     Endpoint(
         "schedules.describe",
         DescribeSchedule,
-        lambda core, r: core.scheduled_job_detail(r.scheduled_job_id, r.include_runs, r.limit),
+        lambda ops, r: ops.queries.scheduled_job_detail(
+            r.scheduled_job_id, r.include_runs, r.limit
+        ),
         "a scheduled job and its newest runs",
     ),
     Endpoint(
         "schedules.preview",
         PreviewSchedule,
-        lambda core, r: core.preview(r.scheduled_job_id, r.count, r.after),
+        lambda ops, r: ops.specs.preview(r.scheduled_job_id, r.count, r.after),
         "the next fire times, and the schedule in words",
     ),
     Endpoint(
         "schedules.backfill",
         Backfill,
-        lambda core, r: core.backfill(r.scheduled_job_id, r.start, r.end, r.dry_run),
+        lambda ops, r: ops.commands.backfill(r.scheduled_job_id, r.start, r.end, r.dry_run),
         "run the past slots in a range that never ran (through a ticker)",
     ),
     Endpoint(
         "schedules.stats",
         ScheduleStats,
-        lambda core, r: core.job_stats(r.scheduled_job_id, r.hours),
+        lambda ops, r: ops.queries.job_stats(r.scheduled_job_id, r.hours),
         "run statistics of a scheduled job",
     ),
     Endpoint(
         "schedules.pause",
         PauseSchedule,
-        lambda core, r: core.pause(r.scheduled_job_id, r.reason),
+        lambda ops, r: ops.specs.pause(r.scheduled_job_id, r.reason),
         "pause an active scheduled job",
     ),
     Endpoint(
         "schedules.resume",
         ScheduleRef,
-        lambda core, r: core.resume(r.scheduled_job_id),
+        lambda ops, r: ops.specs.resume(r.scheduled_job_id),
         "resume a paused scheduled job",
     ),
     Endpoint(
         "schedules.delete",
         ScheduleRef,
-        lambda core, r: core.delete_schedule(r.scheduled_job_id),
+        lambda ops, r: ops.specs.delete(r.scheduled_job_id),
         "delete a scheduled job (its document and runs are kept)",
     ),
     Endpoint(
         "schedules.bulk.pause",
         BulkControl,
-        lambda core, r: core.bulk("pause", r.ids, r.selector, r.reason),
+        lambda ops, r: ops.specs.bulk("pause", r.ids, r.selector, r.reason),
         "pause many, by ids or label selector",
     ),
     Endpoint(
         "schedules.bulk.resume",
         BulkControl,
-        lambda core, r: core.bulk("resume", r.ids, r.selector),
+        lambda ops, r: ops.specs.bulk("resume", r.ids, r.selector),
         "resume many, by ids or label selector",
     ),
     Endpoint(
         "schedules.bulk.delete",
         BulkControl,
-        lambda core, r: core.bulk("delete", r.ids, r.selector),
+        lambda ops, r: ops.specs.bulk("delete", r.ids, r.selector),
         "delete many, by ids or label selector",
     ),
     Endpoint(
         "schedules.create",
         CreateSchedule,
-        lambda core, r: core.create_schedule(r.spec, r.unchecked),
+        lambda ops, r: ops.specs.create(r.spec, r.unchecked),
         "create a scheduled job (fails if its id exists)",
     ),
     Endpoint(
         "schedules.replace",
         ReplaceSchedule,
-        lambda core, r: core.replace_schedule(r.scheduled_job_id, r.spec, r.unchecked),
+        lambda ops, r: ops.specs.replace(r.scheduled_job_id, r.spec, r.unchecked),
         "create or replace a scheduled job",
     ),
     Endpoint(
         "jobs.list",
         ListJobs,
-        lambda core, r: core.executions(
+        lambda ops, r: ops.queries.executions(
             r.scheduled_job_id, r.status, r.trigger, r.since, r.until, r.limit, r.cursor
         ),
         "jobs (executions), newest first, by cursor",
     ),
-    Endpoint("jobs.get", JobRef, lambda core, r: core.execution(r.job_id), "one job"),
+    Endpoint("jobs.get", JobRef, lambda ops, r: ops.queries.execution(r.job_id), "one job"),
     Endpoint(
         "jobs.cancel",
         CancelJob,
-        lambda core, r: core.cancel(r.job_id, r.reason, r.by),
+        lambda ops, r: ops.commands.cancel(r.job_id, r.reason, r.by),
         "cancel a running or queued job",
     ),
     Endpoint(
         "jobs.retry",
         RetryJob,
-        lambda core, r: core.retry(r.job_id, r.priority),
+        lambda ops, r: ops.commands.retry(r.job_id, r.priority),
         "run a failed or cancelled job again, as a new job linked to it",
     ),
     Endpoint(
         "trigger",
         TriggerRequest,
-        lambda core, r: core.trigger(r),
+        lambda ops, r: ops.commands.trigger(r),
         "run a scheduled job now, or an ad-hoc scraper run",
     ),
     Endpoint(
-        "status", Nothing, lambda core, r: core.status(), "leader, lane lag, runners, scrapers"
+        "status",
+        Nothing,
+        lambda ops, r: ops.status.status(),
+        "leader, lane lag, runners, scrapers",
     ),
     Endpoint(
         "metrics",
         Nothing,
-        lambda core, r: core.scheduler_metrics(),
+        lambda ops, r: ops.status.metrics(),
         "system-wide run statistics and counts",
     ),
 )
@@ -195,8 +200,8 @@ class MicroFace:
     """The endpoints in `ENDPOINTS`, served on one NATS connection; counts every request by
     endpoint and outcome (`ok` or the error code)."""
 
-    def __init__(self, core: ApiCore, registry: CollectorRegistry) -> None:
-        self._core = core
+    def __init__(self, operations: Operations, registry: CollectorRegistry) -> None:
+        self._operations = operations
         self._service: Service | None = None
         self._requests = Counter(
             "natscron_api_nats_requests_total",
@@ -247,7 +252,7 @@ class MicroFace:
         except ValidationError as exc:
             raise ApiError("invalid_request", problems_sentence(exc.errors())) from None
         try:
-            reply = await endpoint.call(self._core, parsed)
+            reply = await endpoint.call(self._operations, parsed)
         except NatscronError:
             raise
         except UNAVAILABLE as exc:

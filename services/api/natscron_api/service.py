@@ -1,5 +1,5 @@
 """The API service: uvicorn serving the HTTP face and the NATS micro face (`natscron.api.*`)
-over one `ApiCore`, inside the lifecycle every service shares.
+over the same `Operations`, inside the lifecycle every service shares.
 
 Stateless, so any number of replicas can run: everything it answers comes from MongoDB,
 KV and the services behind `jobs.trigger` / `jobs.cancel`. It binds its socket itself
@@ -23,9 +23,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from natscron_api.auth import Authenticator
-from natscron_api.core import ApiCore
 from natscron_api.http_app import create_app
 from natscron_api.micro import MicroFace
+from natscron_api.operations import Operations
 from natscron_shared.contract import names
 from natscron_shared.contract.errors import NatscronError
 from natscron_shared.contract.storage import Document
@@ -106,11 +106,11 @@ class ApiService(Service):
         self._mongo = new_client(self._endpoints.mongo_url, appname=APPNAME)
         db = database_of(self._mongo)
         await self._check_mongo(db)
-        core = ApiCore(client_of(self._broker), db, self._clock)
-        self._micro = MicroFace(core, self.registry)
+        operations = Operations.over(client_of(self._broker), db, self._clock)
+        self._micro = MicroFace(operations, self.registry)
         await self._micro.start(client_of(self._broker))
         app = create_app(
-            core, self._auth, self.health_problems, self.readiness_problems, self.registry
+            operations, self._auth, self.health_problems, self.readiness_problems, self.registry
         )
         listening = self._listen()
         self.port = listening.getsockname()[1]

@@ -1,0 +1,71 @@
+"""What NATS holds now, as the API reads it: KV buckets, the lag of consumers, the scraper
+catalogue. A bucket or consumer that does not exist is `not_provisioned`."""
+
+from nats.js import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from natscron_api.errors import ApiError
+from natscron_api.views import ConsumerLag
+from natscron_shared.contract import names
+from natscron_shared.contract.catalogue import Catalogue
+from natscron_shared.contract.enums import Priority
+from natscron_shared.nats.kv_watch import current_values
+from natscron_shared.nats.scrapers_bucket import load_catalogue
+
+
+class LiveState:
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self._buckets: dict[str, KeyValue] = {}
+
+    async def bucket(self, name: str) -> KeyValue:
+        if name not in self._buckets:
+            try:
+                self._buckets[name] = await self._js.key_value(name)
+            except BucketNotFoundError:
+                raise not_provisioned(name) from None
+        return self._buckets[name]
+
+    async def get(self, bucket_name: str, key: str) -> bytes | None:
+        """The key's value; None if it has none (never put, deleted or purged)."""
+        try:
+            entry = await (await self.bucket(bucket_name)).get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        return entry.value
+
+    async def keys(self, bucket_name: str) -> list[str]:
+        return list(await current_values(await self.bucket(bucket_name)))
+
+    async def catalogue(self) -> Catalogue:
+        try:
+            return await load_catalogue(self._js)
+        except BucketNotFoundError:
+            raise not_provisioned(names.KV_SCRAPERS) from None
+
+    async def runner_lanes(self) -> list[ConsumerLag]:
+        return [await self.lag(names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority]
+
+    async def lag(self, stream: str, consumer: str) -> ConsumerLag:
+        try:
+            info = await self._js.consumer_info(stream, consumer)
+        except NotFoundError:
+            raise ApiError(
+                "not_provisioned",
+                f"consumer {stream}/{consumer} does not exist; run `natscron provision`",
+            ) from None
+        return ConsumerLag(
+            consumer=consumer,
+            stream=stream,
+            pending=info.num_pending or 0,
+            ack_pending=info.num_ack_pending or 0,
+            redelivered=info.num_redelivered or 0,
+            waiting_pulls=info.num_waiting or 0,
+        )
+
+
+def not_provisioned(bucket: str) -> ApiError:
+    return ApiError(
+        "not_provisioned", f"KV bucket {bucket} does not exist; run `natscron provision`"
+    )

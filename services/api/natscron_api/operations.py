@@ -1,0 +1,41 @@
+"""What the API does, independent of how it is asked: the HTTP face (`http_app`) and the
+NATS micro face (`micro`) call the same parts, each over what it touches. Each operation
+returns a view model (`views.py`) or raises an error with a stable code (`errors.py`).
+
+- `Queries`: the recorder's documents in MongoDB (scheduled jobs, runs, statistics);
+- `Specs`: the specs in KV `scheduled_jobs` (written, paused, resumed, deleted, previewed);
+- `Commands`: runs triggered, retried, backfilled and cancelled, through the services;
+- `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts).
+"""
+
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+from pymongo.asynchronous.database import AsyncDatabase
+
+from natscron_api.commands import Commands
+from natscron_api.live_state import LiveState
+from natscron_api.queries import Queries
+from natscron_api.specs import Specs
+from natscron_api.status import Status
+from natscron_shared.contract.storage import Document
+from natscron_shared.runtime.clock import Clock
+
+
+@dataclass(frozen=True)
+class Operations:
+    queries: Queries
+    specs: Specs
+    commands: Commands
+    status: Status
+
+    @classmethod
+    def over(cls, client: Client, db: AsyncDatabase[Document], clock: Clock) -> "Operations":
+        """The parts over one NATS connection and one MongoDB database."""
+        live = LiveState(client.jetstream())
+        return cls(
+            queries=Queries(db, clock),
+            specs=Specs(live, clock),
+            commands=Commands(client),
+            status=Status(client, live, db, clock),
+        )

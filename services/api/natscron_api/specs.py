@@ -1,0 +1,182 @@
+"""The specs in KV `scheduled_jobs`, where natscron keeps its truth about schedules:
+written (checked as `natscron apply` checks them), paused and resumed (compare-and-set,
+`natscron_shared.nats.schedule_bucket`), deleted, and their next fire times previewed.
+The recorder mirrors them into MongoDB; nothing here writes MongoDB."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from nats.js.errors import KeyWrongLastSequenceError
+from pydantic import ValidationError
+
+from natscron_api.describe import describe
+from natscron_api.errors import ApiError, unknown_scheduled_job
+from natscron_api.live_state import LiveState
+from natscron_api.views import BulkControlResult, ControlResult, Preview, SpecWritten
+from natscron_shared.contract import names
+from natscron_shared.contract.catalogue import NoRunnersError, check_job, no_runners_message
+from natscron_shared.contract.enums import ScheduledJobStatus
+from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.ticker_state import SlotState, runs_left
+from natscron_shared.nats import schedule_bucket
+from natscron_shared.nats.connection import to_json
+from natscron_shared.runtime.clock import Clock
+from natscron_shared.timing.schedule import next_fire_after
+
+Action = Literal["pause", "resume", "delete"]
+
+
+class Specs:
+    def __init__(self, live: LiveState, clock: Clock) -> None:
+        self._live = live
+        self._clock = clock
+
+    async def pause(self, scheduled_job_id: str, reason: str | None) -> ControlResult:
+        """An active job becomes paused; any other status is `invalid_state`."""
+        bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        (result,) = await schedule_bucket.pause(
+            bucket, [scheduled_job_id], reason, self._clock.now()
+        )
+        return _single(result)
+
+    async def resume(self, scheduled_job_id: str) -> ControlResult:
+        bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        (result,) = await schedule_bucket.resume(bucket, [scheduled_job_id])
+        return _single(result)
+
+    async def bulk(
+        self,
+        action: Action,
+        ids: Sequence[str] | None,
+        selector: str | None,
+        reason: str | None = None,
+    ) -> BulkControlResult:
+        """Pause, resume or delete many: by ids, or those whose labels match `selector`. Each
+        gets its own outcome; nothing fails as a whole for one unknown id."""
+        bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        if selector is not None:
+            chosen = await schedule_bucket.select(bucket, schedule_bucket.parse_selector(selector))
+        else:
+            chosen = list(dict.fromkeys(ids or ()))
+        if action == "pause":
+            results = await schedule_bucket.pause(bucket, chosen, reason, self._clock.now())
+        elif action == "resume":
+            results = await schedule_bucket.resume(bucket, chosen)
+        else:
+            results = await schedule_bucket.delete(bucket, chosen)
+        views = [_view(result) for result in results]
+        changed = sum(1 for view in views if view.outcome in ("paused", "resumed", "deleted"))
+        return BulkControlResult(results=views, changed=changed)
+
+    async def create(self, spec: ScheduledJob, unchecked: bool = False) -> SpecWritten:
+        """Write a new spec; `already_exists` if its id is taken."""
+        await self._check(spec, unchecked)
+        bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        try:
+            revision = await bucket.create(spec.scheduled_job_id, to_json(spec))
+        except KeyWrongLastSequenceError:
+            raise ApiError(
+                "already_exists",
+                f"scheduled job {spec.scheduled_job_id!r} already exists; replace it instead",
+            ) from None
+        return _written(spec, revision, created=True)
+
+    async def replace(
+        self, scheduled_job_id: str, spec: ScheduledJob, unchecked: bool = False
+    ) -> SpecWritten:
+        """Write the spec under its id, created or replaced."""
+        if spec.scheduled_job_id != scheduled_job_id:
+            raise ApiError(
+                "invalid_request",
+                f"the body names scheduled job {spec.scheduled_job_id!r}, the path"
+                f" {scheduled_job_id!r}",
+            )
+        await self._check(spec, unchecked)
+        bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        existed = await self._live.get(names.KV_SCHEDULED_JOBS, scheduled_job_id) is not None
+        revision = await bucket.put(scheduled_job_id, to_json(spec))
+        return _written(spec, revision, created=not existed)
+
+    async def delete(self, scheduled_job_id: str) -> ControlResult:
+        """The spec leaves KV; the recorder keeps the document and its runs, inactive."""
+        bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        (result,) = await schedule_bucket.delete(bucket, [scheduled_job_id])
+        return _single(result)
+
+    async def preview(
+        self, scheduled_job_id: str, count: int = 10, after: datetime | None = None
+    ) -> Preview:
+        """The next `count` fire times of the spec in KV (what the ticker follows)."""
+        value = await self._live.get(names.KV_SCHEDULED_JOBS, scheduled_job_id)
+        if value is None:
+            raise unknown_scheduled_job(scheduled_job_id)
+        try:
+            spec = ScheduledJob.model_validate_json(value)
+        except ValidationError:
+            raise ApiError(
+                "invalid_state", f"KV holds no valid spec for {scheduled_job_id!r}"
+            ) from None
+        remaining = await self._runs_left(spec)
+        times: list[datetime] = []
+        moment = after or self._clock.now()
+        left = remaining
+        while len(times) < count:
+            slot = next_fire_after(spec, moment, runs_left=left)
+            if slot is None:
+                break
+            times.append(slot)
+            moment = slot
+            left = None if left is None else left - 1
+        return Preview(
+            scheduled_job_id=scheduled_job_id,
+            status=spec.status.value,
+            fires=spec.status is ScheduledJobStatus.ACTIVE,
+            schedule=describe(spec),
+            timezone=spec.timezone,
+            next_fire_times=times,
+            remaining_runs=remaining,
+        )
+
+    async def _runs_left(self, spec: ScheduledJob) -> int | None:
+        """What `max_runs` still allows, by the count the ticker keeps in `ticker_state`
+        (a value that is no state counts for nothing, as the ticker ignores it too)."""
+        if spec.max_runs is None:
+            return None
+        value = await self._live.get(names.KV_TICKER_STATE, spec.scheduled_job_id)
+        try:
+            state = None if value is None else SlotState.from_json(value)
+        except ValidationError:
+            state = None
+        return runs_left(spec, state)
+
+    async def _check(self, spec: ScheduledJob, unchecked: bool) -> None:
+        if unchecked:
+            return
+        catalogue = await self._live.catalogue()
+        try:
+            check_job(catalogue, spec.scraper, spec.params)
+        except NoRunnersError:
+            raise NoRunnersError(no_runners_message("pass unchecked=true")) from None
+
+
+def _view(result: schedule_bucket.ControlResult) -> ControlResult:
+    return ControlResult(
+        scheduled_job_id=result.scheduled_job_id, outcome=result.outcome, message=result.message
+    )
+
+
+def _single(result: schedule_bucket.ControlResult) -> ControlResult:
+    if result.outcome == "not_found":
+        raise unknown_scheduled_job(result.scheduled_job_id)
+    if result.outcome == "unchanged":
+        raise ApiError(
+            "invalid_state", f"scheduled job {result.scheduled_job_id!r} is {result.message}"
+        )
+    return _view(result)
+
+
+def _written(spec: ScheduledJob, revision: int, created: bool) -> SpecWritten:
+    return SpecWritten(
+        scheduled_job=spec.model_dump(mode="json"), created=created, revision=revision
+    )
