@@ -1,15 +1,16 @@
 """The CLI's way to the API: requests on `natscron.api.*` over NATS, so a command needs only
 NATS credentials. A reply is returned as the JSON it came as (what HTTP would answer); an
-error reply is raised with its code."""
+error reply is raised with its code. `reply_as` reads a reply as its model (`natscron_api.views`
+and the contract's replies), for what is drawn of it."""
 
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import nats.errors
 from nats.aio.client import Client
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from natscron.cli.connect import nats_client
 from natscron.stack import resolve_nats_url
@@ -17,6 +18,7 @@ from natscron_api.requests import subject_of
 from natscron_shared.contract.errors import NatscronError
 from natscron_shared.runtime.settings import Settings
 
+M = TypeVar("M", bound=BaseModel)
 REQUEST_TIMEOUT_SECONDS = 15.0
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 
@@ -27,6 +29,23 @@ class ApiReplyError(NatscronError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class UnexpectedReplyError(NatscronError):
+    """A reply that is not what its endpoint answers: an API of another version."""
+
+    code = "remote_error"
+
+
+def reply_as(model: type[M], reply: Any) -> M:
+    try:
+        return model.model_validate(reply)
+    except ValidationError as exc:
+        raise UnexpectedReplyError(
+            f"the API's reply is no {model.__name__} ({exc.error_count()} problems, the first:"
+            f" {exc.errors()[0]['msg']}); is the API of another natscron version? `-o json`"
+            " prints it as it came"
+        ) from None
 
 
 class Api:

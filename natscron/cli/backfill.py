@@ -9,11 +9,13 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
+from natscron.cli.api_client import reply_as
 from natscron.cli.output import Format, OutputOption
 from natscron.cli.query import ask
 from natscron.cli.tables import when
 from natscron.cli.times import parse_time
 from natscron_api.requests import Backfill
+from natscron_shared.contract.backfill import BackfillReply
 
 TIME_HELP = "ISO 8601 (UTC without an offset) or an age: 30m, 2h, 7d"
 
@@ -53,7 +55,8 @@ def backfill(
     ask("schedules.backfill", request, output, _table)
 
 
-def _table(reply: dict[str, Any]) -> Group:
-    lines = [when(slot) for slot in reply["slots"]]
-    lines.append(Text(reply["message"]))
+def _table(reply: Any) -> Group:
+    answer = reply_as(BackfillReply, reply)
+    lines = [when(slot) for slot in answer.slots]
+    lines.append(Text(answer.message))
     return Group(*lines)

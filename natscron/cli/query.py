@@ -7,8 +7,10 @@ from pydantic import BaseModel
 from rich.console import RenderableType
 
 from natscron.cli.api_client import api
+from natscron.cli.exits import exit_of
 from natscron.cli.output import Format, emit
-from natscron.cli.runtime import run
+from natscron.cli.runtime import fail, run
+from natscron_shared.contract.errors import NatscronError
 from natscron_shared.runtime.settings import Settings
 
 
@@ -22,4 +24,8 @@ def ask(
         async with api(settings) as client:
             return await client.ask(endpoint, request)
 
-    emit(run(work), fmt, table)
+    reply = run(work)
+    try:
+        emit(reply, fmt, table)
+    except NatscronError as exc:  # a table that cannot read the reply
+        raise fail(str(exc), exit_of(exc)) from None

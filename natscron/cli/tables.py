@@ -1,6 +1,8 @@
 """Tables for people (`-o table`, the default), one per kind of API reply. They take the
-reply's JSON, so what they show is what `-o json` prints."""
+reply's JSON, so what they show is what `-o json` prints, and read it as the reply's model
+(`natscron_api.views`, the contract's replies), so a renamed field is a type error here."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -8,7 +10,39 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from natscron.cli.api_client import reply_as
+from natscron_api.views import (
+    BulkControlResult,
+    ConsumerLag,
+    ControlResult,
+    ExecutionList,
+    ExecutionView,
+    JobStats,
+    Preview,
+    ScheduledJobDetail,
+    ScheduledJobList,
+    ScheduledJobView,
+    SchedulerMetrics,
+    SchedulerStatus,
+    StatsSummary,
+)
+from natscron_shared.contract.cancel import CancelReply
+from natscron_shared.contract.messages import TriggerReply
+from natscron_shared.contract.ticker_status import TickerStatus
+
 HIDDEN_IN_DETAIL = frozenset({"params", "labels", "webhooks"})
+SUMMARY_COLUMNS = (
+    "RUNS",
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "SKIPPED",
+    "SUCCESS_RATE",
+    "DURATION_MS_MEAN",
+    "DURATION_MS_P95",
+    "ITEMS_SCRAPED",
+    "ITEMS_SAVED",
+)
 
 
 def cell(value: Any) -> Text:
@@ -17,11 +51,11 @@ def cell(value: Any) -> Text:
     return Text(str(value))
 
 
-def when(value: str | None) -> Text:
-    """An ISO time from the API as `2026-11-25 10:00:10` (UTC)."""
-    if not value:
+def when(moment: datetime | None) -> Text:
+    """A time from the API as `2026-11-25 10:00:10` (UTC)."""
+    if moment is None:
         return Text("-")
-    return Text(datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S"))
+    return Text(moment.strftime("%Y-%m-%d %H:%M:%S"))
 
 
 def _table(*columns: str, caption: str | None = None) -> Table:
@@ -37,33 +71,37 @@ def _page(shown: int, total: int, cursor: str | None) -> str | None:
     return f"{shown} of {total}; next page: --cursor {cursor}"
 
 
-def fields(document: dict[str, Any], title: str | None = None) -> Table:
-    """One record as `FIELD  VALUE` rows, leaving out empty fields."""
+def fields(document: Mapping[str, Any], title: str | None = None) -> Table:
+    """One record, as its JSON, in `FIELD  VALUE` rows, leaving out empty fields."""
     table = Table(box=None, pad_edge=False, show_header=False, title=title, title_justify="left")
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for name, value in document.items():
         if value in (None, "", [], {}):
             continue
-        shown = when(value) if name.endswith("_at") and isinstance(value, str) else cell(value)
-        table.add_row(name, shown)
+        is_moment = name.endswith("_at") and isinstance(value, str)
+        table.add_row(name, when(datetime.fromisoformat(value)) if is_moment else cell(value))
     return table
 
 
-def _schedule_of(doc: dict[str, Any]) -> str:
-    if doc.get("cron_expression"):
-        return f"cron {doc['cron_expression']}"
-    if doc.get("interval"):
-        return "every " + " ".join(f"{v:g}{k[0]}" for k, v in doc["interval"].items() if v)
-    if doc.get("interval_minutes"):
-        return f"every {doc['interval_minutes']:g}m"
-    if doc.get("run_at"):
-        return f"once at {when(doc['run_at'])}"
+def _pairs(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def _schedule_of(job: ScheduledJobView) -> str:
+    if job.cron_expression:
+        return f"cron {job.cron_expression}"
+    if job.interval:
+        return "every " + " ".join(f"{v:g}{k[0]}" for k, v in job.interval.items() if v)
+    if job.interval_minutes:
+        return f"every {job.interval_minutes:g}m"
+    if job.run_at:
+        return f"once at {when(job.run_at)}"
     return "-"
 
 
-def schedules(reply: dict[str, Any]) -> Table:
-    items = reply["scheduled_jobs"]
+def schedules(reply: Any) -> Table:
+    page = reply_as(ScheduledJobList, reply)
     table = _table(
         "ID",
         "STATUS",
@@ -74,65 +112,77 @@ def schedules(reply: dict[str, Any]) -> Table:
         "LAST RUN",
         "LAST STATUS",
         "RUNS",
-        caption=_page(len(items), reply["total"], reply.get("next_cursor")),
+        caption=_page(len(page.scheduled_jobs), page.total, page.next_cursor),
     )
-    for doc in items:
+    for job in page.scheduled_jobs:
         table.add_row(
-            cell(doc["scheduled_job_id"]),
-            cell(doc.get("status")),
-            cell(_schedule_of(doc)),
-            cell(doc.get("timezone")),
-            cell(doc.get("scraper")),
-            when(doc.get("next_run_at")),
-            when(doc.get("last_run_at")),
-            cell(doc.get("last_run_status")),
-            cell(doc.get("run_count")),
+            cell(job.scheduled_job_id),
+            cell(job.status),
+            cell(_schedule_of(job)),
+            cell(job.timezone),
+            cell(job.scraper),
+            when(job.next_run_at),
+            when(job.last_run_at),
+            cell(job.last_run_status),
+            cell(job.run_count),
         )
     return table
 
 
-def schedule(doc: dict[str, Any]) -> Table:
-    shown = {k: v for k, v in doc.items() if k not in HIDDEN_IN_DETAIL}
-    for name in ("labels", "params"):
-        if doc.get(name):
-            shown[name] = ", ".join(f"{k}={v}" for k, v in doc[name].items())
+def _schedule_fields(job: ScheduledJobView) -> Table:
+    shown = job.model_dump(mode="json", exclude=set(HIDDEN_IN_DETAIL))
+    if job.labels:
+        shown["labels"] = _pairs(job.labels)
+    if job.params:
+        shown["params"] = _pairs(job.params)
     return fields(shown)
 
 
-def schedule_detail(reply: dict[str, Any]) -> RenderableType:
-    runs = reply["job_runs"]
-    listed = jobs({"executions": runs, "total": reply["total_runs"], "next_cursor": None})
-    heading = Text(f"\nruns: {len(runs)} newest of {reply['total_runs']}", style="bold")
-    return Group(schedule(reply["scheduled_job"]), heading, listed)
+def schedule(reply: Any) -> Table:
+    return _schedule_fields(reply_as(ScheduledJobView, reply))
 
 
-def preview(reply: dict[str, Any]) -> RenderableType:
+def schedule_detail(reply: Any) -> RenderableType:
+    detail = reply_as(ScheduledJobDetail, reply)
+    runs = detail.job_runs
+    listed = _runs(ExecutionList(executions=runs, total=detail.total_runs))
+    heading = Text(f"\nruns: {len(runs)} newest of {detail.total_runs}", style="bold")
+    return Group(_schedule_fields(detail.scheduled_job), heading, listed)
+
+
+def preview(reply: Any) -> RenderableType:
+    shown = reply_as(Preview, reply)
     lines = [
-        Text(f"{reply['scheduled_job_id']}: {reply.get('schedule') or 'no description'}"),
-        Text(f"status {reply['status']}, time zone {reply['timezone']}"),
+        Text(f"{shown.scheduled_job_id}: {shown.schedule or 'no description'}"),
+        Text(f"status {shown.status}, time zone {shown.timezone}"),
     ]
-    if not reply["fires"]:
+    if not shown.fires:
         lines.append(Text("it does not fire while not active: the times are hypothetical"))
-    if reply.get("remaining_runs") is not None:
-        lines.append(Text(f"remaining runs: {reply['remaining_runs']}"))
-    lines.extend(when(moment) for moment in reply["next_fire_times"])
-    if not reply["next_fire_times"]:
+    if shown.remaining_runs is not None:
+        lines.append(Text(f"remaining runs: {shown.remaining_runs}"))
+    lines.extend(when(moment) for moment in shown.next_fire_times)
+    if not shown.next_fire_times:
         lines.append(Text("no further fire times"))
     return Group(*lines)
 
 
-def control(reply: dict[str, Any]) -> Text:
-    return Text(f"{reply['scheduled_job_id']}: {reply['message']}")
+def control(reply: Any) -> Text:
+    result = reply_as(ControlResult, reply)
+    return Text(f"{result.scheduled_job_id}: {result.message}")
 
 
-def bulk(reply: dict[str, Any]) -> Text:
-    if not reply["results"]:
+def bulk(reply: Any) -> Text:
+    results = reply_as(BulkControlResult, reply).results
+    if not results:
         return Text("no scheduled job matched")
-    return Text("\n".join(f"{r['scheduled_job_id']}: {r['message']}" for r in reply["results"]))
+    return Text("\n".join(f"{r.scheduled_job_id}: {r.message}" for r in results))
 
 
-def jobs(reply: dict[str, Any]) -> Table:
-    items = reply["executions"]
+def jobs(reply: Any) -> Table:
+    return _runs(reply_as(ExecutionList, reply))
+
+
+def _runs(page: ExecutionList) -> Table:
     table = _table(
         "CREATED",
         "STATUS",
@@ -142,132 +192,138 @@ def jobs(reply: dict[str, Any]) -> Table:
         "SAVED",
         "DURATION",
         "ERROR",
-        caption=_page(len(items), reply["total"], reply.get("next_cursor")),
+        caption=_page(len(page.executions), page.total, page.next_cursor),
     )
-    for doc in items:
-        duration = doc.get("duration_ms")
-        error = doc.get("error_type") or ""
-        if doc.get("error_message"):
-            error = f"{error}: {doc['error_message']}" if error else doc["error_message"]
+    for run in page.executions:
+        error = run.error_type or ""
+        if run.error_message:
+            error = f"{error}: {run.error_message}" if error else run.error_message
         table.add_row(
-            when(doc.get("created_at")),
-            cell(doc.get("status")),
-            cell(doc["job_id"]),
-            cell(doc.get("trigger")),
-            cell(doc.get("properties_scraped")),
-            cell(doc.get("properties_saved")),
-            cell(None if duration is None else f"{duration} ms"),
+            when(run.created_at),
+            cell(run.status),
+            cell(run.job_id),
+            cell(run.trigger),
+            cell(run.properties_scraped),
+            cell(run.properties_saved),
+            cell(None if run.duration_ms is None else f"{run.duration_ms} ms"),
             cell(error),
         )
     return table
 
 
-def job(doc: dict[str, Any]) -> Table:
-    shown = {k: v for k, v in doc.items() if k != "params"}
-    if doc.get("params"):
-        shown["params"] = ", ".join(f"{k}={v}" for k, v in doc["params"].items())
+def job(reply: Any) -> Table:
+    run = reply_as(ExecutionView, reply)
+    shown = run.model_dump(mode="json", exclude={"params"})
+    if run.params:
+        shown["params"] = _pairs(run.params)
     return fields(shown)
 
 
-def started(reply: dict[str, Any]) -> Text:
+def started(reply: Any) -> Text:
     """A trigger's or retry's reply: the new job id first, for scripts."""
-    return Text(f"{reply['job_id']} {reply['status']}: {reply['message']}")
+    answer = reply_as(TriggerReply, reply)
+    return Text(f"{answer.job_id} {answer.status}: {answer.message}")
 
 
-def cancelled(reply: dict[str, Any]) -> Text:
-    return Text(f"{reply['job_id']} {reply['found']}: {reply['message']}")
+def cancelled(reply: Any) -> Text:
+    answer = reply_as(CancelReply, reply)
+    return Text(f"{answer.job_id} {answer.found}: {answer.message}")
 
 
-SUMMARY_COLUMNS = (
-    "runs",
-    "completed",
-    "failed",
-    "cancelled",
-    "skipped",
-    "success_rate",
-    "duration_ms_mean",
-    "duration_ms_p95",
-    "items_scraped",
-    "items_saved",
-)
+def _summary_row(summary: StatsSummary) -> list[Text]:
+    values = (
+        summary.runs,
+        summary.completed,
+        summary.failed,
+        summary.cancelled,
+        summary.skipped,
+        summary.success_rate,
+        summary.duration_ms_mean,
+        summary.duration_ms_p95,
+        summary.items_scraped,
+        summary.items_saved,
+    )
+    return [cell(f"{v:.3g}" if isinstance(v, float) else v) for v in values]
 
 
-def _summaries(rows: list[tuple[str, dict[str, Any]]]) -> Table:
-    table = _table("", *(name.upper() for name in SUMMARY_COLUMNS))
+def _summaries(rows: list[tuple[str, StatsSummary]]) -> Table:
+    table = _table("", *SUMMARY_COLUMNS)
     for label, summary in rows:
-        values = [summary.get(name) for name in SUMMARY_COLUMNS]
-        table.add_row(
-            Text(label, style="bold"),
-            *(cell(f"{v:.3g}" if isinstance(v, float) else v) for v in values),
-        )
+        table.add_row(Text(label, style="bold"), *_summary_row(summary))
     return table
 
 
-def job_stats(reply: dict[str, Any]) -> RenderableType:
-    rows = [("all time", reply["all_time"]), (f"last {reply['hours']} h", reply["recent"])]
-    rows += [(hour["period"], hour) for hour in reply["hourly"]]
-    last = reply.get("last_execution")
-    footer = f"last run: {last['job_id']} {last['status']}" if last else "no runs yet"
-    return Group(Text(reply["scheduled_job_id"], style="bold"), _summaries(rows), Text(footer))
+def job_stats(reply: Any) -> RenderableType:
+    stats = reply_as(JobStats, reply)
+    rows = [("all time", stats.all_time), (f"last {stats.hours} h", stats.recent)]
+    rows += [(hour.period, hour) for hour in stats.hourly]
+    last = stats.last_execution
+    footer = f"last run: {last.job_id} {last.status}" if last else "no runs yet"
+    return Group(Text(stats.scheduled_job_id, style="bold"), _summaries(rows), Text(footer))
 
 
-def metrics(reply: dict[str, Any]) -> RenderableType:
-    counts = reply["scheduled_jobs"]
+def metrics(reply: Any) -> RenderableType:
+    shown = reply_as(SchedulerMetrics, reply)
+    counts = shown.scheduled_jobs
     return Group(
         Text(
-            f"scheduled jobs: {counts['total']} ({counts['active']} active, {counts['paused']}"
-            f" paused, {counts['inactive']} inactive)"
+            f"scheduled jobs: {counts.total} ({counts.active} active, {counts.paused}"
+            f" paused, {counts.inactive} inactive)"
         ),
-        Text(f"jobs now: {reply['jobs']['queued']} queued, {reply['jobs']['running']} running"),
+        Text(f"jobs now: {shown.jobs.queued} queued, {shown.jobs.running} running"),
         _summaries(
             [
-                ("all time", reply["all_time"]),
-                ("last 24 h", reply["last_24h"]),
-                ("ad hoc", reply["adhoc_all_time"]),
+                ("all time", shown.all_time),
+                ("last 24 h", shown.last_24h),
+                ("ad hoc", shown.adhoc_all_time),
             ]
         ),
     )
 
 
-def _leader(reply: dict[str, Any]) -> Text:
-    leader = reply.get("leader")
-    if not leader:
+def _leader(status: SchedulerStatus) -> Text:
+    if not status.leader:
         return Text("leader: none (no ticker holds the lease)")
-    since = reply.get("leader_since")
-    return Text(f"leader: {leader}" + (f" since {when(since)}" if since else ""))
+    since = status.leader_since
+    return Text(f"leader: {status.leader}" + (f" since {when(since)}" if since else ""))
 
 
-def _tickers(tickers: list[dict[str, Any]]) -> RenderableType:
+def _tickers(tickers: list[TickerStatus]) -> RenderableType:
     if not tickers:
         return Text("tickers: none answered")
     table = _table("TICKER", "LEADING", "SINCE", "SPECS FOLLOWED", "ANSWERED")
     for ticker in tickers:
         table.add_row(
-            cell(ticker["ticker_id"]),
-            cell("yes" if ticker["leading"] else "no"),
-            when(ticker.get("leading_since")),
-            cell(ticker["schedules_loaded"]),
-            when(ticker.get("at")),
+            cell(ticker.ticker_id),
+            cell("yes" if ticker.leading else "no"),
+            when(ticker.leading_since),
+            cell(ticker.schedules_loaded),
+            when(ticker.at),
         )
     return table
 
 
-def status(reply: dict[str, Any]) -> RenderableType:
-    lag = _table("CONSUMER", "STREAM", "PENDING", "ACK PENDING", "REDELIVERED", "WAITING PULLS")
-    for consumer in (*reply["lanes"], *reply["recorder"]):
-        lag.add_row(
-            cell(consumer["consumer"]),
-            cell(consumer["stream"]),
-            cell(consumer["pending"]),
-            cell(consumer["ack_pending"]),
-            cell(consumer["redelivered"]),
-            cell(consumer["waiting_pulls"]),
+def _lag(consumers: list[ConsumerLag]) -> Table:
+    table = _table("CONSUMER", "STREAM", "PENDING", "ACK PENDING", "REDELIVERED", "WAITING PULLS")
+    for consumer in consumers:
+        table.add_row(
+            cell(consumer.consumer),
+            cell(consumer.stream),
+            cell(consumer.pending),
+            cell(consumer.ack_pending),
+            cell(consumer.redelivered),
+            cell(consumer.waiting_pulls),
         )
+    return table
+
+
+def status(reply: Any) -> RenderableType:
+    shown = reply_as(SchedulerStatus, reply)
     return Group(
-        _leader(reply),
-        _tickers(reply.get("tickers") or []),
-        Text(f"schedules loaded: {reply['schedules_loaded']}"),
-        Text(f"runners: {', '.join(reply['runners']) or 'none'}"),
-        Text(f"scrapers: {', '.join(reply['scrapers']) or 'none'}"),
-        lag,
+        _leader(shown),
+        _tickers(shown.tickers),
+        Text(f"schedules loaded: {shown.schedules_loaded}"),
+        Text(f"runners: {', '.join(shown.runners) or 'none'}"),
+        Text(f"scrapers: {', '.join(shown.scrapers) or 'none'}"),
+        _lag([*shown.lanes, *shown.recorder]),
     )

@@ -1,14 +1,20 @@
-"""Pieces of the command line that need no server: times, exit statuses, the apply diff."""
+"""Pieces of the command line that need no server: times, exit statuses, the apply diff,
+the tables."""
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import typer
+from rich.console import Console, RenderableType
 
+from natscron.cli import tables
+from natscron.cli.api_client import UnexpectedReplyError
 from natscron.cli.apply import Action, diff
 from natscron.cli.exits import Exit, exit_of
 from natscron.cli.times import parse_time
 from natscron_api.errors import ApiError
+from natscron_api.views import ScheduledJobList, ScheduledJobView
 from natscron_shared.contract.errors import BadRequestError, NatscronError
 from tests.api.api_support import spec
 
@@ -50,3 +56,41 @@ def test_diff_names_each_changed_field() -> None:
     assert change.line() == 'a: updated (name: "Old" -> "New")'
     assert diff(current, spec("a", name="Old", labels={"team": "x"})).action is Action.UNCHANGED
     assert diff(None, spec("a")).action is Action.CREATED
+
+
+def drawn(renderable: RenderableType) -> str:
+    out = io.StringIO()
+    Console(width=250, file=out, highlight=False).print(renderable)
+    return out.getvalue()
+
+
+def test_a_table_reads_the_reply_as_its_model() -> None:
+    at = datetime(2026, 11, 25, 10, 0, 10, tzinfo=UTC)
+    page = ScheduledJobList(
+        scheduled_jobs=[
+            ScheduledJobView(
+                scheduled_job_id="nightly",
+                status="active",
+                interval={"hours": 2, "minutes": 30},
+                next_run_at=at,
+                run_count=3,
+            )
+        ],
+        total=9,
+        next_cursor="abc",
+    )
+    lines = drawn(tables.schedules(page.model_dump(mode="json"))).splitlines()
+    assert lines[1].split() == ["nightly", "active", "every", "2h", "30m", "UTC", "-"] + [
+        "2026-11-25",
+        "10:00:10",
+        "-",
+        "-",
+        "3",
+    ]
+    assert lines[-1].rstrip() == "1 of 9; next page: --cursor abc"
+
+
+def test_a_reply_that_is_not_the_model_is_a_clear_error() -> None:
+    with pytest.raises(UnexpectedReplyError, match="no ScheduledJobList") as raised:
+        tables.schedules({"scheduled_jobs": [], "next_cursor": None})
+    assert exit_of(raised.value) is Exit.FAILURE
