@@ -47,6 +47,7 @@ def new_client(url: str, appname: str | None = None) -> AsyncMongoClient[Documen
 
 
 def database_of(client: AsyncMongoClient[Document]) -> AsyncDatabase[Document]:
+    """The database named in the URL's path, whose writes are `DURABLE`."""
     return client.get_default_database(default=DEFAULT_DATABASE, write_concern=DURABLE)
 
 
@@ -57,9 +58,12 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
 
 
 def _model(index: Index) -> IndexModel:
-    """`unique` only where it is true: an index created without the option is the same
-    index, so a server holding it from before is not asked to change its options."""
+    """`unique` only where it is true, as the indexes have always been created."""
     return IndexModel(list(index.keys), **({"unique": True} if index.unique else {}))
+
+
+# The collections, typed: the driver hands out plain dicts, which is what the contract's
+# TypedDicts declare, so reading through these makes a misspelt field a type error.
 
 
 def scheduled_jobs(db: AsyncDatabase[Any]) -> AsyncCollection[ScheduledJobDocument]:
