@@ -15,7 +15,7 @@ from natscron.cli import backfill, jobs, migrate, scheduler, schedules
 from natscron.cli.exits import EXIT_HELP, Exit
 from natscron.cli.output import Format, OutputOption, emit
 from natscron.cli.runtime import run
-from natscron_api.errors import problems_sentence
+from natscron_shared.contract.errors import problems_sentence
 from natscron_shared.runtime.settings import Settings
 
 app = typer.Typer(

@@ -12,8 +12,7 @@ from pydantic import ValidationError
 
 from natscron.cli.exits import Exit, exit_of
 from natscron.stack import LOG_FILE
-from natscron_api.errors import problems_sentence
-from natscron_shared.contract.errors import NatscronError
+from natscron_shared.contract.errors import NatscronError, problems_sentence
 from natscron_shared.runtime.settings import Settings
 
 T = TypeVar("T")

@@ -30,7 +30,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from natscron_api.auth import Authenticator, Forbidden, Principal, Scope, Unauthorized
 from natscron_api.commands import Commands
-from natscron_api.errors import http_status, problems_sentence
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
 from natscron_api.requests import BackfillRange
@@ -55,7 +54,7 @@ from natscron_api.views import (
 from natscron_shared.contract.backfill import BackfillReply
 from natscron_shared.contract.cancel import CancelReply
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
-from natscron_shared.contract.errors import NatscronError
+from natscron_shared.contract.errors import NatscronError, problems_sentence, status_of
 from natscron_shared.contract.messages import TriggerReply, TriggerRequest
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS
@@ -558,7 +557,7 @@ def error_response(
 ) -> JSONResponse:
     return JSONResponse(
         ErrorResponse.of(code, message).model_dump(),
-        status_code=status or http_status(code),
+        status_code=status or status_of(code),
         headers=headers,
     )
 

@@ -24,13 +24,14 @@ from pymongo.errors import PyMongoError
 
 from natscron_api.auth import Authenticator
 from natscron_api.http_app import create_app
-from natscron_api.micro import MicroFace
+from natscron_api.micro import micro_face
 from natscron_api.operations import Operations
 from natscron_shared.contract import names
 from natscron_shared.contract.errors import NatscronError
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.connection import client_of, jetstream_of, new_broker
 from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.nats.request_reply import MicroService
 from natscron_shared.runtime.clock import Clock, SystemClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.lifecycle import Service, bounded
@@ -91,7 +92,7 @@ class ApiService(Service):
         self._mongo_problem: str | None = "MongoDB not checked yet"
         self._server: _Server | None = None
         self._serving: asyncio.Task[None] | None = None
-        self._micro: MicroFace | None = None
+        self._micro: MicroService | None = None
         self.port: int | None = None
 
     @property
@@ -107,7 +108,7 @@ class ApiService(Service):
         db = database_of(self._mongo)
         await self._check_mongo(db)
         operations = Operations.over(client_of(self._broker), db, self._clock)
-        self._micro = MicroFace(operations, self.registry)
+        self._micro = micro_face(operations, self.registry)
         await self._micro.start(client_of(self._broker))
         app = create_app(
             operations, self._auth, self.health_problems, self.readiness_problems, self.registry
@@ -183,7 +184,7 @@ class ApiService(Service):
 
     async def _stop(self) -> None:
         if self._micro is not None:
-            await self._micro.stop()
+            await self._micro.stop(self._settings.shutdown_grace_seconds)
         if self._server is not None and self._serving is not None:
             self._server.should_exit = True
             await asyncio.wait([self._serving], timeout=self._settings.shutdown_grace_seconds + 2)

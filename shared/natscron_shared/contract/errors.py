@@ -23,6 +23,14 @@ class NatscronError(Exception):
         return super().__str__()
 
 
+class CodedError(NatscronError):
+    """An error whose code is chosen where it is raised (an API refusal, a remote's reply)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class BadRequestError(NatscronError):
     """The message could not be parsed or validated."""
 

@@ -44,6 +44,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 
 from natscron_shared.contract.errors import (
+    CodedError,
     MalformedJsonError,
     MessageTooLargeError,
     NatscronError,
@@ -76,11 +77,20 @@ class Endpoint(Generic[RequestT]):
     queue_group: str | None = None
     """Who shares the requests: None = the service's group (one instance answers each);
     an instance's own group makes every instance answer."""
+    name: str = ""
+    """The micro endpoint name; by default the subject, dots as dashes."""
 
-    @property
-    def name(self) -> str:
-        """The micro endpoint name: the subject, dots as dashes."""
-        return self.subject.replace(".", "-")
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.subject.replace(".", "-"))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A server behind the answers: its errors mean "unavailable, retry later"."""
+
+    name: str
+    errors: tuple[type[BaseException], ...]
 
 
 class MicroService:
@@ -94,7 +104,7 @@ class MicroService:
         registry: CollectorRegistry,
         *,
         queue_group: str | None = None,
-        unavailable: tuple[type[BaseException], ...] = TRANSIENT_NATS_ERRORS,
+        unavailable: Sequence[Backend] = (Backend("NATS", TRANSIENT_NATS_ERRORS),),
     ) -> None:
         self._name = name
         self._description = description
@@ -183,10 +193,11 @@ class MicroService:
             reply = await endpoint.answer(parsed)
         except NatscronError:
             raise
-        except self._unavailable as exc:
-            log.warning("%s: unavailable: %r", endpoint.subject, exc)
-            raise UnavailableError(f"{type(exc).__name__}; retry later") from None
         except Exception as exc:
+            backend = next((b for b in self._unavailable if isinstance(exc, b.errors)), None)
+            if backend is not None:
+                log.warning("%s: %s unavailable: %r", endpoint.subject, backend.name, exc)
+                raise UnavailableError(f"{backend.name} is unavailable; retry later") from None
             log.exception("a request on %s failed unexpectedly", endpoint.subject)
             raise NatscronError(
                 f"internal error ({type(exc).__name__}); see the {self._name} log"
@@ -221,12 +232,8 @@ async def _respond(request: Request, body: bytes, error: NatscronError | None = 
         log.warning("could not answer a request on %s: %s", request.subject, exc)
 
 
-class RemoteError(NatscronError):
+class RemoteError(CodedError):
     """An error reply: the answering service's own code and sentence."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 async def request(
