@@ -25,10 +25,11 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from bench.processes import provisioned_stack
+from bench.processes import Stack, provisioned_stack
 from natscron_shared.contract import names
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.nats.connection import to_json
@@ -72,14 +73,17 @@ def schedules(count: int, now: datetime) -> Iterator[ScheduledJob]:
     yield from daily(count - 1, now)
 
 
-async def put_all(js: JetStreamContext, specs: Iterable[ScheduledJob]) -> int:
-    """Put every spec into KV `scheduled_jobs`, in order, and return how many.
+async def put_all(stack: Stack, specs: Iterable[ScheduledJob]) -> int:
+    """Put every spec into the stack's KV `scheduled_jobs`, in order, and return how many.
 
     A KV put is a JetStream publish to `$KV.<bucket>.<key>`: the specs go out through a
-    `BulkPublisher`, `PUT_CHUNK` at a time, each chunk acked in full before the next is
-    encoded (`specs` may be a generator: only one chunk is held). Raises if any put was
-    not stored."""
-    publisher = BulkPublisher(js._nc, lambda stream, outcome, count: None)
+    `BulkPublisher` on a connection of its own, `PUT_CHUNK` at a time, each chunk acked in
+    full before the next is encoded (`specs` may be a generator: only one chunk is held).
+    Raises if any put was not stored."""
+    assert stack.nats is not None, "start the stack's servers first"
+    nc = Client()
+    await nc.connect(stack.nats.url)
+    publisher = BulkPublisher(nc, lambda stream, outcome, count: None)
     prefix = f"$KV.{names.KV_SCHEDULED_JOBS}."
     iterator = iter(specs)
     put = 0
@@ -99,6 +103,7 @@ async def put_all(js: JetStreamContext, specs: Iterable[ScheduledJob]) -> int:
             put += len(chunk)
     finally:
         await publisher.stop()
+        await nc.close()
     return put
 
 
@@ -153,7 +158,7 @@ class ProbeSlots:
 async def one_run(count: int) -> dict[str, float | int | str]:
     async with provisioned_stack() as (stack, js):
         started = time.monotonic()
-        await put_all(js, schedules(count, datetime.now(UTC)))
+        await put_all(stack, schedules(count, datetime.now(UTC)))
         put_seconds = time.monotonic() - started
         slots = ProbeSlots(js)
 

@@ -10,6 +10,9 @@ natscron, per run: a fresh stack (`bench.processes.Stack`: nats-server and Secan
 `natscron provision`, N specs put in KV `scheduled_jobs` (scraper `noop`, UTC, default
 `catchup: latest`), then one `natscron ticker` process. No runner: the run requests stay
 in the work-queue stream JOBS, each body giving its slot (`scheduled_for`) and schedule.
+With `--publishers bulk publish_async`, each repeat runs the ticker twice, as it is
+("natscron") and publishing through nats-py's public `js.publish_async` instead of its
+`BulkPublisher` ("pub_async", `bench/publish_async_ticker.py`).
 
 The server, per run: nats-server alone, one file stream with `allow_msg_schedules`
 (subjects `sched.def.>` and `sched.fired`), N definitions published on `sched.def.<i>`
@@ -44,7 +47,8 @@ issue: 2,000/s p99 < 20 ms and keeping up (the server: 17-25 ms); 500/s p99 < 6 
 100,000 due at one second all stored within 1.5 s.
 
 Run: `.venv/bin/python bench/lateness.py --rates 500 2000 --burst 100000 --seconds 20
---repeat 2` (the defaults; about 15 minutes on 2 cores).
+--repeat 2` (the defaults; about 15 minutes on 2 cores; add `--publishers bulk
+publish_async` for the public API's figures in the same run, about 22 minutes).
 """
 
 import argparse
@@ -65,6 +69,7 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from bench.processes import provisioned_stack, scan_log
+from bench.publish_async_publisher import STARTED
 from natscron.embedded import start_nats
 from natscron_shared.contract import names
 from natscron_shared.contract.models import ScheduledJob
@@ -79,6 +84,11 @@ LEAD_TIMEOUT_SECONDS = 180.0
 SCHEDULE_STREAM = "SCHED"
 DEFINITION_PREFIX = "sched.def."
 TARGET_SUBJECT = "sched.fired"
+PUBLISHERS = {
+    "bulk": ("natscron", None),
+    "publish_async": ("pub_async", "bench.publish_async_ticker"),
+}
+"""`--publishers`: the ticker's publisher, as (system shown, the ticker's variant module)."""
 RUN_REQUEST_LIKE_BODY = json.dumps(
     {
         "job_id": "scheduled_bench-00000_1700000000_abcdef",
@@ -327,7 +337,8 @@ def natscron_slots(messages: list[Any]) -> list[tuple[str, datetime, datetime]]:
     return found
 
 
-async def run_natscron(case: Case) -> Result:
+async def run_natscron(case: Case, publisher: str) -> Result:
+    system, variant = PUBLISHERS[publisher]
     async with provisioned_stack() as (stack, js):
         bucket = await js.key_value(names.KV_SCHEDULED_JOBS)
         cron, burst_at = case.plan()
@@ -337,7 +348,9 @@ async def run_natscron(case: Case) -> Result:
             lambda spec: bucket.put(spec.scheduled_job_id, to_json(spec)),
         )
         setup_s = time.monotonic() - started
-        ticker = await stack.start_service("ticker", "ticker")
+        ticker = await stack.start_service("ticker", "ticker", variant=variant)
+        if variant is not None and STARTED not in ticker.log_tail(lines=1_000):
+            raise RuntimeError(f"the ticker of {variant} did not say {STARTED!r}")
         await wait_leader(js, within=LEAD_TIMEOUT_SECONDS)
         led_at = datetime.now(UTC)
         notes = []
@@ -361,7 +374,7 @@ async def run_natscron(case: Case) -> Result:
         problems = scan_log(ticker.log_path)
         if problems.errors:
             notes.append(f"ticker log: {problems.errors} error lines, e.g. {problems.examples[0]}")
-        return Result.of("natscron", case, in_window, setup_s, notes)
+        return Result.of(system, case, in_window, setup_s, notes)
 
 
 # nats-server's own schedules (ADR-51)
@@ -461,37 +474,45 @@ def span(values: list[float], unit: str = "") -> str:
     return f"{low:.1f}{unit}" if low == high else f"{low:.1f}-{high:.1f}{unit}"
 
 
-async def bench_case(case: Case, repeat: int) -> None:
+async def bench_case(case: Case, repeat: int, publishers: list[str]) -> None:
     print(f"\n{case.title}", flush=True)
     print(
         f"{'run':>4} {'system':<9} {'fired/expected':>19} {'missing':>8} {'p50 ms':>8}"
         f" {'p99 ms':>8} {'max ms':>8} {'load s':>8}",
         flush=True,
     )
-    pairs: list[tuple[Result, Result]] = []
+    runs: dict[str, list[Result]] = {}
     for index in range(1, repeat + 1):
-        ours = await run_natscron(case)
-        print(row(index, ours), flush=True)
+        ours = [await run_natscron(case, publisher) for publisher in publishers]
+        for result in ours:
+            print(row(index, result), flush=True)
         theirs = await run_server(case)
         print(row(index, theirs), flush=True)
-        for result in (ours, theirs):
+        for result in [*ours, theirs]:
+            runs.setdefault(result.system, []).append(result)
             for note in result.notes:
                 print(f"       {result.system}: {note}", flush=True)
-        ratio = ours.p99 / theirs.p99 if theirs.p99 > 0 else math.nan
-        print(f"{index:>4} ratio p99 natscron/server: {figure(ratio)}", flush=True)
-        pairs.append((ours, theirs))
-    ours_all = [ours for ours, _ in pairs]
-    theirs_all = [theirs for _, theirs in pairs]
-    ratios = [o.p99 / t.p99 if t.p99 > 0 else math.nan for o, t in pairs]
-    print(
-        f"  over {repeat} runs: p99 natscron {span([r.p99 for r in ours_all], ' ms')},"
-        f" server {span([r.p99 for r in theirs_all], ' ms')}; ratio {span(ratios)};"
-        f" max natscron {span([r.max for r in ours_all], ' ms')},"
-        f" server {span([r.max for r in theirs_all], ' ms')};"
-        f" missing natscron {max(r.missing for r in ours_all):,},"
-        f" server {max(r.missing for r in theirs_all):,} (worst run)",
-        flush=True,
-    )
+        for result in ours:
+            print(
+                f"{index:>4} ratio p99 {result.system}/server: {figure(ratio(result, theirs))}",
+                flush=True,
+            )
+    server = runs.pop("server")
+    for system, results in runs.items():
+        ratios = [ratio(result, theirs) for result, theirs in zip(results, server, strict=True)]
+        print(
+            f"  over {repeat} runs: p99 {system} {span([r.p99 for r in results], ' ms')},"
+            f" server {span([r.p99 for r in server], ' ms')}; ratio {span(ratios)};"
+            f" max {system} {span([r.max for r in results], ' ms')},"
+            f" server {span([r.max for r in server], ' ms')};"
+            f" missing {system} {max(r.missing for r in results):,},"
+            f" server {max(r.missing for r in server):,} (worst run)",
+            flush=True,
+        )
+
+
+def ratio(ours: Result, theirs: Result) -> float:
+    return ours.p99 / theirs.p99 if theirs.p99 > 0 else math.nan
 
 
 async def bench(arguments: argparse.Namespace) -> None:
@@ -509,7 +530,7 @@ async def bench(arguments: argparse.Namespace) -> None:
         flush=True,
     )
     for case in cases:
-        await bench_case(case, arguments.repeat)
+        await bench_case(case, arguments.repeat, arguments.publishers)
 
 
 def main() -> None:
@@ -533,6 +554,13 @@ def main() -> None:
         help="seconds after the burst's slot to await its messages",
     )
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--publishers",
+        nargs="+",
+        choices=list(PUBLISHERS),
+        default=["bulk"],
+        help="the ticker's publishers to measure, one ticker run each per repeat",
+    )
     asyncio.run(bench(parser.parse_args()))
 
 

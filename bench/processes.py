@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from natscron.embedded import EmbeddedServer, die_with_parent, free_port, start_mongo, start_nats
 
+CLI_MODULE = "natscron.cli.main"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -310,7 +311,7 @@ class Stack:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "natscron.cli.main",
+            CLI_MODULE,
             *args,
             env=self.environment(),
             stdin=subprocess.DEVNULL,
@@ -329,8 +330,10 @@ class Stack:
         command: str,
         extra: dict[str, str] | None = None,
         ready_within: float = READY_TIMEOUT_SECONDS,
+        variant: str | None = None,
     ) -> ServiceProcess:
-        """Start `natscron <command>` as `name` and wait until it is ready."""
+        """Start `natscron <command>` as `name` and wait until it is ready; or, given a
+        `variant` (a benchmark's module that runs a changed service), `python -m <variant>`."""
         port = free_port()
         self.logs.mkdir(parents=True, exist_ok=True)
         log_path = self.logs / f"{name}.log"
@@ -339,8 +342,7 @@ class Stack:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "natscron.cli.main",
-                command,
+                *([CLI_MODULE, command] if variant is None else [variant]),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,

@@ -39,9 +39,9 @@ def resident_kib(pid: int) -> int:
 
 async def one_run(count: int) -> dict[str, float]:
     async with provisioned_stack() as (stack, js):
-        await put_all(js, daily(count - 1, datetime.now(UTC)))
+        await put_all(stack, daily(count - 1, datetime.now(UTC)))
         # Alone, once every other spec is stored: the probe is the schedule put last.
-        await put_all(js, [probe()])
+        await put_all(stack, [probe()])
         slots = ProbeSlots(js)
         started_wall, started = datetime.now(UTC), time.monotonic()
         ticker = await stack.start_service(

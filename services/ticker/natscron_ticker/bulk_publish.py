@@ -8,12 +8,14 @@ about 110,000 a second on the same machine, the server's work included
 (bench/bulk_publish.py, bench/RESULTS.md). It encodes the protocol frames itself, ahead of
 time if asked (`frame`), and hands a burst to the connection `CHECK_EVERY` messages a
 write, yielding to the loop every `YIELD_EVERY`, so a burst due at once is on the wire in a
-few writes rather than trickling out between its own acks. A write goes straight to the
-connection's transport when nothing is queued before it, else through the connection's
-own buffer and flusher (`Client._transport`, `_pending`, `_send_command`, `_flush_pending`:
-nats-py internals, the version pinned in uv.lock; tests/ticker/test_bulk_publish.py and the NATS
-restart in tests/system/test_chaos.py cover it).
-The ticker fires its bursts through it.
+few writes rather than trickling out between its own acks. The ticker fires its bursts
+through it.
+
+The writes go through `natscron_shared.nats.client_internals.write_frames`, the one user
+of nats-py's private internals, which refuses any nats-py but the version it was tested
+with. nats-py's public `JetStreamContext.publish_async` is the same pattern, one message at
+a time: less than half this throughput, and the ticker on it missed every lateness target
+(bench/RESULTS.md, "publish_async against BulkPublisher").
 
 The guarantees are those of `js.publish`: a message is stored when its ack says so
 (`Stored`, possibly as a duplicate of its msg id); a timeout does not mean "not stored"
@@ -36,6 +38,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from natscron_shared.nats.client_internals import write_frames
 from natscron_shared.nats.connection import MSG_ID_HEADER, PUBLISH_TIMEOUT_SECONDS
 
 _UNSAFE = re.compile(r"[\s]")
@@ -242,7 +245,9 @@ class BulkPublisher:
         that could not be encoded or written has its error as its outcome."""
         failed: BaseException | None = None
         try:
-            await self._write(b"".join(f for f in part.frames if isinstance(f, bytes)))
+            await write_frames(
+                self._client, b"".join(f for f in part.frames if isinstance(f, bytes))
+            )
         except Exception as exc:
             failed = _bare(exc)
         sent_at = asyncio.get_running_loop().time()
@@ -255,29 +260,6 @@ class BulkPublisher:
             else:
                 waiting[token] = (sent_at, batch, index)
                 batch.unanswered += 1
-
-    async def _write(self, frames: bytes) -> None:
-        """Write encoded messages on the connection, as `Client.publish` queues one: at
-        once when nothing is queued before them, so a burst due now is on the wire before
-        anything else runs; else after what is queued, by the connection's flusher (while
-        reconnecting they wait in its buffer, within limits)."""
-        client = self._client
-        if client.is_closed:
-            raise nats.errors.ConnectionClosedError
-        if client.is_draining_pubs:
-            raise nats.errors.ConnectionDrainingError
-        transport = client._transport
-        if client.is_connected and transport is not None and not client._pending:
-            transport.write(frames)
-            return
-        if not client.is_connected and (
-            client._max_pending_size <= 0
-            or len(frames) + client._pending_data_size > client._max_pending_size
-        ):
-            raise nats.errors.OutboundBufferLimitError
-        await client._send_command(frames)
-        if client._flush_queue is not None and client._flush_queue.empty():
-            await client._flush_pending()
 
     def _full(self) -> bool:
         return len(self._waiting) >= self._max_in_flight

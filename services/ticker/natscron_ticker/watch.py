@@ -1,10 +1,20 @@
 """Following KV `scheduled_jobs` into the schedule book: a watch, never a poll.
 
 Not through nats-py's `KeyValue.watch`, which for every entry builds a `Msg.metadata`, an
-`Entry` and passes it through a queue to an iterator: a third of the time a million specs
-took to load. The same ordered consumer (last value per key, then every change) applies
-each message to the book in its callback, reading the revision, stored time and pending
-count from the ack subject.
+`Entry` and passes it through a queue to an iterator: through it a million specs took
+36.0-36.9 s to load, without it 28.8 s, against a 30 s target (bench/scale.py in
+bench/RESULTS.md). The same ordered consumer (last value per key, then every change)
+applies each message to the book in its callback, reading the revision, stored time and
+pending count from the ack subject.
+
+It relies only on public interfaces, none of nats-py's internals: nats-py's public
+`JetStreamContext.subscribe` (an ordered consumer, which nats-py restarts from the last
+stream sequence it delivered after a gap or a lost consumer); the KV layout on JetStream
+(ADR-8: stream `KV_<bucket>`, subjects `$KV.<bucket>.<key>`, a delete or purge marked by
+the `KV-Operation` header, nats-py's `KV_OP`, `KV_DEL`, `KV_PURGE`; nats-server 2.11+'s
+removal markers by `Nats-Marker-Reason`); and the ack subject of a JetStream delivery
+(ADR-15, `_ack_fields`). What nats-py's watch does beyond that (its `KeyWatcher` iterator,
+`headers_only`, `include_history`) the ticker does not use.
 
 While the book loads, what it has so far is moved out of the cyclic garbage collector's
 sight (`gc.freeze`) every `FREEZE_EVERY` specs, and once more when it is loaded: the book,
