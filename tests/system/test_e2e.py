@@ -119,7 +119,7 @@ async def test_bad_trigger_input_gets_error_and_services_keep_running(
 ) -> None:
     async with running_stack(settings, endpoints):
         for body, code in [
-            (b"{not json", "bad_request"),
+            (b"{not json", "malformed_json"),
             (json.dumps({"scheduled_job_id": "missing"}).encode(), "unknown_scheduled_job"),
         ]:
             reply = await nc.request(names.JOBS_TRIGGER, body, timeout=10)
