@@ -109,6 +109,11 @@ async def migrate(
                 "no --timezone: the source's crons and its times without a zone are read in UTC"
             )
         opened = postgres_source(source_url, zone)
+    elif timezone is not None:
+        raise MigrationSourceError(
+            "--timezone is for PostgreSQL sources: a MongoDB source's schedules carry their"
+            " own timezone (UTC when absent)"
+        )
     else:
         opened = _mongo_source(source_url, legacy_database, endpoints.mongo_url)
     natscron_client = new_client(endpoints.mongo_url)

@@ -623,6 +623,14 @@ async def test_a_migrated_schedule_is_checked_against_the_runners_and_fires(
 
 
 @pytest.mark.integration
+async def test_a_time_zone_for_a_mongodb_source_is_refused(
+    legacy_url: str, settings: Settings
+) -> None:
+    with pytest.raises(MigrationSourceError, match="--timezone is for PostgreSQL sources"):
+        await migrate(legacy_url, settings, timezone="Europe/Paris")
+
+
+@pytest.mark.integration
 async def test_an_unreachable_legacy_database_is_a_sentence(settings: Settings) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -24,6 +24,7 @@ from natscron_shared.contract.messages import ScheduleEvent
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.kv_watch import current_values
+from natscron_shared.nats.schedule_bucket import delete
 from natscron_shared.runtime.clock import ManualClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings
@@ -209,6 +210,13 @@ async def test_seed_003_schedules_and_executions_arrive_counted_once(
     assert {d.outcome.value for d in again.definitions} == {"unchanged", "skipped"}
     assert {r.outcome.value for r in again.runs} == {"already_migrated", "skipped"}
     assert await natscron_state(nc, mongo_db) == before
+
+    # PostgreSQL keeps no marks: natscron's own `migrated_from` says the schedule was there.
+    await delete(await nc.jetstream().key_value(names.KV_SCHEDULED_JOBS), [scan_id("weekly")])
+    after_delete = await run_migrate(postgres_url, settings, tmp_path, timezone=PARIS)
+    weekly = next(d for d in after_delete.definitions if d.legacy_id == str(SCHEDULES["weekly"]))
+    assert weekly.outcome.value == "gone"
+    assert scan_id("weekly") not in await kv_specs(nc)
 
 
 @pytest.mark.integration

@@ -20,6 +20,7 @@ from natscron.migration.legacy_values import kept_id
 from natscron.migration.options import MigrationOptions
 from natscron.migration.report import MigrationReport
 from natscron.migration.scraper_map import load_scraper_map
+from natscron_recorder.schedule_writer import write_spec
 from natscron_shared.contract import names
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import Document
@@ -413,3 +414,32 @@ async def test_a_dry_run_prints_the_plan_and_writes_nothing(
     real = await run_migrate(source_url, settings, tmp_path)
     assert outcomes(real) == outcomes(planned)
     assert real.runs_counted == planned.runs_counted
+
+
+@pytest.mark.integration
+async def test_the_recorder_mirror_and_the_migrated_history_never_clobber_each_other(
+    source_url: str,
+    settings: Settings,
+    nc: Client,
+    mongo_db: AsyncDatabase[Document],
+    tmp_path: Path,
+) -> None:
+    """The mirror `$set`s spec fields only; migrate `$set`s history fields only."""
+    mirrored_first = ScheduledJob(
+        scheduled_job_id="daily_for_sale_indy",
+        name="Mirrored before the migration",
+        cron_expression="0 13 * * *",
+        scraper="http",
+    )
+    await write_spec(mongo_db, mirrored_first, 1, NOW)
+
+    await run_migrate(source_url, settings, tmp_path)
+    specs = await kv_specs(nc)
+    await write_spec(mongo_db, specs["sold_daily_indy"], 1, NOW)
+
+    kept = {doc["scheduled_job_id"]: doc async for doc in mongo_db["scheduled_jobs"].find({})}
+    assert kept["daily_for_sale_indy"]["name"] == "Mirrored before the migration"
+    assert kept["daily_for_sale_indy"]["run_count"] == 2
+    assert kept["sold_daily_indy"]["name"] == "Daily Sold Properties - Indianapolis"
+    assert kept["sold_daily_indy"]["run_count"] == 3
+    assert kept["sold_daily_indy"]["consecutive_failures"] == 1
