@@ -39,7 +39,9 @@ class ScheduledJobView(BaseModel):
     description: str = ""
     status: str | None = None
     cron_expression: str | None = None
-    interval: dict[str, float] | None = None
+    interval: dict[str, float | str] | None = Field(
+        default=None, description="days, hours, minutes, seconds, and `from`: start or last_run"
+    )
     interval_minutes: float | None = None
     run_at: datetime | None = None
     timezone: str = "UTC"

@@ -12,7 +12,7 @@ not `Required`. Times are UTC, enums their string values.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Literal, NotRequired, Required, TypedDict
 
 DEFAULT_DATABASE = "natscron"
 """The database when the MongoDB URL's path names none."""
@@ -32,11 +32,16 @@ event replaces what a final one wrote."""
 # --- scheduled_jobs --------------------------------------------------------------------------
 
 
-class IntervalFields(TypedDict):
-    days: float
-    hours: float
-    minutes: float
-    seconds: float
+IntervalFields = TypedDict(
+    "IntervalFields",
+    {
+        "days": float,
+        "hours": float,
+        "minutes": float,
+        "seconds": float,
+        "from": NotRequired[str],  # `start` or `last_run`; missing in specs mirrored before it
+    },
+)
 
 
 class ActiveHoursFields(TypedDict):
