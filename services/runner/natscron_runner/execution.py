@@ -23,6 +23,9 @@ running when it is taken; one that runs when its marker arrives has its stage ta
 cancelled (the wait for its claims, or the scrape), keeps the items scraped so far
 (the batcher is flushed, and they are counted in the final event), ends `cancelled`
 with `cancelled_by` and the reason in `error_message`, and its message is acked.
+
+**Last runs.** The final event of a scheduled run of an interval `from: last_run` is
+followed by its end in KV `last_runs` (`LastRunWriter`), before the message is settled.
 """
 
 import asyncio
@@ -46,6 +49,7 @@ from natscron_runner.events import (
     publish,
     publish_event,
 )
+from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
@@ -162,6 +166,7 @@ class JobExecutor:
         clock: Clock,
         cancels: CancelBook,
         claims: ClaimBook,
+        last_runs: LastRunWriter,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -170,6 +175,7 @@ class JobExecutor:
         self._clock = clock
         self._cancels = cancels
         self._claims = claims
+        self._last_runs = last_runs
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -252,6 +258,7 @@ class JobExecutor:
                 msg.nak(delay=PUBLISH_RETRY_DELAY_SECONDS), "nak", f"job {request.job_id}"
             )
             return
+        await self._last_runs.record(event)
         await settle_quietly(msg.ack(), "settle", f"job {request.job_id}")
         log.info("job %s cancelled before it ran (by %s)", request.job_id, marker.by)
         self._metrics.cancelled.labels("queued").inc()
@@ -269,6 +276,7 @@ class JobExecutor:
                 await sends.confirmed()
                 if outcome.event is not None:
                     await publish_event(self._publisher, outcome.event)
+                    await self._last_runs.record(outcome.event)
                 if outcome.retry is not None:
                     retry = outcome.retry
                     await publish(

@@ -50,11 +50,16 @@ class MigratedSchedule(MigratedFrom):
 # --- scheduled_jobs --------------------------------------------------------------------------
 
 
-class IntervalFields(TypedDict):
-    days: float
-    hours: float
-    minutes: float
-    seconds: float
+IntervalFields = TypedDict(
+    "IntervalFields",
+    {
+        "days": float,
+        "hours": float,
+        "minutes": float,
+        "seconds": float,
+        "from": NotRequired[str],  # `start` or `last_run`; missing in specs mirrored before it
+    },
+)
 
 
 class ActiveHoursFields(TypedDict):
