@@ -12,6 +12,9 @@ What the rules enforce:
   runner may publish there, and on no `jobs.run.*` subject;
 - only the recorder consumes EVENTS and ITEMS (its two durables and `webhooks`), only
   the runner consumes JOBS;
+- only the runners use the polite-fetching buckets (`host_slots`, `host_pace`,
+  `host_backoff`) and the scrapes' checkpoints (`checkpoints`), and read ITEMS back (the
+  last batch a resumed scrape continues after);
 - only the runner writes KV `last_runs` (the ends of the runs of intervals `from:
   last_run`); the ticker, which fires them by it, and the API, which previews them, read it;
 - the API writes schedules (KV `scheduled_jobs`) and asks the tickers and runners
@@ -168,9 +171,14 @@ RUNNER = _total(
     stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
     *(consume(names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority),
     read_stream_messages(names.STREAM_EVENTS),
+    read_stream_messages(names.STREAM_ITEMS),
     kv_read_write(names.KV_RUNNING),
     kv_read_write(names.KV_CANCELS),
     kv_read_write(names.KV_LAST_RUNS),
+    kv_read_write(names.KV_HOST_SLOTS),
+    kv_read_write(names.KV_HOST_PACE),
+    kv_read_write(names.KV_HOST_BACKOFF),
+    kv_read_write(names.KV_CHECKPOINTS),
     stream_info(kv_stream_name(names.KV_SCRAPERS)),
     kv_write(names.KV_SCRAPERS),
     publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>"),
