@@ -24,6 +24,10 @@ cancelled (the wait for its claims, or the scrape), keeps the items scraped so f
 (the batcher is flushed, and they are counted in the final event), ends `cancelled`
 with `cancelled_by` and the reason in `error_message`, and its message is acked.
 
+**Resumable scrapes.** A scraper that saves checkpoints (`checkpoints.py`) resumes, in a
+later delivery or attempt, where an earlier one left off; the checkpoint is deleted once
+the job ends (its final event is stored), and kept while it is retried or handed back.
+
 **Last runs.** The final event of a scheduled run of an interval `from: last_run` is
 followed by its end in KV `last_runs` (`LastRunWriter`), before the message is settled.
 """
@@ -32,15 +36,19 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_runner.cancels import CancelBook
+from natscron_runner.checkpoints import RunCheckpoint
 from natscron_runner.claiming import ClaimBook, JobClaims, Refusal
 from natscron_runner.events import (
     AttemptSends,
@@ -53,6 +61,7 @@ from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
+from natscron_runner.scrapers.polite import Politeness
 from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_shared.contract import names
 from natscron_shared.contract.cancel import CancelMarker
@@ -120,6 +129,8 @@ class RunningJob:
     stage: asyncio.Task[Outcome] | None = None
     marker: CancelMarker | None = None
     started_at: datetime | None = None
+    skipped_pages: Counter[str] = field(default_factory=Counter)
+    checkpoint: RunCheckpoint | None = None
 
     def cancel(self, marker: CancelMarker) -> None:
         if self.marker is not None:
@@ -167,6 +178,9 @@ class JobExecutor:
         cancels: CancelBook,
         claims: ClaimBook,
         last_runs: LastRunWriter,
+        polite: Politeness,
+        js: JetStreamContext,
+        checkpoints: KeyValue,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -176,6 +190,9 @@ class JobExecutor:
         self._cancels = cancels
         self._claims = claims
         self._last_runs = last_runs
+        self._polite = polite
+        self._js = js
+        self._checkpoints = checkpoints
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -268,6 +285,16 @@ class JobExecutor:
         request = job.request
         sends = AttemptSends(self._publisher)
         batcher = ItemBatcher(sends, request, self._clock, self._count_skip)
+        checkpoint = RunCheckpoint(
+            self._checkpoints,
+            self._js,
+            request,
+            self._runner_id,
+            self._clock,
+            batcher,
+            job.skipped_pages,
+        )
+        job.checkpoint = checkpoint
         claims = self._claims.for_job(request, lambda reason: self._lost_claim(job, reason))
         self._metrics.running.inc()
         try:
@@ -277,6 +304,8 @@ class JobExecutor:
                 if outcome.event is not None:
                     await publish_event(self._publisher, outcome.event)
                     await self._last_runs.record(outcome.event)
+                    if outcome.event.status.is_terminal:
+                        await checkpoint.discard()
                 if outcome.retry is not None:
                     retry = outcome.retry
                     await publish(
@@ -366,6 +395,7 @@ class JobExecutor:
             return Outcome(event, msg.ack, "cancelled")
         attempt = Attempt(job.request, job.request.attempt, self._runner_id, job.started_at)
         return self._finished(
+            job,
             attempt,
             JobStatus.CANCELLED,
             msg.ack,
@@ -392,7 +422,7 @@ class JobExecutor:
         attempt = Attempt(request, request.attempt, self._runner_id, job.started_at)
         await sends.send_event(attempt.event(JobStatus.RUNNING, attempt.started_at))
         log.info("job %s attempt %d running", request.job_id, attempt.number)
-        return await self._run(attempt, msg, sends, batcher)
+        return await self._run(job, attempt, msg, sends, batcher)
 
     def _refused(self, request: RunRequest, msg: Msg, refusal: Refusal) -> Outcome:
         if refusal.skip is None:
@@ -412,14 +442,23 @@ class JobExecutor:
         return Outcome(event, msg.ack, "skipped")
 
     async def _run(
-        self, attempt: Attempt, msg: Msg, sends: AttemptSends, batcher: ItemBatcher
+        self,
+        job: RunningJob,
+        attempt: Attempt,
+        msg: Msg,
+        sends: AttemptSends,
+        batcher: ItemBatcher,
     ) -> Outcome:
         request = attempt.request
+        assert job.checkpoint is not None
         context = ScrapeContext(
             job_id=request.job_id,
             scheduled_job_id=request.scheduled_job_id,
             attempt=attempt.number,
             skip=self._count_skip,
+            skip_page=lambda url, reason: self._count_page_skip(job, url, reason),
+            polite=self._polite,
+            checkpoint=job.checkpoint,
         )
         try:
             async with asyncio.timeout(request.timeout_seconds):
@@ -434,13 +473,13 @@ class JobExecutor:
         except PublishFailedError:
             raise
         except Exception as exc:
-            return self._failure(attempt, msg, exc, batcher)
+            return self._failure(job, attempt, msg, exc, batcher)
         return self._finished(
-            attempt, JobStatus.COMPLETED, msg.ack, "completed", batcher, error=None
+            job, attempt, JobStatus.COMPLETED, msg.ack, "completed", batcher, error=None
         )
 
     def _failure(
-        self, attempt: Attempt, msg: Msg, error: Exception, batcher: ItemBatcher
+        self, job: RunningJob, attempt: Attempt, msg: Msg, error: Exception, batcher: ItemBatcher
     ) -> Outcome:
         request = attempt.request
         retryable = not isinstance(error, PERMANENT_ERRORS)
@@ -467,10 +506,13 @@ class JobExecutor:
                 error_type=type(error).__name__,
             )
             return Outcome(event, msg.ack, "retried", retry=retry)
-        return self._finished(attempt, JobStatus.FAILED, msg.ack, "failed", batcher, error=error)
+        return self._finished(
+            job, attempt, JobStatus.FAILED, msg.ack, "failed", batcher, error=error
+        )
 
     def _finished(
         self,
+        job: RunningJob,
         attempt: Attempt,
         status: JobStatus,
         settle: Callable[[], Awaitable[None]],
@@ -493,12 +535,18 @@ class JobExecutor:
             duration_ms=round(duration * 1000),
             properties_scraped=batcher.items,
             item_batches=batcher.batches,
+            skipped_pages=dict(job.skipped_pages) or None,
             **(described | fields),
         )
         return Outcome(event, settle, metric_status)
 
     def _count_skip(self, reason: str) -> None:
         self._metrics.items_skipped.labels(reason).inc()
+
+    def _count_page_skip(self, job: RunningJob, url: str, reason: str) -> None:
+        job.skipped_pages[reason] += 1
+        self._metrics.pages_skipped.labels(reason).inc()
+        log.info("job %s skipped page %s (%s)", job.request.job_id, url, reason)
 
 
 async def _close(items: AsyncIterator[Any]) -> None:

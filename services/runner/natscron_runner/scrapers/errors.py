@@ -25,3 +25,9 @@ class TransientScrapeError(ScrapeError):
     """The source had trouble (5xx, connection error, timeout); a later attempt may work."""
 
     code = "transient_scrape_error"
+
+
+class CheckpointTooLargeError(PermanentScrapeError):
+    """A scrape's state is too big for a checkpoint: it must keep less, or fail."""
+
+    code = "checkpoint_too_large"

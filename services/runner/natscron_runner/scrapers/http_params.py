@@ -5,7 +5,9 @@ from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 import soupsieve
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from natscron_runner.scrapers.polite.params import FetchParams
 
 ALLOWED_SCHEMES = ("http", "https")
 HTTP_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+"
@@ -38,7 +40,7 @@ def is_http_url(url: str) -> bool:
     return parts.scheme in ALLOWED_SCHEMES and bool(parts.netloc)
 
 
-def _check_css(selector: str) -> str:
+def check_css(selector: str) -> str:
     try:
         soupsieve.compile(selector)
     except soupsieve.SelectorSyntaxError as exc:
@@ -46,8 +48,18 @@ def _check_css(selector: str) -> str:
     return selector
 
 
-class HttpParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def check_field_specs(fields: dict[str, str]) -> dict[str, str]:
+    for spec in fields.values():
+        parsed = FieldSpec.parse(spec)
+        if parsed.selector:
+            check_css(parsed.selector)
+        elif parsed.attr is None:
+            raise ValueError("an empty field spec selects nothing")
+    return fields
+
+
+class HttpParams(FetchParams):
+    """The pages, how to read items off them, and (`FetchParams`) how to fetch them."""
 
     urls: list[HttpUrl] = Field(min_length=1)
     item_selector: str = Field(min_length=1, description='CSS, e.g. "article.listing"')
@@ -69,18 +81,12 @@ class HttpParams(BaseModel):
     @field_validator("item_selector", "next_page_selector")
     @classmethod
     def _selector_is_css(cls, selector: str | None) -> str | None:
-        return None if selector is None else _check_css(selector)
+        return None if selector is None else check_css(selector)
 
     @field_validator("fields")
     @classmethod
     def _field_specs_parse(cls, fields: dict[str, str]) -> dict[str, str]:
-        for spec in fields.values():
-            parsed = FieldSpec.parse(spec)
-            if parsed.selector:
-                _check_css(parsed.selector)
-            elif parsed.attr is None:
-                raise ValueError("an empty field spec selects nothing")
-        return fields
+        return check_field_specs(fields)
 
     @model_validator(mode="after")
     def _key_field_is_a_field(self) -> Self:

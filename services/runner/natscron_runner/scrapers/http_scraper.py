@@ -6,17 +6,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
-import httpx
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup
 
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
-from natscron_runner.scrapers.errors import PermanentScrapeError, TransientScrapeError
-from natscron_runner.scrapers.http_params import FieldSpec, HttpParams, is_http_url
+from natscron_runner.scrapers.errors import PermanentScrapeError
+from natscron_runner.scrapers.extraction import read_items
+from natscron_runner.scrapers.http_params import HttpParams, is_http_url
+from natscron_runner.scrapers.page_fetch import fetch_page, polite_client, raise_for_status
+from natscron_runner.scrapers.polite import RobotsDisallowedError
 from natscron_shared.contract.messages import ScrapedItem
 
-USER_AGENT = "natscron-http-scraper/0.1"
-RETRYABLE_CLIENT_STATUSES = (408, 429)
 SKIP_MISSING_KEY = "missing_key"
+SKIP_ROBOTS = "robots_txt"
 
 
 @dataclass(frozen=True)
@@ -27,27 +28,10 @@ class Page:
     next_url: str | None
 
 
-def _read_field(element: Tag, spec: FieldSpec) -> str | None:
-    target = element.select_one(spec.selector) if spec.selector else element
-    if target is None:
-        return None
-    if spec.attr is None:
-        return target.get_text(" ", strip=True)
-    value = target.get(spec.attr)
-    if value is None:
-        return None
-    return " ".join(value) if isinstance(value, list) else str(value)
-
-
 def parse_page(html: str, url: str, params: HttpParams) -> Page:
     """Pure parsing (runs in a worker thread, so big pages do not block the loop)."""
     soup = BeautifulSoup(html, "html.parser")
-    specs = params.field_specs()
-    items: list[ScrapedItem | None] = []
-    for element in soup.select(params.item_selector):
-        data = {name: _read_field(element, spec) for name, spec in specs.items()}
-        key = data[params.key_field]
-        items.append(ScrapedItem(key=key, data=data) if key else None)
+    items = read_items(soup, params.item_selector, params.field_specs(), params.key_field)
     next_url = None
     if params.next_page_selector:
         link = soup.select_one(params.next_page_selector)
@@ -58,20 +42,13 @@ def parse_page(html: str, url: str, params: HttpParams) -> Page:
     return Page(items=items, next_url=next_url)
 
 
-async def fetch_html(client: httpx.AsyncClient, url: str) -> str:
-    """GET `url`: 5xx, 408, 429 and network trouble are transient, other 4xx permanent."""
-    try:
-        response = await client.get(url)
-    except httpx.TimeoutException as exc:
-        raise TransientScrapeError(f"timed out fetching {url}") from exc
-    except httpx.TransportError as exc:
-        raise TransientScrapeError(f"could not fetch {url}: {type(exc).__name__}: {exc}") from exc
-    status = response.status_code
-    if status >= 500 or status in RETRYABLE_CLIENT_STATUSES:
-        raise TransientScrapeError(f"{url} answered HTTP {status}")
-    if status >= 400:
-        raise PermanentScrapeError(f"{url} answered HTTP {status}")
-    return response.text
+def all_disallowed(disallowed: list[str]) -> PermanentScrapeError:
+    """The run fetched nothing: robots.txt disallowed every URL it had."""
+    shown = ", ".join(disallowed[:3]) + (", ..." if len(disallowed) > 3 else "")
+    return PermanentScrapeError(
+        f"robots.txt disallows every URL of this run ({len(disallowed)}: {shown});"
+        " params obey_robots: false would fetch them anyway"
+    )
 
 
 class HttpScraper:
@@ -84,19 +61,27 @@ class HttpScraper:
         self, params: dict[str, Any], context: ScrapeContext
     ) -> AsyncIterator[ScrapedItem]:
         parsed = parse_params(self.name, HttpParams, params)
+        rules = context.polite.rules(parsed, context.job_id)
         produced = 0
-        async with httpx.AsyncClient(
-            timeout=parsed.request_timeout_seconds,
-            follow_redirects=True,
-            headers={"User-Agent": USER_AGENT},
-        ) as client:
+        fetched = 0
+        disallowed: list[str] = []
+        async with polite_client(rules, parsed.request_timeout_seconds) as client:
             for start_url in parsed.urls:
                 url: str | None = start_url
                 visited: set[str] = set()
                 while url is not None and url not in visited and len(visited) < parsed.max_pages:
                     visited.add(url)
-                    html = await fetch_html(client, url)
-                    page = await asyncio.to_thread(parse_page, html, url, parsed)
+                    try:
+                        page_fetched = await fetch_page(client, context.polite, url, rules)
+                    except RobotsDisallowedError as exc:
+                        context.skip_page(exc.url, SKIP_ROBOTS)
+                        disallowed.append(exc.url)
+                        break
+                    raise_for_status(page_fetched)
+                    fetched += 1
+                    page = await asyncio.to_thread(
+                        parse_page, page_fetched.text, page_fetched.url, parsed
+                    )
                     for item in page.items:
                         if item is None:
                             context.skip(SKIP_MISSING_KEY)
@@ -106,3 +91,5 @@ class HttpScraper:
                         if parsed.limit is not None and produced >= parsed.limit:
                             return
                     url = page.next_url
+        if fetched == 0 and disallowed:
+            raise all_disallowed(disallowed)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 
 from natscron_runner.scrapers.base import Scraper
+from natscron_runner.scrapers.crawl_scraper import CrawlScraper
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.http_scraper import HttpScraper
 from natscron_runner.scrapers.noop import NoopScraper
@@ -20,7 +21,7 @@ ENTRY_POINT_GROUP = "natscron.scrapers"
 
 
 def builtin_scrapers() -> dict[str, Scraper]:
-    return {"http": HttpScraper(), "noop": NoopScraper()}
+    return {"crawl": CrawlScraper(), "http": HttpScraper(), "noop": NoopScraper()}
 
 
 class ScraperRegistry:
