@@ -25,6 +25,7 @@ from natscron_api.views import (
     SchedulerMetrics,
     SchedulerStatus,
     StatsSummary,
+    WindowedStats,
 )
 from natscron_shared.contract.cancel import CancelReply
 from natscron_shared.contract.messages import TriggerReply
@@ -253,9 +254,19 @@ def _summaries(rows: list[tuple[str, StatsSummary]]) -> Table:
     return table
 
 
+def _windows(stats: WindowedStats) -> list[tuple[str, StatsSummary]]:
+    return [
+        ("all time", stats.all_time),
+        ("this hour", stats.last_1h),
+        ("last 24 h", stats.last_24h),
+        ("last 7 d", stats.last_7d),
+        ("last 30 d", stats.last_30d),
+    ]
+
+
 def job_stats(reply: Any) -> RenderableType:
     stats = reply_as(JobStats, reply)
-    rows = [("all time", stats.all_time), (f"last {stats.hours} h", stats.recent)]
+    rows = [*_windows(stats), (f"last {stats.hours} h", stats.recent)]
     rows += [(hour.period, hour) for hour in stats.hourly]
     last = stats.last_execution
     footer = f"last run: {last.job_id} {last.status}" if last else "no runs yet"
@@ -271,13 +282,7 @@ def metrics(reply: Any) -> RenderableType:
             f" paused, {counts.inactive} inactive)"
         ),
         Text(f"jobs now: {shown.jobs.queued} queued, {shown.jobs.running} running"),
-        _summaries(
-            [
-                ("all time", shown.all_time),
-                ("last 24 h", shown.last_24h),
-                ("ad hoc", shown.adhoc_all_time),
-            ]
-        ),
+        _summaries([*_windows(shown), ("ad hoc, all time", shown.adhoc_all_time)]),
     )
 
 

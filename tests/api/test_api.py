@@ -560,8 +560,10 @@ async def test_executions_filters_cursor_and_stats(
     assert stats["all_time"]["success_rate"] == 0.75
     assert stats["all_time"]["duration_ms_min"] == 100
     assert stats["all_time"]["duration_ms_max"] == 1500
+    assert 1500 * 0.99 <= stats["all_time"]["duration_ms_p95"] <= 1500
     assert stats["all_time"]["items_scraped"] == 40
     assert stats["recent"]["runs"] == 4
+    assert [stats[w]["runs"] for w in ("last_24h", "last_7d", "last_30d")] == [4, 4, 4]
     assert {hour["period"] for hour in stats["hourly"]} <= {
         hour_period(NOW - timedelta(hours=1)),
         hour_period(NOW),
@@ -575,6 +577,7 @@ async def test_executions_filters_cursor_and_stats(
     assert metrics["scheduled_jobs"] == {"total": 2, "active": 2, "paused": 0, "inactive": 0}
     assert metrics["all_time"]["runs"] == 5
     assert metrics["last_24h"]["runs"] == 5
+    assert metrics["last_7d"]["runs"] == metrics["last_30d"]["runs"] == 5
     assert metrics["jobs"] == {"queued": 0, "running": 0}
 
 

@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api.cursor import cursor_moment, decode_cursor, encode_cursor
 from natscron_api.errors import ApiError, unknown_job, unknown_scheduled_job
-from natscron_api.stats import merge_stats, stats_of
+from natscron_api.stats import LONGEST_WINDOW_HOURS, last_hours, merge_stats, stats_of, windows
 from natscron_api.views import (
     ExecutionList,
     ExecutionView,
@@ -162,16 +162,20 @@ class Queries:
         """All-time counters, and those of the last `hours` UTC hours (the current one
         included), from the `job_stats` documents."""
         await self.scheduled_job(scheduled_job_id)
-        all_time, hourly = await stats_of(self._db, scheduled_job_id, hours, self._clock.now())
+        now = self._clock.now()
+        longest = max(hours, LONGEST_WINDOW_HOURS)
+        all_time, hourly = await stats_of(self._db, scheduled_job_id, longest, now)
+        asked = last_hours(hourly, hours, now)
         last = await jobs(self._db).find_one(
             {"scheduled_job_id": scheduled_job_id}, HIDDEN_FIELDS, sort=RUN_ORDER
         )
         return JobStats(
             scheduled_job_id=scheduled_job_id,
             all_time=StatsSummary(**summary(all_time or {})),
-            recent=StatsSummary(**summary(merge_stats(hourly.values()))),
+            **windows(hourly, now),
+            recent=StatsSummary(**summary(merge_stats(asked.values()))),
             hours=hours,
-            hourly=[HourlyStats(period=p, **summary(doc)) for p, doc in hourly.items()],
+            hourly=[HourlyStats(period=p, **summary(doc)) for p, doc in asked.items()],
             last_execution=None if last is None else ExecutionView.model_validate(last),
         )
 

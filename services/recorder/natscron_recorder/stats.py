@@ -1,5 +1,5 @@
 """Statistics deltas of one batch, folded per `job_stats` document, written as one
-upsert each: `$inc` for counters and duration buckets, `$min`/`$max` for durations."""
+upsert each: `$inc` for counters and the duration sketch, `$min`/`$max` for durations."""
 
 from collections import Counter
 from dataclasses import dataclass, field
@@ -11,7 +11,7 @@ from natscron_shared.contract.job_stats import (
     ADHOC_SCOPE,
     ALL_TIME,
     SYSTEM_SCOPE,
-    duration_bucket,
+    duration_field,
     hour_period,
     stats_id,
 )
@@ -29,7 +29,7 @@ class _Delta:
     def duration(self, duration_ms: int) -> None:
         self.inc["duration_ms_sum"] += duration_ms
         self.inc["duration_count"] += 1
-        self.inc[f"duration_buckets.{duration_bucket(duration_ms)}"] += 1
+        self.inc[duration_field(duration_ms)] += 1
         self.min_ms = duration_ms if self.min_ms is None else min(self.min_ms, duration_ms)
         self.max_ms = duration_ms if self.max_ms is None else max(self.max_ms, duration_ms)
 

@@ -171,8 +171,10 @@ class JobStatsDocument(TypedDict, total=False):
     duration_count: int
     duration_ms_min: int
     duration_ms_max: int
+    duration_sketch: dict[str, int]
+    """Runs by the index (as a string) of their duration's bucket in the sketch."""
     duration_buckets: dict[str, int]
-    """Runs by the index (as a string) of their duration's bucket."""
+    """Before the sketch: runs by the index of a fixed bucket (read, no longer written)."""
     items_scraped: int
     items_saved: int
 
