@@ -18,12 +18,17 @@ def _ignore_skip(reason: str) -> None:
 
 @dataclass(frozen=True)
 class ScrapeContext:
-    """Which execution a scrape belongs to; `skip(reason)` counts an item left out."""
+    """Which execution a scrape belongs to; `skip(reason)` counts an item left out.
+
+    `metadata` is the scraper's to fill with a small JSON object about the run (pages
+    fetched, a scan id, what it found): whatever it holds when the attempt ends, even by
+    an error, is stored with the run (at most `MAX_METADATA_BYTES` of JSON)."""
 
     job_id: str
     scheduled_job_id: str | None
     attempt: int
     skip: Callable[[str], None] = field(default=_ignore_skip, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Scraper(Protocol):
