@@ -27,6 +27,7 @@ from natscron_api.views import (
     StatsSummary,
     WindowedStats,
 )
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelReply
 from natscron_shared.contract.messages import TriggerReply
 from natscron_shared.contract.ticker_status import TickerStatus
@@ -183,6 +184,12 @@ def jobs(reply: Any) -> Table:
     return _runs(reply_as(ExecutionList, reply))
 
 
+def _error(error_type: str | None, message: str | None) -> str:
+    if error_type and message:
+        return f"{error_type}: {message}"
+    return error_type or message or ""
+
+
 def _runs(page: ExecutionList) -> Table:
     table = _table(
         "CREATED",
@@ -196,9 +203,6 @@ def _runs(page: ExecutionList) -> Table:
         caption=_page(len(page.executions), page.total, page.next_cursor),
     )
     for run in page.executions:
-        error = run.error_type or ""
-        if run.error_message:
-            error = f"{error}: {run.error_message}" if error else run.error_message
         table.add_row(
             when(run.created_at),
             cell(run.status),
@@ -207,17 +211,43 @@ def _runs(page: ExecutionList) -> Table:
             cell(run.properties_scraped),
             cell(run.properties_saved),
             cell(None if run.duration_ms is None else f"{run.duration_ms} ms"),
-            cell(error),
+            cell(_error(run.error_type, run.error_message)),
         )
     return table
 
 
-def job(reply: Any) -> Table:
+def job(reply: Any) -> RenderableType:
+    """The run's fields, then its ended attempts and the newest traceback."""
     run = reply_as(ExecutionView, reply)
-    shown = run.model_dump(mode="json", exclude={"params"})
+    shown = run.model_dump(mode="json", exclude={"params", "metadata", "attempts"})
     if run.params:
         shown["params"] = _pairs(run.params)
-    return fields(shown)
+    if run.metadata:
+        shown["metadata"] = _pairs(run.metadata)
+    parts: list[RenderableType] = [fields(shown)]
+    if run.attempts:
+        parts += [Text("\nattempts:", style="bold"), _attempts(run.attempts)]
+        traced = [attempt for attempt in run.attempts if attempt.traceback]
+        if traced:
+            last = traced[-1]
+            heading = Text(f"\ntraceback of attempt {last.attempt}:", style="bold")
+            parts += [heading, Text(last.traceback or "")]
+    return Group(*parts)
+
+
+def _attempts(attempts: list[AttemptRecord]) -> Table:
+    table = _table("ATTEMPT", "STATUS", "RUNNER", "STARTED", "ENDED", "DURATION", "ERROR")
+    for attempt in attempts:
+        table.add_row(
+            cell(attempt.attempt),
+            cell(attempt.status),
+            cell(attempt.runner_id),
+            when(attempt.started_at),
+            when(attempt.completed_at),
+            cell(None if attempt.duration_ms is None else f"{attempt.duration_ms} ms"),
+            cell(_error(attempt.error_type, attempt.error_message)),
+        )
+    return table
 
 
 def started(reply: Any) -> Text:

@@ -551,6 +551,15 @@ async def test_executions_filters_cursor_and_stats(
 
     one = (await http.get("/api/v1/executions/failed-1")).json()
     assert one["status"] == "failed" and one["trigger"] == "triggered"
+    assert one["metadata"] == {"pages_fetched": 2}
+    (attempt,) = one["attempts"]
+    assert attempt["attempt"] == 1 and attempt["status"] == "failed"
+    assert (attempt["error_type"], attempt["error_message"]) == ("RuntimeError", "boom")
+    assert attempt["traceback"].endswith("RuntimeError: boom")
+    assert attempt["started_at"] == one["started_at"]
+    assert attempt["completed_at"] == one["completed_at"]
+    listed = {e["job_id"]: e for e in everything["executions"]}["failed-1"]
+    assert (listed["attempts"], listed["metadata"]) == (None, None)  # one execution shows them
     assert error_of(await http.get("/api/v1/executions/nope")) == (404, "unknown_job")
 
     stats = (await http.get("/api/v1/jobs/stats-job/stats")).json()

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.models import MAX_NOTE_CHARS, Identifier
 from natscron_shared.contract.ticker_status import TickerStatus
 
@@ -74,7 +75,8 @@ class ScheduledJobView(BaseModel):
 
 
 class ExecutionView(BaseModel):
-    """A `jobs` document: one execution, showing its newest attempt."""
+    """A `jobs` document: one execution, showing its newest attempt, then each one that
+    ended and what the scraper reported (`attempts`, `metadata`: null in lists)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -99,6 +101,13 @@ class ExecutionView(BaseModel):
     cancelled_by: str | None = None
     retry_of: str | None = None
     updated_at: datetime | None = None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="what the scraper reported about the attempt that ended"
+    )
+    attempts: list[AttemptRecord] | None = Field(
+        default=None,
+        description="every attempt that ended, oldest first (at most max_retries + 1)",
+    )
 
 
 class ScheduledJobList(BaseModel):

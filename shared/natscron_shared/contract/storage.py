@@ -115,6 +115,20 @@ class MigratedFrom(TypedDict):
     legacy_job_id: str | None
 
 
+class AttemptFields(TypedDict):
+    """One ended attempt (`natscron_shared.contract.attempts.AttemptRecord`)."""
+
+    attempt: int
+    status: str
+    runner_id: str | None
+    started_at: datetime | None
+    completed_at: datetime
+    duration_ms: int | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+
+
 class JobDocument(TypedDict, total=False):
     """One per job (execution), showing what its most advanced event says. An item batch
     counted before the job's first event creates it with the id, `scheduled_job_id`,
@@ -145,6 +159,11 @@ class JobDocument(TypedDict, total=False):
     error_message: str | None
     error_type: str | None
     cancelled_by: str | None
+    metadata: dict[str, Any] | None
+    """What the scraper reported about the attempt that ended (`ScrapeContext.metadata`)."""
+    # every event that ended an attempt, folded by attempt number
+    attempts: list[AttemptFields]
+    """Oldest first, at most `max_retries + 1`; absent until an attempt has ended."""
     # the item batches
     properties_saved: int
     saved_batches: list[int]
