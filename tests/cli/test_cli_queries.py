@@ -203,7 +203,7 @@ async def test_migrate_command_reports_a_dry_run(
     legacy_url: str, endpoints: Endpoints, nc: Client
 ) -> None:
     env = cli_env(NATSCRON_NATS_URL=endpoints.nats_url, NATSCRON_MONGO_URL=endpoints.mongo_url)
-    args = ("migrate", "--from", legacy_url, "--unchecked", "--dry-run")
+    args = ("migrate", "--from", legacy_url, "--scraper", "http", "--unchecked", "--dry-run")
     report = await cli_json(*args, env=env)
     assert isinstance(report, dict) and report["dry_run"] is True
     assert report["definition_counts"]["created"] >= 1

@@ -12,10 +12,10 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.event_batch import EventBatchWriter
-from natscron_recorder.history import HISTORY_FIELDS
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, RunRequest
+from natscron_shared.contract.run_history import HISTORY_FIELDS
 from natscron_shared.contract.storage import Document
 from natscron_shared.runtime.mongo import ensure_indexes
 

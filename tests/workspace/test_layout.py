@@ -80,7 +80,10 @@ MAY_IMPORT_RECORDER_MODULES: dict[str, str] = {
 
 # Modules of natscron-shared that need one of its extras: a venv of natscron-shared alone
 # goes without them, and every distribution that imports one takes the extra.
-OPTIONAL_MODULES: dict[str, str] = {"natscron_shared.runtime.mongo": "mongo"}
+OPTIONAL_MODULES: dict[str, str] = {
+    "natscron_shared.runtime.mongo": "mongo",
+    "natscron_shared.runtime.mongo_transaction": "mongo",
+}
 
 UV_BUDGET_SECONDS = 60
 
@@ -631,8 +634,8 @@ def test_optional_modules_are_imported_only_with_their_extra(our_imports: list[I
     for found in our_imports:
         extra = OPTIONAL_MODULES.get(found.target)
         importer = top_level(found.importer.name)
-        if extra is None or found.importer.name == found.target:
-            continue
+        if extra is None or OPTIONAL_MODULES.get(found.importer.name) == extra:
+            continue  # not an extra's module, or imported by a module of the same extra
         if importer == CONTRACT:
             missing.append(f"{found} (the contract must work without its extras)")
         elif f"natscron-shared[{extra}]" not in declared_dependencies(distribution_of[importer]):

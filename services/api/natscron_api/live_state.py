@@ -1,15 +1,18 @@
 """What NATS holds now, as the API reads it: KV buckets, the lag of consumers, the scraper
 catalogue. A bucket or consumer that does not exist is `not_provisioned`."""
 
+from datetime import datetime
+
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 from natscron_api.errors import ApiError
 from natscron_api.views import ConsumerLag
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import Catalogue
 from natscron_shared.contract.enums import Priority
+from natscron_shared.nats.jetstream_layout import kv_stream_name
 from natscron_shared.nats.kv_watch import current_values
 from natscron_shared.nats.scrapers_bucket import load_catalogue
 
@@ -34,6 +37,18 @@ class LiveState:
         except (KeyNotFoundError, KeyDeletedError):
             return None
         return entry.value
+
+    async def stored_at(self, bucket_name: str, key: str) -> datetime | None:
+        """When the bucket stored the key's current value; None if it has none."""
+        try:
+            message = await self._js.get_last_msg(
+                kv_stream_name(bucket_name), f"$KV.{bucket_name}.{key}"
+            )
+        except NotFoundError:
+            return None
+        if (message.headers or {}).get(KV_OP) in (KV_DEL, KV_PURGE):
+            return None
+        return message.time
 
     async def keys(self, bucket_name: str) -> list[str]:
         return list(await current_values(await self.bucket(bucket_name)))

@@ -48,6 +48,7 @@ NEEDS = Needs(
         names.KV_TICKER_STATE,
         names.KV_RUNNING,
         names.KV_SCRAPERS,
+        names.KV_LAST_RUNS,
     ),
 )
 APPNAME = "natscron-api"

@@ -40,7 +40,9 @@ class ScheduledJobView(BaseModel):
     description: str = ""
     status: str | None = None
     cron_expression: str | None = None
-    interval: dict[str, float] | None = None
+    interval: dict[str, float | str] | None = Field(
+        default=None, description="days, hours, minutes, seconds, and `from`: start or last_run"
+    )
     interval_minutes: float | None = None
     run_at: datetime | None = None
     timezone: str = "UTC"
@@ -251,7 +253,11 @@ class Preview(BaseModel):
         description="the schedule in words; null for cron shapes not put into words"
     )
     timezone: str
-    next_fire_times: list[datetime] = Field(description="UTC, jitter included")
+    next_fire_times: list[datetime] = Field(
+        description="UTC, jitter included; an interval `from: last_run` has only its next one,"
+        " a period after its previous run finished (the later ones follow the ends of runs to"
+        " come)"
+    )
     remaining_runs: int | None = Field(description="what max_runs still allows; null: no limit")
 
 

@@ -20,12 +20,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.attempts import ended_attempts, fold
 from natscron_recorder.auto_pause import crossed
-from natscron_recorder.history import HISTORY_FIELDS, FailuresAfter, FinishedRun, advance
 from natscron_recorder.job_document import job_fields, most_advanced, progress
 from natscron_recorder.stats import StatsBatch
-from natscron_recorder.transaction import in_transaction
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.messages import JobEvent, ScheduleEvent
+from natscron_shared.contract.run_history import HISTORY_FIELDS, FailuresAfter, FinishedRun, advance
 from natscron_shared.contract.storage import (
     FINAL,
     JOB_STATS,
@@ -34,6 +33,7 @@ from natscron_shared.contract.storage import (
     AttemptFields,
     Document,
 )
+from natscron_shared.runtime.mongo_transaction import in_transaction
 
 SCHEDULE_FIELDS = {
     "_id": 0,

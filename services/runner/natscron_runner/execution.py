@@ -27,6 +27,9 @@ with `cancelled_by` and the reason in `error_message`, and its message is acked.
 **Run detail.** The event that ends an attempt that ran carries its record (times, error,
 a bounded traceback) and what the scraper put in `ScrapeContext.metadata`
 (`attempt_detail.py`): the recorder keeps every attempt of the job from them.
+
+**Last runs.** The final event of a scheduled run of an interval `from: last_run` is
+followed by its end in KV `last_runs` (`LastRunWriter`), before the message is settled.
 """
 
 import asyncio
@@ -51,6 +54,7 @@ from natscron_runner.events import (
     publish,
     publish_event,
 )
+from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
@@ -194,6 +198,7 @@ class JobExecutor:
         clock: Clock,
         cancels: CancelBook,
         claims: ClaimBook,
+        last_runs: LastRunWriter,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -202,6 +207,7 @@ class JobExecutor:
         self._clock = clock
         self._cancels = cancels
         self._claims = claims
+        self._last_runs = last_runs
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -284,6 +290,7 @@ class JobExecutor:
                 msg.nak(delay=PUBLISH_RETRY_DELAY_SECONDS), "nak", f"job {request.job_id}"
             )
             return
+        await self._last_runs.record(event)
         await settle_quietly(msg.ack(), "settle", f"job {request.job_id}")
         log.info("job %s cancelled before it ran (by %s)", request.job_id, marker.by)
         self._metrics.cancelled.labels("queued").inc()
@@ -301,6 +308,7 @@ class JobExecutor:
                 await sends.confirmed()
                 if outcome.event is not None:
                     await publish_event(self._publisher, outcome.event)
+                    await self._last_runs.record(outcome.event)
                 if outcome.retry is not None:
                     retry = outcome.retry
                     await publish(

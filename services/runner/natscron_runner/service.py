@@ -13,6 +13,7 @@ from natscron_runner.claiming import ClaimBook, claim_ttl_of
 from natscron_runner.execution import JobExecutor
 from natscron_runner.lane_lag import LaneLag
 from natscron_runner.lanes import NORMAL_WAIT_SECONDS, Lanes
+from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_shared.contract import names
@@ -40,7 +41,7 @@ SERVICE_NAME = "natscron-runner"
 PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
 NEEDS = Needs(
     streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
-    buckets=(names.KV_RUNNING, names.KV_CANCELS),
+    buckets=(names.KV_RUNNING, names.KV_CANCELS, names.KV_LAST_RUNS),
     consumers=tuple((names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority),
 )
 
@@ -101,6 +102,11 @@ class RunnerService(Service):
             self._clock,
             self.cancels,
             claims,
+            LastRunWriter(
+                await js.key_value(names.KV_LAST_RUNS),
+                self.metrics.nats_errors,
+                self.metrics.bad_messages,
+            ),
         )
         self.cancels.on_cancel = executor.cancel
         cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)

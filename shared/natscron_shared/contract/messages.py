@@ -44,6 +44,11 @@ class RunRequest(BaseModel):
     retry_of: str | None = Field(
         default=None, description="the failed or cancelled job this one runs again"
     )
+    records_last_run: bool = Field(
+        default=False,
+        description="a scheduled run of an interval `from: last_run`: the runner puts its end"
+        " in KV last_runs, and the schedule's next run counts from it",
+    )
 
     @property
     def msg_id(self) -> str:
@@ -204,6 +209,7 @@ def run_request_for(
         retry_backoff_seconds=spec.retry_backoff_seconds,
         timeout_seconds=spec.timeout_seconds,
         concurrency_policy=spec.concurrency_policy,
+        records_last_run=trigger is Trigger.SCHEDULED and spec.counts_from_last_run,
     )
 
 

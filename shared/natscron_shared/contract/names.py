@@ -11,6 +11,7 @@ KV_TICKER_STATE: Final = "ticker_state"
 KV_RUNNING: Final = "running"
 KV_CANCELS: Final = "cancels"
 KV_SCRAPERS: Final = "scrapers"
+KV_LAST_RUNS: Final = "last_runs"
 LEADER_KEY: Final = "leader"
 
 # Streams

@@ -132,6 +132,7 @@ def _buckets(
         KeyValueConfig(
             bucket=names.KV_CANCELS, history=1, ttl=CANCEL_TTL_SECONDS, replicas=replicas
         ),
+        KeyValueConfig(bucket=names.KV_LAST_RUNS, history=1, replicas=replicas),
         KeyValueConfig(
             bucket=names.KV_SCRAPERS,
             history=1,
