@@ -28,6 +28,10 @@ with `cancelled_by` and the reason in `error_message`, and its message is acked.
 later delivery or attempt, where an earlier one left off; the checkpoint is deleted once
 the job ends (its final event is stored), and kept while it is retried or handed back.
 
+**Run detail.** The event that ends an attempt that ran carries its record (times, error,
+a bounded traceback) and what the scraper put in `ScrapeContext.metadata`
+(`attempt_detail.py`): the recorder keeps every attempt of the job from them.
+
 **Last runs.** The final event of a scheduled run of an interval `from: last_run` is
 followed by its end in KV `last_runs` (`LastRunWriter`), before the message is settled.
 """
@@ -47,6 +51,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
+from natscron_runner.attempt_detail import bounded_traceback, checked_metadata
 from natscron_runner.cancels import CancelBook
 from natscron_runner.checkpoints import RunCheckpoint
 from natscron_runner.claiming import ClaimBook, JobClaims, Refusal
@@ -64,6 +69,7 @@ from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.polite import Politeness
 from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_shared.contract import names
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelMarker
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.errors import UnknownScraperError
@@ -89,12 +95,14 @@ JOB_ID_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 @dataclass(frozen=True)
 class Attempt:
-    """One attempt of a run request, and how to describe it in events."""
+    """One attempt of a run request, and how to describe it in events. `metadata` is the
+    scraper's (`ScrapeContext.metadata`), as it fills it."""
 
     request: RunRequest
     number: int
     runner_id: str
     started_at: datetime
+    metadata: dict[str, Any]
 
     def event(self, status: JobStatus, at: datetime, **fields: Any) -> JobEvent:
         return JobEvent(
@@ -105,6 +113,25 @@ class Attempt:
             runner_id=self.runner_id,
             started_at=self.started_at,
             **fields,
+        )
+
+    def ended(
+        self,
+        status: JobStatus,
+        completed_at: datetime,
+        error: Exception | None,
+        error_message: str | None,
+    ) -> AttemptRecord:
+        return AttemptRecord(
+            attempt=self.number,
+            status=status,
+            runner_id=self.runner_id,
+            started_at=self.started_at,
+            completed_at=completed_at,
+            duration_ms=duration_ms(self.started_at, completed_at),
+            error_type=None if error is None else type(error).__name__,
+            error_message=error_message,
+            traceback=None if error is None else bounded_traceback(error),
         )
 
 
@@ -131,6 +158,7 @@ class RunningJob:
     started_at: datetime | None = None
     skipped_pages: Counter[str] = field(default_factory=Counter)
     checkpoint: RunCheckpoint | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def cancel(self, marker: CancelMarker) -> None:
         if self.marker is not None:
@@ -138,6 +166,10 @@ class RunningJob:
         self.marker = marker
         if self.stage is not None:
             self.stage.cancel()
+
+
+def duration_ms(started_at: datetime, completed_at: datetime) -> int:
+    return round(max(0.0, (completed_at - started_at).total_seconds()) * 1000)
 
 
 def describe(error: BaseException, request: RunRequest) -> str:
@@ -393,7 +425,9 @@ class JobExecutor:
                 cancelled_by=marker.by,
             )
             return Outcome(event, msg.ack, "cancelled")
-        attempt = Attempt(job.request, job.request.attempt, self._runner_id, job.started_at)
+        attempt = Attempt(
+            job.request, job.request.attempt, self._runner_id, job.started_at, job.metadata
+        )
         return self._finished(
             job,
             attempt,
@@ -419,7 +453,7 @@ class JobExecutor:
         if refusal is not None:
             return self._refused(request, msg, refusal)
         job.started_at = self._clock.now()
-        attempt = Attempt(request, request.attempt, self._runner_id, job.started_at)
+        attempt = Attempt(request, request.attempt, self._runner_id, job.started_at, job.metadata)
         await sends.send_event(attempt.event(JobStatus.RUNNING, attempt.started_at))
         log.info("job %s attempt %d running", request.job_id, attempt.number)
         return await self._run(job, attempt, msg, sends, batcher)
@@ -459,6 +493,7 @@ class JobExecutor:
             skip_page=lambda url, reason: self._count_page_skip(job, url, reason),
             polite=self._polite,
             checkpoint=job.checkpoint,
+            metadata=attempt.metadata,
         )
         try:
             async with asyncio.timeout(request.timeout_seconds):
@@ -497,13 +532,16 @@ class JobExecutor:
             retry = request.model_copy(
                 update={"attempt": attempt.number + 1, "not_before": now + timedelta(seconds=delay)}
             )
+            message = describe(error, request)
             event = JobEvent(
                 job=retry,
                 status=JobStatus.PENDING,
                 attempt=retry.attempt,
                 at=now,
-                error_message=describe(error, request),
+                error_message=message,
                 error_type=type(error).__name__,
+                ended_attempt=attempt.ended(JobStatus.FAILED, now, error, message),
+                metadata=self._metadata(attempt),
             )
             return Outcome(event, msg.ack, "retried", retry=retry)
         return self._finished(
@@ -522,23 +560,32 @@ class JobExecutor:
         **fields: Any,
     ) -> Outcome:
         completed_at = self._clock.now()
-        duration = max(0.0, (completed_at - attempt.started_at).total_seconds())
-        self._metrics.duration.observe(duration)
+        elapsed_ms = duration_ms(attempt.started_at, completed_at)
+        self._metrics.duration.observe(elapsed_ms / 1000)
         described: dict[str, Any] = {
             "error_message": None if error is None else describe(error, attempt.request),
             "error_type": None if error is None else type(error).__name__,
-        }
+        } | fields
         event = attempt.event(
             status,
             completed_at,
             completed_at=completed_at,
-            duration_ms=round(duration * 1000),
+            duration_ms=elapsed_ms,
             properties_scraped=batcher.items,
             item_batches=batcher.batches,
             skipped_pages=dict(job.skipped_pages) or None,
-            **(described | fields),
+            ended_attempt=attempt.ended(status, completed_at, error, described["error_message"]),
+            metadata=self._metadata(attempt),
+            **described,
         )
         return Outcome(event, settle, metric_status)
+
+    def _metadata(self, attempt: Attempt) -> dict[str, Any] | None:
+        return checked_metadata(
+            attempt.metadata,
+            attempt.request.job_id,
+            lambda reason: self._metrics.metadata_refused.labels(reason).inc(),
+        )
 
     def _count_skip(self, reason: str) -> None:
         self._metrics.items_skipped.labels(reason).inc()

@@ -16,6 +16,7 @@ class RunnerMetrics:
     items_scraped: Counter
     items_skipped: Counter
     pages_skipped: Counter
+    metadata_refused: Counter
     nats_errors: Counter
     redelivered: Counter
     deferred: Counter
@@ -63,6 +64,13 @@ class RunnerMetrics:
                 "natscron_runner_pages_skipped_total",
                 "Pages a scrape left out, by reason (robots_txt, http_<status>, not_html,"
                 " redirect, interrupted)",
+                ["reason"],
+                registry=registry,
+            ),
+            metadata_refused=Counter(
+                "natscron_runner_metadata_refused_total",
+                "Scraper metadata not stored with its run, by reason (not_json, too_large,"
+                " unstorable): the run keeps only why",
                 ["reason"],
                 registry=registry,
             ),

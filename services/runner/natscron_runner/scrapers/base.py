@@ -54,7 +54,10 @@ class ScrapeContext:
     - `skip(reason)` counts an item left out, `skip_page(url, reason)` a page;
     - `polite`: the gate every request passes (robots.txt, per-host limits shared by all
       runners, backoffs); in-process only when the scraper runs outside a runner;
-    - `checkpoint`: where a resumable scrape saves its progress."""
+    - `checkpoint`: where a resumable scrape saves its progress;
+    - `metadata` is the scraper's to fill with a small JSON object about the run (pages
+      fetched, a scan id, what it found): whatever it holds when the attempt ends, even by
+      an error, is stored with the run (at most `MAX_METADATA_BYTES` of JSON)."""
 
     job_id: str
     scheduled_job_id: str | None
@@ -63,6 +66,7 @@ class ScrapeContext:
     skip_page: Callable[[str, str], None] = field(default=_ignore_page_skip, compare=False)
     polite: Politeness = field(default_factory=local_politeness, compare=False)
     checkpoint: Checkpoint = field(default_factory=MemoryCheckpoint, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Scraper(Protocol):

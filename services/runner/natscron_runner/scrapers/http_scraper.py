@@ -52,7 +52,9 @@ def all_disallowed(disallowed: list[str]) -> PermanentScrapeError:
 
 
 class HttpScraper:
-    """Scrapes listing pages with CSS selectors; see `HttpParams`."""
+    """Scrapes listing pages with CSS selectors; see `HttpParams`.
+
+    Reports `pages_fetched` as the run's metadata."""
 
     name = "http"
     params_model = HttpParams
@@ -65,6 +67,7 @@ class HttpScraper:
         produced = 0
         fetched = 0
         disallowed: list[str] = []
+        context.metadata["pages_fetched"] = 0
         async with polite_client(rules, parsed.request_timeout_seconds) as client:
             for start_url in parsed.urls:
                 url: str | None = start_url
@@ -79,6 +82,7 @@ class HttpScraper:
                         break
                     raise_for_status(page_fetched)
                     fetched += 1
+                    context.metadata["pages_fetched"] += 1
                     page = await asyncio.to_thread(
                         parse_page, page_fetched.text, page_fetched.url, parsed
                     )
