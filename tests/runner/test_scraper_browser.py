@@ -48,6 +48,7 @@ class Scrape:
     def __init__(self) -> None:
         self.skipped: list[str] = []
         self.screenshots: list[bytes] = []
+        self.metadata: dict[str, Any] = {}
 
     async def _keep(self, jpeg: bytes) -> None:
         self.screenshots.append(jpeg)
@@ -59,6 +60,7 @@ class Scrape:
             attempt=1,
             skip=self.skipped.append,
             keep_screenshot=self._keep,
+            metadata=self.metadata,
         )
 
     async def run(self, scraper: Any, params: dict[str, Any]) -> list[ScrapedItem]:
@@ -71,13 +73,15 @@ async def test_browser_reads_the_js_rendered_items_http_cannot_see(
     shared = listing_of(f"{browser_site.url}/js/1", next_page_selector="a.next")
 
     seen_by_http = await Scrape().run(HttpScraper(), shared)
-    rendered = await Scrape().run(BrowserScraper(chromium), shared)
+    browser = Scrape()
+    rendered = await browser.run(BrowserScraper(chromium), shared)
 
     assert seen_by_http == []
     expected = [item_key(page, i) for page in range(1, JS_PAGES + 1) for i in range(PAGE_ITEMS)]
     assert [item.key for item in rendered] == expected
     assert rendered[0].data == {"id": "p1-0", "title": "Item 0 of page 1"}
     assert browser_site.paths().count("/api/items") == JS_PAGES
+    assert browser.metadata == {"pages_fetched": JS_PAGES}
 
 
 async def test_load_more_is_clicked_until_the_button_goes_or_a_limit(
@@ -122,6 +126,7 @@ async def test_a_failed_page_keeps_a_bounded_screenshot(
     with pytest.raises(TransientScrapeError, match="answered HTTP 500"):
         await scrape.run(scraper, listing(f"{browser_site.url}/broken"))
     [jpeg] = scrape.screenshots
+    assert scrape.metadata == {"pages_fetched": 0, "screenshot_taken": True}  # as http counts
     assert jpeg.startswith(JPEG_START)
     assert 1000 < len(jpeg) <= SCREENSHOT_MAX_BYTES
 

@@ -33,6 +33,7 @@ class Scan:
         self.skipped: list[str] = []
         self.screenshots: list[bytes] = []
         self.items: list[ScrapedItem] = []
+        self.metadata: dict[str, Any] = {}
 
     async def _keep(self, jpeg: bytes) -> None:
         self.screenshots.append(jpeg)
@@ -44,6 +45,7 @@ class Scan:
             attempt=1,
             skip=self.skipped.append,
             keep_screenshot=self._keep,
+            metadata=self.metadata,
         )
         async for item in CookieScanScraper(chromium).scrape(params, context):
             self.items.append(item)
@@ -61,7 +63,13 @@ def setters(cookie: dict[str, Any]) -> list[tuple[str, str]]:
 async def test_cookies_before_and_after_consent_first_and_third_party(
     chromium: Chromium, browser_site: BrowserTestSite
 ) -> None:
-    items = await Scan().run(chromium, scan_params(browser_site))
+    scan = Scan()
+    items = await scan.run(chromium, scan_params(browser_site))
+    assert scan.metadata == {
+        "pages_scanned": 3,
+        "cookies": {"before_consent": 3, "after_consent": 6},
+        "consent": "clicked",
+    }
     site, tracker = browser_site.url, browser_site.third_party_url
 
     before = by_phase(items, "before_consent")

@@ -108,7 +108,7 @@ def test_unknown_scraper_is_named_with_the_known_ones() -> None:
 def test_bad_params_name_the_field_and_the_schemas_reason() -> None:
     misspelt = rejection("noop", {"itemz": 3})
     assert misspelt.startswith("params.itemz: unknown field; known: delay_seconds, ")
-    assert misspelt.endswith(", items (did you mean 'items'?)")
+    assert misspelt.endswith(", items, metadata (did you mean 'items'?)")
     assert rejection("noop", {"items": "3"}) == "params.items: '3' is not of type 'integer'"
     assert rejection("noop", {"items": -1}) == "params.items: -1 is less than the minimum of 0"
     bad_url = rejection("http", {**HTTP_PARAMS, "urls": ["htp://x"]})

@@ -15,6 +15,7 @@ class RunnerMetrics:
     bad_messages: Counter
     items_scraped: Counter
     items_skipped: Counter
+    metadata_refused: Counter
     nats_errors: Counter
     redelivered: Counter
     deferred: Counter
@@ -56,6 +57,13 @@ class RunnerMetrics:
             items_skipped=Counter(
                 "natscron_runner_items_skipped_total",
                 "Items left out, by reason (missing_key, too_large)",
+                ["reason"],
+                registry=registry,
+            ),
+            metadata_refused=Counter(
+                "natscron_runner_metadata_refused_total",
+                "Scraper metadata not stored with its run, by reason (not_json, too_large,"
+                " unstorable): the run keeps only why",
                 ["reason"],
                 registry=registry,
             ),

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from natscron_shared.contract.attempts import MAX_METADATA_BYTES, AttemptRecord
 from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.models import Identifier, JobId, ScheduledJob
@@ -79,6 +80,16 @@ class JobEvent(BaseModel):
     cancelled_by: str | None = Field(
         default=None,
         description="who cancelled it (a `cancelled` event); the reason is in error_message",
+    )
+    ended_attempt: AttemptRecord | None = Field(
+        default=None,
+        description="the attempt this event ends: on a terminal event after a run its own,"
+        " on a retry's `pending` event the one that failed",
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description=f"what the scraper reported about the run (JSON, at most"
+        f" {MAX_METADATA_BYTES} bytes), on the event that ends an attempt",
     )
 
     @property

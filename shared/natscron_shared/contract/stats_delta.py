@@ -3,7 +3,7 @@
 Each final run counts in four documents: its scope (the scheduled job, or `ADHOC_SCOPE`)
 and `SYSTEM_SCOPE`, each for `ALL_TIME` and the UTC hour it finished in. The deltas are
 folded per document, so a batch writes one upsert per document it touches: `$inc` for
-counters and duration buckets, `$min`/`$max` for durations. The recorder applies them for
+counters and the duration sketch, `$min`/`$max` for durations. The recorder applies them for
 the runs it records, `natscron migrate` for the runs it brings over, each in the
 transaction that counts those runs once.
 """
@@ -17,7 +17,7 @@ from natscron_shared.contract.job_stats import (
     ADHOC_SCOPE,
     ALL_TIME,
     SYSTEM_SCOPE,
-    duration_bucket,
+    duration_field,
     hour_period,
     stats_id,
 )
@@ -37,7 +37,7 @@ class StatsDelta:
     def duration(self, duration_ms: int) -> None:
         self.inc["duration_ms_sum"] += duration_ms
         self.inc["duration_count"] += 1
-        self.inc[f"duration_buckets.{duration_bucket(duration_ms)}"] += 1
+        self.inc[duration_field(duration_ms)] += 1
         self.min_ms = duration_ms if self.min_ms is None else min(self.min_ms, duration_ms)
         self.max_ms = duration_ms if self.max_ms is None else max(self.max_ms, duration_ms)
 

@@ -135,6 +135,20 @@ class ScheduledJobDocument(TypedDict, total=False):
 # --- jobs --------------------------------------------------------------------------------------
 
 
+class AttemptFields(TypedDict):
+    """One ended attempt (`natscron_shared.contract.attempts.AttemptRecord`)."""
+
+    attempt: int
+    status: str
+    runner_id: str | None
+    started_at: datetime | None
+    completed_at: datetime
+    duration_ms: int | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+
+
 class JobDocument(TypedDict, total=False):
     """One per job (execution), showing what its most advanced event says. An item batch
     counted before the job's first event creates it with the id, `scheduled_job_id`,
@@ -165,6 +179,13 @@ class JobDocument(TypedDict, total=False):
     error_message: str | None
     error_type: str | None
     cancelled_by: str | None
+    metadata: dict[str, Any] | None
+    """A small JSON object about the run: what the scraper reported about the attempt that
+    ended (`ScrapeContext.metadata`), or for a migrated run seed 003's and seed 004's
+    `metadata`."""
+    # every event that ended an attempt, folded by attempt number
+    attempts: list[AttemptFields]
+    """Oldest first, at most `max_retries + 1`; absent until an attempt has ended."""
     # the item batches
     properties_saved: int
     saved_batches: list[int]
@@ -173,8 +194,6 @@ class JobDocument(TypedDict, total=False):
     error_details: dict[str, Any] | None
     """A JSON object: the source's structured error (seed 003's `error_details`, seed 004's
     stack trace)."""
-    metadata: dict[str, Any] | None
-    """A small JSON object about the run (seed 003's and seed 004's `metadata`)."""
 
 
 # --- job_stats (`natscron_shared.contract.job_stats`) ----------------------------------------
@@ -196,8 +215,10 @@ class JobStatsDocument(TypedDict, total=False):
     duration_count: int
     duration_ms_min: int
     duration_ms_max: int
+    duration_sketch: dict[str, int]
+    """Runs by the index (as a string) of their duration's bucket in the sketch."""
     duration_buckets: dict[str, int]
-    """Runs by the index (as a string) of their duration's bucket."""
+    """Before the sketch: runs by the index of a fixed bucket (read, no longer written)."""
     items_scraped: int
     items_saved: int
 

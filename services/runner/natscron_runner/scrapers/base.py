@@ -25,7 +25,11 @@ async def _drop_screenshot(jpeg: bytes) -> None:
 class ScrapeContext:
     """Which execution a scrape belongs to; `skip(reason)` counts an item left out,
     `polite` paces page loads, and `keep_screenshot(jpeg)` stores a picture of a failure
-    with the run (the runner bounds its size)."""
+    with the run (the runner bounds its size).
+
+    `metadata` is the scraper's to fill with a small JSON object about the run (pages
+    fetched, a scan id, what it found): whatever it holds when the attempt ends, even by
+    an error, is stored with the run (at most `MAX_METADATA_BYTES` of JSON)."""
 
     job_id: str
     scheduled_job_id: str | None
@@ -35,6 +39,7 @@ class ScrapeContext:
     keep_screenshot: Callable[[bytes], Awaitable[None]] = field(
         default=_drop_screenshot, compare=False
     )
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Scraper(Protocol):

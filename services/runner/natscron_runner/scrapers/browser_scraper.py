@@ -35,7 +35,9 @@ COUNT_GREW = "([selector, before]) => document.querySelectorAll(selector).length
 
 class BrowserScraper:
     """Renders listing pages in Chromium (JavaScript, steps, "load more"), then reads them
-    with the `http` scraper's field specs; see `BrowserParams`."""
+    with the `http` scraper's field specs; see `BrowserParams`.
+
+    Reports `pages_fetched` (and `screenshot_taken` on a failure) as the run's metadata."""
 
     name = "browser"
     params_model = BrowserParams
@@ -51,6 +53,7 @@ class BrowserScraper:
     ) -> AsyncIterator[ScrapedItem]:
         parsed = parse_params(self.name, BrowserParams, params)
         produced = 0
+        context.metadata["pages_fetched"] = 0
         async with self._chromium.context(viewport=VIEWPORT) as browser_context:
             browser_context.set_default_timeout(parsed.page_timeout_seconds * 1000)
             page = await browser_context.new_page()
@@ -77,6 +80,7 @@ async def _listing(
     while url is not None and url not in visited and len(visited) < params.max_pages:
         visited.add(url)
         await load(page, url, context, timeout_ms)
+        context.metadata["pages_fetched"] += 1
         if len(visited) == 1:
             for index, step in enumerate(params.steps):
                 await _run_step(page, index, step, timeout_ms)

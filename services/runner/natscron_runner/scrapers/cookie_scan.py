@@ -45,7 +45,10 @@ LINKS = "links => links.map(link => link.href)"
 
 
 class CookieScanScraper:
-    """Scans a site's cookies in Chromium, before and after consent, with what set each."""
+    """Scans a site's cookies in Chromium, before and after consent, with what set each.
+
+    Reports `pages_scanned`, `cookies` (a count per phase) and `consent` (`clicked`) as the
+    run's metadata."""
 
     name = "cookie_scan"
     params_model = CookieScanParams
@@ -68,12 +71,19 @@ class CookieScanScraper:
             scan = _Scan(page, parsed, context)
             try:
                 pages = await scan.crawl()
-                for item in await _jar(browser_context, setters, parsed.url, BEFORE_CONSENT):
+                context.metadata["pages_scanned"] = len(pages)
+                cookies = context.metadata.setdefault("cookies", {})
+                before = await _jar(browser_context, setters, parsed.url, BEFORE_CONSENT)
+                cookies[BEFORE_CONSENT] = len(before)
+                for item in before:
                     yield item
                 if parsed.accept_selector is not None:
                     await scan.consent(parsed.accept_selector)
+                    context.metadata["consent"] = "clicked"
                     await scan.revisit(pages[1:])
-                    for item in await _jar(browser_context, setters, parsed.url, AFTER_CONSENT):
+                    after = await _jar(browser_context, setters, parsed.url, AFTER_CONSENT)
+                    cookies[AFTER_CONSENT] = len(after)
+                    for item in after:
                         yield item
             except Exception as exc:
                 if parsed.screenshot_on_failure:

@@ -30,7 +30,9 @@ async def fetch_html(client: httpx.AsyncClient, url: str) -> str:
 
 
 class HttpScraper:
-    """Scrapes listing pages with CSS selectors; see `HttpParams`."""
+    """Scrapes listing pages with CSS selectors; see `HttpParams`.
+
+    Reports `pages_fetched` as the run's metadata."""
 
     name = "http"
     params_model = HttpParams
@@ -40,6 +42,7 @@ class HttpScraper:
     ) -> AsyncIterator[ScrapedItem]:
         parsed = parse_params(self.name, HttpParams, params)
         produced = 0
+        context.metadata["pages_fetched"] = 0
         async with httpx.AsyncClient(
             timeout=parsed.request_timeout_seconds,
             follow_redirects=True,
@@ -51,6 +54,7 @@ class HttpScraper:
                 while url is not None and url not in visited and len(visited) < parsed.max_pages:
                     visited.add(url)
                     html = await fetch_html(client, url)
+                    context.metadata["pages_fetched"] += 1
                     page = await asyncio.to_thread(parse_page, html, url, parsed)
                     for item in keyed_items(page, context.skip):
                         yield item

@@ -93,3 +93,4 @@ async def keep_failure_screenshot(page: Page, context: ScrapeContext) -> None:
     jpeg = await bounded_jpeg(page)
     if jpeg is not None:
         await context.keep_screenshot(jpeg)
+        context.metadata["screenshot_taken"] = True
