@@ -43,7 +43,7 @@ async def load(page: Page, url: str, context: ScrapeContext, timeout_ms: float) 
         async with context.polite.fetching(url) as permit:
             response = await page.goto(url, wait_until="load", timeout=timeout_ms)
             if response is not None:
-                permit.answered(response.status, response.headers)
+                permit.report(response.status, response.headers.get("retry-after"))
     except PlaywrightTimeoutError as exc:
         raise TransientScrapeError(f"timed out loading {url} ({timeout_ms / 1000:g}s)") from exc
     except PlaywrightError as exc:

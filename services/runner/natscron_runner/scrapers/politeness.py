@@ -1,19 +1,19 @@
 """The seam between scrapers and polite fetching: every page load asks first.
 
 A scraper wraps each fetch of a page in `async with context.polite.fetching(url) as
-permit:` and reports the answer with `permit.answered(status, headers)`. The runner's
+permit:` and reports the answer with `permit.report(status, retry_after)`. The runner's
 implementation decides when a host may be asked again (shared limits, robots.txt,
 `Retry-After`); `NO_POLITENESS`, the default, lets every fetch through at once.
 """
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 
 class FetchPermit(Protocol):
-    def answered(self, status: int, headers: Mapping[str, str]) -> None:
+    def report(self, status: int, retry_after: str | None = None) -> None:
         """What the host answered (a 429 or 503 with `Retry-After` slows the next fetches)."""
 
 
@@ -23,8 +23,8 @@ class Politeness(Protocol):
 
 
 class _AnyAnswer:
-    def answered(self, status: int, headers: Mapping[str, str]) -> None:
-        del status, headers
+    def report(self, status: int, retry_after: str | None = None) -> None:
+        del status, retry_after
 
 
 class NoPoliteness:
