@@ -15,6 +15,7 @@ What the rules enforce:
 - only the runners use the polite-fetching buckets (`host_slots`, `host_pace`,
   `host_backoff`) and the scrapes' checkpoints (`checkpoints`), and read ITEMS back (the
   last batch a resumed scrape continues after);
+- only the runner writes KV `screenshots` (failed browser scrapes), which the API serves;
 - only the runner writes KV `last_runs` (the ends of the runs of intervals `from:
   last_run`); the ticker, which fires them by it, and the API, which previews them, read it;
 - the API writes schedules (KV `scheduled_jobs`) and asks the tickers and runners
@@ -181,6 +182,8 @@ RUNNER = _total(
     kv_read_write(names.KV_CHECKPOINTS),
     stream_info(kv_stream_name(names.KV_SCRAPERS)),
     kv_write(names.KV_SCRAPERS),
+    stream_info(kv_stream_name(names.KV_SCREENSHOTS)),
+    kv_write(names.KV_SCREENSHOTS),
     publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>"),
     serve(names.JOBS_CANCEL, MICRO_DISCOVERY),
 )
@@ -204,6 +207,7 @@ API = _total(
     kv_read(names.KV_RUNNING),
     kv_read(names.KV_SCRAPERS),
     kv_read(names.KV_LAST_RUNS),
+    kv_read(names.KV_SCREENSHOTS),
     publish(names.JOBS_TRIGGER, names.JOBS_BACKFILL, names.JOBS_CANCEL, names.TICKER_STATUS),
     serve(API_REQUESTS, MICRO_DISCOVERY),
 )

@@ -68,6 +68,7 @@ from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.polite import Politeness
 from natscron_runner.scrapers.registry import ScraperRegistry
+from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelMarker
@@ -213,6 +214,7 @@ class JobExecutor:
         polite: Politeness,
         js: JetStreamContext,
         checkpoints: KeyValue,
+        screenshots: ScreenshotStore,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -225,6 +227,7 @@ class JobExecutor:
         self._polite = polite
         self._js = js
         self._checkpoints = checkpoints
+        self._screenshots = screenshots
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -493,6 +496,7 @@ class JobExecutor:
             skip_page=lambda url, reason: self._count_page_skip(job, url, reason),
             polite=self._polite,
             checkpoint=job.checkpoint,
+            keep_screenshot=self._screenshots.keeper(request.job_id, attempt.number),
             metadata=attempt.metadata,
         )
         try:

@@ -19,6 +19,7 @@ from natscron_runner.scrapers.polite import Politeness, PoliteSettings
 from natscron_runner.scrapers.polite.kv_hosts import KvHosts
 from natscron_runner.scrapers.polite.metrics import PoliteMetrics
 from natscron_runner.scrapers.registry import ScraperRegistry
+from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
 from natscron_shared.nats.connection import (
@@ -52,6 +53,7 @@ NEEDS = Needs(
         names.KV_HOST_PACE,
         names.KV_HOST_BACKOFF,
         names.KV_CHECKPOINTS,
+        names.KV_SCREENSHOTS,
     ),
     consumers=tuple((names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority),
 )
@@ -78,7 +80,7 @@ class RunnerService(Service):
         self._settings = settings
         self._endpoints = endpoints
         self._clock: Clock = clock or SystemClock()
-        self._scrapers = scrapers or ScraperRegistry()
+        self._scrapers = scrapers or ScraperRegistry(chromium_path=settings.chromium_path)
         self.runner_id = settings.runner_id or default_instance_id()
         self.metrics = RunnerMetrics.on(self.registry)
         self.lane_lag = LaneLag(self.registry)
@@ -130,6 +132,7 @@ class RunnerService(Service):
             polite,
             js,
             await js.key_value(names.KV_CHECKPOINTS),
+            ScreenshotStore(await js.key_value(names.KV_SCREENSHOTS), self.metrics.screenshots),
         )
         self.cancels.on_cancel = executor.cancel
         cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)
@@ -210,6 +213,7 @@ class RunnerService(Service):
         await self._drain_jobs()
         if self._micro is not None:
             await self._micro.stop(self._settings.shutdown_grace_seconds)
+        await self._scrapers.close()
         with contextlib.suppress(nats.errors.Error):
             await client_of(self._broker).flush()
         await self._broker.stop()

@@ -20,6 +20,8 @@ KV_HOST_BACKOFF: Final = "host_backoff"
 """Polite fetching: a host that answered 429 or 503, and until when every runner waits."""
 KV_CHECKPOINTS: Final = "checkpoints"
 """A resumable scrape's state (the crawl's frontier), by job id: a retry resumes from it."""
+KV_SCREENSHOTS: Final = "screenshots"
+"""A failed browser scrape's JPEG of its page, by `<job_id>.<attempt>` (the API serves it)."""
 LEADER_KEY: Final = "leader"
 
 # Streams
@@ -86,3 +88,8 @@ def running_job_key(job_id: str) -> str:
 def schedule_claim_key(scheduled_job_id: str) -> str:
     """KV `running`: the one run of a `forbid` or `replace` schedule allowed at a time."""
     return f"schedule.{scheduled_job_id}"
+
+
+def screenshot_key(job_id: str, attempt: int) -> str:
+    """KV `screenshots`: the JPEG of the page an attempt of a browser scrape failed on."""
+    return f"{job_id}.{attempt}"

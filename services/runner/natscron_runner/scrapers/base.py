@@ -1,6 +1,6 @@
 """The scraper API: what a scraper receives, what it yields, how it checks its params."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -47,6 +47,10 @@ class MemoryCheckpoint:
         self.state = state
 
 
+async def _drop_screenshot(jpeg: bytes) -> None:
+    del jpeg
+
+
 @dataclass(frozen=True)
 class ScrapeContext:
     """Which execution a scrape belongs to, and what the runner lends it:
@@ -55,6 +59,8 @@ class ScrapeContext:
     - `polite`: the gate every request passes (robots.txt, per-host limits shared by all
       runners, backoffs); in-process only when the scraper runs outside a runner;
     - `checkpoint`: where a resumable scrape saves its progress;
+    - `keep_screenshot(jpeg)` stores a picture of a failure with the run (the runner
+      bounds its size);
     - `metadata` is the scraper's to fill with a small JSON object about the run (pages
       fetched, a scan id, what it found): whatever it holds when the attempt ends, even by
       an error, is stored with the run (at most `MAX_METADATA_BYTES` of JSON)."""
@@ -66,6 +72,9 @@ class ScrapeContext:
     skip_page: Callable[[str, str], None] = field(default=_ignore_page_skip, compare=False)
     polite: Politeness = field(default_factory=local_politeness, compare=False)
     checkpoint: Checkpoint = field(default_factory=MemoryCheckpoint, compare=False)
+    keep_screenshot: Callable[[bytes], Awaitable[None]] = field(
+        default=_drop_screenshot, compare=False
+    )
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -81,6 +90,9 @@ class Scraper(Protocol):
     written; give it `extra="forbid"` so a misspelt key is refused too. Without one, any
     params object is accepted until the scrape runs. The first line of the class's
     docstring is the scraper's description in the catalogue.
+
+    Optionally, `async def aclose(self)`: the runner calls it as it stops, to let go of
+    what the scraper keeps between jobs (a browser).
     """
 
     def scrape(

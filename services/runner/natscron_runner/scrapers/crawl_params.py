@@ -5,12 +5,12 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
-from natscron_runner.scrapers.http_params import (
+from natscron_runner.scrapers.listing_params import (
     FieldSpec,
     HttpUrl,
     check_css,
     check_field_specs,
-    is_http_url,
+    check_http_urls,
 )
 from natscron_runner.scrapers.polite.params import FetchParams
 
@@ -65,10 +65,7 @@ class CrawlParams(FetchParams):
     @field_validator("urls")
     @classmethod
     def _urls_are_http(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not is_http_url(url):
-                raise ValueError(f"{url!r} is not an http(s) URL")
-        return urls
+        return check_http_urls(urls)
 
     @field_validator("allowed_domains")
     @classmethod

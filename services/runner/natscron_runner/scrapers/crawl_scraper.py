@@ -28,19 +28,20 @@ from natscron_runner.scrapers.crawl_page import parse_crawl_page
 from natscron_runner.scrapers.crawl_params import CrawlParams
 from natscron_runner.scrapers.crawl_scope import Scope
 from natscron_runner.scrapers.errors import (
+    RETRYABLE_CLIENT_STATUSES,
     CheckpointTooLargeError,
     PermanentScrapeError,
     TransientScrapeError,
 )
+from natscron_runner.scrapers.extraction import keyed_items
 from natscron_runner.scrapers.frontier import Frontier
-from natscron_runner.scrapers.http_scraper import SKIP_MISSING_KEY, SKIP_ROBOTS, all_disallowed
-from natscron_runner.scrapers.page_fetch import (
-    RETRYABLE_CLIENT_STATUSES,
-    Fetched,
-    fetch_page,
-    polite_client,
+from natscron_runner.scrapers.page_fetch import Fetched, fetch_page, polite_client
+from natscron_runner.scrapers.polite import (
+    SKIP_ROBOTS,
+    FetchRules,
+    RobotsDisallowedError,
+    all_disallowed,
 )
-from natscron_runner.scrapers.polite import FetchRules, RobotsDisallowedError
 from natscron_runner.scrapers.urls import normalise_url
 from natscron_shared.contract.messages import ScrapedItem
 
@@ -135,10 +136,7 @@ class _Crawl:
                     if self._scope.follows(link):
                         frontier.offer(link, depth + 1)
             frontier.in_flight = None
-            for item in page.items:
-                if item is None:
-                    context.skip(SKIP_MISSING_KEY)
-                    continue
+            for item in keyed_items(page.items, context.skip):
                 yield item
                 frontier.produced += 1
                 if self._params.limit is not None and frontier.produced >= self._params.limit:

@@ -31,3 +31,15 @@ class CheckpointTooLargeError(PermanentScrapeError):
     """A scrape's state is too big for a checkpoint: it must keep less, or fail."""
 
     code = "checkpoint_too_large"
+
+
+RETRYABLE_CLIENT_STATUSES = (408, 429)
+
+
+def http_status_error(url: str, status: int) -> ScrapeError | None:
+    """How an HTTP answer fails a scrape: 5xx, 408 and 429 transient, other 4xx permanent."""
+    if status >= 500 or status in RETRYABLE_CLIENT_STATUSES:
+        return TransientScrapeError(f"{url} answered HTTP {status}")
+    if status >= 400:
+        return PermanentScrapeError(f"{url} answered HTTP {status}")
+    return None

@@ -1,9 +1,24 @@
-"""Reading items off a parsed page with field specs: the `http` and `crawl` scrapers'."""
+"""Reading items off a page's HTML with field specs: what `http` and `crawl` fetched or what
+`browser` rendered, so every scraper extracts exactly alike."""
 
-from bs4 import Tag
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urljoin
 
-from natscron_runner.scrapers.http_params import FieldSpec
+from bs4 import BeautifulSoup, Tag
+
+from natscron_runner.scrapers.listing_params import FieldSpec, ListingParams, is_http_url
 from natscron_shared.contract.messages import ScrapedItem
+
+SKIP_MISSING_KEY = "missing_key"
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one listing page held: items (None where the key was missing) and the next page."""
+
+    items: list[ScrapedItem | None]
+    next_url: str | None
 
 
 def read_field(element: Tag, spec: FieldSpec) -> str | None:
@@ -32,3 +47,28 @@ def read_items(
         key = data[key_field]
         items.append(ScrapedItem(key=key, data=data) if key else None)
     return items
+
+
+def parse_page(html: str, url: str, params: ListingParams) -> Page:
+    """Pure parsing (run it in a worker thread, so big pages do not block the loop)."""
+    soup = BeautifulSoup(html, "html.parser")
+    items = read_items(soup, params.item_selector, params.field_specs(), params.key_field)
+    next_url = None
+    if params.next_page_selector:
+        link = soup.select_one(params.next_page_selector)
+        href = link.get("href") if link is not None else None
+        if isinstance(href, str) and href.strip():
+            candidate = urljoin(url, href.strip())
+            next_url = candidate if is_http_url(candidate) else None
+    return Page(items=items, next_url=next_url)
+
+
+def keyed_items(items: list[ScrapedItem | None], skip: Callable[[str], None]) -> list[ScrapedItem]:
+    """The items that have a key; each one without is reported to `skip`."""
+    keyed = []
+    for item in items:
+        if item is None:
+            skip(SKIP_MISSING_KEY)
+        else:
+            keyed.append(item)
+    return keyed

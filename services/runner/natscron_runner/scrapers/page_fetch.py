@@ -10,12 +10,11 @@ from urllib.parse import urljoin
 import httpx
 
 from natscron_runner.scrapers.errors import PermanentScrapeError, TransientScrapeError
-from natscron_runner.scrapers.http_params import is_http_url
+from natscron_runner.scrapers.listing_params import is_http_url
 from natscron_runner.scrapers.polite import Answer, FetchRules, Politeness
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-RETRYABLE_CLIENT_STATUSES = (408, 429)
 
 
 @dataclass(frozen=True)
@@ -81,15 +80,6 @@ async def fetch_page(
             text=response.text,
         )
     raise TooManyRedirectsError(f"{start} redirects more than {MAX_REDIRECTS} times")
-
-
-def raise_for_status(fetched: Fetched) -> None:
-    """5xx, 408 and 429 are transient, other 4xx permanent."""
-    status = fetched.status
-    if status >= 500 or status in RETRYABLE_CLIENT_STATUSES:
-        raise TransientScrapeError(f"{fetched.url} answered HTTP {status}")
-    if status >= 400:
-        raise PermanentScrapeError(f"{fetched.url} answered HTTP {status}")
 
 
 def _answer(response: httpx.Response) -> Answer:

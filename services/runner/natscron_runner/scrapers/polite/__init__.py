@@ -6,17 +6,22 @@ A scraper's params subclass `FetchParams`; it gets its `FetchRules` from
 `context.polite.fetching(url, rules)` (or through `context.polite.call`).
 """
 
+from natscron_runner.scrapers.polite.disallowed import (
+    SKIP_ROBOTS,
+    RobotsDisallowedError,
+    all_disallowed,
+)
 from natscron_runner.scrapers.polite.params import FetchParams
 from natscron_runner.scrapers.polite.politeness import (
     Answer,
     Permit,
     Politeness,
-    RobotsDisallowedError,
     local_politeness,
 )
 from natscron_runner.scrapers.polite.rules import FetchRules, PoliteSettings
 
 __all__ = [
+    "SKIP_ROBOTS",
     "Answer",
     "FetchParams",
     "FetchRules",
@@ -24,5 +29,6 @@ __all__ = [
     "PoliteSettings",
     "Politeness",
     "RobotsDisallowedError",
+    "all_disallowed",
     "local_politeness",
 ]

@@ -1,5 +1,6 @@
 """What a schedule may say about how its pages are fetched: the params every fetching
-scraper shares (`http`, `crawl`, and any scraper that subclasses `FetchParams`)."""
+scraper shares (`http`, `crawl`, `browser`, `cookie_scan`, and any scraper that subclasses
+`FetchParams`)."""
 
 import re
 from typing import Self

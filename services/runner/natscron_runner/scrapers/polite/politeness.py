@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from natscron_runner.scrapers.errors import PermanentScrapeError, TransientScrapeError
 from natscron_runner.scrapers.polite.backoff import BACKOFF_STATUSES
 from natscron_runner.scrapers.polite.coordinator import HostCoordinator
+from natscron_runner.scrapers.polite.disallowed import RobotsDisallowedError
 from natscron_runner.scrapers.polite.hosts import Host
 from natscron_runner.scrapers.polite.kv_pace import PaceConflictError
 from natscron_runner.scrapers.polite.local_hosts import LocalHosts
@@ -51,16 +52,6 @@ Answer = tuple[int, str | None]
 BACKOFF_RETRIES = 3
 ROBOTS_TIMEOUT_SECONDS = 30.0
 COORDINATION_ERRORS = (nats.errors.Error, TimeoutError, PaceConflictError)
-
-
-class RobotsDisallowedError(PermanentScrapeError):
-    """robots.txt disallows the URL for the scrape's user agent: it was not fetched."""
-
-    code = "robots_disallowed"
-
-    def __init__(self, url: str) -> None:
-        super().__init__(f"robots.txt disallows {url}")
-        self.url = url
 
 
 class Permit:
