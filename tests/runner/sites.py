@@ -159,12 +159,23 @@ def graph_route(
     return route
 
 
+PROXY_CHALLENGE = (
+    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+    b'Proxy-Authenticate: Basic realm="natscron-test"\r\n'
+    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+)
+
+
 class CountingProxy:
     """A forward HTTP proxy for http:// URLs: it relays each request to its origin and
-    logs it (`hits`: the absolute URL asked for, with the Proxy-Authorization header)."""
+    logs it (`hits`: the absolute URL asked for, with the Proxy-Authorization header).
 
-    def __init__(self) -> None:
+    `challenge`: a request without credentials gets a 407 asking for them, not relayed (a
+    browser sends its proxy credentials only when asked)."""
+
+    def __init__(self, *, challenge: bool = False) -> None:
         self.hits: list[Hit] = []
+        self._challenge = challenge
         self._server: asyncio.Server | None = None
 
     @property
@@ -197,6 +208,10 @@ class CountingProxy:
                 return
             target, headers = request
             self.hits.append(Hit(target, time.monotonic(), 0, headers))
+            if self._challenge and "proxy-authorization" not in headers:
+                writer.write(PROXY_CHALLENGE)
+                await writer.drain()
+                return
             await self._relay(target, headers, writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
             pass

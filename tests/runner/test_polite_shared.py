@@ -33,9 +33,7 @@ work, this 2-core machine's load): the limiter spaces starts, the site sees arri
 
 
 @contextlib.asynccontextmanager
-async def runner_politeness(
-    server: Server, name: str, settings: PoliteSettings
-) -> AsyncIterator[Politeness]:
+async def runner_hosts(server: Server, name: str) -> AsyncIterator[KvHosts]:
     """What a runner builds at start: its own connection, KvHosts and backoff watch."""
     client = Client()
     await client.connect(server.url)
@@ -43,12 +41,20 @@ async def runner_politeness(
     following = asyncio.create_task(hosts.backoffs.follow(hosts.backoffs.bucket))
     try:
         await asyncio.wait_for(hosts.backoffs.loaded.wait(), 5)
-        yield Politeness(hosts, settings, SystemClock())
+        yield hosts
     finally:
         following.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await following
         await client.close()
+
+
+@contextlib.asynccontextmanager
+async def runner_politeness(
+    server: Server, name: str, settings: PoliteSettings
+) -> AsyncIterator[Politeness]:
+    async with runner_hosts(server, name) as hosts:
+        yield Politeness(hosts, settings, SystemClock())
 
 
 async def fetch(

@@ -5,7 +5,12 @@ from typing import Any
 
 import pytest
 
-from natscron_runner.scrapers import InvalidParamsError, ScrapeContext, TransientScrapeError
+from natscron_runner.scrapers import (
+    InvalidParamsError,
+    PermanentScrapeError,
+    ScrapeContext,
+    TransientScrapeError,
+)
 from natscron_runner.scrapers.chromium import Chromium
 from natscron_runner.scrapers.cookie_scan import CookieScanScraper
 from natscron_runner.scrapers.sites import registrable_domain
@@ -161,6 +166,26 @@ async def test_a_linked_page_that_fails_is_skipped_not_fatal(
     items = await scan.run(chromium, params)
     assert scan.skipped_pages == [(f"{browser_site.url}/missing", "page_failed")]
     assert "session" in by_phase(items, "before_consent")
+
+
+async def test_pages_robots_txt_disallows_are_skipped_and_counted(
+    chromium: Chromium, browser_site: BrowserTestSite
+) -> None:
+    scan = Scan()
+    private = f"{browser_site.url}/private"
+    items = await scan.run(
+        chromium, scan_params(browser_site, url=private, custom_pages=["/consent"])
+    )
+    assert scan.skipped_pages == [(private, "robots_txt")]
+    assert scan.metadata["consent"] == "clicked", "on the first page scanned: /consent"
+    assert {"session", "visited_about"} <= set(by_phase(items, "before_consent"))
+    assert "consent" in by_phase(items, "after_consent")
+    assert "/private" not in browser_site.paths()
+
+    refused = Scan()
+    with pytest.raises(PermanentScrapeError, match="robots.txt disallows every URL"):
+        await refused.run(chromium, scan_params(browser_site, url=private, custom_pages=[]))
+    assert refused.items == [] and refused.screenshots == []
 
 
 def test_registrable_domains() -> None:
