@@ -7,6 +7,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_api.live_state import LiveState
 from natscron_api.stats import merge_stats, stats_of
 from natscron_api.views import (
+    DaemonStatus,
     JobCounts,
     ScheduledJobCounts,
     SchedulerMetrics,
@@ -59,6 +60,21 @@ class Status:
             recorder=recorder,
             runners=sorted({catalogue[name].runner_id for name in scrapers}),
             scrapers=scrapers,
+            at=self._clock.now(),
+        )
+
+    async def daemon(self) -> DaemonStatus:
+        """Seed 002's daemon status: the leader runs, checks its schedules and fires them;
+        `tasks_executed` adds up the slots every ticker that answered has fired."""
+        tickers = await gather_ticker_statuses(self._client)
+        leader = next((ticker for ticker in tickers if ticker.leading), None)
+        fired = [ticker.slots_fired for ticker in tickers]
+        return DaemonStatus(
+            running=leader is not None,
+            last_check=None if leader is None else leader.last_check,
+            schedules_checked=0 if leader is None else leader.schedules_loaded,
+            tasks_executed=None if None in fired else sum(count or 0 for count in fired),
+            leader=None if leader is None else leader.ticker_id,
             at=self._clock.now(),
         )
 

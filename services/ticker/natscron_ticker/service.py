@@ -19,7 +19,7 @@ from natscron_ticker.backfill import BackfillHandler, events_history
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.bulk_publish import BulkPublisher
 from natscron_ticker.lease import LeaderLease
-from natscron_ticker.metrics import TickerMetrics
+from natscron_ticker.metrics import SLOTS_FIRED_TOTAL, TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import TickerStateStore
@@ -61,8 +61,14 @@ class TickerService(Service):
         self.metrics = TickerMetrics.on(self.registry)
         self.book = ScheduleBook()
         self.states = StateMirror()
+        self._scheduler: Scheduler | None = None
         self.status = TickerStatusReply(
-            self.ticker_id, lambda: self.is_leader, lambda: len(self.book), self._clock
+            self.ticker_id,
+            lambda: self.is_leader,
+            lambda: len(self.book),
+            self._clock,
+            last_check=lambda: None if self._scheduler is None else self._scheduler.last_check,
+            slots_fired=lambda: int(self.registry.get_sample_value(SLOTS_FIRED_TOTAL) or 0),
         )
         self._broker = new_broker(settings, endpoints.nats_url, f"natscron-ticker-{self.ticker_id}")
         self._micro: MicroService | None = None
@@ -101,6 +107,7 @@ class TickerService(Service):
             self._clock,
             self.metrics,
         )
+        self._scheduler = scheduler
         triggers = TriggerHandler(
             specs,
             publisher,

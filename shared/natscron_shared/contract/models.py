@@ -22,6 +22,7 @@ from natscron_shared.contract.enums import (
     Priority,
     ScheduledJobStatus,
 )
+from natscron_shared.contract.iso_time import iso_text
 from natscron_shared.timing.active_hours import ActiveHours
 from natscron_shared.timing.cron import check_fires_within, validate_cron
 from natscron_shared.timing.zones import zone_named
@@ -33,8 +34,19 @@ JobId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
 MAX_RETRY_BACKOFF_SECONDS = 3600.0
 MAX_LABELS = 64
 MAX_NOTE_CHARS = 500
-LabelKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
-LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,63}$")]
+LABEL_KEY = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+LABEL_VALUE = r"[A-Za-z0-9_.-]{0,63}"
+LabelKey = Annotated[str, Field(pattern=f"^{LABEL_KEY}$")]
+LabelValue = Annotated[str, Field(pattern=f"^{LABEL_VALUE}$")]
+LabelSelector = Annotated[
+    str,
+    Field(
+        pattern=f"^{LABEL_KEY}={LABEL_VALUE}(,{LABEL_KEY}={LABEL_VALUE})*$",
+        max_length=MAX_LABELS * 128,
+        description="labels that must all match: `team=sold,env=prod`",
+    ),
+]
+"""Picks scheduled jobs by their labels (`natscron_shared.nats.schedule_bucket.select`)."""
 MAX_INTERVAL = timedelta(days=3660)
 """Ten years: slot maths near the end of the calendar (year 9999) would overflow."""
 MAX_JITTER_SECONDS = 86_400.0
@@ -51,7 +63,8 @@ def _supported_moment(value: datetime) -> datetime:
     return value
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_supported_moment)]
+IsoAwareDatetime = Annotated[AwareDatetime, iso_text]
+Moment = Annotated[IsoAwareDatetime, AfterValidator(_supported_moment)]
 
 
 class Interval(BaseModel):
@@ -169,7 +182,7 @@ class ScheduledJob(BaseModel):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_LABELS)
     """Free key/value tags, for picking jobs in bulk (`team=sold,env=prod`)."""
     paused_reason: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
-    paused_at: AwareDatetime | None = None
+    paused_at: IsoAwareDatetime | None = None
     webhooks: list[Webhook] = Field(default_factory=list, max_length=MAX_WEBHOOKS)
     """URLs called when a run ends (see `Webhook`); the recorder sends them."""
 

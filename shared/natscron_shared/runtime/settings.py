@@ -1,5 +1,6 @@
 """Configuration from `NATSCRON_*` environment variables."""
 
+import re
 from pathlib import Path
 from typing import Literal, Self
 
@@ -7,6 +8,24 @@ from pydantic import Field, FilePath, SecretStr, field_validator, model_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from natscron_shared.nats.seed_servers import any_credentials, seed_servers
+
+ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
+"""What a browser sends in `Origin`: a scheme, a host (or an IPv6 literal) and a port."""
+
+
+def cors_origins(text: str) -> list[str]:
+    """`https://a.example,http://localhost:3000` -> the origins; `*` alone allows any."""
+    origins = [origin.strip() for origin in text.split(",") if origin.strip()]
+    if origins == ["*"]:
+        return origins
+    bad = [origin for origin in origins if not ORIGIN.match(origin)]
+    if bad or not origins:
+        raise ValueError(
+            f"NATSCRON_API_CORS_ORIGINS: {bad[0] if bad else text!r} is not an origin; write"
+            " scheme://host[:port] without a path (https://app.example.com), comma-separated,"
+            " or * alone"
+        )
+    return origins
 
 
 class Settings(BaseSettings):
@@ -122,6 +141,12 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = Field(
         default=None, description="static bearer tokens: TOKEN:SCOPE[,TOKEN:SCOPE]"
     )
+    api_cors_origins: str | None = Field(
+        default=None,
+        description="origins whose browser pages may call the API, comma-separated"
+        " (https://app.example.com,http://localhost:3000), or `*` for any; unset: no CORS"
+        " headers, so browsers keep pages of other origins out",
+    )
 
     @field_validator("nats_url")
     @classmethod
@@ -130,6 +155,18 @@ class Settings(BaseSettings):
         if urls is not None:
             seed_servers(urls)
         return urls
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def check_cors_origins(cls, origins: str | None) -> str | None:
+        """Each an origin as browsers send it: scheme, host and port only, no path."""
+        if origins is not None:
+            cors_origins(origins)
+        return origins
+
+    @property
+    def api_cors_origin_list(self) -> list[str]:
+        return [] if self.api_cors_origins is None else cors_origins(self.api_cors_origins)
 
     @model_validator(mode="after")
     def check_nats_connection(self) -> Self:
