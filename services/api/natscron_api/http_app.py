@@ -39,6 +39,7 @@ from natscron_api.requests import (
     MAX_PAGE,
     BackfillRange,
     BulkCancel,
+    CursorText,
     Offset,
     StoredLabelSelector,
     UtcDatetime,
@@ -191,7 +192,7 @@ Writer = Annotated[Principal, Depends(_caller(Scope.WRITE))]
 ScheduledJobId = Annotated[str, Path(pattern=ID_PATTERN, description="a scheduled job's id")]
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="a job (execution) id")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="at most this many")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+Cursor = Annotated[CursorText | None, Query()]
 Skip = Annotated[Offset, Query()]
 Since = Annotated[UtcDatetime | None, Query(description="created at or after (UTC if no offset)")]
 Until = Annotated[UtcDatetime | None, Query(description="created before (UTC if no offset)")]

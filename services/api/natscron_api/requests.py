@@ -46,6 +46,15 @@ Offset = Annotated[
     int,
     Field(ge=0, le=MAX_OFFSET, description="skip this many (after the cursor's, if given)"),
 ]
+CursorText = Annotated[
+    str,
+    Field(
+        description="`next_cursor` of the previous page",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]+$", "maxLength": 2048},
+    ),
+]
+"""Opaque: only a cursor a page handed out is one (`invalid_cursor` otherwise); the schema
+says its alphabet."""
 StoredLabelSelector = Annotated[
     str,
     Field(
@@ -69,7 +78,7 @@ class ListSchedules(ApiRequest):
     status: ScheduledJobStatus | None = None
     selector: StoredLabelSelector | None = None
     limit: Limit = 50
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    cursor: CursorText | None = None
 
 
 class ScheduleRef(ApiRequest):
@@ -128,7 +137,7 @@ class ListJobs(ApiRequest):
     since: UtcDatetime | None = Field(default=None, description="created at or after")
     until: UtcDatetime | None = Field(default=None, description="created before")
     limit: Limit = 50
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    cursor: CursorText | None = None
     offset: Offset = 0
 
 

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.models import Identifier, JobId, ScheduledJob
+from natscron_shared.contract.schema_rules import exactly_one_of
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -112,9 +113,14 @@ class ItemBatch(BaseModel):
 
 
 class TriggerRequest(BaseModel):
-    """`jobs.trigger`: run a scheduled job now, or an ad-hoc job (scraper + params)."""
+    """`jobs.trigger`: run a scheduled job now, or an ad-hoc job (scraper + params). The JSON
+    schema says one of the four targets; the model also takes `scheduled_job_id` and `job_id`
+    together when they name the same scheduled job."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=exactly_one_of("scheduled_job_id", "job_id", "scraper", "retry_of"),
+    )
 
     scheduled_job_id: Identifier | None = None
     job_id: Identifier | None = Field(default=None, description="seed 001's name for the id")

@@ -15,13 +15,19 @@ closest in tzdata are about 4 days apart (Africa/Freetown, 1939). The engine als
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 PROBE_STEP = timedelta(days=3)
 FALL_BACK_LIMIT = timedelta(days=2)
 # Offset changes are looked for in these years only, away from the ends of `datetime`.
 FIRST_YEAR, LAST_YEAR = 2, 9998
 _SECOND = timedelta(seconds=1)
+
+
+@cache
+def iana_zones() -> frozenset[str]:
+    """The IANA names this machine's time zone data has (`zoneinfo.available_timezones`)."""
+    return frozenset(available_timezones())
 
 
 @cache
