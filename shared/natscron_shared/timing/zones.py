@@ -15,7 +15,8 @@ closest in tzdata are about 4 days apart (Africa/Freetown, 1939). The engine als
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from importlib.resources import files
+from zoneinfo import ZoneInfo
 
 PROBE_STEP = timedelta(days=3)
 FALL_BACK_LIMIT = timedelta(days=2)
@@ -26,8 +27,9 @@ _SECOND = timedelta(seconds=1)
 
 @cache
 def iana_zones() -> frozenset[str]:
-    """The IANA names this machine's time zone data has (`zoneinfo.available_timezones`)."""
-    return frozenset(available_timezones())
+    """The IANA zone names, from the pinned `tzdata` package: the same list on every machine
+    (and in every JSON schema), where the system's time zone files differ."""
+    return frozenset(files("tzdata").joinpath("zones").read_text().split())
 
 
 @cache
