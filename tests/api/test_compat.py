@@ -11,7 +11,7 @@ import pytest
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
-from natscron_api import ApiService
+from natscron_api import ApiService, bulk_cancel
 from natscron_shared.contract import names
 from natscron_shared.contract.claims import JobClaim
 from natscron_shared.contract.enums import JobStatus, ScheduledJobStatus, Trigger
@@ -532,3 +532,22 @@ async def test_seed004_cancel_retry_and_bulk_cancel_on_the_real_services(
         assert error_of(both) == (422, "invalid_request")
         bad = await http.post("/api/v1/jobs/cancel", json={"selector": "team"})
         assert error_of(bad) == (422, "invalid_request")
+
+
+async def test_seed004_bulk_cancel_is_bounded(
+    http: httpx.AsyncClient,
+    nc: Client,
+    mongo_db: AsyncDatabase[Document],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bulk_cancel, "MAX_BULK_CANCEL", 2)
+    big = spec("big", labels={"team": "big"})
+    await put_schedules(nc.jetstream(), [big])
+    queued = [finished_event(big, f"big-{i}", NOW, JobStatus.PENDING) for i in range(3)]
+    await store_runs(mongo_db, queued)
+
+    refused = await http.post("/api/v1/jobs/cancel", json={"selector": "team=big"})
+    assert error_of(refused) == (409, "too_many_jobs")
+    assert "more than 2 jobs" in refused.json()["error"]["message"]
+    too_many_ids = await http.post("/api/v1/jobs/cancel", json={"ids": ["a"] * 1001})
+    assert error_of(too_many_ids) == (422, "invalid_request")

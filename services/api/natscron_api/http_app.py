@@ -36,6 +36,7 @@ from natscron_api.crawler_jobs import CrawlerJobs
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
 from natscron_api.requests import (
+    MAX_BULK_CANCEL,
     MAX_PAGE,
     BackfillRange,
     BulkCancel,
@@ -460,7 +461,7 @@ async def cancel(
     response_model=BulkCancelResult,
     responses={**AUTH_ERRORS, **BAD_JSON, **CONFLICT, **UNAVAILABLE},
     summary="Cancel many jobs: by ids, or every job not yet final of the scheduled jobs a label"
-    " selector picks (at most 1000)",
+    f" selector picks (at most {MAX_BULK_CANCEL})",
 )
 async def bulk_cancel(cancels: CancelsDep, caller: Writer, body: BulkCancel) -> BulkCancelResult:
     return await cancels.cancel(body.ids, body.selector, body.reason, f"api: {caller.name}")
