@@ -25,13 +25,18 @@ from natscron_shared.runtime.mongo import database_of, new_client
 from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from tests.api.api_support import api_settings, client, running_api
+
+# PostgreSQL, for the migration from the sources that keep their schedules there.
+from tests.postgres import postgres_database as postgres_database
+from tests.postgres import postgres_server as postgres_server
+from tests.postgres import postgres_url as postgres_url
 from tests.servers import Server, start_mongo_server, start_nats_server, with_database
 
 # The hooks that check and report the NATSCRON_TEST_SERVERS choice: pytest finds them here.
 from tests.servers import pytest_configure as pytest_configure
 from tests.servers import pytest_report_header as pytest_report_header
 
-SERVER_FIXTURES = frozenset({"mongo_server", "bare_nats_server"})
+SERVER_FIXTURES = frozenset({"mongo_server", "bare_nats_server", "postgres_server"})
 """Every server a test can get comes through one of these."""
 NO_SKIPS = "NATSCRON_TEST_NO_SKIPS"
 """Set by `.ci/run`: there a skip is a missing install step, and fails the test."""

@@ -20,7 +20,8 @@ def stats(
     ] = 24,
     output: OutputOption = Format.TABLE,
 ) -> None:
-    """Run statistics: success rate, mean and p95 duration, items; all time and recent."""
+    """Run statistics: success rate, mean and p95 duration, items; all time, the last hour,
+    day, week and month (and with a scheduled job, the hours asked for)."""
     if scheduled_job_id is None:
         ask("metrics", None, output, tables.metrics)
     else:

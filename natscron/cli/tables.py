@@ -26,8 +26,11 @@ from natscron_api.views import (
     SchedulerMetrics,
     SchedulerStatus,
     StatsSummary,
+    WindowedStats,
 )
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelReply
+from natscron_shared.contract.enums import IntervalAnchor
 from natscron_shared.contract.messages import TriggerReply
 from natscron_shared.contract.ticker_status import TickerStatus
 
@@ -93,7 +96,12 @@ def _schedule_of(job: ScheduledJobView) -> str:
     if job.cron_expression:
         return f"cron {job.cron_expression}"
     if job.interval:
-        return "every " + " ".join(f"{v:g}{k[0]}" for k, v in job.interval.items() if v)
+        period = " ".join(
+            f"{v:g}{k[0]}" for k, v in job.interval.items() if isinstance(v, float) and v
+        )
+        if job.interval.get("from") == IntervalAnchor.LAST_RUN:
+            return f"{period} after the last run"
+        return f"every {period}"
     if job.interval_minutes:
         return f"every {job.interval_minutes:g}m"
     if job.run_at:
@@ -184,6 +192,12 @@ def jobs(reply: Any) -> Table:
     return _runs(page.executions, page.total, page.next_cursor)
 
 
+def _error(error_type: str | None, message: str | None) -> str:
+    if error_type and message:
+        return f"{error_type}: {message}"
+    return error_type or message or ""
+
+
 def _runs(runs: list[ExecutionView], total: int, cursor: str | None) -> Table:
     table = _table(
         "CREATED",
@@ -197,9 +211,6 @@ def _runs(runs: list[ExecutionView], total: int, cursor: str | None) -> Table:
         caption=_page(len(runs), total, cursor),
     )
     for run in runs:
-        error = run.error_type or ""
-        if run.error_message:
-            error = f"{error}: {run.error_message}" if error else run.error_message
         table.add_row(
             when(run.created_at),
             cell(run.status),
@@ -208,17 +219,43 @@ def _runs(runs: list[ExecutionView], total: int, cursor: str | None) -> Table:
             cell(run.properties_scraped),
             cell(run.properties_saved),
             cell(None if run.duration_ms is None else f"{run.duration_ms} ms"),
-            cell(error),
+            cell(_error(run.error_type, run.error_message)),
         )
     return table
 
 
-def job(reply: Any) -> Table:
+def job(reply: Any) -> RenderableType:
+    """The run's fields, then its ended attempts and the newest traceback."""
     run = reply_as(ExecutionView, reply)
-    shown = run.model_dump(mode="json", exclude={"params"})
+    shown = run.model_dump(mode="json", exclude={"params", "metadata", "attempts"})
     if run.params:
         shown["params"] = _pairs(run.params)
-    return fields(shown)
+    if run.metadata:
+        shown["metadata"] = _pairs(run.metadata)
+    parts: list[RenderableType] = [fields(shown)]
+    if run.attempts:
+        parts += [Text("\nattempts:", style="bold"), _attempts(run.attempts)]
+        traced = [attempt for attempt in run.attempts if attempt.traceback]
+        if traced:
+            last = traced[-1]
+            heading = Text(f"\ntraceback of attempt {last.attempt}:", style="bold")
+            parts += [heading, Text(last.traceback or "")]
+    return Group(*parts)
+
+
+def _attempts(attempts: list[AttemptRecord]) -> Table:
+    table = _table("ATTEMPT", "STATUS", "RUNNER", "STARTED", "ENDED", "DURATION", "ERROR")
+    for attempt in attempts:
+        table.add_row(
+            cell(attempt.attempt),
+            cell(attempt.status),
+            cell(attempt.runner_id),
+            when(attempt.started_at),
+            when(attempt.completed_at),
+            cell(None if attempt.duration_ms is None else f"{attempt.duration_ms} ms"),
+            cell(_error(attempt.error_type, attempt.error_message)),
+        )
+    return table
 
 
 def started(reply: Any) -> Text:
@@ -262,9 +299,19 @@ def _summaries(rows: list[tuple[str, StatsSummary]]) -> Table:
     return table
 
 
+def _windows(stats: WindowedStats) -> list[tuple[str, StatsSummary]]:
+    return [
+        ("all time", stats.all_time),
+        ("this hour", stats.last_1h),
+        ("last 24 h", stats.last_24h),
+        ("last 7 d", stats.last_7d),
+        ("last 30 d", stats.last_30d),
+    ]
+
+
 def job_stats(reply: Any) -> RenderableType:
     stats = reply_as(JobStats, reply)
-    rows = [("all time", stats.all_time), (f"last {stats.hours} h", stats.recent)]
+    rows = [*_windows(stats), (f"last {stats.hours} h", stats.recent)]
     rows += [(hour.period, hour) for hour in stats.hourly]
     last = stats.last_execution
     footer = f"last run: {last.job_id} {last.status}" if last else "no runs yet"
@@ -280,13 +327,7 @@ def metrics(reply: Any) -> RenderableType:
             f" paused, {counts.inactive} inactive)"
         ),
         Text(f"jobs now: {shown.jobs.queued} queued, {shown.jobs.running} running"),
-        _summaries(
-            [
-                ("all time", shown.all_time),
-                ("last 24 h", shown.last_24h),
-                ("ad hoc", shown.adhoc_all_time),
-            ]
-        ),
+        _summaries([*_windows(shown), ("ad hoc, all time", shown.adhoc_all_time)]),
     )
 
 

@@ -1,5 +1,6 @@
-"""One legacy definition: converted, compared with KV `scheduled_jobs`, written if new,
-and marked as migrated in the legacy collection."""
+"""One planned source schedule: compared with KV `scheduled_jobs`, written if new, then
+remembered as migrated, in natscron (`migrated_from` on its `scheduled_jobs` document) and
+in the source where the source keeps marks."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,13 +11,13 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
-from natscron.migration.definitions import MARKER, convert
-from natscron.migration.legacy_values import LegacyValueError, legacy_id
 from natscron.migration.options import MigrationOptions
+from natscron.migration.plan import Planned
+from natscron.migration.records import Definition
 from natscron.migration.report import DefinitionOutcome, DefinitionResult
-from natscron_shared.contract.catalogue import Catalogue, JobRejectedError, check_job
+from natscron.migration.source import Source
 from natscron_shared.contract.models import ScheduledJob
-from natscron_shared.contract.storage import Document
+from natscron_shared.contract.storage import MigratedSchedule, ScheduledJobDocument
 from natscron_shared.nats.connection import to_json
 
 WRITTEN = (DefinitionOutcome.CREATED, DefinitionOutcome.UNCHANGED, DefinitionOutcome.UPDATED)
@@ -32,39 +33,50 @@ class Stored:
 
 @dataclass(frozen=True)
 class DefinitionStep:
-    legacy: AsyncCollection[Document]
+    source: Source
     bucket: KeyValue
+    schedules: AsyncCollection[ScheduledJobDocument]
+    """natscron's MongoDB `scheduled_jobs`."""
     options: MigrationOptions
-    catalogue: Catalogue | None
     now: datetime
 
-    async def migrate(self, document: Document) -> tuple[DefinitionResult, ScheduledJob | None]:
-        """The result, and the spec the definition's runs link to (None if skipped)."""
-        try:
-            converted = convert(document, self.options.scraper)
-            if self.catalogue is not None:
-                check_job(self.catalogue, converted.spec.scraper, converted.spec.params)
-        except LegacyValueError as exc:
-            return self._result(document, None, DefinitionOutcome.SKIPPED, str(exc)), None
-        except JobRejectedError as exc:
-            reason = "runners refuse it: " + "; ".join(map(str, exc.problems))
-            return self._result(document, None, DefinitionOutcome.SKIPPED, reason), None
-        spec = converted.spec
-        outcome, message = await self._write(document, spec)
+    async def migrate(self, planned: Planned) -> tuple[DefinitionResult, ScheduledJob | None]:
+        """The result, and the spec the definition's runs link to (None if there is none)."""
+        definition = planned.definition
+        if planned.successor is not None:
+            successor = planned.successor.definition.origin
+            message = (
+                f"superseded by {successor.legacy_job_id or successor.legacy_id} of"
+                f" {successor.source}, which is migrated instead"
+            )
+            return self._result(
+                planned, planned.successor.spec, DefinitionOutcome.SUPERSEDED, message
+            ), planned.successor.spec
+        if planned.unmapped_kind is not None:
+            message = f"no scraper is mapped for the kind {planned.unmapped_kind}"
+            return self._result(planned, None, DefinitionOutcome.SKIPPED, message), None
+        spec = planned.spec
+        if spec is None:
+            reason = planned.problem or "cannot be converted"
+            return self._result(planned, None, DefinitionOutcome.SKIPPED, reason), None
+        outcome, message = await self._write(definition, spec)
         if outcome in WRITTEN and not self.options.dry_run:
-            await self._mark(document, spec.scheduled_job_id)
-        return self._result(document, spec, outcome, message, converted.notes), spec
+            await self._remember(definition, spec.scheduled_job_id)
+            await self.source.mark_definition(definition, spec.scheduled_job_id, self.now)
+        return self._result(planned, spec, outcome, message), spec
 
-    async def _write(self, document: Document, spec: ScheduledJob) -> tuple[DefinitionOutcome, str]:
+    async def _write(
+        self, definition: Definition, spec: ScheduledJob
+    ) -> tuple[DefinitionOutcome, str]:
         key = spec.scheduled_job_id
         wanted = spec.model_dump(mode="json")
         stored = await self._stored(key)
         dry = self.options.dry_run
         if stored is None:
-            marker = document.get(MARKER)
-            if marker is not None and not self.options.force:
+            migrated_at = await self._migrated_at(definition, key)
+            if migrated_at is not None and not self.options.force:
                 return DefinitionOutcome.GONE, (
-                    f"migrated at {_marked_at(marker)} but no longer in KV scheduled_jobs"
+                    f"migrated at {migrated_at} but no longer in KV scheduled_jobs"
                     " (deleted in natscron?); not recreated without force"
                 )
             if not dry:
@@ -102,37 +114,49 @@ class DefinitionStep:
             value = None
         return Stored(value, entry.revision)
 
-    async def _mark(self, document: Document, scheduled_job_id: str) -> None:
-        marker = document.get(MARKER)
-        if isinstance(marker, dict) and marker.get("scheduled_job_id") == scheduled_job_id:
-            return
-        await self.legacy.update_one(
-            {"_id": document["_id"]},
-            {"$set": {MARKER: {"at": self.now, "scheduled_job_id": scheduled_job_id}}},
+    async def _migrated_at(self, definition: Definition, key: str) -> str | None:
+        """When an earlier migration wrote the schedule, as the source's mark or natscron's
+        `migrated_from` say; None if none did."""
+        marks: list[object] = [definition.marker]
+        document = await self.schedules.find_one({"scheduled_job_id": key}, {"migrated_from": 1})
+        if document is not None:
+            marks.append(document.get("migrated_from"))
+        for mark in marks:
+            if isinstance(mark, dict):
+                at = mark.get("at")
+                return at.isoformat() if isinstance(at, datetime) else "an unknown time"
+        return None
+
+    async def _remember(self, definition: Definition, key: str) -> None:
+        """Sets `migrated_from` on natscron's document (creating it if the recorder has not
+        yet), unless a migration set it before."""
+        migrated: MigratedSchedule = {**definition.origin.migrated_from(), "at": self.now}
+        await self.schedules.update_one(
+            {"scheduled_job_id": key}, {"$setOnInsert": {"migrated_from": migrated}}, upsert=True
+        )
+        await self.schedules.update_one(
+            {"scheduled_job_id": key, "migrated_from": {"$exists": False}},
+            {"$set": {"migrated_from": migrated}},
         )
 
     @staticmethod
     def _result(
-        document: Document,
+        planned: Planned,
         spec: ScheduledJob | None,
         outcome: DefinitionOutcome,
         message: str,
-        notes: list[str] | None = None,
     ) -> DefinitionResult:
-        legacy_job_id = document.get("job_id")
+        definition = planned.definition
         return DefinitionResult(
-            legacy_id=legacy_id(document),
-            legacy_job_id=legacy_job_id if isinstance(legacy_job_id, str) else None,
+            source=definition.origin.source,
+            legacy_id=definition.origin.legacy_id,
+            legacy_job_id=definition.origin.legacy_job_id,
+            kind=None if definition.scrape is None else definition.scrape.kind,
             scheduled_job_id=None if spec is None else spec.scheduled_job_id,
             outcome=outcome,
             message=message,
-            notes=notes or [],
+            notes=list(definition.notes),
         )
-
-
-def _marked_at(marker: object) -> str:
-    at = marker.get("at") if isinstance(marker, dict) else None
-    return at.isoformat() if isinstance(at, datetime) else "an unknown time"
 
 
 def _differing(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> str:

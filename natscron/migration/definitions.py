@@ -1,15 +1,21 @@
-"""A legacy recurring definition (a `jobs` document with `cron_expression`) as a natscron
-`ScheduledJob`. The field mapping is the table in docs/migration.md."""
+"""MongoDB source schedules as natscron `ScheduledJob` fields: seed 000's `scheduled_jobs`
+documents, and the legacy templates (`jobs` documents with `cron_expression`) that seed 000
+replaced with them. The field mapping is the table in docs/migration.md."""
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
-from pydantic import ValidationError
-
-from natscron.migration.legacy_params import SCRAPE_FIELDS, scrape_params, scraper_name
-from natscron.migration.legacy_values import LegacyValueError, choice, derived_id, text
+from natscron.migration.legacy_params import SCRAPE_FIELDS, described_name, listing_scrape
+from natscron.migration.legacy_values import (
+    LegacyValueError,
+    choice,
+    derived_id,
+    kept_id,
+    legacy_id,
+    text,
+)
+from natscron.migration.records import Definition, Origin
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus
-from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import Document
 
 MARKER = "migrated_to_natscron"
@@ -18,11 +24,12 @@ DEFAULT_TIMEZONE = "UTC"
 MAX_NAME_CHARS = 200
 DISABLED_REASON = "disabled in the legacy system"
 PAUSED_REASON = "paused in the legacy system"
+LEGACY_COLLECTION = "jobs"
+SCHEDULED_JOBS_COLLECTION = "scheduled_jobs"
 
-MAPPED_FIELDS = frozenset(
+SPEC_FIELDS = frozenset(
     {
         "_id",
-        "job_id",
         "name",
         "description",
         "cron_expression",
@@ -40,37 +47,83 @@ RUN_STATE_FIELDS = frozenset(
     {
         "created_at",
         "updated_at",
-        "started_at",
-        "completed_at",
         "last_run_at",
         "next_run_at",
         "run_count",
         "last_run_status",
         "last_run_job_id",
-        "properties_scraped",
-        "properties_saved",
-        "error_message",
-        "scheduled_job_id",
     }
 )
-"""Run state and links the legacy app kept on a definition; natscron keeps its own, so
-they are not carried over."""
+"""Run state the source kept on a schedule; natscron keeps its own, so it is not carried
+over (the migrated runs rebuild it)."""
+TEMPLATE_RUN_STATE_FIELDS = RUN_STATE_FIELDS | {
+    "started_at",
+    "completed_at",
+    "properties_scraped",
+    "properties_saved",
+    "error_message",
+    "scheduled_job_id",
+}
+"""A legacy template doubled as a job: it carries its last execution's fields too, and
+`scheduled_job_id` once seed 000's own migration moved it to `scheduled_jobs`."""
 
 SCHEDULE_STATUSES = tuple(status.value for status in ScheduledJobStatus)
 EXECUTION_STATUSES = tuple(status.value for status in JobStatus)
-"""A definition doubled as a job in the legacy app, so it carries the status of its last
-execution too; that says nothing about whether it should fire."""
+"""The status of a template's last execution, which says nothing about whether it fires."""
 
 
-@dataclass(frozen=True)
-class Converted:
-    spec: ScheduledJob
-    notes: list[str]
+def scheduled_job_definition(document: Document) -> Definition:
+    """A seed 000 `scheduled_jobs` document: its `scheduled_job_id` is kept when it is a
+    natscron id."""
+    source_id = document.get("scheduled_job_id")
+    keys = tuple(k for k in (source_id, legacy_id(document)) if isinstance(k, str))
+    origin = Origin(
+        f"mongodb:{SCHEDULED_JOBS_COLLECTION}",
+        legacy_id(document),
+        source_id if isinstance(source_id, str) else None,
+    )
+    known = SPEC_FIELDS | RUN_STATE_FIELDS | {"scheduled_job_id"}
+    try:
+        if not isinstance(source_id, str):
+            raise LegacyValueError(f"scheduled_job_id {source_id!r} is not a string")
+        identifier = kept_id(source_id)
+        return _definition(document, origin, keys, identifier, source_id, known, SCHEDULE_STATUSES)
+    except LegacyValueError as exc:
+        return Definition(origin, document["_id"], keys, problem=str(exc))
 
 
-def convert(document: Document, default_scraper: str) -> Converted:
-    """The spec, or `LegacyValueError` saying why there can be none."""
-    unknown = sorted(set(document) - MAPPED_FIELDS - RUN_STATE_FIELDS)
+def legacy_definition(document: Document) -> Definition:
+    """A legacy template of the `jobs` collection, `legacy_<_id>` in natscron."""
+    job_id = document.get("job_id")
+    keys = tuple(k for k in (legacy_id(document), job_id) if isinstance(k, str))
+    origin = Origin(
+        f"mongodb:{LEGACY_COLLECTION}",
+        legacy_id(document),
+        job_id if isinstance(job_id, str) else None,
+    )
+    known = SPEC_FIELDS | TEMPLATE_RUN_STATE_FIELDS | {"job_id"}
+    statuses = SCHEDULE_STATUSES + EXECUTION_STATUSES
+    successor = document.get("scheduled_job_id")
+    try:
+        identifier = derived_id(document)
+        definition = _definition(
+            document, origin, keys, identifier, origin.legacy_id, known, statuses
+        )
+    except LegacyValueError as exc:
+        definition = Definition(origin, document["_id"], keys, problem=str(exc))
+    return replace(definition, superseded_by=successor if isinstance(successor, str) else None)
+
+
+def _definition(
+    document: Document,
+    origin: Origin,
+    keys: tuple[str, ...],
+    identifier: str,
+    source_id: str,
+    known: frozenset[str],
+    statuses: tuple[str, ...],
+) -> Definition:
+    unknown = sorted(set(document) - known)
     if unknown:
         listed = ", ".join(repr(name) for name in unknown)
         raise LegacyValueError(
@@ -81,47 +134,44 @@ def convert(document: Document, default_scraper: str) -> Converted:
     if timezone is None:
         timezone = DEFAULT_TIMEZONE
         notes.append("no timezone in the legacy definition: UTC assumed")
-    params = scrape_params(document)
+    scrape = listing_scrape(document, source_id)
+    name = _name(document, described_name(scrape), identifier)
     fields: dict[str, Any] = {
-        "scheduled_job_id": derived_id(document),
-        "name": _name(document, params),
+        "scheduled_job_id": identifier,
+        "name": name,
         "description": text(document, "description") or "",
         "cron_expression": document.get("cron_expression"),
         "timezone": timezone,
-        "scraper": scraper_name(document, default_scraper),
-        "params": params,
         "priority": choice(document, "priority", tuple(p.value for p in Priority))
         or Priority.NORMAL.value,
         "labels": ORIGIN_LABELS,
-        **_status(document, notes),
+        **_status(document, statuses, notes),
     }
-    for name in ("max_retries", "timeout_seconds"):
-        if document.get(name) is not None:
-            fields[name] = document[name]
-    try:
-        return Converted(ScheduledJob.model_validate(fields), notes)
-    except ValidationError as exc:
-        raise LegacyValueError(_sentence(exc)) from None
+    for field in ("max_retries", "timeout_seconds"):
+        if document.get(field) is not None:
+            fields[field] = document[field]
+    scrape = replace(scrape, fields=scrape.fields | {"name": name})
+    return Definition(
+        origin,
+        document["_id"],
+        keys,
+        spec_fields=fields,
+        scrape=scrape,
+        notes=tuple(notes),
+        marker=document.get(MARKER),
+    )
 
 
-def _name(document: Document, params: dict[str, Any]) -> str:
+def _name(document: Document, described: str, identifier: str) -> str:
     given = text(document, "name")
     if given and given.strip():
         return given.strip()[:MAX_NAME_CHARS]
-    described = " ".join(
-        str(part)
-        for part in (
-            str(params.get("listing_type", "")).upper(),
-            ", ".join(params.get("locations", [])),
-        )
-        if part
-    )
-    return (described or text(document, "job_id") or derived_id(document))[:MAX_NAME_CHARS]
+    return (described or text(document, "job_id") or identifier)[:MAX_NAME_CHARS]
 
 
-def _status(document: Document, notes: list[str]) -> dict[str, Any]:
+def _status(document: Document, statuses: tuple[str, ...], notes: list[str]) -> dict[str, Any]:
     """`status` active/inactive/paused as it is; `enabled: false` pauses an active one."""
-    status = choice(document, "status", SCHEDULE_STATUSES + EXECUTION_STATUSES)
+    status = choice(document, "status", statuses)
     enabled = document.get("enabled", True)
     if not isinstance(enabled, bool):
         raise LegacyValueError(f"enabled {enabled!r} is neither true nor false")
@@ -133,10 +183,3 @@ def _status(document: Document, notes: list[str]) -> dict[str, Any]:
         notes.append("enabled is false: the schedule is paused")
         return {"status": ScheduledJobStatus.PAUSED.value, "paused_reason": DISABLED_REASON}
     return {"status": ScheduledJobStatus.ACTIVE.value}
-
-
-def _sentence(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, detail['loc'])) or 'definition'}: {detail['msg']}"
-        for detail in error.errors(include_url=False)
-    )

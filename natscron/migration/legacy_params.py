@@ -1,17 +1,19 @@
-"""The scrape a legacy document describes: its scraper name and params.
+"""The scrape a MongoDB source document describes (seed 000's and seed 001's property
+listings): its kind, the fields a params template may use, and its own params.
 
-Legacy documents name no scraper (the legacy app had one, scraping property listings);
-their scrape fields `locations`, `listing_type` and `limit` become the natscron params,
-under the scraper the migration is told to use. A document with its own `scraper` and
-`params` keeps them.
+The documents name no scraper (the legacy app had one, scraping property listings); their
+scrape fields `locations`, `listing_type` and `limit`, added to a `params` mapping when the
+document has one, are the params a kind mapped without a template runs with. A document
+with its own `scraper` keeps it, with those params.
 """
 
 from typing import Any
 
+from natscron.migration.kinds import LISTING_TYPES, listing_kind
 from natscron.migration.legacy_values import LegacyValueError, choice, count, text
+from natscron.migration.records import Scrape
 from natscron_shared.contract.storage import Document
 
-LISTING_TYPES = ("for_sale", "for_rent", "sold", "pending")
 SCRAPE_FIELDS = ("scraper", "params", "locations", "listing_type", "limit")
 
 
@@ -30,20 +32,29 @@ def locations(document: Document) -> list[str] | None:
     return [place.strip() for place in value]
 
 
-def scrape_params(document: Document) -> dict[str, Any]:
-    """`params` (when the document has them) plus the scrape fields it sets."""
+def has_scrape_fields(document: Document) -> bool:
+    return any(document.get(name) is not None for name in SCRAPE_FIELDS)
+
+
+def listing_scrape(document: Document, identifier: str) -> Scrape:
+    """Raises `LegacyValueError` for a scrape field natscron cannot take as it is."""
     given = document.get("params")
     if given is not None and not isinstance(given, dict):
         raise LegacyValueError(f"params {given!r} is not a mapping")
-    params: dict[str, Any] = dict(given or {})
     listing_type = choice(document, "listing_type", LISTING_TYPES)
     limit = count(document, "limit")
     if limit == 0:
         raise LegacyValueError("limit 0 would scrape nothing")
     found = {"locations": locations(document), "listing_type": listing_type, "limit": limit}
+    params: dict[str, Any] = dict(given or {})
     params.update({name: value for name, value in found.items() if value is not None})
-    return params
+    fields = {"id": identifier, "name": text(document, "name"), "params": given, **found}
+    return Scrape(listing_kind(listing_type), fields, params, text(document, "scraper"))
 
 
-def scraper_name(document: Document, default: str) -> str:
-    return text(document, "scraper") or default
+def described_name(scrape: Scrape) -> str:
+    """`"<LISTING_TYPE> <locations>"` (`FOR_SALE Indianapolis, IN`), or "" without them."""
+    listing_type = scrape.fields.get("listing_type")
+    places = scrape.fields.get("locations") or []
+    parts = (str(listing_type).upper() if listing_type else "", ", ".join(places))
+    return " ".join(part for part in parts if part)

@@ -1,13 +1,14 @@
-"""Reading values out of legacy `jobs` documents, which were written by hand-rolled code
-over the years: dates as BSON dates or ISO strings, ids as ObjectIds or strings.
+"""Reading values out of source documents and rows, which were written by hand-rolled code
+over the years: dates as BSON dates or ISO strings, ids as ObjectIds, UUIDs or strings.
 
 Every reader raises `LegacyValueError` with a sentence naming the field; the migration
-reports it and skips the document.
+reports it and skips the document or row.
 """
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from bson import ObjectId
 
@@ -17,6 +18,8 @@ LEGACY_ID_PREFIX = "legacy_"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_TOKEN_TAIL = 90
 """Leaves room for the prefix in a 100-character scheduled job id."""
+MAX_SCHEDULE_ID = 100
+MAX_JOB_ID = 255
 
 
 class LegacyValueError(ValueError):
@@ -33,15 +36,35 @@ def derived_id(document: Document) -> str:
     """A natscron id derived from the legacy `_id` only, so every rerun derives the same:
     `legacy_<ObjectId hex>`, `legacy_<string _id>` when that is a token, otherwise
     `legacy_<first 24 hex digits of its SHA-256>`."""
-    value = document.get("_id")
-    text = str(value) if isinstance(value, ObjectId | str) else repr(value)
-    if not (_TOKEN.match(text) and len(text) <= MAX_TOKEN_TAIL):
+    return hashed_id(LEGACY_ID_PREFIX, legacy_id(document))
+
+
+def hashed_id(prefix: str, text: str, max_tail: int = MAX_TOKEN_TAIL) -> str:
+    """`<prefix><text>` when `text` is a token of at most `max_tail` characters, otherwise
+    `<prefix><first 24 hex digits of its SHA-256>`: the same text always gives the same id."""
+    if not (_TOKEN.match(text) and len(text) <= max_tail):
         text = hashlib.sha256(text.encode()).hexdigest()[:24]
-    return LEGACY_ID_PREFIX + text
+    return prefix + text
 
 
-def moment(document: Document, field: str) -> datetime | None:
-    """A date field: a BSON date (naive ones are UTC) or an ISO 8601 string; None if absent."""
+def kept_id(source_id: str) -> str:
+    """A source's schedule id as it is when natscron can use it (`daily_for_sale_indy`),
+    else derived from it like a legacy `_id`."""
+    if _TOKEN.match(source_id) and len(source_id) <= MAX_SCHEDULE_ID:
+        return source_id
+    return hashed_id(LEGACY_ID_PREFIX, source_id)
+
+
+def kept_job_id(job_id: str | None, document: Document) -> str:
+    """A source run's `job_id` as it is when natscron can use it, else `derived_id`."""
+    if job_id is not None and _TOKEN.match(job_id) and len(job_id) <= MAX_JOB_ID:
+        return job_id
+    return derived_id(document)
+
+
+def moment(document: Document, field: str, naive_zone: tzinfo = UTC) -> datetime | None:
+    """A date field: a date, naive ones in `naive_zone` (BSON dates are UTC), or an ISO 8601
+    string; in UTC, None if absent."""
     value = document.get(field)
     if value is None:
         return None
@@ -52,7 +75,8 @@ def moment(document: Document, field: str) -> datetime | None:
             raise LegacyValueError(f"{field} {value!r} is not an ISO 8601 date") from None
     if not isinstance(value, datetime):
         raise LegacyValueError(f"{field} {value!r} is not a date")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    aware = value.replace(tzinfo=naive_zone) if value.tzinfo is None else value
+    return aware.astimezone(UTC)
 
 
 def count(document: Document, field: str) -> int | None:
@@ -86,3 +110,12 @@ def choice(document: Document, field: str, allowed: tuple[str, ...]) -> str | No
             f"{field} {value!r} is not one of {', '.join(allowed)}; natscron cannot map it"
         )
     return value.lower()
+
+
+def json_object(document: Document, field: str) -> dict[str, Any] | None:
+    """A JSON column as an object: an object as it is, any other JSON value as
+    `{"value": ...}`, so nothing the source kept is lost; None if absent."""
+    value = document.get(field)
+    if value is None or isinstance(value, dict):
+        return value
+    return {"value": value}

@@ -1,14 +1,16 @@
-"""How a migration runs: which scraper legacy definitions get, and how careful to be."""
+"""How a migration runs: which scraper each kind of schedule gets, and how careful to be."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-DEFAULT_SCRAPER = "listings"
-"""Legacy definitions name no scraper: they all scraped property listings."""
+from natscron.migration.scraper_map import ScraperMap
 
 
 @dataclass(frozen=True)
 class MigrationOptions:
-    scraper: str = DEFAULT_SCRAPER
+    scrapers: ScraperMap = field(default_factory=ScraperMap)
+    """Nothing mapped by default: the sources name no scraper natscron ships."""
+    skip_unmapped: bool = False
+    """Leave out schedules of unmapped kinds rather than refuse to start."""
     dry_run: bool = False
     """Write nothing anywhere; report what would be done."""
     force: bool = False

@@ -12,6 +12,9 @@ What the rules enforce:
   runner may publish there, and on no `jobs.run.*` subject;
 - only the recorder consumes EVENTS and ITEMS (its two durables and `webhooks`), only
   the runner consumes JOBS;
+- only the runner writes KV `screenshots` (failed browser scrapes), which the API serves;
+- only the runner writes KV `last_runs` (the ends of the runs of intervals `from:
+  last_run`); the ticker, which fires them by it, and the API, which previews them, read it;
 - the API writes schedules (KV `scheduled_jobs`) and asks the tickers and runners
   (`jobs.trigger`, `jobs.backfill`, `jobs.cancel`, `natscron.ticker.status`), but never
   reads the ticker lease (KV `ticker_leader`: only its bucket's config) nor publishes
@@ -150,6 +153,7 @@ TICKER = _total(
     kv_read_write(names.KV_TICKER_LEADER),
     kv_read_write(names.KV_TICKER_STATE),
     kv_read(names.KV_SCRAPERS),
+    kv_read(names.KV_LAST_RUNS),
     publish(*RUN_LANES, JOB_EVENTS, SCHEDULE_EVENTS),
     serve(
         names.JOBS_TRIGGER,
@@ -167,8 +171,11 @@ RUNNER = _total(
     read_stream_messages(names.STREAM_EVENTS),
     kv_read_write(names.KV_RUNNING),
     kv_read_write(names.KV_CANCELS),
+    kv_read_write(names.KV_LAST_RUNS),
     stream_info(kv_stream_name(names.KV_SCRAPERS)),
     kv_write(names.KV_SCRAPERS),
+    stream_info(kv_stream_name(names.KV_SCREENSHOTS)),
+    kv_write(names.KV_SCREENSHOTS),
     publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>"),
     serve(names.JOBS_CANCEL, MICRO_DISCOVERY),
 )
@@ -191,6 +198,8 @@ API = _total(
     kv_read(names.KV_TICKER_STATE),
     kv_read(names.KV_RUNNING),
     kv_read(names.KV_SCRAPERS),
+    kv_read(names.KV_LAST_RUNS),
+    kv_read(names.KV_SCREENSHOTS),
     publish(names.JOBS_TRIGGER, names.JOBS_BACKFILL, names.JOBS_CANCEL, names.TICKER_STATUS),
     serve(API_REQUESTS, MICRO_DISCOVERY),
 )

@@ -14,9 +14,11 @@ from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api import ApiService
+from natscron_recorder.attempts import attempt_fields
 from natscron_recorder.job_document import job_fields
 from natscron_recorder.schedule_writer import write_spec
 from natscron_recorder.stats import StatsBatch
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, run_request_for
 from natscron_shared.contract.models import ScheduledJob
@@ -111,16 +113,32 @@ def finished_event(
     )
     started = created_at + timedelta(seconds=1)
     done = status.is_terminal
+    completed = started + timedelta(milliseconds=duration_ms)
+    failed = status is JobStatus.FAILED
+    ended = AttemptRecord(
+        attempt=1,
+        status=status,
+        runner_id="runner-1",
+        started_at=started,
+        completed_at=completed,
+        duration_ms=duration_ms,
+        error_type="RuntimeError" if failed else None,
+        error_message="boom" if failed else None,
+        traceback="Traceback (most recent call last):\nRuntimeError: boom" if failed else None,
+    )
     return JobEvent(
         job=request,
         status=status,
-        at=started + timedelta(milliseconds=duration_ms),
+        at=completed,
         runner_id="runner-1",
         started_at=started if status is not JobStatus.PENDING else None,
-        completed_at=started + timedelta(milliseconds=duration_ms) if done else None,
+        completed_at=completed if done else None,
         duration_ms=duration_ms if done else None,
         properties_scraped=scraped if done else None,
-        error_message="boom" if status is JobStatus.FAILED else None,
+        error_message="boom" if failed else None,
+        error_type="RuntimeError" if failed else None,
+        ended_attempt=ended if done else None,
+        metadata={"pages_fetched": 2} if done else None,
     )
 
 
@@ -130,6 +148,8 @@ async def store_runs(db: AsyncDatabase[Document], events: list[JobEvent], saved:
     for event in events:
         fields = job_fields(event, event.at)
         fields["properties_saved"] = saved if event.status.is_terminal else 0
+        if event.ended_attempt is not None:
+            fields["attempts"] = [attempt_fields(event.ended_attempt)]
         await jobs(db).insert_one(fields)
         if event.status.is_terminal:
             stats.add_final(event)

@@ -404,6 +404,15 @@ async def test_executions_filters_cursor_and_stats(
 
     one = (await http.get("/api/v1/executions/failed-1")).json()
     assert one["status"] == "failed" and one["trigger"] == "triggered"
+    assert one["metadata"] == {"pages_fetched": 2}
+    (attempt,) = one["attempts"]
+    assert attempt["attempt"] == 1 and attempt["status"] == "failed"
+    assert (attempt["error_type"], attempt["error_message"]) == ("RuntimeError", "boom")
+    assert attempt["traceback"].endswith("RuntimeError: boom")
+    assert attempt["started_at"] == one["started_at"]
+    assert attempt["completed_at"] == one["completed_at"]
+    listed = {e["job_id"]: e for e in everything["executions"]}["failed-1"]
+    assert (listed["attempts"], listed["metadata"]) == (None, None)  # one execution shows them
     assert error_of(await http.get("/api/v1/executions/nope")) == (404, "unknown_job")
 
     stats = (await http.get("/api/v1/jobs/stats-job/stats")).json()
@@ -413,8 +422,10 @@ async def test_executions_filters_cursor_and_stats(
     assert stats["all_time"]["success_rate"] == 0.75
     assert stats["all_time"]["duration_ms_min"] == 100
     assert stats["all_time"]["duration_ms_max"] == 1500
+    assert 1500 * 0.99 <= stats["all_time"]["duration_ms_p95"] <= 1500
     assert stats["all_time"]["items_scraped"] == 40
     assert stats["recent"]["runs"] == 4
+    assert [stats[w]["runs"] for w in ("last_24h", "last_7d", "last_30d")] == [4, 4, 4]
     assert {hour["period"] for hour in stats["hourly"]} <= {
         hour_period(NOW - timedelta(hours=1)),
         hour_period(NOW),
@@ -428,6 +439,7 @@ async def test_executions_filters_cursor_and_stats(
     assert metrics["scheduled_jobs"] == {"total": 2, "active": 2, "paused": 0, "inactive": 0}
     assert metrics["all_time"]["runs"] == 5
     assert metrics["last_24h"]["runs"] == 5
+    assert metrics["last_7d"]["runs"] == metrics["last_30d"]["runs"] == 5
     assert metrics["jobs"] == {"queued": 0, "running": 0}
 
 

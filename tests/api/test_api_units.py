@@ -2,7 +2,7 @@
 schedule in words, cursors, and adding statistics documents up."""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_type_hints
 
 import jwt
@@ -14,10 +14,10 @@ from natscron_api.auth import Authenticator, Scope, Unauthorized
 from natscron_api.cursor import decode_cursor, encode_cursor
 from natscron_api.describe import describe, describe_cron
 from natscron_api.errors import ApiError
-from natscron_api.stats import merge_stats
+from natscron_api.stats import merge_stats, windows
 from natscron_api.views import ExecutionView, ScheduledJobView
 from natscron_shared.contract.errors import BadRequestError
-from natscron_shared.contract.job_stats import summary
+from natscron_shared.contract.job_stats import duration_bucket, hour_period, summary
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import JobDocument, JobStatsDocument, ScheduledJobDocument
 
@@ -150,26 +150,46 @@ def test_cursors_round_trip_and_refuse_strangers() -> None:
 
 
 def test_statistics_documents_add_up() -> None:
+    """An hour recorded with the sketch and one from before it (fixed buckets, the old
+    `(100, 250]` and `(25, 50]`): the p95, 250 before, is now never above the maximum."""
+    sketch = {str(duration_bucket(100)): 1, str(duration_bucket(180)): 1}
     hour_one: JobStatsDocument = {
         "_id": "s|2026-11-25T17", "scope": "s", "period": "2026-11-25T17",
-        "runs": 2, "completed": 1, "failed": 1, "duration_ms_sum": 300, "duration_count": 2,
-        "duration_ms_min": 100, "duration_ms_max": 200, "duration_buckets": {"3": 1, "4": 1},
+        "runs": 2, "completed": 1, "failed": 1, "duration_ms_sum": 280, "duration_count": 2,
+        "duration_ms_min": 100, "duration_ms_max": 180, "duration_sketch": sketch,
         "items_scraped": 5,
     }  # fmt: skip
     hour_two: JobStatsDocument = {
         "_id": "s|2026-11-25T18", "scope": "s", "period": "2026-11-25T18",
-        "runs": 1, "completed": 1, "duration_ms_sum": 50, "duration_count": 1,
-        "duration_ms_min": 50, "duration_ms_max": 50, "duration_buckets": {"2": 1},
+        "runs": 2, "completed": 2, "duration_ms_sum": 250, "duration_count": 2,
+        "duration_ms_min": 50, "duration_ms_max": 200, "duration_buckets": {"2": 1, "4": 1},
         "items_saved": 4,
     }  # fmt: skip
     merged = summary(merge_stats([hour_one, hour_two]))
-    assert merged["runs"] == 3 and merged["completed"] == 2 and merged["failed"] == 1
-    assert merged["success_rate"] == pytest.approx(2 / 3)
-    assert merged["duration_ms_mean"] == pytest.approx(350 / 3)
+    assert merged["runs"] == 4 and merged["completed"] == 3 and merged["failed"] == 1
+    assert merged["success_rate"] == pytest.approx(3 / 4)
+    assert merged["duration_ms_mean"] == pytest.approx(530 / 4)
     assert (merged["duration_ms_min"], merged["duration_ms_max"]) == (50, 200)
-    assert merged["duration_ms_p95"] == 250
+    assert merged["duration_ms_p95"] == 200
+    assert summary(merge_stats([hour_one]))["duration_ms_p95"] == pytest.approx(180, rel=0.01)
     assert (merged["items_scraped"], merged["items_saved"]) == (5, 4)
     assert summary(merge_stats([]))["success_rate"] is None
+
+
+def test_windows_add_up_the_whole_utc_hours_they_span() -> None:
+    now = datetime(2026, 11, 25, 17, 40, tzinfo=UTC)
+    ages = {0: 1, 1: 2, 23: 4, 24: 8, 167: 16, 168: 32, 719: 64, 720: 128}  # hours back: runs
+    hourly: dict[str, JobStatsDocument] = {}
+    for back, runs in ages.items():
+        period = hour_period(now - timedelta(hours=back))
+        hourly[period] = {"_id": f"*|{period}", "scope": "*", "period": period, "runs": runs}
+    shown = {name: summary.runs for name, summary in windows(hourly, now).items()}
+    assert shown == {
+        "last_1h": 1,
+        "last_24h": 1 + 2 + 4,
+        "last_7d": 1 + 2 + 4 + 8 + 16,
+        "last_30d": 1 + 2 + 4 + 8 + 16 + 32 + 64,
+    }
 
 
 def test_document_views_name_fields_of_the_stored_documents() -> None:

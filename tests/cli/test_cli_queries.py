@@ -90,6 +90,12 @@ async def test_json_output_equals_http_and_errors_have_exit_statuses(
 
     code, out, _ = await run_cli("jobs", "get", "alpha-2", "-o", "yaml", env=env)
     assert code == 0 and yaml.safe_load(out)["error_message"] == "boom"
+    assert yaml.safe_load(out)["attempts"][0]["traceback"].endswith("RuntimeError: boom")
+    code, out, _ = await run_cli("jobs", "get", "alpha-2", env=env)
+    assert code == 0 and "metadata" in out and "pages_fetched=2" in out
+    attempts = out.split("attempts:")[1]
+    assert "runner-1" in attempts and "1500 ms" in attempts and "RuntimeError: boom" in attempts
+    assert "traceback of attempt 1:" in out and out.rstrip().endswith("RuntimeError: boom")
 
     code, out, _ = await run_cli("jobs", "--limit", "1", env=env)
     assert code == 0 and "alpha-2" in out and "alpha-1" not in out
@@ -206,7 +212,7 @@ async def test_migrate_command_reports_a_dry_run(
     legacy_url: str, endpoints: Endpoints, nc: Client
 ) -> None:
     env = cli_env(NATSCRON_NATS_URL=endpoints.nats_url, NATSCRON_MONGO_URL=endpoints.mongo_url)
-    args = ("migrate", "--from", legacy_url, "--unchecked", "--dry-run")
+    args = ("migrate", "--from", legacy_url, "--scraper", "http", "--unchecked", "--dry-run")
     report = await cli_json(*args, env=env)
     assert isinstance(report, dict) and report["dry_run"] is True
     assert report["definition_counts"]["created"] >= 1

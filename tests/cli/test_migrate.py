@@ -1,10 +1,12 @@
-"""`natscron migrate`: a legacy `jobs` collection in seed 000's shape (recurring definitions
-with `cron_expression` mixed with their runs) moved into natscron, on real servers."""
+"""`natscron migrate`: a legacy `jobs` collection in seed 000's older shape (recurring
+definitions with `cron_expression` mixed with their runs) moved into natscron, and counted
+in its history and statistics, on real servers."""
 
 import json
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,9 +25,12 @@ from natscron.migrate import (
     legacy_database_name,
     migrate,
 )
-from natscron.migration.definitions import convert
-from natscron.migration.legacy_values import LegacyValueError, derived_id
+from natscron.migration.definitions import legacy_definition
+from natscron.migration.legacy_values import derived_id
+from natscron.migration.options import MigrationOptions
+from natscron.migration.plan import Planned, plan
 from natscron.migration.report import MigrationReport
+from natscron.migration.scraper_map import ScraperMap
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
 from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_shared.contract import names
@@ -169,12 +174,13 @@ async def legacy_db(legacy_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
 async def run_migrate(
     legacy_url: str, settings: Settings, unchecked: bool = True, **options: Any
 ) -> MigrationReport:
+    """With every kind run by the `listings` scraper (`--scraper listings`)."""
+    chosen = MigrationOptions(scrapers=ScraperMap(fallback="listings"), unchecked=unchecked)
     return await migrate(
         legacy_url,
         settings,
-        unchecked=unchecked,
+        options=replace(chosen, **options),
         clock=ManualClock(NOW),
-        **options,
     )
 
 
@@ -246,6 +252,8 @@ def expected_jobs() -> dict[str, Document]:
         "cancelled_by": None,
         "saved_batches": [],
         "scraper": "listings",
+        "error_details": None,
+        "metadata": None,
     }
     started = DAY + timedelta(hours=13, seconds=1)
     return {
@@ -265,6 +273,7 @@ def expected_jobs() -> dict[str, Document]:
             "properties_saved": 92,
             "error_message": None,
             "migrated_from": {
+                "source": "mongodb:jobs",
                 "legacy_id": str(RUN_DONE),
                 "legacy_job_id": "recurring_1736773200_d4e5f6",
             },
@@ -285,6 +294,7 @@ def expected_jobs() -> dict[str, Document]:
             "properties_saved": 0,
             "error_message": "403 Forbidden",
             "migrated_from": {
+                "source": "mongodb:jobs",
                 "legacy_id": str(RUN_FAILED),
                 "legacy_job_id": "immediate_1736841234_abc123",
             },
@@ -305,11 +315,62 @@ def expected_jobs() -> dict[str, Document]:
             "properties_saved": 0,
             "error_message": None,
             "migrated_from": {
+                "source": "mongodb:jobs",
                 "legacy_id": str(RUN_CANCELLED),
                 "legacy_job_id": "recurring_1736870400_e5f6a7",
             },
         },
     }
+
+
+EXPECTED_HISTORY = {
+    f"legacy_{FOR_SALE}": {
+        "run_count": 2,
+        "last_run_at": datetime(2025, 1, 14, 15, 30, 3, 500_000, tzinfo=UTC),
+        "last_run_status": "failed",
+        "last_run_job_id": f"legacy_{RUN_FAILED}",
+        "consecutive_failures": 1,
+    },
+    f"legacy_{FOR_RENT}": {
+        "run_count": 1,
+        "last_run_at": DAY + timedelta(days=1, hours=16),
+        "last_run_status": "cancelled",
+        "last_run_job_id": f"legacy_{RUN_CANCELLED}",
+        "consecutive_failures": 0,
+    },
+}
+"""The completed and the failed run of FOR_SALE (the failure the later), the cancelled
+run of FOR_RENT (finished when created: it has no other time)."""
+EXPECTED_STATS = {
+    f"legacy_{FOR_SALE}": {"runs": 2, "completed": 1, "failed": 1, "duration_count": 2},
+    f"legacy_{FOR_RENT}": {"runs": 1, "cancelled": 1},
+    "*": {"runs": 3, "completed": 1, "failed": 1, "cancelled": 1, "duration_count": 2},
+}
+COUNTERS = ("runs", "completed", "failed", "cancelled", "duration_count")
+
+
+async def history(mongo_db: AsyncDatabase[Document]) -> dict[str, Document]:
+    fields = {
+        "_id": 0,
+        "scheduled_job_id": 1,
+        **dict.fromkeys(EXPECTED_HISTORY[f"legacy_{FOR_SALE}"], 1),
+    }
+    return {
+        doc.pop("scheduled_job_id"): doc
+        async for doc in mongo_db["scheduled_jobs"].find({}, fields)
+    }
+
+
+async def all_time_stats(mongo_db: AsyncDatabase[Document]) -> dict[str, Document]:
+    """The all-time counters of each scope, those that are not 0."""
+    return {
+        doc["scope"]: {name: doc[name] for name in COUNTERS if doc.get(name)}
+        async for doc in mongo_db["job_stats"].find({"period": "all"})
+    }
+
+
+async def stats_documents(mongo_db: AsyncDatabase[Document]) -> list[Document]:
+    return [doc async for doc in mongo_db["job_stats"].find({}).sort("_id", 1)]
 
 
 FIRST_OUTCOMES = {
@@ -347,6 +408,7 @@ async def test_migrates_definitions_and_runs_field_by_field_and_a_rerun_adds_not
         "updated": 0,
         "conflict": 0,
         "gone": 0,
+        "superseded": 0,
         "skipped": 3,
     }
     assert report.run_counts["linked"] == 3 and report.run_counts["skipped"] == 4
@@ -365,15 +427,17 @@ async def test_migrates_definitions_and_runs_field_by_field_and_a_rerun_adds_not
     assert "has not finished in the legacy system" in messages[str(RUN_RUNNING)]
     assert messages[str(RUN_ODD)].startswith("status 'exploded' is not one of completed")
     assert messages[str(RUN_OF_BAD)].startswith(f"its definition {BAD_CRON} was skipped: ")
-    assert messages[str(RUN_ORPHAN)] == (
-        "original_job_id 'recurring_gone' names no recurring definition in the legacy collection"
-    )
+    assert messages[str(RUN_ORPHAN)] == "'recurring_gone' names no schedule in the source"
     notes = {d.legacy_id: d.notes for d in report.definitions}
     assert notes[str(FOR_SALE)] == ["no timezone in the legacy definition: UTC assumed"]
     assert notes[str(FOR_RENT)] == ["enabled is false: the schedule is paused"]
 
     assert await kv_specs(nc) == EXPECTED_SPECS
     assert await natscron_jobs(mongo_db) == expected_jobs()
+    assert report.runs_counted == 3
+    assert await history(mongo_db) == EXPECTED_HISTORY
+    assert await all_time_stats(mongo_db) == EXPECTED_STATS
+    stats_before = await stats_documents(mongo_db)
 
     markers = {
         str(doc["_id"]): doc.get("migrated_to_natscron") async for doc in legacy_db["jobs"].find({})
@@ -403,6 +467,9 @@ async def test_migrates_definitions_and_runs_field_by_field_and_a_rerun_adds_not
     assert {k: (await (await kv_bucket(nc)).get(k)).revision for k in EXPECTED_SPECS} == revisions
     assert await natscron_jobs(mongo_db) == expected_jobs()
     assert await mongo_db["jobs"].count_documents({}) == 3
+    assert again.runs_counted == 0
+    assert await history(mongo_db) == EXPECTED_HISTORY
+    assert await stats_documents(mongo_db) == stats_before
 
     # As if an earlier run stopped after writing natscron's side but before marking.
     await legacy_db["jobs"].update_many(
@@ -411,13 +478,25 @@ async def test_migrates_definitions_and_runs_field_by_field_and_a_rerun_adds_not
     done = f"legacy_{RUN_DONE}"
     await mongo_db["jobs"].update_one({"job_id": done}, {"$set": {"properties_saved": 93}})
     resumed = await run_migrate(legacy_url, settings)
-    assert outcomes(resumed)[str(FOR_SALE)] == outcomes(resumed)[str(RUN_DONE)] == "unchanged"
+    assert outcomes(resumed)[str(FOR_SALE)] == "unchanged"
+    assert outcomes(resumed)[str(RUN_DONE)] == "already_migrated"
+    assert by_legacy_id(resumed)[str(RUN_DONE)] == "migrated and counted before"
     stored = expected_jobs()
     stored[done]["properties_saved"] = 93  # a stored document is never rewritten
     assert await natscron_jobs(mongo_db) == stored
     remarked = await legacy_db["jobs"].find_one({"_id": RUN_DONE})
     assert remarked is not None
     assert remarked["migrated_to_natscron"]["job_id"] == done
+    assert resumed.runs_counted == 0
+    assert await history(mongo_db) == EXPECTED_HISTORY
+
+    # A run retention deleted is not brought back, nor counted again, once unmarked.
+    await mongo_db["jobs"].delete_one({"job_id": done})
+    await legacy_db["jobs"].update_one({"_id": RUN_DONE}, {"$unset": {"migrated_to_natscron": ""}})
+    await run_migrate(legacy_url, settings)
+    assert done not in await natscron_jobs(mongo_db)
+    assert await history(mongo_db) == EXPECTED_HISTORY
+    assert await stats_documents(mongo_db) == stats_before
 
 
 @pytest.mark.integration
@@ -544,6 +623,14 @@ async def test_a_migrated_schedule_is_checked_against_the_runners_and_fires(
 
 
 @pytest.mark.integration
+async def test_a_time_zone_for_a_mongodb_source_is_refused(
+    legacy_url: str, settings: Settings
+) -> None:
+    with pytest.raises(MigrationSourceError, match="--timezone is for PostgreSQL sources"):
+        await migrate(legacy_url, settings, timezone="Europe/Paris")
+
+
+@pytest.mark.integration
 async def test_an_unreachable_legacy_database_is_a_sentence(settings: Settings) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -565,20 +652,26 @@ def test_the_legacy_database_is_named_and_is_not_natscron_own() -> None:
         legacy_database_name("postgres://user:secret@h/db", None)
 
 
+def planned(document: Document, scraper: str) -> Planned:
+    (decided,) = plan([legacy_definition(document)], ScraperMap(fallback=scraper), None)
+    return decided
+
+
 def test_legacy_statuses_and_ids_convert_as_documented() -> None:
-    paused = convert(for_sale_definition() | {"status": "paused"}, "listings")
-    assert (paused.spec.status, paused.spec.paused_reason) == (
-        "paused",
-        "paused in the legacy system",
-    )
-    inactive = convert(for_sale_definition() | {"status": "INACTIVE", "enabled": False}, "x")
+    paused = planned(for_sale_definition() | {"status": "paused"}, "listings").spec
+    assert paused is not None
+    assert (paused.status, paused.paused_reason) == ("paused", "paused in the legacy system")
+    inactive = planned(for_sale_definition() | {"status": "INACTIVE", "enabled": False}, "x")
+    assert inactive.spec is not None
     assert inactive.spec.status == "inactive" and inactive.spec.scraper == "x"
-    own = convert(for_sale_definition() | {"scraper": "homes", "params": {"radius": 5}}, "x")
+    own = planned(for_sale_definition() | {"scraper": "homes", "params": {"radius": 5}}, "x")
+    assert own.spec is not None
     assert own.spec.scraper == "homes" and own.spec.params["radius"] == 5
-    with pytest.raises(LegacyValueError, match="enabled 'no' is neither true nor false"):
-        convert(for_sale_definition() | {"enabled": "no"}, "x")
-    with pytest.raises(LegacyValueError, match="priority 'high' is not one of immediate, normal"):
-        convert(for_sale_definition() | {"priority": "high"}, "x")
+    refused = planned(for_sale_definition() | {"enabled": "no"}, "x")
+    assert refused.problem == "enabled 'no' is neither true nor false"
+    high = planned(for_sale_definition() | {"priority": "high"}, "x")
+    assert high.problem is not None
+    assert high.problem.startswith("priority 'high' is not one of immediate, normal")
     assert derived_id({"_id": "sold_daily_indy"}) == "legacy_sold_daily_indy"
     odd = derived_id({"_id": "sold daily/indy"})
     assert odd == derived_id({"_id": "sold daily/indy"}) and len(odd) == len("legacy_") + 24

@@ -46,6 +46,12 @@ EVERY_SECOND = ScheduledJob(
     scraper="noop",
     params={"items": 2},
 )
+AFTER_LAST_RUN = ScheduledJob(
+    scheduled_job_id="secured-after-last-run",
+    name="A second after its last run, on a secured server",
+    interval={"seconds": 1, "from": "last_run"},
+    scraper="noop",
+)
 
 
 def password_of(user: str) -> str:
@@ -214,11 +220,17 @@ async def test_services_work_as_their_own_users_and_the_api_cannot_read_the_leas
             stack.push_async_callback(service.stop)
         await start_runner(nats_user="runner", nats_password=SecretStr(password_of("runner")))
         async with nats_client(nats_server.url, as_user(settings, "cli")) as cli:
-            await put_schedules(cli.jetstream(), [EVERY_SECOND])
+            await put_schedules(cli.jetstream(), [EVERY_SECOND, AFTER_LAST_RUN])
         scheduled = await eventually(
             lambda: completed_runs(mongo_db, Trigger.SCHEDULED), what="a scheduled run recorded"
         )
         assert scheduled[0]["properties_scraped"] == 2
+        # The runner records its end in KV last_runs, the ticker fires the next one by it.
+        await eventually(
+            lambda: completed_runs(mongo_db, Trigger.SCHEDULED, AFTER_LAST_RUN),
+            lambda runs: len(runs) >= 2,
+            what="two runs of the interval from its last run",
+        )
 
         api = await stack.enter_async_context(
             running_api(api_settings(as_user(settings, "api")), endpoints)
@@ -228,6 +240,10 @@ async def test_services_work_as_their_own_users_and_the_api_cannot_read_the_leas
         assert status.status_code == 200, status.text
         assert status.json()["leader"] == ticker.ticker_id, status.json()
         assert status.json()["leader_since"] is not None
+        async with client(api) as http:
+            preview = await http.get(f"/scheduled-jobs/{AFTER_LAST_RUN.scheduled_job_id}/preview")
+        assert preview.status_code == 200, preview.text
+        assert len(preview.json()["next_fire_times"]) == 1, preview.json()
         async with client(api) as http:
             answer = await http.post(
                 "/scrape/trigger", json={"job_id": EVERY_SECOND.scheduled_job_id}
@@ -253,9 +269,11 @@ async def test_services_work_as_their_own_users_and_the_api_cannot_read_the_leas
     assert others == [], "a service lacks a permission its code uses"
 
 
-async def completed_runs(db: AsyncDatabase[Document], trigger: Trigger) -> list[Document]:
+async def completed_runs(
+    db: AsyncDatabase[Document], trigger: Trigger, spec: ScheduledJob = EVERY_SECOND
+) -> list[Document]:
     query = {
-        "scheduled_job_id": EVERY_SECOND.scheduled_job_id,
+        "scheduled_job_id": spec.scheduled_job_id,
         "status": JobStatus.COMPLETED,
         "trigger": trigger,
     }

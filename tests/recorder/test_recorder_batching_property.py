@@ -1,5 +1,6 @@
 """Property: any batching, order and duplication of a set of jobs' events yields the same
-`jobs`, run history and statistics documents as recording them one at a time."""
+`jobs` documents (their attempts and metadata included), run history and statistics
+documents as recording them one at a time."""
 
 import asyncio
 import random
@@ -11,9 +12,10 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.event_batch import EventBatchWriter
-from natscron_recorder.history import HISTORY_FIELDS
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, RunRequest
+from natscron_shared.contract.run_history import HISTORY_FIELDS
 from natscron_shared.contract.storage import Document
 from natscron_shared.runtime.mongo import ensure_indexes
 
@@ -25,9 +27,31 @@ EXAMPLES = 8
 SCHEDULES = ("a", "b", "c")
 
 
+def ended(
+    attempt: int, status: JobStatus, started: datetime, at: datetime, failed: bool
+) -> AttemptRecord:
+    return AttemptRecord(
+        attempt=attempt,
+        status=status,
+        runner_id=f"r{attempt}",
+        started_at=started,
+        completed_at=at,
+        duration_ms=round((at - started).total_seconds() * 1000),
+        error_type="RuntimeError" if failed else None,
+        error_message=f"boom {attempt}" if failed else None,
+        traceback=f"Traceback (most recent call last):\nRuntimeError: boom {attempt}"
+        if failed
+        else None,
+    )
+
+
 def job_events(rng: random.Random, number: int) -> list[JobEvent]:
-    """One job's events: pending, then attempts that fail and retry, ending in some state."""
-    created = T0 + timedelta(seconds=rng.randint(0, 7200))
+    """One job's events: pending, then attempts that fail and retry, ending in some state.
+    Each event ending an attempt carries its record and metadata; now and then a failed
+    attempt is redone (its runner died before acking) and completes: two records of one
+    attempt. (The retry it had published would end the job a second time, which no order
+    makes the same document: the first terminal event recorded is final.)"""
+    created = T0 + timedelta(seconds=rng.randint(0, 7200), microseconds=rng.randint(0, 999_999))
     request = RunRequest(
         job_id=f"job-{number}",
         scheduled_job_id=rng.choice([*SCHEDULES, None]),
@@ -51,19 +75,34 @@ def job_events(rng: random.Random, number: int) -> list[JobEvent]:
         )  # fmt: skip
         if rng.random() < 0.1:
             return events  # still running
-        at += timedelta(milliseconds=rng.randint(5, 200_000))
+        at += timedelta(milliseconds=rng.randint(5, 200_000), microseconds=rng.randint(0, 999))
         outcome = rng.choice([JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED])
-        if outcome is JobStatus.FAILED and attempt < 3 and rng.random() < 0.5:
+        if outcome is JobStatus.FAILED and attempt < 3 and rng.random() < 0.8:
             events.append(
                 JobEvent(job=request, status=JobStatus.PENDING, attempt=attempt + 1, at=at,
-                         error_message="boom", error_type="RuntimeError")
+                         error_message="boom", error_type="RuntimeError",
+                         ended_attempt=ended(attempt, JobStatus.FAILED, started, at, True),
+                         metadata={"attempt": attempt, "pages": rng.randint(0, 9)})
             )  # fmt: skip
+            if rng.random() < 0.2:
+                redone = at + timedelta(seconds=61)
+                events.append(
+                    JobEvent(job=request, status=JobStatus.COMPLETED, attempt=attempt,
+                             at=redone, runner_id=f"r{attempt}", started_at=started,
+                             completed_at=redone, duration_ms=61_000,
+                             ended_attempt=ended(attempt, JobStatus.COMPLETED, started,
+                                                 redone, False))
+                )  # fmt: skip
+                return events  # its retry would end the job a second time: out of scope
             continue
         duration = round((at - started).total_seconds() * 1000)
+        failed = outcome is JobStatus.FAILED
         events.append(
             JobEvent(job=request, status=outcome, attempt=attempt, at=at, runner_id=f"r{attempt}",
                      started_at=started, completed_at=at, duration_ms=duration,
-                     properties_scraped=rng.randint(0, 50))
+                     properties_scraped=rng.randint(0, 50),
+                     ended_attempt=ended(attempt, outcome, started, at, failed),
+                     metadata={"attempt": attempt, "nested": {"ok": not failed}})
         )  # fmt: skip
         return events
     return events
@@ -110,6 +149,7 @@ async def test_batched_recording_equals_one_at_a_time(
     two_dbs: tuple[AsyncDatabase[Document], AsyncDatabase[Document]],
 ) -> None:
     single, batched = two_dbs
+    retried_jobs = 0
     for seed in range(EXAMPLES):
         rng = random.Random(seed)
         events = [e for n in range(rng.randint(5, 30)) for e in job_events(rng, n)]
@@ -128,3 +168,11 @@ async def test_batched_recording_equals_one_at_a_time(
         expected, got = await snapshot(single), await snapshot(batched)
         assert got == expected, f"seed {seed}"
         assert expected["stats"], f"seed {seed} finished no run"
+        retried = [doc for doc in expected["jobs"] if len(doc.get("attempts", [])) > 1]
+        retried_jobs += len(retried)
+        for doc in retried:
+            numbers = [attempt["attempt"] for attempt in doc["attempts"]]
+            assert numbers == sorted(set(numbers)), doc["job_id"]
+    assert retried_jobs >= EXAMPLES, "too few jobs kept several attempts"
+    writes = await EventBatchWriter(batched.client, batched).record(events, [], NOW)
+    assert writes.jobs_written == 0  # everything again: nothing moves

@@ -5,11 +5,11 @@ first, where the API, the CLI and the migration read it."""
 from datetime import UTC, datetime
 
 from natscron_recorder.event_batch import SCHEDULE_FIELDS
-from natscron_recorder.history import HISTORY_FIELDS
 from natscron_recorder.items_batch import item_writes
 from natscron_recorder.schedule_writer import spec_fields
 from natscron_shared.contract.messages import ItemBatch, ScrapedItem
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.run_history import HISTORY_FIELDS
 from natscron_shared.contract.storage import ItemDocument, ScheduledJobDocument
 
 AT = datetime(2026, 11, 25, 12, tzinfo=UTC)

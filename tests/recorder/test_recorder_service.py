@@ -9,6 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder import RecorderService
 from natscron_shared.contract import names
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import (
     ItemBatch,
@@ -148,6 +149,12 @@ async def test_bad_input_is_counted_and_skipped(
         items=[ScrapedItem(key="k", data={"n": 2**70})],
     )
     await publish(js, names.items_subject("x"), too_big_for_bson)
+    endless = AttemptRecord(attempt=1, status=JobStatus.FAILED, completed_at=T0, duration_ms=2**70)
+    await publish(
+        js,
+        names.job_event_subject("y"),
+        JobEvent(job=run("y"), status=JobStatus.FAILED, at=T0, ended_attempt=endless),
+    )
     kv = await js.key_value(names.KV_SCHEDULED_JOBS)
     await kv.put("broken", b'{"scheduled_job_id": "broken", "name": "no schedule"}')
 
@@ -157,7 +164,7 @@ async def test_bad_input_is_counted_and_skipped(
     async def counts() -> tuple[float, float, float]:
         return bad("malformed_json"), bad("invalid_message"), bad("unstorable")
 
-    await eventually(counts, lambda c: c == (1.0, 2.0, 1.0), what="bad messages counted")
+    await eventually(counts, lambda c: c == (1.0, 2.0, 2.0), what="bad messages counted")
 
     await put_schedules(js, [SPEC])
     await publish_run(nc, "job-after-garbage", items=1)

@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.items_batch import ItemBatchWriter
 from natscron_recorder.schedule_writer import write_deletion, write_spec
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.job_stats import summary
 from natscron_shared.contract.messages import (
@@ -83,9 +84,29 @@ def event(
     return JobEvent(job=job, status=status, attempt=attempt, at=at, **fields)
 
 
+FAILED_FIRST = AttemptRecord(
+    attempt=1,
+    status=JobStatus.FAILED,
+    runner_id="runner-1",
+    started_at=T0 + timedelta(seconds=1),
+    completed_at=T0 + timedelta(seconds=5, microseconds=123_456),
+    duration_ms=4123,
+    error_type="RuntimeError",
+    error_message="boom",
+    traceback="Traceback (most recent call last):\nRuntimeError: boom",
+)
+
+
+def ended(attempt: int, status: JobStatus, at: datetime, **fields: Any) -> AttemptRecord:
+    return AttemptRecord(
+        attempt=attempt, status=status, runner_id=f"runner-{attempt}", completed_at=at, **fields
+    )
+
+
 def retried_run(job: RunRequest) -> list[JobEvent]:
-    """Attempt 1 fails and is retried; attempt 2 completes."""
+    """Attempt 1 fails and is retried; attempt 2 completes. Each reports metadata."""
     started_2 = T0 + timedelta(seconds=40)
+    done = started_2 + timedelta(seconds=2)
     return [
         event(job, JobStatus.PENDING, 1, T0),
         event(job, JobStatus.RUNNING, 1, T0 + timedelta(seconds=1)),
@@ -93,20 +114,26 @@ def retried_run(job: RunRequest) -> list[JobEvent]:
             job,
             JobStatus.PENDING,
             2,
-            T0 + timedelta(seconds=5),
+            FAILED_FIRST.completed_at,
             error_message="boom",
             error_type="RuntimeError",
+            ended_attempt=FAILED_FIRST,
+            metadata={"pages": 1},
         ),
         event(job, JobStatus.RUNNING, 2, started_2),
         event(
             job,
             JobStatus.COMPLETED,
             2,
-            started_2 + timedelta(seconds=2),
+            done,
             started_at=started_2,
             duration_ms=2000,
             properties_scraped=3,
             item_batches=1,
+            ended_attempt=ended(
+                2, JobStatus.COMPLETED, done, started_at=started_2, duration_ms=2000
+            ),
+            metadata={"pages": 3, "last": {"ok": True}},
         ),
     ]
 
@@ -146,6 +173,15 @@ async def test_any_batching_of_a_retried_jobs_events_ends_in_the_same_document(
     assert reference["started_at"] == T0 + timedelta(seconds=40)
     assert reference["duration_ms"] == 2000
     assert reference["error_message"] is None  # the final attempt succeeded
+    assert reference["metadata"] == {"pages": 3, "last": {"ok": True}}
+    first, second = reference["attempts"]
+    assert first == {
+        **FAILED_FIRST.model_dump(),
+        "status": "failed",
+        "completed_at": T0 + timedelta(seconds=5, milliseconds=123),  # as MongoDB keeps it
+    }
+    assert (second["attempt"], second["status"], second["error_type"]) == (2, "completed", None)
+    assert second["started_at"] == T0 + timedelta(seconds=40)
     assert reference["properties_saved"] == 0
     assert reference["saved_batches"] == []
     async for doc in db.jobs.find({}):
@@ -172,6 +208,40 @@ async def test_a_terminal_status_is_final(db: AsyncDatabase[Document]) -> None:
     for step in late:
         assert await record(db, [step]) == 0
     assert await db.jobs.find_one({"job_id": "job-final"}, {"_id": 0}) == before
+
+
+async def test_attempts_are_folded_by_number_the_latest_end_winning_the_newest_kept(
+    db: AsyncDatabase[Document],
+) -> None:
+    job = request("job-attempts")  # max_retries 1: two attempts kept
+    minute = timedelta(minutes=1)
+    redone = ended(1, JobStatus.COMPLETED, T0 + 3 * minute)  # attempt 1 redone after a crash
+    final = event(job, JobStatus.FAILED, 3, T0 + 9 * minute, error_message="third",
+                  ended_attempt=ended(3, JobStatus.FAILED, T0 + 9 * minute,
+                                      error_message="third"))  # fmt: skip
+    retry_2 = event(job, JobStatus.PENDING, 2, T0 + minute, ended_attempt=FAILED_FIRST)
+    retry_3 = event(job, JobStatus.PENDING, 3, T0 + 5 * minute,
+                    ended_attempt=ended(2, JobStatus.FAILED, T0 + 5 * minute))  # fmt: skip
+    late = event(job, JobStatus.COMPLETED, 1, redone.completed_at, ended_attempt=redone)
+
+    assert await record(db, [final]) == 1
+    assert await record(db, [retry_3, late]) == 1  # attempts only: the job is final
+    assert await record(db, [retry_2, retry_3, final]) == 0  # attempt 1 is not kept
+
+    doc = await db.jobs.find_one({"job_id": "job-attempts"})
+    assert doc is not None
+    assert [(a["attempt"], a["status"]) for a in doc["attempts"]] == [(2, "failed"), (3, "failed")]
+    assert (doc["status"], doc["error_message"]) == ("failed", "third")
+
+    other = request("job-redone")
+    assert await record(db, [event(other, JobStatus.PENDING, 2, T0, ended_attempt=FAILED_FIRST)])
+    assert await record(db, [late.model_copy(update={"job": other})]) == 1
+    assert (
+        await record(db, [event(other, JobStatus.PENDING, 2, T0, ended_attempt=FAILED_FIRST)]) == 0
+    )
+    doc = await db.jobs.find_one({"job_id": "job-redone"})
+    assert doc is not None
+    assert [(a["attempt"], a["status"]) for a in doc["attempts"]] == [(1, "completed")]
 
 
 def finished(job_id: str, status: JobStatus, at: datetime, scheduled: str = "hist") -> JobEvent:
@@ -264,7 +334,7 @@ async def test_statistics_per_scheduled_job_and_system_per_hour_and_all_time(
         "duration_ms_mean": 1500.0,
         "duration_ms_min": 1500,
         "duration_ms_max": 1500,
-        "duration_ms_p95": 2500,
+        "duration_ms_p95": 1500,  # the sketch reads within 1%, clamped to min..max
         "items_scraped": 0,
         "items_saved": 2,
     }

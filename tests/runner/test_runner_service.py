@@ -182,7 +182,13 @@ async def test_transient_failure_is_retried_with_backoff_then_completes(
     job = await submit(
         nc,
         run_request(
-            params={"items": 2, "fail_attempts": 1}, max_retries=2, retry_backoff_seconds=0.2
+            params={
+                "items": 2,
+                "fail_attempts": 1,
+                "metadata": {"source": "test", "pages": [1, 2]},
+            },
+            max_retries=2,
+            retry_backoff_seconds=0.2,
         ),
     )
     await observer.until_finished(job)
@@ -192,6 +198,20 @@ async def test_transient_failure_is_retried_with_backoff_then_completes(
     assert retry.error_type == "RuntimeError" and "on purpose" in (retry.error_message or "")
     assert observer.of(job)[-1].properties_scraped == 2
     await jobs_queue_empty(nc)
+
+    first, last = retry.ended_attempt, observer.of(job)[-1].ended_attempt
+    assert first is not None and last is not None
+    assert (first.attempt, first.status, first.error_type) == (1, JobStatus.FAILED, "RuntimeError")
+    assert first.error_message == retry.error_message
+    assert first.started_at == observer.of(job)[0].started_at
+    assert first.started_at is not None and first.completed_at >= first.started_at
+    assert first.traceback is not None
+    assert first.traceback.startswith("Traceback") and "in scrape" in first.traceback
+    assert first.traceback.splitlines()[-1].startswith("RuntimeError: noop fails attempt 1")
+    assert (last.attempt, last.status, last.error_type, last.traceback) == (
+        2, JobStatus.COMPLETED, None, None,
+    )  # fmt: skip
+    assert retry.metadata == observer.of(job)[-1].metadata == {"source": "test", "pages": [1, 2]}
 
 
 async def test_exhausted_retries_end_failed(

@@ -114,3 +114,11 @@ async def test_invalid_params_are_a_permanent_error(change: dict[str, Any], comp
     params = {**listing_params("http://127.0.0.1:9", "austin-tx"), **change}
     with pytest.raises(InvalidParamsError, match=complaint):
         await scrape(params)
+
+
+async def test_reports_the_pages_it_fetched_as_the_run_metadata(site: DemoListingsSite) -> None:
+    context = ScrapeContext(job_id="job-1", scheduled_job_id=None, attempt=1)
+    params = listing_params(site.url, "austin-tx", "for_rent")
+    items = [item async for item in HttpScraper().scrape(params, context)]
+    assert items
+    assert context.metadata == {"pages_fetched": page_count("austin-tx", "for_rent")}

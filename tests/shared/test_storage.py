@@ -3,7 +3,8 @@ model, the statistics' counters and the indexes name fields the documents declar
 
 from typing import get_type_hints
 
-from natscron_shared.contract.job_stats import COUNTERS
+from natscron_shared.contract.attempts import AttemptRecord
+from natscron_shared.contract.job_stats import COUNTERS, DURATION_COUNTS
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import (
     INDEXES,
@@ -11,6 +12,7 @@ from natscron_shared.contract.storage import (
     JOB_STATS,
     JOBS,
     SCHEDULED_JOBS,
+    AttemptFields,
     ItemDocument,
     JobDocument,
     JobStatsDocument,
@@ -42,8 +44,12 @@ def test_only_the_ids_are_sure_in_documents_that_several_writers_create() -> Non
 
 def test_the_statistics_read_only_fields_of_a_job_stats_document() -> None:
     summed = {"duration_ms_sum", "duration_count", "duration_ms_min", "duration_ms_max"}
-    read = {*COUNTERS, *summed, "duration_buckets", "items_scraped", "items_saved"}
+    read = {*COUNTERS, *summed, *DURATION_COUNTS, "items_scraped", "items_saved"}
     assert read <= fields_of(JOB_STATS)
+
+
+def test_a_job_document_keeps_every_field_of_an_attempt_record() -> None:
+    assert set(get_type_hints(AttemptFields)) == set(AttemptRecord.model_fields)
 
 
 def test_every_index_is_on_fields_of_its_documents() -> None:

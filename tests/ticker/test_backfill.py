@@ -178,6 +178,7 @@ async def test_refusals_answer_with_a_sentence_and_publish_nothing(
             schedule("secs"),
             schedule("held", cron_expression="0 * * * *", status="paused"),
             schedule("excl", cron_expression="0 * * * *", concurrency_policy="forbid"),
+            schedule("after", cron_expression=None, interval={"minutes": 1, "from": "last_run"}),
         ],
     )
     hour_ago = NOW - timedelta(hours=1)
@@ -189,6 +190,7 @@ async def test_refusals_answer_with_a_sentence_and_publish_nothing(
         "too_many_slots": backfill("secs", too_wide, NOW),
         "not_active": backfill("held", hour_ago, NOW),
         "overlap_policy": backfill("excl", hour_ago, NOW),
+        "bad_request": backfill("after", hour_ago, NOW),
     }
     for code, body in refusals.items():
         error = (await ask(nc, body))["error"]
@@ -211,6 +213,8 @@ async def test_refusals_answer_with_a_sentence_and_publish_nothing(
     assert "more than 1000 slots" in wide and "narrow the range" in wide
     future = (await ask(nc, refusals["invalid_range"]))["error"]["message"]
     assert "is after now" in future
+    anchored = (await ask(nc, refusals["bad_request"]))["error"]["message"]
+    assert "no past slots to backfill" in anchored
     assert await queued(js) == []
     for code in ("malformed_json", "message_too_large"):  # counted as backfills, not triggers
         assert answered(ticker, names.JOBS_TRIGGER, code) == 0

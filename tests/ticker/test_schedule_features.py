@@ -23,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_recorder.event_batch import EventBatchWriter
 from natscron_shared.contract import names
 from natscron_shared.contract.job_ids import scheduled_job_run_id
+from natscron_shared.contract.last_runs import LastRun
 from natscron_shared.contract.messages import ScheduleEvent
 from natscron_shared.contract.models import Interval, ScheduledJob
 from natscron_shared.contract.storage import Document
@@ -365,7 +366,8 @@ def test_jitter_never_fires_after_end_at() -> None:
 
 
 class Leader:
-    """One term's `JobOperations` on in-memory fakes, with detached writes run in order."""
+    """One term's `JobOperations` on in-memory fakes, with detached writes run in order;
+    `last_runs` plays KV `last_runs`."""
 
     def __init__(self, *specs: ScheduledJob, handled_until: datetime) -> None:
         self.book = ScheduleBook()
@@ -376,6 +378,7 @@ class Leader:
         self.registry = CollectorRegistry()
         self.clock = ManualClock(handled_until)
         self._detached: list[Coroutine[Any, Any, None]] = []
+        self.last_runs: dict[str, LastRun] = {}
         states = StateTable()
         for one in specs:
             states[one.scheduled_job_id] = SlotState(handled_until=handled_until)
@@ -388,15 +391,19 @@ class Leader:
             TickerMetrics.on(self.registry),
             ensure_leading=lambda: None,
             detach=self._detached.append,
+            last_run=self.last_runs.get,
         )
 
     async def fire(self, scheduled_job_id: str, now: datetime) -> datetime | None:
         await self.clock.move_to(now)
         due = (await self.operations.fire([(scheduled_job_id, now)]))[scheduled_job_id]
+        await self.detached_writes()
+        return due
+
+    async def detached_writes(self) -> None:
         for write in self._detached:
             await write
         self._detached.clear()
-        return due
 
     def last_announced(self) -> tuple[datetime | None, int | None]:
         event = self.publisher.announced[-1]

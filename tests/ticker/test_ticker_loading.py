@@ -132,7 +132,14 @@ async def test_the_leader_fires_while_the_book_is_still_loading() -> None:
     publisher, store, registry = RecordingPublisher(), MemoryStore(), CollectorRegistry()
     clock = ManualClock(T0)
     scheduler = Scheduler(
-        book, HeldLease(), states, store, publisher, clock, TickerMetrics.on(registry)
+        book,
+        HeldLease(),
+        states,
+        store,
+        publisher,
+        clock,
+        TickerMetrics.on(registry),
+        last_run=lambda _: None,
     )
     running = asyncio.create_task(scheduler.run())
 

@@ -1,5 +1,6 @@
 """A schedule in words, for the common shapes only: "at 02:00 every day, America/Indiana/
-Indianapolis", "every 15 minutes, UTC", "every 2 hours 30 minutes".
+Indianapolis", "every 15 minutes, UTC", "every 2 hours 30 minutes", "30 minutes after the
+previous run finished".
 
 A cron expression outside those shapes (ranges in the time fields, steps with an offset,
 both day fields restricted, more than a handful of times a day) gets None rather than a
@@ -30,7 +31,9 @@ def describe(spec: ScheduledJob) -> str | None:
     if spec.run_at is not None:
         return f"once, at {spec.run_at.isoformat()}"
     period = spec.interval_period
-    if period is not None:
+    if period is not None and spec.counts_from_last_run:
+        words = f"{_duration(period)} after the previous run finished"
+    elif period is not None:
         words = f"every {_duration(period)}"
     else:
         assert spec.cron_expression is not None

@@ -2,9 +2,11 @@
 catalogue, the jobs runners run. A bucket or consumer that does not exist is
 `not_provisioned`."""
 
+from datetime import datetime
+
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 from pydantic import ValidationError
 
 from natscron_api.errors import ApiError
@@ -13,6 +15,7 @@ from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import Catalogue
 from natscron_shared.contract.claims import JobClaim
 from natscron_shared.contract.enums import Priority
+from natscron_shared.nats.jetstream_layout import kv_stream_name
 from natscron_shared.nats.kv_watch import current_values
 from natscron_shared.nats.scrapers_bucket import load_catalogue
 
@@ -39,6 +42,18 @@ class LiveState:
         except (KeyNotFoundError, KeyDeletedError):
             return None
         return entry.value
+
+    async def stored_at(self, bucket_name: str, key: str) -> datetime | None:
+        """When the bucket stored the key's current value; None if it has none."""
+        try:
+            message = await self._js.get_last_msg(
+                kv_stream_name(bucket_name), f"$KV.{bucket_name}.{key}"
+            )
+        except NotFoundError:
+            return None
+        if (message.headers or {}).get(KV_OP) in (KV_DEL, KV_PURGE):
+            return None
+        return message.time
 
     async def keys(self, bucket_name: str) -> list[str]:
         return list(await current_values(await self.bucket(bucket_name)))

@@ -6,6 +6,7 @@ returns a view model (`views.py`) or raises an error with a stable code (`errors
 - `Specs`: the specs in KV `scheduled_jobs` (written, paused, resumed, deleted, previewed);
 - `Commands`: runs triggered, retried, backfilled and cancelled, through the services;
 - `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts);
+- `Screenshots`: the pictures runners kept of failed browser scrapes (KV `screenshots`);
 - `JobCancels`: many jobs cancelled at once, by ids or the labels of their scheduled jobs;
 - `CrawlerJobs`: scheduled jobs as seed 004 lists its jobs.
 """
@@ -20,6 +21,7 @@ from natscron_api.commands import Commands
 from natscron_api.crawler_jobs import CrawlerJobs
 from natscron_api.live_state import LiveState
 from natscron_api.queries import Queries
+from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
 from natscron_shared.contract.storage import Document
@@ -32,6 +34,7 @@ class Operations:
     specs: Specs
     commands: Commands
     status: Status
+    screenshots: Screenshots
     cancels: JobCancels
     crawler_jobs: CrawlerJobs
 
@@ -39,12 +42,14 @@ class Operations:
     def over(cls, client: Client, db: AsyncDatabase[Document], clock: Clock) -> "Operations":
         """The parts over one NATS connection and one MongoDB database."""
         live = LiveState(client.jetstream())
+        queries = Queries(db, clock)
         commands = Commands(client)
         return cls(
-            queries=Queries(db, clock),
+            queries=queries,
             specs=Specs(live, clock),
             commands=commands,
             status=Status(client, live, db, clock),
+            screenshots=Screenshots(queries, live),
             cancels=JobCancels(commands, live, db),
             crawler_jobs=CrawlerJobs(db, live),
         )

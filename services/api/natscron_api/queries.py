@@ -9,7 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api.cursor import cursor_moment, decode_cursor, encode_cursor
 from natscron_api.errors import unknown_job, unknown_scheduled_job
-from natscron_api.stats import merge_stats, stats_of
+from natscron_api.stats import LONGEST_WINDOW_HOURS, last_hours, merge_stats, stats_of, windows
 from natscron_api.views import (
     ExecutionList,
     ExecutionView,
@@ -29,6 +29,9 @@ from natscron_shared.runtime.mongo import jobs, scheduled_jobs
 
 HIDDEN_FIELDS = {"_id": 0, "progress": 0, "saved_batches": 0}
 """Bookkeeping of the recorder's write guards, not for readers (`_id` is not JSON)."""
+LISTED_RUN_FIELDS = {**HIDDEN_FIELDS, "attempts": 0, "metadata": 0}
+"""A page of runs leaves out the detail of each (up to ~20 KiB a run), so that a page of
+1,000 fits a NATS reply; one execution shows it."""
 RUN_ORDER = [("created_at", DESCENDING), ("job_id", DESCENDING)]
 
 
@@ -85,7 +88,7 @@ class Queries:
         total = await jobs(self._db).count_documents(query)
         runs: list[JobDocument] = []
         if include_runs:
-            found = jobs(self._db).find(query, HIDDEN_FIELDS).sort(RUN_ORDER)
+            found = jobs(self._db).find(query, LISTED_RUN_FIELDS).sort(RUN_ORDER)
             runs = await found.limit(limit).to_list()
         return ScheduledJobDetail(
             scheduled_job=job,
@@ -133,7 +136,7 @@ class Queries:
                 ]
             }
             page = {"$and": [query, after]} if query else after
-        found = collection.find(page, HIDDEN_FIELDS).sort(RUN_ORDER).skip(offset)
+        found = collection.find(page, LISTED_RUN_FIELDS).sort(RUN_ORDER).skip(offset)
         docs = await found.limit(limit + 1).to_list()
         more = len(docs) > limit
         docs = docs[:limit]
@@ -165,16 +168,20 @@ class Queries:
         """All-time counters, and those of the last `hours` UTC hours (the current one
         included), from the `job_stats` documents."""
         await self.scheduled_job(scheduled_job_id)
-        all_time, hourly = await stats_of(self._db, scheduled_job_id, hours, self._clock.now())
+        now = self._clock.now()
+        longest = max(hours, LONGEST_WINDOW_HOURS)
+        all_time, hourly = await stats_of(self._db, scheduled_job_id, longest, now)
+        asked = last_hours(hourly, hours, now)
         last = await jobs(self._db).find_one(
             {"scheduled_job_id": scheduled_job_id}, HIDDEN_FIELDS, sort=RUN_ORDER
         )
         return JobStats(
             scheduled_job_id=scheduled_job_id,
             all_time=StatsSummary(**summary(all_time or {})),
-            recent=StatsSummary(**summary(merge_stats(hourly.values()))),
+            **windows(hourly, now),
+            recent=StatsSummary(**summary(merge_stats(asked.values()))),
             hours=hours,
-            hourly=[HourlyStats(period=p, **summary(doc)) for p, doc in hourly.items()],
+            hourly=[HourlyStats(period=p, **summary(doc)) for p, doc in asked.items()],
             last_execution=None if last is None else ExecutionView.model_validate(last),
         )
 

@@ -48,6 +48,8 @@ NEEDS = Needs(
         names.KV_TICKER_STATE,
         names.KV_RUNNING,
         names.KV_SCRAPERS,
+        names.KV_LAST_RUNS,
+        names.KV_SCREENSHOTS,
     ),
 )
 APPNAME = "natscron-api"

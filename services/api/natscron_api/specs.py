@@ -17,12 +17,13 @@ from natscron_api.views import BulkControlResult, ControlResult, Preview, SpecWr
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import NoRunnersError, check_job, no_runners_message
 from natscron_shared.contract.enums import ScheduledJobStatus
+from natscron_shared.contract.last_runs import LastRun, slots_from_last_run
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.ticker_state import SlotState, runs_left
 from natscron_shared.nats import schedule_bucket
 from natscron_shared.nats.connection import to_json
 from natscron_shared.runtime.clock import Clock
-from natscron_shared.timing.schedule import next_fire_after
+from natscron_shared.timing.schedule import SlotSpec, next_fire_after
 
 Action = Literal["pause", "resume", "delete"]
 
@@ -107,7 +108,9 @@ class Specs:
     async def preview(
         self, scheduled_job_id: str, count: int = 10, after: datetime | None = None
     ) -> Preview:
-        """The next `count` fire times of the spec in KV (what the ticker follows)."""
+        """The next `count` fire times of the spec in KV (what the ticker follows). An
+        interval `from: last_run` has one: a period after the end of its previous run, as
+        the ticker reckons it, from KV `ticker_state` and `last_runs`."""
         value = await self._live.get(names.KV_SCHEDULED_JOBS, scheduled_job_id)
         if value is None:
             raise unknown_scheduled_job(scheduled_job_id)
@@ -117,12 +120,17 @@ class Specs:
             raise ApiError(
                 "invalid_state", f"KV holds no valid spec for {scheduled_job_id!r}"
             ) from None
-        remaining = await self._runs_left(spec)
+        state = await self._state(spec)
+        remaining = runs_left(spec, state)
+        slots: SlotSpec = spec
+        if spec.counts_from_last_run:
+            slots = await self._slots_from_last_run(spec, state)
+            count = min(count, 1)
         times: list[datetime] = []
         moment = after or self._clock.now()
         left = remaining
         while len(times) < count:
-            slot = next_fire_after(spec, moment, runs_left=left)
+            slot = next_fire_after(slots, moment, runs_left=left)
             if slot is None:
                 break
             times.append(slot)
@@ -138,17 +146,34 @@ class Specs:
             remaining_runs=remaining,
         )
 
-    async def _runs_left(self, spec: ScheduledJob) -> int | None:
-        """What `max_runs` still allows, by the count the ticker keeps in `ticker_state`
-        (a value that is no state counts for nothing, as the ticker ignores it too)."""
-        if spec.max_runs is None:
+    async def _state(self, spec: ScheduledJob) -> SlotState | None:
+        """What the ticker keeps of the spec in `ticker_state`, when the preview needs it:
+        the runs `max_runs` still allows, the last slot fired (a value that is no state
+        counts for nothing, as the ticker ignores it too)."""
+        if spec.max_runs is None and not spec.counts_from_last_run:
             return None
         value = await self._live.get(names.KV_TICKER_STATE, spec.scheduled_job_id)
         try:
-            state = None if value is None else SlotState.from_json(value)
+            return None if value is None else SlotState.from_json(value)
         except ValidationError:
-            state = None
-        return runs_left(spec, state)
+            return None
+
+    async def _slots_from_last_run(self, spec: ScheduledJob, state: SlotState | None) -> SlotSpec:
+        """The slots the ticker fires an interval `from: last_run` by (an unreadable
+        `last_runs` value counts as none, as for the ticker)."""
+        scheduled_job_id = spec.scheduled_job_id
+        value = await self._live.get(names.KV_LAST_RUNS, scheduled_job_id)
+        try:
+            last_run = None if value is None else LastRun.from_json(value)
+        except ValidationError:
+            last_run = None
+        stored_at = await self._live.stored_at(names.KV_SCHEDULED_JOBS, scheduled_job_id)
+        return slots_from_last_run(
+            spec,
+            None if state is None else state.last_fired_slot,
+            last_run,
+            stored_at or self._clock.now(),
+        )
 
     async def _check(self, spec: ScheduledJob, unchecked: bool) -> None:
         if unchecked:

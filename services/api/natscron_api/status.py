@@ -1,11 +1,12 @@
 """The scheduler as a whole: who leads and who runs (as the tickers and runners say), the
-lag of every consumer, and system-wide counts and run statistics."""
+lag of every consumer, and system-wide counts and run statistics (all time, and the last
+hour, day, week and month)."""
 
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api.live_state import LiveState
-from natscron_api.stats import merge_stats, stats_of
+from natscron_api.stats import LONGEST_WINDOW_HOURS, stats_of, windows
 from natscron_api.views import (
     DaemonStatus,
     JobCounts,
@@ -85,7 +86,8 @@ class Status:
             status.value: await collection.count_documents({"status": status.value})
             for status in ScheduledJobStatus
         }
-        all_time, hourly = await stats_of(self._db, SYSTEM_SCOPE, 24, self._clock.now())
+        now = self._clock.now()
+        all_time, hourly = await stats_of(self._db, SYSTEM_SCOPE, LONGEST_WINDOW_HOURS, now)
         adhoc = await job_stats(self._db).find_one({"_id": stats_id(ADHOC_SCOPE, ALL_TIME)})
         lanes = await self._live.runner_lanes()
         running = await self._live.keys(names.KV_RUNNING)
@@ -96,7 +98,7 @@ class Status:
                 running=sum(1 for key in running if key.startswith("job.")),
             ),
             all_time=StatsSummary(**summary(all_time or {})),
-            last_24h=StatsSummary(**summary(merge_stats(hourly.values()))),
+            **windows(hourly, now),
             adhoc_all_time=StatsSummary(**summary(adhoc or {})),
             at=self._clock.now(),
         )

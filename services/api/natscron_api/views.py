@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from natscron_api.seed_fields import JobStatsFields, ListingFields, SchedulerMetricsFields
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import Found
 from natscron_shared.contract.models import MAX_NOTE_CHARS, Identifier, LabelSelector
 from natscron_shared.contract.schema_rules import exactly_one_of
@@ -43,7 +44,9 @@ class ScheduledJobView(ListingFields, BaseModel):
     description: str = ""
     status: str | None = None
     cron_expression: str | None = None
-    interval: dict[str, float] | None = None
+    interval: dict[str, float | str] | None = Field(
+        default=None, description="days, hours, minutes, seconds, and `from`: start or last_run"
+    )
     interval_minutes: float | None = None
     run_at: datetime | None = None
     timezone: str = "UTC"
@@ -78,7 +81,8 @@ class ScheduledJobView(ListingFields, BaseModel):
 
 
 class ExecutionView(ListingFields, BaseModel):
-    """A `jobs` document: one execution, showing its newest attempt."""
+    """A `jobs` document: one execution, showing its newest attempt, then each one that
+    ended and what the scraper reported (`attempts`, `metadata`: null in lists)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -103,6 +107,13 @@ class ExecutionView(ListingFields, BaseModel):
     cancelled_by: str | None = None
     retry_of: str | None = None
     updated_at: datetime | None = None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="what the scraper reported about the attempt that ended"
+    )
+    attempts: list[AttemptRecord] | None = Field(
+        default=None,
+        description="every attempt that ended, oldest first (at most max_retries + 1)",
+    )
 
 
 class ScheduledJobList(BaseModel):
@@ -188,7 +199,11 @@ class StatsSummary(BaseModel):
     duration_ms_mean: float | None = None
     duration_ms_min: int | None = None
     duration_ms_max: int | None = None
-    duration_ms_p95: int | None = Field(default=None, description="accurate to its bucket")
+    duration_ms_p95: int | None = Field(
+        default=None,
+        description="nearest-rank, within 1% of the exact value (runs recorded before"
+        " natscron kept a sketch: within their old bucket), never outside min..max",
+    )
     items_scraped: int = 0
     items_saved: int = 0
 
@@ -197,9 +212,18 @@ class HourlyStats(StatsSummary):
     period: str = Field(description="the UTC hour runs finished in: 2026-11-25T17")
 
 
-class JobStats(JobStatsFields, BaseModel):
-    scheduled_job_id: str
+class WindowedStats(BaseModel):
+    """Statistics of all time and of the last whole UTC hours, the current one included."""
+
     all_time: StatsSummary
+    last_1h: StatsSummary = Field(description="the current UTC hour so far")
+    last_24h: StatsSummary = Field(description="24 UTC hours, the current one included")
+    last_7d: StatsSummary = Field(description="168 UTC hours, the current one included")
+    last_30d: StatsSummary = Field(description="720 UTC hours, the current one included")
+
+
+class JobStats(JobStatsFields, WindowedStats):
+    scheduled_job_id: str
     recent: StatsSummary = Field(description="the hours asked for, added up")
     hours: int
     hourly: list[HourlyStats] = Field(description="hours with runs, oldest first")
@@ -218,11 +242,9 @@ class JobCounts(BaseModel):
     running: int = Field(description="jobs a runner holds a claim on (KV running)")
 
 
-class SchedulerMetrics(SchedulerMetricsFields, BaseModel):
+class SchedulerMetrics(SchedulerMetricsFields, WindowedStats):
     scheduled_jobs: ScheduledJobCounts
     jobs: JobCounts
-    all_time: StatsSummary
-    last_24h: StatsSummary
     adhoc_all_time: StatsSummary
     at: datetime
 
@@ -237,7 +259,11 @@ class Preview(BaseModel):
         description="the schedule in words; null for cron shapes not put into words"
     )
     timezone: str
-    next_fire_times: list[datetime] = Field(description="UTC, jitter included")
+    next_fire_times: list[datetime] = Field(
+        description="UTC, jitter included; an interval `from: last_run` has only its next one,"
+        " a period after its previous run finished (the later ones follow the ends of runs to"
+        " come)"
+    )
     remaining_runs: int | None = Field(description="what max_runs still allows; null: no limit")
 
 

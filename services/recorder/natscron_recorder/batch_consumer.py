@@ -28,11 +28,11 @@ from pymongo.errors import PyMongoError
 from natscron_recorder.metrics import RecorderMetrics
 from natscron_recorder.mongo_health import MongoHealth
 from natscron_recorder.parsing import KINDS, BadMessageError, Stored, parse_message
-from natscron_recorder.transaction import TooManyConflictsError
 from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, settle_quietly
 from natscron_shared.nats.jetstream_check import consumer_still_exists
 from natscron_shared.nats.jetstream_layout import RECORDER_ACK_WAIT_SECONDS
 from natscron_shared.runtime.clock import Clock
+from natscron_shared.runtime.mongo_transaction import TooManyConflictsError
 
 log = logging.getLogger(__name__)
 

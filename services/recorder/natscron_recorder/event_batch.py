@@ -1,10 +1,11 @@
 """Recording a batch of EVENTS messages in one transaction.
 
-The job events of a batch are coalesced per job (its most advanced event wins), the
-schedule events per scheduled job (the newest computation wins). Reads first, then
-only the writes that move something forward, so a redelivered or duplicated batch
-writes nothing. Jobs that became final here advance their scheduled job's history and
-the statistics in the same transaction, so each run counts exactly once.
+The job events of a batch are coalesced per job (its most advanced event wins, and the
+attempt records of all of them are folded in), the schedule events per scheduled job
+(the newest computation wins). Reads first, then only the writes that move something
+forward, so a redelivered or duplicated batch writes nothing. Jobs that became final
+here advance their scheduled job's history and the statistics in the same transaction,
+so each run counts exactly once.
 """
 
 from collections import defaultdict
@@ -17,14 +18,22 @@ from pymongo import AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from natscron_recorder.attempts import ended_attempts, fold
 from natscron_recorder.auto_pause import crossed
-from natscron_recorder.history import HISTORY_FIELDS, FailuresAfter, FinishedRun, advance
 from natscron_recorder.job_document import job_fields, most_advanced, progress
 from natscron_recorder.stats import StatsBatch
-from natscron_recorder.transaction import in_transaction
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.messages import JobEvent, ScheduleEvent
-from natscron_shared.contract.storage import FINAL, JOB_STATS, JOBS, SCHEDULED_JOBS, Document
+from natscron_shared.contract.run_history import HISTORY_FIELDS, FailuresAfter, FinishedRun, advance
+from natscron_shared.contract.storage import (
+    FINAL,
+    JOB_STATS,
+    JOBS,
+    SCHEDULED_JOBS,
+    AttemptFields,
+    Document,
+)
+from natscron_shared.runtime.mongo_transaction import in_transaction
 
 SCHEDULE_FIELDS = {
     "_id": 0,
@@ -34,6 +43,14 @@ SCHEDULE_FIELDS = {
     **dict.fromkeys(HISTORY_FIELDS, 1),
 }
 """What the transaction reads of a scheduled job: not its spec, but for its threshold."""
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """What the transaction reads of a stored job: its write guard and its attempts."""
+
+    progress: int
+    attempts: list[AttemptFields]
 
 
 AutoPauser = Callable[[str, int, int, datetime], Awaitable[None]]
@@ -55,6 +72,10 @@ def coalesce_jobs(events: list[JobEvent]) -> list[JobEvent]:
     for event in events:
         by_job[event.job.job_id].append(event)
     return [most_advanced(job_events) for job_events in by_job.values()]
+
+
+def _progress_of(stored: StoredJob | None) -> int:
+    return -1 if stored is None else stored.progress
 
 
 def coalesce_schedules(events: list[ScheduleEvent]) -> list[ScheduleEvent]:
@@ -81,10 +102,11 @@ class EventBatchWriter:
         self, job_events: list[JobEvent], schedule_events: list[ScheduleEvent], now: datetime
     ) -> EventsRecorded:
         jobs = coalesce_jobs(job_events)
+        attempts = ended_attempts(job_events)
         schedules = coalesce_schedules(schedule_events)
 
         async def work(session: AsyncClientSession) -> EventsRecorded:
-            return await self._write(session, jobs, schedules, now)
+            return await self._write(session, jobs, attempts, schedules, now)
 
         return await in_transaction(self._client, work)
 
@@ -92,17 +114,19 @@ class EventBatchWriter:
         self,
         session: AsyncClientSession,
         events: list[JobEvent],
+        attempts: dict[str, list[AttemptFields]],
         schedule_events: list[ScheduleEvent],
         now: datetime,
     ) -> EventsRecorded:
-        stored = await self._stored_progress(session, [e.job.job_id for e in events])
-        forward = [e for e in events if stored.get(e.job.job_id, -1) < progress(e)]
-        if forward:
-            await self._db[JOBS].bulk_write(
-                [self._job_write(e, now, exists=e.job.job_id in stored) for e in forward],
-                ordered=False,
-                session=session,
-            )
+        stored = await self._stored_jobs(session, [e.job.job_id for e in events])
+        forward = [e for e in events if _progress_of(stored.get(e.job.job_id)) < progress(e)]
+        writes = [
+            write
+            for event in events
+            if (write := self._job_write(event, stored.get(event.job.job_id), attempts, now))
+        ]
+        if writes:
+            await self._db[JOBS].bulk_write(writes, ordered=False, session=session)
         final = [e for e in forward if progress(e) == FINAL]
         schedules = await self._write_schedules(session, final, schedule_events, now)
         stats = StatsBatch()
@@ -111,7 +135,7 @@ class EventBatchWriter:
         if len(stats):
             await self._db[JOB_STATS].bulk_write(stats.updates(), ordered=False, session=session)
         return EventsRecorded(
-            jobs_written=len(forward),
+            jobs_written=len(writes),
             runs_finished=sum(e.status.is_finished_run for e in final),
             schedules_written=schedules,
             stats_written=len(stats),
@@ -123,24 +147,46 @@ class EventBatchWriter:
         )
 
     @staticmethod
-    def _job_write(event: JobEvent, now: datetime, exists: bool) -> InsertOne[Document] | UpdateOne:
-        """A job not stored yet is inserted: on SecantusDB an insert costs about a quarter
+    def _job_write(
+        event: JobEvent,
+        stored: StoredJob | None,
+        attempts: dict[str, list[AttemptFields]],
+        now: datetime,
+    ) -> InsertOne[Document] | UpdateOne | None:
+        """The fields of the most advanced event if it moves the job forward, and its
+        attempts if the batch's records change them; None when neither.
+
+        A job not stored yet is inserted: on SecantusDB an insert costs about a quarter
         of an upsert that inserts. A concurrent writer inserting it first makes the
         transaction conflict (`DuplicateKeyError`), and it is run again from its reads."""
-        if not exists:
+        before = [] if stored is None else stored.attempts
+        after = fold(before, attempts.get(event.job.job_id, []), event.job.max_retries + 1)
+        fields: Document = {}
+        if _progress_of(stored) < progress(event):
+            fields.update(job_fields(event, now))
+        if after != before:
+            fields["attempts"] = after
+        if not fields:
+            return None
+        if stored is None:
             # Item batches own these two ($inc/$push); the job's first write creates them.
-            return InsertOne({**job_fields(event, now), "properties_saved": 0, "saved_batches": []})
-        return UpdateOne({"job_id": event.job.job_id}, {"$set": job_fields(event, now)})
+            return InsertOne({**fields, "properties_saved": 0, "saved_batches": []})
+        return UpdateOne({"job_id": event.job.job_id}, {"$set": fields})
 
-    async def _stored_progress(
+    async def _stored_jobs(
         self, session: AsyncClientSession, job_ids: list[str]
-    ) -> dict[str, int]:
+    ) -> dict[str, StoredJob]:
         if not job_ids:
             return {}
         cursor = self._db[JOBS].find(
-            {"job_id": {"$in": job_ids}}, {"_id": 0, "job_id": 1, "progress": 1}, session=session
+            {"job_id": {"$in": job_ids}},
+            {"_id": 0, "job_id": 1, "progress": 1, "attempts": 1},
+            session=session,
         )
-        return {doc["job_id"]: int(doc.get("progress", -1)) async for doc in cursor}
+        return {
+            doc["job_id"]: StoredJob(int(doc.get("progress", -1)), doc.get("attempts", []))
+            async for doc in cursor
+        }
 
     async def _write_schedules(
         self,

@@ -15,9 +15,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.guarded import guarded_bulk_upsert
 from natscron_recorder.stats import StatsBatch
-from natscron_recorder.transaction import in_transaction
 from natscron_shared.contract.messages import ItemBatch
 from natscron_shared.contract.storage import ITEMS, JOB_STATS, JOBS, Document
+from natscron_shared.runtime.mongo_transaction import in_transaction
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Events are ordered by `(attempt, status.rank)`, and a terminal status is final. Every
 event carries the whole request and every field of its attempt (absent ones as None),
-so the stored document is what its most advanced event says, plus what the item
+so the stored document is what its most advanced event says, plus the records of its
+ended attempts (`attempts`, folded from every event that ended one) and what the item
 batches added (`properties_saved`, `saved_batches`), whatever order, batching or
 duplication the events arrived in.
 """
@@ -50,4 +51,5 @@ def job_fields(event: JobEvent, now: datetime) -> JobDocument:
         "error_message": event.error_message,
         "error_type": event.error_type,
         "cancelled_by": event.cancelled_by,
+        "metadata": event.metadata,
     }

@@ -12,6 +12,7 @@ from bson.errors import InvalidDocument
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
+from natscron_recorder.attempts import attempt_fields
 from natscron_recorder.job_document import job_fields
 from natscron_shared.contract import names
 from natscron_shared.contract.messages import ItemBatch, JobEvent, ScheduleEvent, bad_message_reason
@@ -37,7 +38,9 @@ class BadMessageError(Exception):
 
 def _bson_document(message: Stored) -> Mapping[str, object]:
     if isinstance(message, JobEvent):
-        return job_fields(message, datetime.now(UTC))
+        ended = message.ended_attempt
+        attempts = [] if ended is None else [attempt_fields(ended)]
+        return {**job_fields(message, datetime.now(UTC)), "attempts": attempts}
     if isinstance(message, ItemBatch):
         return {"items": [item.data for item in message.items]}
     return {}

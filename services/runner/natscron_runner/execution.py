@@ -23,6 +23,13 @@ running when it is taken; one that runs when its marker arrives has its stage ta
 cancelled (the wait for its claims, or the scrape), keeps the items scraped so far
 (the batcher is flushed, and they are counted in the final event), ends `cancelled`
 with `cancelled_by` and the reason in `error_message`, and its message is acked.
+
+**Run detail.** The event that ends an attempt that ran carries its record (times, error,
+a bounded traceback) and what the scraper put in `ScrapeContext.metadata`
+(`attempt_detail.py`): the recorder keeps every attempt of the job from them.
+
+**Last runs.** The final event of a scheduled run of an interval `from: last_run` is
+followed by its end in KV `last_runs` (`LastRunWriter`), before the message is settled.
 """
 
 import asyncio
@@ -30,13 +37,14 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
+from natscron_runner.attempt_detail import bounded_traceback, checked_metadata
 from natscron_runner.cancels import CancelBook
 from natscron_runner.claiming import ClaimBook, JobClaims, Refusal
 from natscron_runner.events import (
@@ -46,11 +54,14 @@ from natscron_runner.events import (
     publish,
     publish_event,
 )
+from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.registry import ScraperRegistry
+from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
+from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelMarker
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.errors import UnknownScraperError
@@ -76,12 +87,14 @@ JOB_ID_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 @dataclass(frozen=True)
 class Attempt:
-    """One attempt of a run request, and how to describe it in events."""
+    """One attempt of a run request, and how to describe it in events. `metadata` is the
+    scraper's (`ScrapeContext.metadata`), as it fills it."""
 
     request: RunRequest
     number: int
     runner_id: str
     started_at: datetime
+    metadata: dict[str, Any]
 
     def event(self, status: JobStatus, at: datetime, **fields: Any) -> JobEvent:
         return JobEvent(
@@ -92,6 +105,25 @@ class Attempt:
             runner_id=self.runner_id,
             started_at=self.started_at,
             **fields,
+        )
+
+    def ended(
+        self,
+        status: JobStatus,
+        completed_at: datetime,
+        error: Exception | None,
+        error_message: str | None,
+    ) -> AttemptRecord:
+        return AttemptRecord(
+            attempt=self.number,
+            status=status,
+            runner_id=self.runner_id,
+            started_at=self.started_at,
+            completed_at=completed_at,
+            duration_ms=duration_ms(self.started_at, completed_at),
+            error_type=None if error is None else type(error).__name__,
+            error_message=error_message,
+            traceback=None if error is None else bounded_traceback(error),
         )
 
 
@@ -116,6 +148,7 @@ class RunningJob:
     stage: asyncio.Task[Outcome] | None = None
     marker: CancelMarker | None = None
     started_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def cancel(self, marker: CancelMarker) -> None:
         if self.marker is not None:
@@ -123,6 +156,10 @@ class RunningJob:
         self.marker = marker
         if self.stage is not None:
             self.stage.cancel()
+
+
+def duration_ms(started_at: datetime, completed_at: datetime) -> int:
+    return round(max(0.0, (completed_at - started_at).total_seconds()) * 1000)
 
 
 def describe(error: BaseException, request: RunRequest) -> str:
@@ -162,6 +199,8 @@ class JobExecutor:
         clock: Clock,
         cancels: CancelBook,
         claims: ClaimBook,
+        last_runs: LastRunWriter,
+        screenshots: ScreenshotStore,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -170,6 +209,8 @@ class JobExecutor:
         self._clock = clock
         self._cancels = cancels
         self._claims = claims
+        self._last_runs = last_runs
+        self._screenshots = screenshots
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -252,6 +293,7 @@ class JobExecutor:
                 msg.nak(delay=PUBLISH_RETRY_DELAY_SECONDS), "nak", f"job {request.job_id}"
             )
             return
+        await self._last_runs.record(event)
         await settle_quietly(msg.ack(), "settle", f"job {request.job_id}")
         log.info("job %s cancelled before it ran (by %s)", request.job_id, marker.by)
         self._metrics.cancelled.labels("queued").inc()
@@ -269,6 +311,7 @@ class JobExecutor:
                 await sends.confirmed()
                 if outcome.event is not None:
                     await publish_event(self._publisher, outcome.event)
+                    await self._last_runs.record(outcome.event)
                 if outcome.retry is not None:
                     retry = outcome.retry
                     await publish(
@@ -356,7 +399,9 @@ class JobExecutor:
                 cancelled_by=marker.by,
             )
             return Outcome(event, msg.ack, "cancelled")
-        attempt = Attempt(job.request, job.request.attempt, self._runner_id, job.started_at)
+        attempt = Attempt(
+            job.request, job.request.attempt, self._runner_id, job.started_at, job.metadata
+        )
         return self._finished(
             attempt,
             JobStatus.CANCELLED,
@@ -381,7 +426,7 @@ class JobExecutor:
         if refusal is not None:
             return self._refused(request, msg, refusal)
         job.started_at = self._clock.now()
-        attempt = Attempt(request, request.attempt, self._runner_id, job.started_at)
+        attempt = Attempt(request, request.attempt, self._runner_id, job.started_at, job.metadata)
         await sends.send_event(attempt.event(JobStatus.RUNNING, attempt.started_at))
         log.info("job %s attempt %d running", request.job_id, attempt.number)
         return await self._run(attempt, msg, sends, batcher)
@@ -412,6 +457,8 @@ class JobExecutor:
             scheduled_job_id=request.scheduled_job_id,
             attempt=attempt.number,
             skip=self._count_skip,
+            keep_screenshot=self._screenshots.keeper(request.job_id, attempt.number),
+            metadata=attempt.metadata,
         )
         try:
             async with asyncio.timeout(request.timeout_seconds):
@@ -450,13 +497,16 @@ class JobExecutor:
             retry = request.model_copy(
                 update={"attempt": attempt.number + 1, "not_before": now + timedelta(seconds=delay)}
             )
+            message = describe(error, request)
             event = JobEvent(
                 job=retry,
                 status=JobStatus.PENDING,
                 attempt=retry.attempt,
                 at=now,
-                error_message=describe(error, request),
+                error_message=message,
                 error_type=type(error).__name__,
+                ended_attempt=attempt.ended(JobStatus.FAILED, now, error, message),
+                metadata=self._metadata(attempt),
             )
             return Outcome(event, msg.ack, "retried", retry=retry)
         return self._finished(attempt, JobStatus.FAILED, msg.ack, "failed", batcher, error=error)
@@ -472,22 +522,31 @@ class JobExecutor:
         **fields: Any,
     ) -> Outcome:
         completed_at = self._clock.now()
-        duration = max(0.0, (completed_at - attempt.started_at).total_seconds())
-        self._metrics.duration.observe(duration)
+        elapsed_ms = duration_ms(attempt.started_at, completed_at)
+        self._metrics.duration.observe(elapsed_ms / 1000)
         described: dict[str, Any] = {
             "error_message": None if error is None else describe(error, attempt.request),
             "error_type": None if error is None else type(error).__name__,
-        }
+        } | fields
         event = attempt.event(
             status,
             completed_at,
             completed_at=completed_at,
-            duration_ms=round(duration * 1000),
+            duration_ms=elapsed_ms,
             properties_scraped=batcher.items,
             item_batches=batcher.batches,
-            **(described | fields),
+            ended_attempt=attempt.ended(status, completed_at, error, described["error_message"]),
+            metadata=self._metadata(attempt),
+            **described,
         )
         return Outcome(event, settle, metric_status)
+
+    def _metadata(self, attempt: Attempt) -> dict[str, Any] | None:
+        return checked_metadata(
+            attempt.metadata,
+            attempt.request.job_id,
+            lambda reason: self._metrics.metadata_refused.labels(reason).inc(),
+        )
 
     def _count_skip(self, reason: str) -> None:
         self._metrics.items_skipped.labels(reason).inc()

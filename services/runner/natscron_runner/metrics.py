@@ -15,6 +15,7 @@ class RunnerMetrics:
     bad_messages: Counter
     items_scraped: Counter
     items_skipped: Counter
+    metadata_refused: Counter
     nats_errors: Counter
     redelivered: Counter
     deferred: Counter
@@ -23,6 +24,7 @@ class RunnerMetrics:
     skipped: Counter
     claims: Counter
     replacements: Counter
+    screenshots: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> "RunnerMetrics":
@@ -55,6 +57,13 @@ class RunnerMetrics:
             items_skipped=Counter(
                 "natscron_runner_items_skipped_total",
                 "Items left out, by reason (missing_key, too_large)",
+                ["reason"],
+                registry=registry,
+            ),
+            metadata_refused=Counter(
+                "natscron_runner_metadata_refused_total",
+                "Scraper metadata not stored with its run, by reason (not_json, too_large,"
+                " unstorable): the run keeps only why",
                 ["reason"],
                 registry=registry,
             ),
@@ -109,6 +118,13 @@ class RunnerMetrics:
                 "natscron_runner_replacements_total",
                 "replace policy: how the run being replaced let go of its schedule claim:"
                 " released (it stopped), lapsed (its runner was dead), timeout",
+                ["outcome"],
+                registry=registry,
+            ),
+            screenshots=Counter(
+                "natscron_runner_screenshots_total",
+                "Screenshots of failed browser scrapes, by outcome: kept (in KV screenshots),"
+                " too_large, failed (NATS refused it, e.g. the bucket is full)",
                 ["outcome"],
                 registry=registry,
             ),

@@ -5,6 +5,8 @@ Rules, checked before anything is published:
 
 - the schedule exists in KV `scheduled_jobs` and is active: a paused or inactive one is
   refused (`not_active`); resume it first, then backfill the range wanted;
+- it is not an interval `from: last_run`, whose slots follow its runs' ends: it has no
+  past slots of its own (`bad_request`);
 - `end` is not after the ticker's now, and `start` is within the EVENTS history (its
   `max_age`): a run older than that has lost its events, so it could not be told apart
   from a slot that never ran (`invalid_range`);
@@ -109,6 +111,11 @@ class BackfillHandler:
             raise NotActiveError(
                 f"scheduled job {spec.scheduled_job_id!r} is {spec.status.value}; only an"
                 " active schedule is backfilled: resume it first"
+            )
+        if spec.counts_from_last_run:
+            raise BadRequestError(
+                f"scheduled job {spec.scheduled_job_id!r} is an interval from its last run: its"
+                " slots follow the ends of its runs, so it has no past slots to backfill"
             )
         await self._check_range(request, now)
         slots = self._slots(spec, request)

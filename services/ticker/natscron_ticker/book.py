@@ -74,6 +74,14 @@ class ScheduleBook:
             self._changed.add(scheduled_job_id)
             self.changes.set()
 
+    def touch(self, scheduled_job_id: str) -> None:
+        """Something the job's slots depend on besides its spec changed (the end of its
+        last run): a change, as if the spec had been put again, loaded or not. A job the
+        book does not hold yet is left alone: it is placed when its spec arrives."""
+        if scheduled_job_id in self._filed:
+            self._changed.add(scheduled_job_id)
+            self.changes.set()
+
     def get(self, scheduled_job_id: str) -> ScheduledJob | None:
         spec = self._parsed.get(scheduled_job_id)
         if spec is not None:
@@ -103,7 +111,7 @@ class ScheduleBook:
         return list(self._filed)
 
     def take_changes(self) -> set[str]:
-        """The ids put or removed since the last call, once `loaded`."""
+        """The ids put or removed since the last call, once `loaded`, and those touched."""
         changed, self._changed = self._changed, set()
         if not self._arrived:
             self.changes.clear()

@@ -22,7 +22,7 @@ from itertools import islice
 
 from natscron_shared.contract.enums import Catchup
 from natscron_shared.contract.models import ScheduledJob
-from natscron_shared.timing.schedule import next_fire_after, slots_newest_first
+from natscron_shared.timing.schedule import SlotSpec, next_fire_after, slots_newest_first
 
 MAX_CATCHUP_RUNS = 100
 MAX_COUNTED_SLOTS = 100_000
@@ -40,14 +40,21 @@ class FiringPlan:
 
 
 def plan_firing(
-    spec: ScheduledJob, handled_until: datetime, now: datetime, runs_left: int | None = None
+    spec: ScheduledJob,
+    handled_until: datetime,
+    now: datetime,
+    runs_left: int | None = None,
+    slots: SlotSpec | None = None,
 ) -> FiringPlan:
     """The slots in `(handled_until, now]` to fire for `spec`, per its catchup policy and
-    the `runs_left` of its `max_runs` (None: no limit)."""
-    first = next_fire_after(spec, handled_until)
+    the `runs_left` of its `max_runs` (None: no limit). `slots`: what its slots are, when
+    not the spec's own (an interval `from: last_run`, `natscron_shared.contract.last_runs`)."""
+    if slots is None:
+        slots = spec
+    first = next_fire_after(slots, handled_until)
     if first is None or first > now:
         return FiringPlan(fire=(), skipped=0, next_slot=first)
-    following = next_fire_after(spec, first)
+    following = next_fire_after(slots, first)
     if runs_left == 0:
         return FiringPlan(fire=(), skipped=0, next_slot=following)
     if following is None or following > now:
@@ -55,18 +62,18 @@ def plan_firing(
         if spec.catchup is Catchup.NONE and too_late:
             return FiringPlan(fire=(), skipped=1, next_slot=following)
         return FiringPlan(fire=(first,), skipped=0, next_slot=following)
-    fire, skipped = _by_policy(spec, handled_until, now)
+    fire, skipped = _by_policy(spec, slots, handled_until, now)
     if runs_left is not None and len(fire) > runs_left:
         skipped += len(fire) - runs_left
         fire = fire[:runs_left]
-    return FiringPlan(fire=fire, skipped=skipped, next_slot=next_fire_after(spec, now))
+    return FiringPlan(fire=fire, skipped=skipped, next_slot=next_fire_after(slots, now))
 
 
 def _by_policy(
-    spec: ScheduledJob, handled_until: datetime, now: datetime
+    spec: ScheduledJob, slot_spec: SlotSpec, handled_until: datetime, now: datetime
 ) -> tuple[tuple[datetime, ...], int]:
     """The slots to fire, oldest first, and how many are skipped, ignoring `max_runs`."""
-    slots = slots_newest_first(spec, handled_until, now)
+    slots = slots_newest_first(slot_spec, handled_until, now)
     if spec.catchup is Catchup.ALL:
         fire = list(islice(slots, MAX_CATCHUP_RUNS))
         return tuple(reversed(fire)), _count(slots)

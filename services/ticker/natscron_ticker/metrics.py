@@ -20,6 +20,7 @@ class TickerMetrics:
     fire_lag: Histogram
     backfill_slots: Counter
     bad_schedules: Counter
+    bad_last_runs: Counter
     nats_errors: Counter
     takeovers: Counter
     takeover_seconds: Gauge
@@ -65,6 +66,11 @@ class TickerMetrics:
             bad_schedules=Counter(
                 "natscron_ticker_bad_schedules_total",
                 "KV scheduled_jobs values that are not valid scheduled jobs",
+                registry=registry,
+            ),
+            bad_last_runs=Counter(
+                "natscron_ticker_bad_last_runs_total",
+                "KV last_runs values that are not records of a run's end",
                 registry=registry,
             ),
             nats_errors=Counter(

@@ -21,11 +21,12 @@ from typing import Any
 import nats.errors
 
 from natscron_shared.contract.enums import ScheduledJobStatus
+from natscron_shared.contract.last_runs import LastRun, slots_from_last_run
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent, slot_run_request
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.ticker_state import SlotState, fired_runs, runs_left
 from natscron_shared.runtime.clock import Clock
-from natscron_shared.timing.schedule import next_fire_after
+from natscron_shared.timing.schedule import SlotSpec, next_fire_after
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.bulk_publish import YIELD_EVERY, Framed, Outcome, Stored
 from natscron_ticker.catchup import FiringPlan, plan_firing
@@ -104,6 +105,7 @@ class JobOperations:
         metrics: TickerMetrics,
         ensure_leading: Callable[[], None],
         detach: Callable[[Coroutine[Any, Any, None]], None],
+        last_run: Callable[[str], LastRun | None],
         prepare_cost: PrepareCost | None = None,
     ) -> None:
         self._states = states
@@ -115,6 +117,8 @@ class JobOperations:
         self._ensure_leading = ensure_leading
         """Raises `LeadershipLostError`; called right before each run request is sent."""
         self._detach = detach
+        self._last_run = last_run
+        """The end of a schedule's newest scheduled run, from KV `last_runs`."""
         self._prepare_cost = prepare_cost or PrepareCost()
 
     def place(self, spec: ScheduledJob, now: datetime) -> tuple[datetime | None, bool] | None:
@@ -166,10 +170,25 @@ class JobOperations:
             self._announce(scheduled_job_id, next_slot, now)
         return next_slot
 
-    @staticmethod
-    def _next_slot(spec: ScheduledJob, known: SlotState) -> datetime | None:
+    def _next_slot(self, spec: ScheduledJob, known: SlotState) -> datetime | None:
         """None once `max_runs` is used up, so a spent job never goes on the agenda."""
-        return next_fire_after(spec, known.handled_until, runs_left=runs_left(spec, known))
+        return next_fire_after(
+            self._slots(spec, known), known.handled_until, runs_left=runs_left(spec, known)
+        )
+
+    def _slots(self, spec: ScheduledJob, known: SlotState) -> SlotSpec:
+        """What `spec` fires by: its own slots, or for an interval `from: last_run` those
+        after its previous run's end, which every ticker finds alike (KV `ticker_state`,
+        `last_runs` and the time KV stored the spec)."""
+        if not spec.counts_from_last_run:
+            return spec
+        scheduled_job_id = spec.scheduled_job_id
+        return slots_from_last_run(
+            spec,
+            known.last_fired_slot,
+            self._last_run(scheduled_job_id),
+            self._book.put_at(scheduled_job_id) or known.handled_until,
+        )
 
     def _new_state(self, spec: ScheduledJob, now: datetime) -> SlotState:
         """A job without a saved state is owed the slots since KV stored its spec, as a
@@ -295,7 +314,9 @@ class JobOperations:
             if spec is None or state is None:
                 due[scheduled_job_id] = None
                 continue
-            plan = plan_firing(spec, state.handled_until, as_of, runs_left(spec, state))
+            plan = plan_firing(
+                spec, state.handled_until, as_of, runs_left(spec, state), self._slots(spec, state)
+            )
             requests = tuple(slot_run_request(spec, slot, as_of) for slot in plan.fire)
             firings.append(_Firing(spec, state, plan, as_of, requests))
         framed = self._publisher.frame_runs([r for firing in firings for r in firing.requests])
@@ -338,7 +359,11 @@ class JobOperations:
         left = runs_left(spec, fired)
         if plan.fire and left == 0:
             log.info("%s: fired its last run (max_runs=%d)", spec.scheduled_job_id, spec.max_runs)
-        return None if left == 0 else plan.next_slot
+        if left == 0:
+            return None
+        if spec.counts_from_last_run:
+            return self._next_slot(spec, fired)  # the run just fired has yet to end
+        return plan.next_slot
 
     async def _follow_up(
         self, fired: list["_Firing"], due: dict[str, datetime | None], now: datetime

@@ -18,13 +18,14 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
 from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.last_runs import LastRun
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.runtime.clock import Clock
 from natscron_ticker.agenda import Agenda
@@ -91,6 +92,7 @@ class Scheduler:
         publisher: SlotPublisher,
         clock: Clock,
         metrics: TickerMetrics,
+        last_run: Callable[[str], LastRun | None],
     ) -> None:
         self._book = book
         self._lease = lease
@@ -99,6 +101,7 @@ class Scheduler:
         self._publisher = publisher
         self._clock = clock
         self._metrics = metrics
+        self._last_run = last_run
         self._agenda = Agenda()
         self._changed: set[str] = set()
         self._woken = asyncio.Event()
@@ -131,6 +134,7 @@ class Scheduler:
             self._metrics,
             ensure_leading=self._ensure_leading,
             detach=work.detach,
+            last_run=self._last_run,
             prepare_cost=self._prepare_cost,
         )
         takeover = _Takeover(self._clock.now(), time.perf_counter())

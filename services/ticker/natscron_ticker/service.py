@@ -18,6 +18,7 @@ from natscron_shared.runtime.settings import Settings
 from natscron_ticker.backfill import BackfillHandler, events_history
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.bulk_publish import BulkPublisher
+from natscron_ticker.last_runs import LastRunMirror
 from natscron_ticker.lease import LeaderLease
 from natscron_ticker.metrics import SLOTS_FIRED_TOTAL, TickerMetrics
 from natscron_ticker.publishing import JobPublisher
@@ -31,7 +32,12 @@ from natscron_ticker.watchdog import watch_watchdog
 
 NEEDS = Needs(
     streams=(names.STREAM_JOBS, names.STREAM_EVENTS),
-    buckets=(names.KV_SCHEDULED_JOBS, names.KV_TICKER_LEADER, names.KV_TICKER_STATE),
+    buckets=(
+        names.KV_SCHEDULED_JOBS,
+        names.KV_TICKER_LEADER,
+        names.KV_TICKER_STATE,
+        names.KV_LAST_RUNS,
+    ),
 )
 
 SERVICE_NAME = "natscron-ticker"
@@ -61,6 +67,7 @@ class TickerService(Service):
         self.metrics = TickerMetrics.on(self.registry)
         self.book = ScheduleBook()
         self.states = StateMirror()
+        self.last_runs = LastRunMirror(self.book.touch, self.metrics.bad_last_runs)
         self._scheduler: Scheduler | None = None
         self.status = TickerStatusReply(
             self.ticker_id,
@@ -106,6 +113,7 @@ class TickerService(Service):
             publisher,
             self._clock,
             self.metrics,
+            self.last_runs.get,
         )
         self._scheduler = scheduler
         triggers = TriggerHandler(
@@ -140,7 +148,9 @@ class TickerService(Service):
         self.supervise("watch", follow_schedules(js, self.book, self.metrics))
         self.supervise("watchdog", watch_watchdog(js, self.book))
         self.supervise("states", self.states.follow(state_bucket))
+        self.supervise("last runs", self.last_runs.follow(await js.key_value(names.KV_LAST_RUNS)))
         await bounded(self.states.loaded.wait(), f"the KV {names.KV_TICKER_STATE} watch")
+        await bounded(self.last_runs.loaded.wait(), f"the KV {names.KV_LAST_RUNS} watch")
         self.supervise("lease", self._lease.run())
         self.supervise("scheduler", scheduler.run())
 

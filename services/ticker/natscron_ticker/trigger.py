@@ -157,6 +157,7 @@ class TriggerHandler:
                 "scheduled_for": None,
                 "attempt": 1,
                 "not_before": None,
+                "records_last_run": False,
             }
         )
 

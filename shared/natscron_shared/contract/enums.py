@@ -34,6 +34,15 @@ class Catchup(StrEnum):
     NONE = "none"
 
 
+class IntervalAnchor(StrEnum):
+    """What an interval counts its periods from."""
+
+    START = "start"
+    """`start_at`, or the Unix epoch without one: slots on a fixed grid."""
+    LAST_RUN = "last_run"
+    """The end of the schedule's previous scheduled run: a period after it finished."""
+
+
 class Trigger(StrEnum):
     """Why a job exists."""
 

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from natscron_shared.contract.attempts import MAX_METADATA_BYTES, AttemptRecord
 from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.models import Identifier, JobId, ScheduledJob
@@ -44,6 +45,11 @@ class RunRequest(BaseModel):
     retry_of: str | None = Field(
         default=None, description="the failed or cancelled job this one runs again"
     )
+    records_last_run: bool = Field(
+        default=False,
+        description="a scheduled run of an interval `from: last_run`: the runner puts its end"
+        " in KV last_runs, and the schedule's next run counts from it",
+    )
 
     @property
     def msg_id(self) -> str:
@@ -75,6 +81,16 @@ class JobEvent(BaseModel):
     cancelled_by: str | None = Field(
         default=None,
         description="who cancelled it (a `cancelled` event); the reason is in error_message",
+    )
+    ended_attempt: AttemptRecord | None = Field(
+        default=None,
+        description="the attempt this event ends: on a terminal event after a run its own,"
+        " on a retry's `pending` event the one that failed",
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description=f"what the scraper reported about the run (JSON, at most"
+        f" {MAX_METADATA_BYTES} bytes), on the event that ends an attempt",
     )
 
     @property
@@ -199,6 +215,7 @@ def run_request_for(
         retry_backoff_seconds=spec.retry_backoff_seconds,
         timeout_seconds=spec.timeout_seconds,
         concurrency_policy=spec.concurrency_policy,
+        records_last_run=trigger is Trigger.SCHEDULED and spec.counts_from_last_run,
     )
 
 

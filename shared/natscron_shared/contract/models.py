@@ -19,6 +19,7 @@ from pydantic import (
 from natscron_shared.contract.enums import (
     Catchup,
     ConcurrencyPolicy,
+    IntervalAnchor,
     JobStatus,
     Priority,
     ScheduledJobStatus,
@@ -80,11 +81,16 @@ Moment = Annotated[
 
 class Interval(BaseModel):
     """A fixed period, in any mix of units that add up, as APScheduler's
-    `IntervalTrigger(hours=2, minutes=30)`: `{hours: 2, minutes: 30}`, `{seconds: 90}`."""
+    `IntervalTrigger(hours=2, minutes=30)`: `{hours: 2, minutes: 30}`, `{seconds: 90}`.
+
+    `from` (`from_` in Python, a keyword) says what the periods count from: `start`
+    (`start_at`, or the Unix epoch), or `last_run`: a period after the schedule's previous
+    scheduled run finished (`natscron_shared.contract.last_runs`)."""
 
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        serialize_by_alias=True,
         json_schema_extra=positive("days", "hours", "minutes", "seconds"),
     )
 
@@ -92,6 +98,7 @@ class Interval(BaseModel):
     hours: float = Field(default=0, ge=0, le=MAX_INTERVAL.days * 24)
     minutes: float = Field(default=0, ge=0, le=MAX_INTERVAL.days * 24 * 60)
     seconds: float = Field(default=0, ge=0, le=MAX_INTERVAL.total_seconds())
+    from_: IntervalAnchor = Field(default=IntervalAnchor.START, alias="from")
 
     @property
     def period(self) -> timedelta:
@@ -185,7 +192,8 @@ class ScheduledJob(BaseModel):
     interval_minutes), run_at; optionally bounded, jittered and limited in runs.
 
     - `start_at`, `end_at`: no slot before `start_at` or after `end_at` (both inclusive);
-      an interval counts its periods from `start_at` (from the Unix epoch without one).
+      an interval counts its periods from `start_at` (from the Unix epoch without one), or,
+      `from: last_run`, from the end of its previous scheduled run (first at `start_at`).
     - `jitter_seconds`: each slot fires a deterministic offset later, in
       `[0, jitter_seconds)`; see `natscron_shared.timing.schedule` for how slots keep their order.
       An interval's jitter must be smaller than its period.
@@ -322,6 +330,12 @@ class ScheduledJob(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return zone_named(self.timezone)
+
+    @property
+    def counts_from_last_run(self) -> bool:
+        """An interval `from: last_run`: its slots depend on when its runs finish."""
+        interval = self.interval
+        return interval is not None and interval.from_ is IntervalAnchor.LAST_RUN
 
     @property
     def interval_period(self) -> timedelta | None:

@@ -12,7 +12,7 @@ not `Required`. Times are UTC, enums their string values.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Literal, NotRequired, Required, TypedDict
 
 DEFAULT_DATABASE = "natscron"
 """The database when the MongoDB URL's path names none."""
@@ -20,6 +20,7 @@ SCHEDULED_JOBS = "scheduled_jobs"
 JOBS = "jobs"
 JOB_STATS = "job_stats"
 ITEMS = "items"
+MIGRATED_RUNS = "migrated_runs"
 
 Document = dict[str, Any]
 """Any document, as the driver reads it: a legacy one, a query, an update."""
@@ -29,14 +30,36 @@ FINAL = 2**62
 event replaces what a final one wrote."""
 
 
+class MigratedFrom(TypedDict):
+    """Where `natscron migrate` found a schedule or a run (docs/migration.md)."""
+
+    source: NotRequired[str]
+    """`<store>:<collection or table>`, as `postgresql:job_executions`; absent on documents
+    migrated before sources were named (all of them from the legacy MongoDB `jobs`)."""
+    legacy_id: str
+    """The source's own id of the document or row, as text."""
+    legacy_job_id: str | None
+    """The source's job id, where it has one besides its primary key."""
+
+
+class MigratedSchedule(MigratedFrom):
+    at: datetime
+    """When the schedule was first written to KV by a migration."""
+
+
 # --- scheduled_jobs --------------------------------------------------------------------------
 
 
-class IntervalFields(TypedDict):
-    days: float
-    hours: float
-    minutes: float
-    seconds: float
+IntervalFields = TypedDict(
+    "IntervalFields",
+    {
+        "days": float,
+        "hours": float,
+        "minutes": float,
+        "seconds": float,
+        "from": NotRequired[str],  # `start` or `last_run`; missing in specs mirrored before it
+    },
+)
 
 
 class ActiveHoursFields(TypedDict):
@@ -105,14 +128,25 @@ class ScheduledJobDocument(TypedDict, total=False):
     next_run_at: datetime | None
     remaining_runs: int | None
     next_run_computed_at: datetime
+    # a schedule `natscron migrate` brought over: it is never recreated once deleted in KV
+    migrated_from: MigratedSchedule
 
 
 # --- jobs --------------------------------------------------------------------------------------
 
 
-class MigratedFrom(TypedDict):
-    legacy_id: str
-    legacy_job_id: str | None
+class AttemptFields(TypedDict):
+    """One ended attempt (`natscron_shared.contract.attempts.AttemptRecord`)."""
+
+    attempt: int
+    status: str
+    runner_id: str | None
+    started_at: datetime | None
+    completed_at: datetime
+    duration_ms: int | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
 
 
 class JobDocument(TypedDict, total=False):
@@ -145,11 +179,21 @@ class JobDocument(TypedDict, total=False):
     error_message: str | None
     error_type: str | None
     cancelled_by: str | None
+    metadata: dict[str, Any] | None
+    """A small JSON object about the run: what the scraper reported about the attempt that
+    ended (`ScrapeContext.metadata`), or for a migrated run seed 003's and seed 004's
+    `metadata`."""
+    # every event that ended an attempt, folded by attempt number
+    attempts: list[AttemptFields]
+    """Oldest first, at most `max_retries + 1`; absent until an attempt has ended."""
     # the item batches
     properties_saved: int
     saved_batches: list[int]
-    # a run `natscron migrate` brought over
+    # a run `natscron migrate` brought over, with what its source kept of its outcome
     migrated_from: MigratedFrom
+    error_details: dict[str, Any] | None
+    """A JSON object: the source's structured error (seed 003's `error_details`, seed 004's
+    stack trace)."""
 
 
 # --- job_stats (`natscron_shared.contract.job_stats`) ----------------------------------------
@@ -171,8 +215,10 @@ class JobStatsDocument(TypedDict, total=False):
     duration_count: int
     duration_ms_min: int
     duration_ms_max: int
+    duration_sketch: dict[str, int]
+    """Runs by the index (as a string) of their duration's bucket in the sketch."""
     duration_buckets: dict[str, int]
-    """Runs by the index (as a string) of their duration's bucket."""
+    """Before the sketch: runs by the index of a fixed bucket (read, no longer written)."""
     items_scraped: int
     items_saved: int
 
@@ -192,6 +238,20 @@ class ItemDocument(TypedDict):
     """The `scraped_at` of the newest batch that held the key."""
     first_seen_at: datetime
     first_job_id: str
+
+
+# --- migrated_runs -----------------------------------------------------------------------------
+
+
+class MigratedRunDocument(TypedDict):
+    """One per run `natscron migrate` brought over and counted in its schedule's run history
+    and `job_stats`: written in the transaction that counts it, so it counts once, and kept
+    when retention deletes the run, so a later migration never brings it back."""
+
+    _id: str
+    """The run's `job_id`."""
+    scheduled_job_id: str
+    counted_at: datetime
 
 
 # --- indexes -----------------------------------------------------------------------------------

@@ -18,12 +18,14 @@ from natscron_shared.contract.storage import (
     ITEMS,
     JOB_STATS,
     JOBS,
+    MIGRATED_RUNS,
     SCHEDULED_JOBS,
     Document,
     Index,
     ItemDocument,
     JobDocument,
     JobStatsDocument,
+    MigratedRunDocument,
     ScheduledJobDocument,
 )
 
@@ -80,3 +82,7 @@ def job_stats(db: AsyncDatabase[Any]) -> AsyncCollection[JobStatsDocument]:
 
 def items(db: AsyncDatabase[Any]) -> AsyncCollection[ItemDocument]:
     return cast(AsyncCollection[ItemDocument], db[ITEMS])
+
+
+def migrated_runs(db: AsyncDatabase[Any]) -> AsyncCollection[MigratedRunDocument]:
+    return cast(AsyncCollection[MigratedRunDocument], db[MIGRATED_RUNS])

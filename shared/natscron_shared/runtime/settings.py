@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     )
     runner_concurrency: int = Field(default=4, ge=1)
     runner_id: str | None = None
+    chromium_path: Path | None = Field(
+        default=None,
+        description="the Chromium the runner's browser scrapers launch; default `chromium`"
+        " on the PATH (without one, the runner does not offer `browser` and `cookie_scan`)",
+    )
     ticker_id: str | None = None
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     recorder_batch_size: int = Field(

@@ -19,10 +19,15 @@ after `end_at`. Bounds and active hours apply to the nominal instant.
 The forward and the newest-first searches walk that same set, so the slot announced as next is
 the one that fires, and catch-up finds exactly the slots a ticker that never stopped would have
 fired.
+
+An interval whose periods count from a moment known only as it runs (the end of its previous
+run, `natscron_shared.contract.last_runs`) gets its slots from `counted_from`: the same set,
+with that moment as its start.
 """
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -60,6 +65,47 @@ class SlotSpec(Protocol):
     def end_at(self) -> datetime | None: ...
     @property
     def jitter_seconds(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _CountedFrom:
+    """An interval spec whose `start_at` is another moment (`counted_from`)."""
+
+    scheduled_job_id: str
+    interval_period: timedelta
+    timezone: str
+    active_hours: ActiveHours | None
+    start_at: datetime
+    end_at: datetime | None
+    jitter_seconds: float
+    cron_expression: None = None
+    run_at: None = None
+
+
+def counted_from(spec: SlotSpec, start: datetime) -> SlotSpec:
+    """The slots of `spec`, an interval, as if it counted its periods from `start`: the first
+    at `start`, then one per period; `end_at`, active hours and jitter as the spec has them."""
+    period = spec.interval_period
+    if period is None:
+        raise ValueError(f"{spec.scheduled_job_id}: only an interval counts from a moment")
+    return _CountedFrom(
+        scheduled_job_id=spec.scheduled_job_id,
+        interval_period=period,
+        timezone=spec.timezone,
+        active_hours=spec.active_hours,
+        start_at=start,
+        end_at=spec.end_at,
+        jitter_seconds=spec.jitter_seconds,
+    )
+
+
+def first_active(spec: SlotSpec, moment: datetime) -> datetime:
+    """The first instant at or after `moment` inside the spec's active hours (`moment` itself
+    without any)."""
+    if spec.active_hours is None:
+        return moment
+    window = ActiveWindow(spec.active_hours, timeline_of(spec.timezone))
+    return window.next_open(_naive_utc(moment)).replace(tzinfo=UTC)
 
 
 class _Slots(Protocol):

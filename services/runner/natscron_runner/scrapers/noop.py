@@ -24,11 +24,14 @@ class NoopParams(BaseModel):
         description="wait this long after yielding the items: a slow scrape that has"
         " already produced something, to cancel or overlap",
     )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="reported as the run's metadata, by every attempt"
+    )
 
 
 class NoopScraper:
     """Waits `delay_seconds`, fails the first `fail_attempts` attempts, yields `items` items,
-    then waits `hold_seconds`."""
+    then waits `hold_seconds`; reports `metadata`."""
 
     name = "noop"
     params_model = NoopParams
@@ -37,6 +40,7 @@ class NoopScraper:
         self, params: dict[str, Any], context: ScrapeContext
     ) -> AsyncIterator[ScrapedItem]:
         parsed = parse_params(self.name, NoopParams, params)
+        context.metadata.update(parsed.metadata)
         if parsed.delay_seconds:
             await asyncio.sleep(parsed.delay_seconds)
         if context.attempt <= parsed.fail_attempts:

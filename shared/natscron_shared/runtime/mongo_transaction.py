@@ -1,11 +1,12 @@
 """One MongoDB transaction per batch: all of its writes become durable together or not at all.
 
-A conflict with a concurrent writer (another recorder, the other consumer loop, the
-schedule mirror) aborts the transaction, which is then run again from its reads after a
-random, growing pause, so writers that collided do not collide again in lockstep (every
-finished run also updates the system-wide statistics documents, which all writers share).
-A duplicate key is one such conflict (two writers inserting the same new document), alone
-or as every error of a bulk write.
+The recorder records each batch of messages in one; `natscron migrate` counts each
+schedule's migrated runs in one. A conflict with a concurrent writer (another recorder, the
+other consumer loop, the schedule mirror, a migration) aborts the transaction, which is
+then run again from its reads after a random, growing pause, so writers that collided do
+not collide again in lockstep (every finished run also updates the system-wide statistics
+documents, which all writers share). A duplicate key is one such conflict (two writers
+inserting the same new document), alone or as every error of a bulk write.
 Any other error, such as an unreachable server, is the caller's: the batch is kept and
 retried as a whole.
 """
