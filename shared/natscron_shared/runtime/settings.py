@@ -1,11 +1,12 @@
 """Configuration from `NATSCRON_*` environment variables."""
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
 from natscron_shared.nats.seed_servers import any_credentials, seed_servers
 
 
@@ -68,6 +69,15 @@ class Settings(BaseSettings):
     )
     runner_concurrency: int = Field(default=4, ge=1)
     runner_id: str | None = None
+    runner_pool: PoolName = Field(
+        default=DEFAULT_POOL,
+        description="the runner pool a runner takes jobs from and advertises its scrapers in",
+    )
+    runner_pools: Annotated[tuple[PoolName, ...], NoDecode] = Field(
+        default=(DEFAULT_POOL,),
+        description="the runner pools `provision` (and `up`) create consumers for, separated"
+        " by commas (default,browser); the default pool always is one",
+    )
     ticker_id: str | None = None
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     recorder_batch_size: int = Field(
@@ -122,6 +132,14 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = Field(
         default=None, description="static bearer tokens: TOKEN:SCOPE[,TOKEN:SCOPE]"
     )
+
+    @field_validator("runner_pools", mode="before")
+    @classmethod
+    def split_pools(cls, pools: object) -> object:
+        """`default,browser` from the environment; a sequence as it is."""
+        if isinstance(pools, str):
+            return tuple(pool.strip() for pool in pools.split(",") if pool.strip())
+        return pools
 
     @field_validator("nats_url")
     @classmethod
