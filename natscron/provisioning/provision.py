@@ -75,6 +75,7 @@ def _stream_fields(config: StreamConfig) -> Fields:
         "max_age": config.max_age,
         "max_msgs_per_subject": config.max_msgs_per_subject,
         "max_msg_size": config.max_msg_size,
+        "max_bytes": config.max_bytes,
         "duplicate_window": config.duplicate_window,
         "num_replicas": config.num_replicas,
     }
@@ -88,6 +89,7 @@ def _bucket_fields(config: KeyValueConfig) -> Fields:
         "max_age": config.ttl,
         "max_msgs_per_subject": config.history,
         "max_msg_size": config.max_value_size,
+        "max_bytes": config.max_bytes,
         "duplicate_window": window,
         "num_replicas": config.replicas,
     }

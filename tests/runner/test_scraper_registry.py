@@ -1,7 +1,9 @@
 """Scrapers by name: built-ins, extras, entry-point plugins; and the `noop` scraper."""
 
+import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import EntryPoint
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,10 +44,23 @@ async def collect(registry: ScraperRegistry, name: str, params: dict[str, Any]) 
 
 def test_builtins_are_registered_and_unknown_names_raise() -> None:
     registry = ScraperRegistry(load_plugins=False)
-    assert registry.names() == ["http", "noop"]
+    assert registry.names() == ["browser", "cookie_scan", "http", "noop"]
     with pytest.raises(UnknownScraperError, match="'os.system'") as caught:
         registry.get("os.system")
     assert caught.value.code == "unknown_scraper"
+
+
+def test_without_a_chromium_the_browser_scrapers_are_not_offered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    missing = Path("/nonexistent/chromium")
+    registry = ScraperRegistry(load_plugins=False, chromium_path=missing)
+    assert registry.names() == ["http", "noop"]
+    assert (
+        "not offering the browser and cookie_scan scrapers:"
+        f" NATSCRON_CHROMIUM_PATH={missing} is not an executable file"
+    ) in caplog.text
 
 
 async def test_extra_scrapers_are_found_and_win_over_builtins() -> None:
@@ -70,7 +85,7 @@ async def test_plugins_come_from_the_entry_point_group(monkeypatch: pytest.Monke
     monkeypatch.setattr(registry_module, "entry_points", fake_entry_points)
     registry = ScraperRegistry()
     assert seen_groups == ["natscron.scrapers"]
-    assert registry.names() == ["broken", "fixed", "http", "noop"]
+    assert registry.names() == ["broken", "browser", "cookie_scan", "fixed", "http", "noop"]
     assert await collect(registry, "fixed", {}) == ["fixed-j1"]
     assert registry.get("fixed") is registry.get("fixed")
     assert registry.get("http") is not None and not isinstance(registry.get("http"), FixedScraper)

@@ -38,6 +38,8 @@ from tests.conftest import StartRunner, StartTicker
 from tests.waiting import eventually
 
 SHORT_TTL_SECONDS = 2.0
+BUILTINS = ["browser", "cookie_scan", "http", "noop"]
+"""Every runner here has Chromium (`make test-deps`), so it offers the browser scrapers."""
 HTTP_PARAMS = {
     "urls": ["https://example.test/list"],
     "item_selector": "article",
@@ -95,7 +97,10 @@ def test_builtin_params_schemas_come_from_their_models_and_forbid_unknown_keys()
 
 
 def test_unknown_scraper_is_named_with_the_known_ones() -> None:
-    assert rejection("selenium", {}) == "scraper: unknown scraper 'selenium'; known: http, noop"
+    assert (
+        rejection("selenium", {})
+        == "scraper: unknown scraper 'selenium'; known: browser, cookie_scan, http, noop"
+    )
     assert "(did you mean 'http'?)" in rejection("htp", {})
     with pytest.raises(ScraperNotAdvertisedError) as caught:
         check_job(builtin_catalogue(), "selenium", {})
@@ -134,7 +139,7 @@ def test_scrapers_without_a_params_model_or_that_fail_to_load(
     ]
     monkeypatch.setattr(registry_module, "entry_points", lambda *, group: plugins)
     described = describe_scrapers(ScraperRegistry({"fixed": FixedScraper()}))
-    assert sorted(described) == ["fixed", "http", "noop"]
+    assert sorted(described) == sorted(["fixed", *BUILTINS])
     assert described["fixed"].params_schema == OPEN_PARAMS_SCHEMA
     assert described["fixed"].description == "Yields one item, whatever its params."
 
@@ -265,7 +270,7 @@ async def test_a_runner_advertises_its_scrapers_with_their_schemas(
 ) -> None:
     runner = await start_runner(runner_id="runner-a")
     catalogue = await load_catalogue(nc.jetstream())
-    assert catalogue.names() == ["http", "noop"]
+    assert catalogue.names() == BUILTINS
     noop = catalogue.entry(DEFAULT_POOL, "noop")
     assert noop.runner_id == runner.runner_id == "runner-a"
     assert noop.params_schema == NoopParams.model_json_schema()
@@ -285,13 +290,13 @@ async def test_entries_live_while_a_runner_renews_them_and_expire_after(
         runner_id="extra", scrapers=ScraperRegistry({"fixed": FixedScraper()}, load_plugins=False)
     )
     js = nc.jetstream()
-    assert (await load_catalogue(js)).names() == ["fixed", "http", "noop"]
+    assert (await load_catalogue(js)).names() == sorted(["fixed", *BUILTINS])
 
     # Both renew every TTL/3; over more than a TTL every entry stays.
     first = await revision_of(nc, "fixed")
 
     async def still_there() -> int:
-        assert (await load_catalogue(js)).names() == ["fixed", "http", "noop"]
+        assert (await load_catalogue(js)).names() == sorted(["fixed", *BUILTINS])
         return await revision_of(nc, "fixed") - first
 
     await eventually(still_there, lambda renewals: renewals >= 4, what="renewed past the TTL")
@@ -300,7 +305,7 @@ async def test_entries_live_while_a_runner_renews_them_and_expire_after(
     await extra.stop()
     await eventually(
         lambda: load_catalogue(js),
-        lambda catalogue: catalogue.names() == ["http", "noop"],
+        lambda catalogue: catalogue.names() == BUILTINS,
         what="'fixed' expired",
     )
     await eventually(
@@ -374,7 +379,7 @@ async def test_apply_refuses_unknown_scrapers_and_bad_params_writing_nothing(
     assert code == 2
     assert (
         f"{path}: scheduled_jobs[1].scraper (scheduled job 'browser'):"
-        " unknown scraper 'selenium'; known: http, noop"
+        " unknown scraper 'selenium'; known: browser, cookie_scan, http, noop"
     ) in err
     assert await scheduled_keys(nc) == []
 
@@ -441,7 +446,7 @@ async def test_adhoc_triggers_are_checked_against_the_catalogue(
     unknown = (await trigger(nc, {"scraper": "selenium"}))["error"]
     assert unknown == {
         "code": "unknown_scraper",
-        "message": "scraper: unknown scraper 'selenium'; known: http, noop",
+        "message": "scraper: unknown scraper 'selenium'; known: browser, cookie_scan, http, noop",
     }
     misspelt = (await trigger(nc, {"scraper": "noop", "params": {"itemz": 1}}))["error"]
     assert misspelt["code"] == "invalid_params"

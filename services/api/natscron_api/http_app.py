@@ -33,6 +33,7 @@ from natscron_api.commands import Commands
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
 from natscron_api.requests import BackfillRange
+from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
 from natscron_api.views import (
@@ -131,6 +132,10 @@ def _queries(request: Request) -> Queries:
     return _operations(request).queries
 
 
+def _screenshots(request: Request) -> Screenshots:
+    return _operations(request).screenshots
+
+
 def _specs(request: Request) -> Specs:
     return _operations(request).specs
 
@@ -158,6 +163,7 @@ def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
 
 QueriesDep = Annotated[Queries, Depends(_queries)]
+ScreenshotsDep = Annotated[Screenshots, Depends(_screenshots)]
 SpecsDep = Annotated[Specs, Depends(_specs)]
 CommandsDep = Annotated[Commands, Depends(_commands)]
 StatusDep = Annotated[Status, Depends(_status)]
@@ -474,6 +480,31 @@ async def executions(
 )
 async def execution(queries: QueriesDep, _: Reader, job_id: JobId) -> ExecutionView:
     return await queries.execution(job_id)
+
+
+@runs.get(
+    "/api/v1/executions/{job_id}/screenshot",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the JPEG"},
+        **AUTH_ERRORS,
+        **_error(404, "no such job, or it kept no screenshot"),
+        **UNAVAILABLE,
+    },
+    summary="The screenshot a failed browser scrape kept (the newest attempt's, by default)",
+)
+async def execution_screenshot(
+    screenshots: ScreenshotsDep,
+    _: Reader,
+    job_id: JobId,
+    attempt: Annotated[int | None, Query(ge=1, le=1000, description="that attempt's")] = None,
+) -> Response:
+    shot = await screenshots.of(job_id, attempt)
+    return Response(
+        shot.jpeg,
+        media_type="image/jpeg",
+        headers={"X-Natscron-Attempt": str(shot.attempt), "Cache-Control": "no-store"},
+    )
 
 
 # --- the scheduler as a whole --------------------------------------------------------------

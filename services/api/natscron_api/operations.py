@@ -5,7 +5,8 @@ returns a view model (`views.py`) or raises an error with a stable code (`errors
 - `Queries`: the recorder's documents in MongoDB (scheduled jobs, runs, statistics);
 - `Specs`: the specs in KV `scheduled_jobs` (written, paused, resumed, deleted, previewed);
 - `Commands`: runs triggered, retried, backfilled and cancelled, through the services;
-- `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts).
+- `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts);
+- `Screenshots`: the pictures runners kept of failed browser scrapes (KV `screenshots`).
 """
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_api.commands import Commands
 from natscron_api.live_state import LiveState
 from natscron_api.queries import Queries
+from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
 from natscron_shared.contract.storage import Document
@@ -28,14 +30,17 @@ class Operations:
     specs: Specs
     commands: Commands
     status: Status
+    screenshots: Screenshots
 
     @classmethod
     def over(cls, client: Client, db: AsyncDatabase[Document], clock: Clock) -> "Operations":
         """The parts over one NATS connection and one MongoDB database."""
         live = LiveState(client.jetstream())
+        queries = Queries(db, clock)
         return cls(
-            queries=Queries(db, clock),
+            queries=queries,
             specs=Specs(live, clock),
             commands=Commands(client),
             status=Status(client, live, db, clock),
+            screenshots=Screenshots(queries, live),
         )

@@ -49,6 +49,7 @@ NEEDS = Needs(
         names.KV_RUNNING,
         names.KV_SCRAPERS,
         names.KV_LAST_RUNS,
+        names.KV_SCREENSHOTS,
     ),
 )
 APPNAME = "natscron-api"

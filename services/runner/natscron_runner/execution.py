@@ -59,6 +59,7 @@ from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.registry import ScraperRegistry
+from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelMarker
@@ -199,6 +200,7 @@ class JobExecutor:
         cancels: CancelBook,
         claims: ClaimBook,
         last_runs: LastRunWriter,
+        screenshots: ScreenshotStore,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -208,6 +210,7 @@ class JobExecutor:
         self._cancels = cancels
         self._claims = claims
         self._last_runs = last_runs
+        self._screenshots = screenshots
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -453,6 +456,7 @@ class JobExecutor:
             scheduled_job_id=request.scheduled_job_id,
             attempt=attempt.number,
             skip=self._count_skip,
+            keep_screenshot=self._screenshots.keeper(request.job_id, attempt.number),
             metadata=attempt.metadata,
         )
         try:

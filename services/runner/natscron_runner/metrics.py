@@ -24,6 +24,7 @@ class RunnerMetrics:
     skipped: Counter
     claims: Counter
     replacements: Counter
+    screenshots: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> "RunnerMetrics":
@@ -117,6 +118,13 @@ class RunnerMetrics:
                 "natscron_runner_replacements_total",
                 "replace policy: how the run being replaced let go of its schedule claim:"
                 " released (it stopped), lapsed (its runner was dead), timeout",
+                ["outcome"],
+                registry=registry,
+            ),
+            screenshots=Counter(
+                "natscron_runner_screenshots_total",
+                "Screenshots of failed browser scrapes, by outcome: kept (in KV screenshots),"
+                " too_large, failed (NATS refused it, e.g. the bucket is full)",
                 ["outcome"],
                 registry=registry,
             ),

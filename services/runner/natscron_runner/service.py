@@ -16,6 +16,7 @@ from natscron_runner.lanes import NORMAL_WAIT_SECONDS, Lanes
 from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.registry import ScraperRegistry
+from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
 from natscron_shared.contract.pools import DEFAULT_POOL
@@ -46,7 +47,7 @@ def needs(pool: str) -> Needs:
     """What a runner of `pool` uses: its pool's two lanes among it."""
     return Needs(
         streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
-        buckets=(names.KV_RUNNING, names.KV_CANCELS, names.KV_LAST_RUNS),
+        buckets=(names.KV_RUNNING, names.KV_CANCELS, names.KV_LAST_RUNS, names.KV_SCREENSHOTS),
         consumers=tuple((names.STREAM_JOBS, names.runner_consumer(pool, p)) for p in Priority),
     )
 
@@ -73,7 +74,7 @@ class RunnerService(Service):
         self._settings = settings
         self._endpoints = endpoints
         self._clock: Clock = clock or SystemClock()
-        self._scrapers = scrapers or ScraperRegistry()
+        self._scrapers = scrapers or ScraperRegistry(chromium_path=settings.chromium_path)
         self.runner_id = settings.runner_id or default_instance_id()
         self.pool = settings.runner_pool
         self.metrics = RunnerMetrics.on(self.registry)
@@ -122,6 +123,7 @@ class RunnerService(Service):
                 self.metrics.nats_errors,
                 self.metrics.bad_messages,
             ),
+            ScreenshotStore(await js.key_value(names.KV_SCREENSHOTS), self.metrics.screenshots),
         )
         self.cancels.on_cancel = executor.cancel
         cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)
@@ -203,6 +205,7 @@ class RunnerService(Service):
         await self._drain_jobs()
         if self._micro is not None:
             await self._micro.stop(self._settings.shutdown_grace_seconds)
+        await self._scrapers.close()
         with contextlib.suppress(nats.errors.Error):
             await client_of(self._broker).flush()
         await self._broker.stop()

@@ -90,6 +90,7 @@ HTTP_STATUS_OF_CODE: dict[str, int] = {
     "not_found": 404,
     "unknown_scheduled_job": 404,
     "unknown_job": 404,
+    "no_screenshot": 404,
     "method_not_allowed": 405,
     "already_exists": 409,
     "invalid_state": 409,

@@ -12,6 +12,7 @@ KV_RUNNING: Final = "running"
 KV_CANCELS: Final = "cancels"
 KV_SCRAPERS: Final = "scrapers"
 KV_LAST_RUNS: Final = "last_runs"
+KV_SCREENSHOTS: Final = "screenshots"
 LEADER_KEY: Final = "leader"
 
 # Streams
@@ -101,3 +102,8 @@ def running_job_key(job_id: str) -> str:
 def schedule_claim_key(scheduled_job_id: str) -> str:
     """KV `running`: the one run of a `forbid` or `replace` schedule allowed at a time."""
     return f"schedule.{scheduled_job_id}"
+
+
+def screenshot_key(job_id: str, attempt: int) -> str:
+    """KV `screenshots`: the JPEG of the page an attempt of a browser scrape failed on."""
+    return f"{job_id}.{attempt}"

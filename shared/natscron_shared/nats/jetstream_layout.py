@@ -29,6 +29,11 @@ CANCEL_TTL_SECONDS = HISTORY_MAX_AGE_SECONDS
 """KV `cancels`: a cancelled job still queued is refused for as long as its events are kept."""
 CATALOGUE_TTL_SECONDS = 30.0
 """KV `scrapers`: a scraper no live runner advertises (every third of this) disappears."""
+SCREENSHOT_MAX_BYTES = 256 * 1024
+"""KV `screenshots`: the largest JPEG one failed attempt may store (the bucket refuses more)."""
+SCREENSHOTS_MAX_BYTES = 512 * 1024 * 1024
+"""KV `screenshots`, all of them together: once full, new screenshots are refused (and
+counted by the runner) until old ones expire."""
 RECORDER_ACK_WAIT_SECONDS = 30.0
 WEBHOOKS_ACK_WAIT_SECONDS = 30.0
 MAX_ACK_PENDING = 10_000
@@ -168,6 +173,14 @@ def _buckets(
             history=1,
             ttl=CATALOGUE_TTL_SECONDS,
             max_value_size=MAX_MESSAGE_BYTES,
+            replicas=replicas,
+        ),
+        KeyValueConfig(
+            bucket=names.KV_SCREENSHOTS,
+            history=1,
+            ttl=HISTORY_MAX_AGE_SECONDS,
+            max_value_size=SCREENSHOT_MAX_BYTES,
+            max_bytes=SCREENSHOTS_MAX_BYTES,
             replicas=replicas,
         ),
     )

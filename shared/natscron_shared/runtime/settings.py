@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         description="the runner pools `provision` (and `up`) create consumers for, separated"
         " by commas (default,browser); the default pool always is one",
     )
+    chromium_path: Path | None = Field(
+        default=None,
+        description="the Chromium the runner's browser scrapers launch; default `chromium`"
+        " on the PATH (without one, the runner does not offer `browser` and `cookie_scan`)",
+    )
     ticker_id: str | None = None
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     recorder_batch_size: int = Field(

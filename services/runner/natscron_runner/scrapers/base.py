@@ -1,12 +1,13 @@
 """The scraper API: what a scraper receives, what it yields, how it checks its params."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from natscron_runner.scrapers.errors import InvalidParamsError
+from natscron_runner.scrapers.politeness import NO_POLITENESS, Politeness
 from natscron_shared.contract.messages import ScrapedItem
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
@@ -16,9 +17,15 @@ def _ignore_skip(reason: str) -> None:
     del reason
 
 
+async def _drop_screenshot(jpeg: bytes) -> None:
+    del jpeg
+
+
 @dataclass(frozen=True)
 class ScrapeContext:
-    """Which execution a scrape belongs to; `skip(reason)` counts an item left out.
+    """Which execution a scrape belongs to; `skip(reason)` counts an item left out,
+    `polite` paces page loads, and `keep_screenshot(jpeg)` stores a picture of a failure
+    with the run (the runner bounds its size).
 
     `metadata` is the scraper's to fill with a small JSON object about the run (pages
     fetched, a scan id, what it found): whatever it holds when the attempt ends, even by
@@ -28,6 +35,10 @@ class ScrapeContext:
     scheduled_job_id: str | None
     attempt: int
     skip: Callable[[str], None] = field(default=_ignore_skip, compare=False)
+    polite: Politeness = field(default=NO_POLITENESS, compare=False)
+    keep_screenshot: Callable[[bytes], Awaitable[None]] = field(
+        default=_drop_screenshot, compare=False
+    )
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -43,6 +54,9 @@ class Scraper(Protocol):
     written; give it `extra="forbid"` so a misspelt key is refused too. Without one, any
     params object is accepted until the scrape runs. The first line of the class's
     docstring is the scraper's description in the catalogue.
+
+    Optionally, `async def aclose(self)`: the runner calls it as it stops, to let go of
+    what the scraper keeps between jobs (a browser).
     """
 
     def scrape(

@@ -25,3 +25,15 @@ class TransientScrapeError(ScrapeError):
     """The source had trouble (5xx, connection error, timeout); a later attempt may work."""
 
     code = "transient_scrape_error"
+
+
+RETRYABLE_CLIENT_STATUSES = (408, 429)
+
+
+def http_status_error(url: str, status: int) -> ScrapeError | None:
+    """How an HTTP answer fails a scrape: 5xx, 408 and 429 transient, other 4xx permanent."""
+    if status >= 500 or status in RETRYABLE_CLIENT_STATUSES:
+        return TransientScrapeError(f"{url} answered HTTP {status}")
+    if status >= 400:
+        return PermanentScrapeError(f"{url} answered HTTP {status}")
+    return None
