@@ -289,6 +289,7 @@ class SchedulerStatus(BaseModel):
     runners: list[str] = Field(description="runners advertising scrapers now (KV scrapers)")
     scrapers: list[str]
     pools: dict[str, list[str]] = Field(
-        description="the scrapers each runner pool with a live runner offers"
+        default_factory=dict,
+        description="the scrapers each runner pool with a live runner offers",
     )
     at: datetime
