@@ -367,6 +367,11 @@ def _lag(consumers: list[ConsumerLag]) -> Table:
     return table
 
 
+def _pools(pools: dict[str, list[str]]) -> str:
+    offers = [f"{pool} ({', '.join(scrapers)})" for pool, scrapers in sorted(pools.items())]
+    return "; ".join(offers) or "none"
+
+
 def status(reply: Any) -> RenderableType:
     shown = reply_as(SchedulerStatus, reply)
     return Group(
@@ -375,5 +380,6 @@ def status(reply: Any) -> RenderableType:
         Text(f"schedules loaded: {shown.schedules_loaded}"),
         Text(f"runners: {', '.join(shown.runners) or 'none'}"),
         Text(f"scrapers: {', '.join(shown.scrapers) or 'none'}"),
+        Text(f"runner pools: {_pools(shown.pools)}"),
         _lag([*shown.lanes, *shown.recorder]),
     )

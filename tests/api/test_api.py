@@ -27,6 +27,7 @@ from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStat
 from natscron_shared.contract.job_stats import hour_period
 from natscron_shared.contract.messages import RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.storage import Document
 from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.connection import to_json
@@ -243,7 +244,7 @@ async def test_create_replace_delete_schedules(http: httpx.AsyncClient, nc: Clie
     assert error_of(again) == (409, "already_exists")
 
     scrapers = await nc.jetstream().key_value(names.KV_SCRAPERS)
-    await scrapers.put("noop", to_json(NOOP_ENTRY))
+    await scrapers.put("default.noop", to_json(NOOP_ENTRY))
     unknown = await http.post("/scheduled-jobs", json=spec("x", scraper="selenium").model_dump())
     assert error_of(unknown) == (422, "unknown_scraper")
     bad_params = spec("x", params={"itemz": 1}).model_dump(mode="json")
@@ -268,6 +269,29 @@ async def test_create_replace_delete_schedules(http: httpx.AsyncClient, nc: Clie
     assert error_of(await http.delete("/scheduled-jobs/fresh")) == (404, "unknown_scheduled_job")
     recreated = await http.post("/scheduled-jobs", json=body)
     assert recreated.status_code == 201, recreated.text
+    assert recreated.json()["scheduled_job"]["pool"] == "default"
+
+
+async def test_a_written_spec_gets_the_pool_its_scraper_is_offered_in(
+    http: httpx.AsyncClient, nc: Client
+) -> None:
+    scrapers = await nc.jetstream().key_value(names.KV_SCRAPERS)
+    await scrapers.put("default.noop", to_json(NOOP_ENTRY))
+    render = NOOP_ENTRY.model_copy(update={"scraper": "render", "pool": "browser"})
+    await scrapers.put("browser.render", to_json(render))
+    body = spec("rendered", scraper="render", params={"items": 1}).model_dump(mode="json")
+    created = await http.post("/scheduled-jobs", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["scheduled_job"]["pool"] == "browser"
+    assert (await kv_spec(nc, "rendered")).pool == "browser"
+    elsewhere = await http.put("/scheduled-jobs/rendered", json={**body, "pool": "default"})
+    assert error_of(elsewhere) == (422, "unknown_scraper")
+    assert "pool 'default' does not offer scraper 'render'" in elsewhere.json()["error"]["message"]
+    unchecked = await http.put(
+        "/scheduled-jobs/rendered", params={"unchecked": "true"}, json={**body, "name": "Again"}
+    )
+    assert unchecked.status_code == 200, unchecked.text
+    assert (await kv_spec(nc, "rendered")).pool == "browser", "unchecked keeps its pool"
 
 
 # --- preview and status ----------------------------------------------------------------------
@@ -321,12 +345,14 @@ async def test_status_shows_leader_schedules_and_lane_lag(
         created_at=NOW,
         scraper="noop",
     )
-    await publish(nc.jetstream(), names.run_subject(Priority.NORMAL), request, "queued-1")
+    await publish(
+        nc.jetstream(), names.run_subject(DEFAULT_POOL, Priority.NORMAL), request, "queued-1"
+    )
     status = (await http.get("/api/v1/scheduler/status")).json()
     assert status["schedules_loaded"] == 2
     lanes = {lane["consumer"]: lane for lane in status["lanes"]}
-    assert lanes["runner-normal"]["pending"] == 1
-    assert lanes["runner-immediate"]["pending"] == 0
+    assert lanes["runner-default-normal"]["pending"] == 1
+    assert lanes["runner-default-immediate"]["pending"] == 0
     assert {c["consumer"] for c in status["recorder"]} == {"recorder-events", "recorder-items"}
     assert status["runners"] == [] and status["scrapers"] == []
     metrics = (await http.get("/api/v1/scheduler/metrics")).json()

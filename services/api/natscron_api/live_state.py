@@ -5,6 +5,7 @@ catalogue, the jobs runners run. A bucket or consumer that does not exist is
 from datetime import datetime
 
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 from pydantic import ValidationError
@@ -14,7 +15,6 @@ from natscron_api.views import ConsumerLag
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import Catalogue
 from natscron_shared.contract.claims import JobClaim
-from natscron_shared.contract.enums import Priority
 from natscron_shared.nats.jetstream_layout import kv_stream_name
 from natscron_shared.nats.kv_watch import current_values
 from natscron_shared.nats.scrapers_bucket import load_catalogue
@@ -79,7 +79,18 @@ class LiveState:
             raise not_provisioned(names.KV_SCRAPERS) from None
 
     async def runner_lanes(self) -> list[ConsumerLag]:
-        return [await self.lag(names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority]
+        """Every consumer of stream JOBS (the lanes of every runner pool provisioned), by
+        name: the API needs no list of pools."""
+        try:
+            infos = await self._js.consumers_info(names.STREAM_JOBS)
+        except NotFoundError:
+            raise ApiError(
+                "not_provisioned",
+                f"stream {names.STREAM_JOBS} does not exist; run `natscron provision`",
+            ) from None
+        return sorted(
+            (_lag_of(names.STREAM_JOBS, info) for info in infos), key=lambda lag: lag.consumer
+        )
 
     async def lag(self, stream: str, consumer: str) -> ConsumerLag:
         try:
@@ -89,14 +100,18 @@ class LiveState:
                 "not_provisioned",
                 f"consumer {stream}/{consumer} does not exist; run `natscron provision`",
             ) from None
-        return ConsumerLag(
-            consumer=consumer,
-            stream=stream,
-            pending=info.num_pending or 0,
-            ack_pending=info.num_ack_pending or 0,
-            redelivered=info.num_redelivered or 0,
-            waiting_pulls=info.num_waiting or 0,
-        )
+        return _lag_of(stream, info)
+
+
+def _lag_of(stream: str, info: ConsumerInfo) -> ConsumerLag:
+    return ConsumerLag(
+        consumer=info.name,
+        stream=stream,
+        pending=info.num_pending or 0,
+        ack_pending=info.num_ack_pending or 0,
+        redelivered=info.num_redelivered or 0,
+        waiting_pulls=info.num_waiting or 0,
+    )
 
 
 def not_provisioned(bucket: str) -> ApiError:

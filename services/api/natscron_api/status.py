@@ -51,7 +51,6 @@ class Status:
             await self._live.lag(names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
         ]
         catalogue = await self._live.catalogue()
-        scrapers = catalogue.names()
         return SchedulerStatus(
             leader=None if leader is None else leader.ticker_id,
             leader_since=None if leader is None else leader.leading_since,
@@ -59,8 +58,9 @@ class Status:
             schedules_loaded=len(schedules),
             lanes=lanes,
             recorder=recorder,
-            runners=sorted({catalogue[name].runner_id for name in scrapers}),
-            scrapers=scrapers,
+            runners=sorted({entry.runner_id for entry in catalogue.entries()}),
+            scrapers=catalogue.names(),
+            pools={pool: catalogue.offered_in(pool) for pool in catalogue.pools()},
             at=self._clock.now(),
         )
 

@@ -238,7 +238,9 @@ class ScheduledJobCounts(BaseModel):
 
 
 class JobCounts(BaseModel):
-    queued: int = Field(description="run requests waiting in stream JOBS (both lanes)")
+    queued: int = Field(
+        description="run requests waiting in stream JOBS (both lanes of every pool)"
+    )
     running: int = Field(description="jobs a runner holds a claim on (KV running)")
 
 
@@ -285,10 +287,17 @@ class SchedulerStatus(BaseModel):
         description="the tickers that answered natscron.ticker.status, leading or not"
     )
     schedules_loaded: int = Field(description="specs in KV scheduled_jobs")
-    lanes: list[ConsumerLag] = Field(description="runner lanes: runner-immediate, runner-normal")
+    lanes: list[ConsumerLag] = Field(
+        description="runner lanes, two per runner pool: runner-<pool>-immediate,"
+        " runner-<pool>-normal"
+    )
     recorder: list[ConsumerLag] = Field(description="the recorder's consumers")
     runners: list[str] = Field(description="runners advertising scrapers now (KV scrapers)")
     scrapers: list[str]
+    pools: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="the scrapers each runner pool with a live runner offers",
+    )
     at: datetime
 
 

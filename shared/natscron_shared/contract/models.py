@@ -25,6 +25,7 @@ from natscron_shared.contract.enums import (
     ScheduledJobStatus,
 )
 from natscron_shared.contract.iso_time import iso_text
+from natscron_shared.contract.pools import PoolName
 from natscron_shared.contract.schema_rules import exactly_one_of, only_with, positive, rules
 from natscron_shared.timing.active_hours import ActiveHours
 from natscron_shared.timing.cron import check_fires_within, validate_cron
@@ -234,6 +235,10 @@ class ScheduledJob(BaseModel):
 
     scraper: Identifier
     params: dict[str, Any] = Field(default_factory=dict)
+    pool: PoolName | None = None
+    """The runner pool that runs it (`natscron_shared.contract.pools`). Left out, `apply`
+    (and the API) writes the pool its scraper is offered in; a spec written unchecked
+    without one keeps the pool it had, or runs in the default pool."""
 
     priority: Priority = Priority.NORMAL
     concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW

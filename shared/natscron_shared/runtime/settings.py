@@ -2,11 +2,12 @@
 
 import re
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
 from natscron_shared.nats.seed_servers import any_credentials, seed_servers
 
 ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
@@ -87,6 +88,15 @@ class Settings(BaseSettings):
     )
     runner_concurrency: int = Field(default=4, ge=1)
     runner_id: str | None = None
+    runner_pool: PoolName = Field(
+        default=DEFAULT_POOL,
+        description="the runner pool a runner takes jobs from and advertises its scrapers in",
+    )
+    runner_pools: Annotated[tuple[PoolName, ...], NoDecode] = Field(
+        default=(DEFAULT_POOL,),
+        description="the runner pools `provision` (and `up`) create consumers for, separated"
+        " by commas (default,browser); the default pool always is one",
+    )
     chromium_path: Path | None = Field(
         default=None,
         description="the Chromium the runner's browser scrapers launch; default `chromium`"
@@ -152,6 +162,14 @@ class Settings(BaseSettings):
         " (https://app.example.com,http://localhost:3000), or `*` for any; unset: no CORS"
         " headers, so browsers keep pages of other origins out",
     )
+
+    @field_validator("runner_pools", mode="before")
+    @classmethod
+    def split_pools(cls, pools: object) -> object:
+        """`default,browser` from the environment; a sequence as it is."""
+        if isinstance(pools, str):
+            return tuple(pool.strip() for pool in pools.split(",") if pool.strip())
+        return pools
 
     @field_validator("nats_url")
     @classmethod
