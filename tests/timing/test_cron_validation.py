@@ -135,7 +135,7 @@ def test_a_rare_day_is_found_however_far() -> None:
 
 
 def test_every_month_day_falls_on_every_weekday_within_400_years() -> None:
-    """What `check_fires_within` relies on, 29 February included."""
+    """What `cron_window` relies on to judge by weekdays, 29 February included."""
     weekdays: dict[tuple[int, int], set[int]] = {}
     day = date(2000, 1, 1)
     while day.year < 2400:

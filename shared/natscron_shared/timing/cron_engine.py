@@ -23,7 +23,7 @@ starts with `*`, a fixed-time entry otherwise (`cron_fields`):
    one set, so the slot announced as next is the slot catch-up fires.
 
 The syntax and how each field reads are in `cron_fields`, active hours in `active_hours`, the
-refusal of schedules that can never fire in `cron`.
+refusal of schedules that can never fire in `cron` and `cron_window`.
 
 Between two offset changes wall time is UTC plus a constant, so each search asks
 `WallCalendar` for the next (previous) match in that stretch of wall time and moves to the
