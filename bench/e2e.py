@@ -49,6 +49,7 @@ if str(REPO) not in sys.path:  # `python bench/e2e.py` puts bench/, not the repo
 
 from bench.load import offer, wait_mirrored  # noqa: E402
 from bench.measure import (  # noqa: E402
+    RUNNER_NORMAL,
     RateResult,
     Window,
     read_jobs,
@@ -110,7 +111,7 @@ async def drain(js: JetStreamContext, window_end: float, seconds: float) -> bool
     deadline = window_end + seconds
     await sleep_until(window_end + FIRE_MARGIN_SECONDS)
     published = (await js.stream_info("JOBS")).state.last_seq
-    if not await wait_acked(js, "JOBS", "runner-normal", published, deadline):
+    if not await wait_acked(js, "JOBS", RUNNER_NORMAL, published, deadline):
         return False
     events = (await js.stream_info("EVENTS")).state.last_seq
     return await wait_acked(js, "EVENTS", "recorder-events", events, deadline)

@@ -37,6 +37,9 @@ from bench.processes import (
     command_line,
     histogram_bucket,
 )
+from natscron_shared.contract import names
+from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.storage import JOBS, Document
 
 STAGES: dict[str, tuple[str, str]] = {
@@ -48,13 +51,16 @@ STAGES: dict[str, tuple[str, str]] = {
 }
 TIMES = ("scheduled_for", "created_at", "started_at", "completed_at", "updated_at")
 STREAMS = ("JOBS", "EVENTS")
+RUNNER_NORMAL = names.runner_consumer(DEFAULT_POOL, Priority.NORMAL)
+"""The runners' normal lane (of the default pool: a commit from before pools, `--ref`,
+named it `runner-normal`)."""
 CONSUMERS = (
-    ("JOBS", "runner-normal"),
-    ("JOBS", "runner-immediate"),
+    ("JOBS", RUNNER_NORMAL),
+    ("JOBS", names.runner_consumer(DEFAULT_POOL, Priority.IMMEDIATE)),
     ("EVENTS", "recorder-events"),
     ("ITEMS", "recorder-items"),
 )
-BACKLOG_CONSUMERS = {"runner-normal": "JOBS", "recorder-events": "EVENTS"}
+BACKLOG_CONSUMERS = {RUNNER_NORMAL: "JOBS", "recorder-events": "EVENTS"}
 """The consumers whose backlog tells whether the system keeps up, and their streams."""
 FIRE_LAG = "natscron_ticker_fire_lag_seconds"
 TOP_COUNTS = ("writeLock", "readLock", "insert", "update", "remove", "queries", "commands")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Quantiles, RateResult
+from bench.measure import RUNNER_NORMAL, Quantiles, RateResult
 from bench.processes import CpuTimes, command_line, service_environment
 
 OTHERS_WARNING_CORES = 0.1
@@ -144,7 +144,7 @@ def print_table(results: list[RateResult]) -> None:
                 f" | {_t(stages[s].p50)} / {_t(stages[s].p99)}" for s in ("queue", "run", "record")
             )
             + f" | {_t(r.jobs.first.p50)} -> {_t(r.jobs.last.p50)}"
-            f" | {r.backlog['runner-normal'].end:.0f} / {r.backlog['recorder-events'].end:.0f}"
+            f" | {r.backlog[RUNNER_NORMAL].end:.0f} / {r.backlog['recorder-events'].end:.0f}"
             f" | {mongo_text} | {'yes' if r.sustained() else 'no'} |"
         )
     print("\nJobs completed during the window, whatever their slot (how far behind, and where):\n")

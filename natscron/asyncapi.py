@@ -16,7 +16,7 @@ REPLY_SUBJECT = "_INBOX.{request}"
 DESCRIPTION = (
     "The messages between natscron's ticker, runners and recorder over NATS JetStream,"
     " and the requests the API and CLI send them (trigger, cancel, backfill, status)."
-    " Subjects with {placeholders} are one subject per job or scheduled job."
+    " Subjects with {placeholders} are one subject per job, scheduled job or runner pool."
 )
 
 

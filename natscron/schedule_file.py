@@ -52,23 +52,30 @@ def parse_schedules(path: Path, document: Any) -> list[ScheduledJob]:
     return specs
 
 
-def check_schedules(path: Path, specs: list[ScheduledJob], catalogue: Catalogue) -> None:
-    """Every spec's scraper and params against what the live runners advertise: raise one
+def check_schedules(
+    path: Path, specs: list[ScheduledJob], catalogue: Catalogue
+) -> list[ScheduledJob]:
+    """Every spec's scraper and params against what the live runners advertise, each with
+    the runner pool it runs in (the one it names, or its scraper's): raise one
     `ScheduleFileError` naming each bad field with its schedule, or `NoRunnersError`."""
     if not catalogue:
         raise NoRunnersError(no_runners_message("apply with --unchecked"))
     problems: list[str] = []
+    checked: list[ScheduledJob] = []
     for index, spec in enumerate(specs):
         try:
-            check_job(catalogue, spec.scraper, spec.params)
+            pool = check_job(catalogue, spec.scraper, spec.params, spec.pool)
         except JobRejectedError as exc:
             problems.extend(
                 f"{path}: scheduled_jobs[{index}].{problem.field}"
                 f" (scheduled job {spec.scheduled_job_id!r}): {problem.message}"
                 for problem in exc.problems
             )
+        else:
+            checked.append(spec.model_copy(update={"pool": pool}))
     if problems:
         raise ScheduleFileError("\n".join(problems))
+    return checked
 
 
 def load_schedules(path: Path) -> list[ScheduledJob]:

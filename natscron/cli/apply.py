@@ -1,5 +1,6 @@
 """`natscron apply -f schedules.yaml`: validate all, check all against the scraper
-catalogue, compare with KV `scheduled_jobs`, then write what changed. Nothing is written
+catalogue (which also gives each its runner pool), compare with KV `scheduled_jobs`, then
+write what changed. Nothing is written
 unless every spec passes; `--dry-run` only shows the changes, `--prune` also deletes the
 scheduled jobs the file does not name."""
 
@@ -114,6 +115,14 @@ def _stored(values: dict[str, bytes]) -> dict[str, dict[str, Any]]:
     return stored
 
 
+def _keeping_pool(spec: ScheduledJob, current: dict[str, Any] | None) -> ScheduledJob:
+    """Unchecked, a spec that names no pool keeps the one it has in KV: nothing says which
+    pool offers its scraper, and the default pool may not."""
+    if spec.pool is not None or not current or current.get("pool") is None:
+        return spec
+    return spec.model_copy(update={"pool": current["pool"]})
+
+
 async def apply_file(
     path: Path,
     settings: Settings,
@@ -122,17 +131,20 @@ async def apply_file(
     prune: bool = False,
     confirm: Callable[[list[str]], bool] | None = None,
 ) -> Plan:
-    """`unchecked` skips the catalogue: for when no runner is up, or not yet one with the
+    """Checked, each spec is written with the runner pool it runs in (`check_schedules`).
+    `unchecked` skips the catalogue: for when no runner is up, or not yet one with the
     scrapers the file names. `confirm` is asked before `prune` deletes anything; without it
     pruning is refused."""
     specs = load_schedules(path)
     async with nats_client(resolve_nats_url(settings), settings) as client:
         js = client.jetstream()
         await require_provisioned(js, UNCHECKED_NEEDS if unchecked else NEEDS, "apply command")
-        if not unchecked:
-            check_schedules(path, specs, await load_catalogue(js))
         bucket = await js.key_value(names.KV_SCHEDULED_JOBS)
         stored = _stored(await current_values(bucket))
+        if unchecked:
+            specs = [_keeping_pool(spec, stored.get(spec.scheduled_job_id)) for spec in specs]
+        else:
+            specs = check_schedules(path, specs, await load_catalogue(js))
         changes = [diff(stored.get(spec.scheduled_job_id), spec) for spec in specs]
         named = {spec.scheduled_job_id for spec in specs}
         gone = sorted(set(stored) - named) if prune else []

@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.text import Text
 
-from natscron.cli import backfill, jobs, migrate, scheduler, schedules
+from natscron.cli import backfill, jobs, migrate, scheduler, schedules, scraper
 from natscron.cli.exits import EXIT_HELP, Exit
 from natscron.cli.output import Format, OutputOption, emit
 from natscron.cli.runtime import run
@@ -31,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(scraper.app, name="scraper")
 
 
 def _version(shown: bool) -> None:

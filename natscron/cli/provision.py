@@ -10,9 +10,13 @@ from natscron_shared.runtime.settings import Settings
 
 
 async def provision_from_settings(settings: Settings, say: Callable[[str], None]) -> list[Change]:
-    """Provision the NATS server the settings name, printing one line per object."""
+    """Provision the NATS server the settings name, printing one line per object: the
+    runner pools are those of NATSCRON_RUNNER_POOLS."""
     layout = jetstream_layout(
-        settings.jetstream_replicas, settings.lease_ttl_seconds, settings.claim_ttl_seconds
+        settings.jetstream_replicas,
+        settings.lease_ttl_seconds,
+        settings.claim_ttl_seconds,
+        settings.runner_pools,
     )
     async with nats_client(resolve_nats_url(settings), settings) as client:
         changes = await provision(client.jetstream(), layout, lambda change: say(str(change)))

@@ -43,9 +43,13 @@ async def _servers(settings: Settings) -> AsyncIterator[Endpoints]:
 
 
 async def _provision(nats_url: str, settings: Settings) -> None:
-    """The embedded server is ours, so `up` provisions it; a configured one is not."""
+    """The embedded server is ours, so `up` provisions it (with the pool of its runner);
+    a configured one is not."""
     layout = jetstream_layout(
-        settings.jetstream_replicas, settings.lease_ttl_seconds, settings.claim_ttl_seconds
+        settings.jetstream_replicas,
+        settings.lease_ttl_seconds,
+        settings.claim_ttl_seconds,
+        (*settings.runner_pools, settings.runner_pool),
     )
     async with nats_client(nats_url, settings) as client:
         for change in await provision(client.jetstream(), layout):

@@ -1,6 +1,7 @@
 """Each source schedule's fate, decided before anything is written: the spec it becomes
-(its scraper chosen by the scraper map and checked against the runners), or why it has
-none: it cannot be converted, its kind is unmapped, or another schedule supersedes it."""
+(its scraper chosen by the scraper map and checked against the runners, which give its
+runner pool), or why it has none: it cannot be converted, its kind is unmapped, or another
+schedule supersedes it."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,7 +59,8 @@ def _plan_one(definition: Definition, scrapers: ScraperMap, catalogue: Catalogue
         scraper, params = chosen
         spec = ScheduledJob.model_validate(fields | {"scraper": scraper, "params": params})
         if catalogue is not None:
-            check_job(catalogue, spec.scraper, spec.params)
+            pool = check_job(catalogue, spec.scraper, spec.params, spec.pool)
+            spec = spec.model_copy(update={"pool": pool})
     except ValidationError as exc:
         return Planned(definition, problem=_sentence(exc))
     except TemplateError as exc:

@@ -6,12 +6,15 @@ a test keeps them equal.
 
 What the rules enforce:
 
-- only the ticker publishes run requests (`jobs.run.>`); the runner, which runs them, may
-  not. A failed attempt's retry (`max_retries` > 0) goes to `jobs.retry.<lane>`, which
-  the JOBS stream stores as `jobs.run.<lane>` (`jetstream_layout.RETRIES_AS_RUNS`): the
-  runner may publish there, and on no `jobs.run.*` subject;
+- only the ticker publishes run requests (`jobs.run.<pool>.<lane>`); the runner, which
+  runs them, may not. A failed attempt's retry (`max_retries` > 0) goes to
+  `jobs.retry.<pool>.<lane>`, which the JOBS stream stores as `jobs.run.<pool>.<lane>`
+  (`jetstream_layout.RETRIES_AS_RUNS`): the runner may publish there, and on no
+  `jobs.run.>` subject;
 - only the recorder consumes EVENTS and ITEMS (its two durables and `webhooks`), only
-  the runner consumes JOBS;
+  the runner consumes JOBS. Every pool's runners are the one user `runner`, allowed every
+  JOBS consumer (there are only the pools' lanes): the pools are a deployment's choice, this
+  file is not, and a pool routes work, it is no boundary of trust;
 - only the runner writes KV `screenshots` (failed browser scrapes), which the API serves;
 - only the runner writes KV `last_runs` (the ends of the runs of intervals `from:
   last_run`); the ticker, which fires them by it, and the API, which previews them, read it;
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
 from natscron_shared.nats.auth import DEFAULT_INBOX_PREFIX
-from natscron_shared.nats.jetstream_layout import kv_stream_name
+from natscron_shared.nats.jetstream_layout import RETIRED_CONSUMERS, kv_stream_name
 
 JS_API = "$JS.API"
 MICRO_DISCOVERY = "$SRV.>"
@@ -107,6 +110,11 @@ def consumer_info(stream: str, durable: str) -> Grants:
     return publish(f"{JS_API}.CONSUMER.INFO.{stream}.{durable}")
 
 
+def list_consumers(stream: str) -> Grants:
+    """The consumers of `stream` with their state (the lag of every runner pool's lanes)."""
+    return publish(f"{JS_API}.CONSUMER.LIST.{stream}")
+
+
 def consume(stream: str, durable: str) -> Grants:
     """Pull from a durable consumer and settle its messages (ack, nak, progress, term)."""
     return consumer_info(stream, durable) + publish(
@@ -140,8 +148,11 @@ def kv_read_write(bucket: str) -> Grants:
     return kv_read(bucket) + kv_write(bucket)
 
 
-RUN_LANES = tuple(names.run_subject(p) for p in Priority)
-RETRY_LANES = tuple(names.retry_subject(p) for p in Priority)
+ANY_POOL = "*"
+RUN_LANES = tuple(names.run_subject(ANY_POOL, p) for p in Priority)
+RETRY_LANES = tuple(names.retry_subject(ANY_POOL, p) for p in Priority)
+RUNNER_CONSUMERS = "*"
+"""Every consumer of JOBS: the lanes of every pool (a subject wildcard is a whole token)."""
 JOB_EVENTS = f"{names.JOBS_EVENTS_PREFIX}.>"
 SCHEDULE_EVENTS = f"{names.SCHEDULED_JOBS_EVENTS_PREFIX}.>"
 API_REQUESTS = f"{names.API_PREFIX}.>"
@@ -167,7 +178,7 @@ TICKER = _total(
 
 RUNNER = _total(
     stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
-    *(consume(names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority),
+    consume(names.STREAM_JOBS, RUNNER_CONSUMERS),
     read_stream_messages(names.STREAM_EVENTS),
     kv_read_write(names.KV_RUNNING),
     kv_read_write(names.KV_CANCELS),
@@ -190,7 +201,7 @@ RECORDER = _total(
 
 API = _total(
     stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
-    *(consumer_info(names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority),
+    list_consumers(names.STREAM_JOBS),
     consumer_info(names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     consumer_info(names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
     kv_read_write(names.KV_SCHEDULED_JOBS),
@@ -224,10 +235,12 @@ PROVISION = _total(
         f"{JS_API}.CONSUMER.INFO.*.*",
         f"{JS_API}.CONSUMER.CREATE.>",
         f"{JS_API}.CONSUMER.DURABLE.CREATE.>",
+        *(f"{JS_API}.CONSUMER.DELETE.{r.stream}.{r.name}" for r in RETIRED_CONSUMERS),
     ),
 )
 """The JetStream layout's administrator: creates and updates streams, buckets and
-consumers, and reads and publishes no message."""
+consumers, deletes only the consumers the layout retires, and reads and publishes no
+message."""
 
 USERS = (
     NatsUser("ticker", TICKER),

@@ -4,7 +4,9 @@ Only this step creates or changes streams, buckets and consumers; services and C
 commands merely check that what they need exists (`jetstream_check`). Running it
 again changes nothing and says so. A setting that JetStream cannot change in place
 (a stream's retention, a consumer's delivery or ack policy) is reported, not forced:
-recreating the object would lose messages, which is an operator's decision.
+recreating the object would lose messages, which is an operator's decision. The one
+thing deleted is a consumer the layout retires (`RetiredConsumer`: the lanes' consumers
+from before runner pools), whose messages stay in the stream for its successor.
 """
 
 from collections.abc import Callable, Mapping
@@ -21,6 +23,7 @@ from natscron_shared.nats.jetstream_layout import (
     KV_DUPLICATE_WINDOW_SECONDS,
     Consumer,
     JetStreamLayout,
+    RetiredConsumer,
     kv_stream_name,
 )
 
@@ -33,6 +36,7 @@ class Action(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ def _bucket_fields(config: KeyValueConfig) -> Fields:
 
 def _consumer_fields(config: ConsumerConfig) -> Fields:
     return {
-        "filter_subject": config.filter_subject,
+        "filter_subject": config.filter_subject or None,
+        "filter_subjects": config.filter_subjects or None,
         "deliver_policy": config.deliver_policy,
         "ack_policy": config.ack_policy,
         "ack_wait": config.ack_wait,
@@ -176,12 +181,21 @@ async def _ensure_consumer(js: JetStreamContext, want: Consumer) -> Change:
     return Change("consumer", label, Action.UPDATED, _describe(differences))
 
 
+async def _retire_consumer(js: JetStreamContext, retired: RetiredConsumer) -> Change | None:
+    try:
+        await js.delete_consumer(retired.stream, retired.name)
+    except NotFoundError:
+        return None
+    return Change("consumer", f"{retired.stream}/{retired.name}", Action.DELETED, (retired.reason,))
+
+
 async def provision(
     js: JetStreamContext,
     layout: JetStreamLayout,
     report: Callable[[Change], None] = lambda _: None,
 ) -> list[Change]:
-    """Create or update every stream, then bucket, then consumer; one `Change` each."""
+    """Create or update every stream, then bucket, then consumer; one `Change` each, and one
+    for each retired consumer deleted (before the consumers that replace it)."""
     changes: list[Change] = []
     for stream in layout.streams:
         changes.append(await _ensure_stream(js, stream))
@@ -189,6 +203,11 @@ async def provision(
     for bucket in layout.buckets:
         changes.append(await _ensure_bucket(js, bucket))
         report(changes[-1])
+    for retired in layout.retired:
+        deleted = await _retire_consumer(js, retired)
+        if deleted is not None:
+            changes.append(deleted)
+            report(deleted)
     for consumer in layout.consumers:
         changes.append(await _ensure_consumer(js, consumer))
         report(changes[-1])

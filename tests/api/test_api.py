@@ -27,6 +27,7 @@ from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStat
 from natscron_shared.contract.job_stats import hour_period
 from natscron_shared.contract.messages import RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.storage import Document
 from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.connection import to_json
@@ -159,154 +160,6 @@ async def test_tokens_and_scopes(api: ApiService) -> None:
             assert (await caller.post(write_path)).status_code == write_status, token
 
 
-# --- seed 001 ----------------------------------------------------------------------------
-
-
-async def test_seed001_scheduled_jobs_list_and_detail_field_by_field(
-    http: httpx.AsyncClient, mongo_db: AsyncDatabase[Document]
-) -> None:
-    indy = spec(
-        "sold_daily_indy",
-        name="Daily Sold Properties - Indianapolis",
-        params={"locations": ["Indianapolis, IN"], "listing_type": "sold"},
-        labels={"team": "sold"},
-    )
-    last_run = datetime(2025, 1, 13, 2, 0, tzinfo=UTC)
-    await store_schedule(
-        mongo_db,
-        indy,
-        NOW,
-        run_count=15,
-        last_run_at=last_run,
-        last_run_status="completed",
-        last_run_job_id="scheduled_sold_daily_indy_1736830800_def456",
-        next_run_at=datetime(2025, 1, 14, 2, 0, tzinfo=UTC),
-    )
-    await store_schedule(mongo_db, spec("paused-one", status=ScheduledJobStatus.PAUSED), NOW)
-    triggered = finished_event(
-        indy,
-        "triggered_sold_daily_indy_1736841234_abc123",
-        datetime(2025, 1, 13, 15, 30, tzinfo=UTC),
-        trigger=Trigger.TRIGGERED,
-        scraped=120,
-    )
-    scheduled = finished_event(
-        indy, "scheduled_sold_daily_indy_1736830800_def456", last_run, scraped=115
-    )
-    await store_runs(mongo_db, [scheduled, triggered], saved=95)
-
-    listed = await http.get("/scheduled-jobs", params={"status": "active"})
-    assert listed.status_code == 200
-    body = listed.json()
-    assert set(body) >= {"scheduled_jobs", "total"}
-    assert body["total"] == 1
-    (job,) = body["scheduled_jobs"]
-    assert job["scheduled_job_id"] == "sold_daily_indy"
-    assert job["name"] == "Daily Sold Properties - Indianapolis"
-    assert job["status"] == "active"
-    assert job["cron_expression"] == "0 2 * * *"
-    assert job["params"] == {"locations": ["Indianapolis, IN"], "listing_type": "sold"}
-    assert job["run_count"] == 15
-    assert job["last_run_at"] == "2025-01-13T02:00:00Z"
-    assert job["last_run_status"] == "completed"
-    assert job["last_run_job_id"] == "scheduled_sold_daily_indy_1736830800_def456"
-    assert job["next_run_at"] == "2025-01-14T02:00:00Z"
-    assert "_id" not in job
-
-    everything = (await http.get("/scheduled-jobs")).json()
-    assert [j["scheduled_job_id"] for j in everything["scheduled_jobs"]] == [
-        "paused-one",
-        "sold_daily_indy",
-    ]
-    by_label = (await http.get("/scheduled-jobs", params={"selector": "team=sold"})).json()
-    assert [j["scheduled_job_id"] for j in by_label["scheduled_jobs"]] == ["sold_daily_indy"]
-
-    detail = await http.get("/scheduled-jobs/sold_daily_indy")
-    assert detail.status_code == 200
-    shown = detail.json()
-    assert set(shown) >= {"scheduled_job", "job_runs", "total_runs"}
-    assert shown["scheduled_job"]["run_count"] == 15
-    assert shown["total_runs"] == 2
-    newest, older = shown["job_runs"]
-    assert newest["job_id"] == "triggered_sold_daily_indy_1736841234_abc123"
-    assert newest["status"] == "completed"
-    assert newest["priority"] == "immediate"
-    assert newest["created_at"] == "2025-01-13T15:30:00Z"
-    assert newest["started_at"] == "2025-01-13T15:30:01Z"
-    assert newest["completed_at"] == "2025-01-13T15:30:02.500000Z"
-    assert newest["properties_scraped"] == 120
-    assert newest["properties_saved"] == 95
-    assert older["job_id"] == "scheduled_sold_daily_indy_1736830800_def456"
-    assert older["priority"] == "normal"
-    assert older["properties_scraped"] == 115
-    assert "_id" not in newest and "progress" not in newest
-
-    no_runs = (await http.get("/scheduled-jobs/sold_daily_indy?include_runs=false")).json()
-    assert no_runs["job_runs"] == [] and no_runs["total_runs"] == 2
-    one_run = (await http.get("/scheduled-jobs/sold_daily_indy?limit=1")).json()
-    assert [run["job_id"] for run in one_run["job_runs"]] == [newest["job_id"]]
-
-    assert error_of(await http.get("/scheduled-jobs/nope")) == (404, "unknown_scheduled_job")
-    assert error_of(await http.get("/scheduled-jobs?limit=-1")) == (422, "invalid_request")
-    assert error_of(await http.get("/scheduled-jobs?status=sleeping")) == (422, "invalid_request")
-    assert error_of(await http.get("/scheduled-jobs/a.b")) == (422, "invalid_request")
-    assert error_of(await http.get("/no/such/route")) == (404, "not_found")
-    assert error_of(await http.delete("/scrape/trigger")) == (405, "method_not_allowed")
-
-
-async def test_scheduled_jobs_page_by_cursor(
-    http: httpx.AsyncClient, mongo_db: AsyncDatabase[Document]
-) -> None:
-    for index in range(5):
-        await store_schedule(mongo_db, spec(f"job-{index}"), NOW)
-    seen: list[str] = []
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
-        page = (await http.get("/scheduled-jobs", params=params)).json()
-        assert page["total"] == 5
-        seen += [job["scheduled_job_id"] for job in page["scheduled_jobs"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert seen == [f"job-{index}" for index in range(5)]
-    bad = await http.get("/scheduled-jobs", params={"cursor": "bm90LWEtY3Vyc29y"})
-    assert error_of(bad) == (422, "invalid_cursor")
-
-
-async def test_seed001_trigger_goes_through_a_ticker(
-    http: httpx.AsyncClient, nc: Client, start_ticker: StartTicker
-) -> None:
-    early = await http.post("/scrape/trigger", json={"job_id": "x"})
-    assert error_of(early) == (503, "unavailable")  # no ticker yet: no responders
-    await start_ticker()
-    await put_schedules(nc.jetstream(), [spec("sold_daily_indy", name="Daily Sold - Indy")])
-
-    answer = await http.post(
-        "/scrape/trigger", json={"job_id": "sold_daily_indy", "priority": "immediate"}
-    )
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
-    assert set(body) == {"job_id", "status", "message", "created_at"}
-    assert body["job_id"].startswith("triggered_sold_daily_indy_")
-    assert body["status"] == "pending"
-    assert body["message"] == "Triggered scheduled job 'Daily Sold - Indy' to run immediately"
-    assert datetime.fromisoformat(body["created_at"]) <= datetime.now(UTC)
-
-    unknown = await http.post("/scrape/trigger", json={"job_id": "nope"})
-    assert error_of(unknown) == (404, "unknown_scheduled_job")
-    malformed = await http.post(
-        "/scrape/trigger", content=b"{not json", headers={"Content-Type": "application/json"}
-    )
-    assert error_of(malformed) == (400, "malformed_json")
-    extra = await http.post("/scrape/trigger", json={"job_id": "sold_daily_indy", "x": 1})
-    assert error_of(extra) == (422, "invalid_request")
-    neither = await http.post("/scrape/trigger", json={"priority": "normal"})
-    assert error_of(neither) == (422, "invalid_request")
-    no_runner = await http.post("/scrape/trigger", json={"scraper": "noop"})
-    assert error_of(no_runner) == (409, "no_runners")
-
-
 # --- seed 004: pause, resume, bulk --------------------------------------------------------
 
 
@@ -358,7 +211,8 @@ async def test_pause_resume_one_and_many(http: httpx.AsyncClient, nc: Client) ->
     both = await http.post("/scheduled-jobs/pause", json={"ids": ["a"], "selector": "team=x"})
     assert error_of(both) == (422, "invalid_request")
     bad_selector = await http.post("/scheduled-jobs/pause", json={"selector": "team"})
-    assert error_of(bad_selector) == (422, "bad_request")
+    assert error_of(bad_selector) == (422, "invalid_request")
+    assert "body.selector" in bad_selector.json()["error"]["message"]
 
 
 # --- schedule specs ------------------------------------------------------------------------
@@ -390,7 +244,7 @@ async def test_create_replace_delete_schedules(http: httpx.AsyncClient, nc: Clie
     assert error_of(again) == (409, "already_exists")
 
     scrapers = await nc.jetstream().key_value(names.KV_SCRAPERS)
-    await scrapers.put("noop", to_json(NOOP_ENTRY))
+    await scrapers.put("default.noop", to_json(NOOP_ENTRY))
     unknown = await http.post("/scheduled-jobs", json=spec("x", scraper="selenium").model_dump())
     assert error_of(unknown) == (422, "unknown_scraper")
     bad_params = spec("x", params={"itemz": 1}).model_dump(mode="json")
@@ -415,6 +269,29 @@ async def test_create_replace_delete_schedules(http: httpx.AsyncClient, nc: Clie
     assert error_of(await http.delete("/scheduled-jobs/fresh")) == (404, "unknown_scheduled_job")
     recreated = await http.post("/scheduled-jobs", json=body)
     assert recreated.status_code == 201, recreated.text
+    assert recreated.json()["scheduled_job"]["pool"] == "default"
+
+
+async def test_a_written_spec_gets_the_pool_its_scraper_is_offered_in(
+    http: httpx.AsyncClient, nc: Client
+) -> None:
+    scrapers = await nc.jetstream().key_value(names.KV_SCRAPERS)
+    await scrapers.put("default.noop", to_json(NOOP_ENTRY))
+    render = NOOP_ENTRY.model_copy(update={"scraper": "render", "pool": "browser"})
+    await scrapers.put("browser.render", to_json(render))
+    body = spec("rendered", scraper="render", params={"items": 1}).model_dump(mode="json")
+    created = await http.post("/scheduled-jobs", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["scheduled_job"]["pool"] == "browser"
+    assert (await kv_spec(nc, "rendered")).pool == "browser"
+    elsewhere = await http.put("/scheduled-jobs/rendered", json={**body, "pool": "default"})
+    assert error_of(elsewhere) == (422, "unknown_scraper")
+    assert "pool 'default' does not offer scraper 'render'" in elsewhere.json()["error"]["message"]
+    unchecked = await http.put(
+        "/scheduled-jobs/rendered", params={"unchecked": "true"}, json={**body, "name": "Again"}
+    )
+    assert unchecked.status_code == 200, unchecked.text
+    assert (await kv_spec(nc, "rendered")).pool == "browser", "unchecked keeps its pool"
 
 
 # --- preview and status ----------------------------------------------------------------------
@@ -468,12 +345,14 @@ async def test_status_shows_leader_schedules_and_lane_lag(
         created_at=NOW,
         scraper="noop",
     )
-    await publish(nc.jetstream(), names.run_subject(Priority.NORMAL), request, "queued-1")
+    await publish(
+        nc.jetstream(), names.run_subject(DEFAULT_POOL, Priority.NORMAL), request, "queued-1"
+    )
     status = (await http.get("/api/v1/scheduler/status")).json()
     assert status["schedules_loaded"] == 2
     lanes = {lane["consumer"]: lane for lane in status["lanes"]}
-    assert lanes["runner-normal"]["pending"] == 1
-    assert lanes["runner-immediate"]["pending"] == 0
+    assert lanes["runner-default-normal"]["pending"] == 1
+    assert lanes["runner-default-immediate"]["pending"] == 0
     assert {c["consumer"] for c in status["recorder"]} == {"recorder-events", "recorder-items"}
     assert status["runners"] == [] and status["scrapers"] == []
     metrics = (await http.get("/api/v1/scheduler/metrics")).json()

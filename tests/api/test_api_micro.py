@@ -105,7 +105,7 @@ async def test_schedule_endpoints_match_http_and_refuse_bad_requests(
     again = {"spec": body, "unchecked": True}
     assert await refused(nc, "schedules.create", again) == "already_exists"
     scrapers = await nc.jetstream().key_value(names.KV_SCRAPERS)
-    await scrapers.put("noop", to_json(NOOP_ENTRY))
+    await scrapers.put("default.noop", to_json(NOOP_ENTRY))
     bad_params = {"spec": {**body, "params": {"itemz": 1}}}
     assert await refused(nc, "schedules.create", bad_params) == "invalid_params"
     replaced = await ask(
@@ -194,7 +194,11 @@ async def test_job_endpoints_stats_and_status_match_http(
     assert await refused(nc, "jobs.retry", unseen) == "unknown_job"
     status = await ask(nc, "status")
     assert status["schedules_loaded"] == 1
-    assert {lane["consumer"] for lane in status["lanes"]} == {"runner-immediate", "runner-normal"}
+    assert [lane["consumer"] for lane in status["lanes"]] == [
+        "runner-default-immediate",
+        "runner-default-normal",
+    ]
+    assert status["pools"] == {}
     assert await refused(nc, "jobs.cancel", {"job_id": "ok-1"}) == "unavailable"
     assert await refused(nc, "status", {"verbose": True}) == "invalid_request"
 

@@ -14,6 +14,8 @@ import yaml
 
 from natscron.embedded import find_binary
 from natscron.provisioning.nats_permissions import USERS
+from natscron_shared.contract.pools import DEFAULT_POOL
+from natscron_shared.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -139,6 +141,26 @@ def test_compose_has_every_service() -> None:
     assert set(_compose_services()) >= NEEDED_SERVICES
 
 
+def test_compose_runs_a_browser_runner_in_a_provisioned_pool() -> None:
+    """Each runner service's pool (NATSCRON_RUNNER_POOL) is among those `provision` creates
+    lanes for; the browser pool's runner comes from the image with Chromium."""
+    runners = {
+        name: Settings.model_validate(
+            {"runner_pool": _environment(name).get("NATSCRON_RUNNER_POOL", DEFAULT_POOL)}
+        ).runner_pool
+        for name, service in _compose_services().items()
+        if service.get("command") == ["runner"]
+    }
+    assert runners == {"runner": DEFAULT_POOL, "runner-browser": "browser"}
+    pools = Settings.model_validate(
+        {"runner_pools": _environment("provision")["NATSCRON_RUNNER_POOLS"]}
+    ).runner_pools
+    assert set(runners.values()) <= set(pools)
+    browser = _compose_services()["runner-browser"]
+    assert browser["build"]["target"] == "runner-browser"
+    assert _environment("runner-browser")["NATSCRON_NATS_USER"] == "runner"
+
+
 def test_only_grafana_and_api_publish_host_ports() -> None:
     publishing = {name for name, svc in _compose_services().items() if svc.get("ports")}
     assert publishing == PUBLISHERS
@@ -195,10 +217,12 @@ def test_metric_names_are_defined(source: str) -> None:
 
 @pytest.mark.parametrize("source", ["alerts", "dashboards"])
 def test_lag_per_lane_and_failures_per_schedule_are_watched(source: str) -> None:
-    """Issue 11: a dashboard of consumer lag per lane, an alert on it, and both for the
-    failure rate of each scheduled job."""
+    """Issue 11: a dashboard of consumer lag per lane (of each runner pool), an alert on it,
+    and both for the failure rate of each scheduled job."""
     exprs = _alert_exprs() if source == "alerts" else _dashboard_exprs()
-    assert any("natscron_runner_consumer_pending" in expr and "by (lane)" in expr for expr in exprs)
+    assert any(
+        "natscron_runner_consumer_pending" in expr and "by (pool, lane)" in expr for expr in exprs
+    )
     assert any(
         "natscron_recorder_schedule_runs_total" in expr
         and 'status="failed"' in expr

@@ -27,6 +27,7 @@ import yaml
 
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.nats.jetstream_layout import jetstream_layout
 from natscron_shared.runtime.settings import Settings
 from tests.servers import NATS_IMAGE
@@ -253,31 +254,88 @@ def test_schema_validation_rejects_unknown_fields() -> None:
 # --- autoscaling ----------------------------------------------------------------------------
 
 
-def test_prod_scales_runners_with_keda_on_both_lanes() -> None:
+def _settings_of(objects: tuple[Obj, ...], workload: Obj) -> Settings:
+    """The settings the (only) container of `workload` runs with: its ConfigMaps, then env."""
+    (container,) = _pod_spec(workload)["containers"]
+    config_maps = _config_maps(objects)
+    values: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        values |= config_maps[source["configMapRef"]["name"]]
+    values |= {name: entry.get("value", "from-a-secret") for name, entry in _env(container).items()}
+    return Settings.model_validate(
+        {name.removeprefix("NATSCRON_").lower(): value for name, value in values.items()}
+    )
+
+
+def _runner_deployments(objects: tuple[Obj, ...]) -> dict[str, Obj]:
+    """Every runner Deployment, by the pool its runners take jobs from."""
+    runners = [
+        deployment
+        for deployment in _of_kind(objects, "Deployment")
+        if _pod_spec(deployment)["containers"][0]["args"] == ["runner"]
+    ]
+    by_pool = {_settings_of(objects, runner).runner_pool: runner for runner in runners}
+    assert len(by_pool) == len(runners), "two runner Deployments of one pool"
+    return by_pool
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_runner_pool_is_provisioned_and_browser_runners_have_chromium(overlay: str) -> None:
+    objects = _built(overlay)
+    runners = _runner_deployments(objects)
+    assert set(runners) == {DEFAULT_POOL, "browser"}
+    provisioned = _settings_of(objects, _named(objects, "Job", "natscron-provision")).runner_pools
+    assert set(runners) <= set(provisioned)
+    default, browser = runners[DEFAULT_POOL], runners["browser"]
+    (plain,) = _pod_spec(default)["containers"]
+    (chromium,) = _pod_spec(browser)["containers"]
+    assert chromium["image"] == plain["image"] + "-browser"
+    memory = [_bytes(container["resources"]["limits"]["memory"]) for container in (plain, chromium)]
+    assert memory[1] > memory[0], "a browser runner gets more memory"
+    assert not _matches(default["spec"]["selector"], _pod_labels(browser))
+    assert not _matches(browser["spec"]["selector"], _pod_labels(default))
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Mi": 1 << 20, "Gi": 1 << 30}
+    return int(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_prod_scales_each_runner_pool_with_keda_on_its_own_lanes() -> None:
     objects = _built("prod")
-    scaled = _named(objects, "ScaledObject", "natscron-runner")
-    runner = _named(objects, "Deployment", "natscron-runner")
-    assert scaled["spec"]["scaleTargetRef"]["name"] == runner["metadata"]["name"]
-    assert "replicas" not in runner["spec"], "KEDA owns the runner count; apply must not reset it"
-    assert scaled["spec"]["minReplicaCount"] >= 1
-    triggers = scaled["spec"]["triggers"]
-    assert {trigger["type"] for trigger in triggers} == {"nats-jetstream"}
-    layout = jetstream_layout(3, 10.0)
-    runner_consumers = {names.runner_consumer(priority) for priority in Priority}
-    assert {(c.stream, c.name) for c in layout.consumers} >= {
-        (names.STREAM_JOBS, consumer) for consumer in runner_consumers
-    }
-    assert {trigger["metadata"]["consumer"] for trigger in triggers} == runner_consumers
-    assert {trigger["metadata"]["stream"] for trigger in triggers} == {names.STREAM_JOBS}
+    scaled_objects = _of_kind(objects, "ScaledObject")
+    runners = _runner_deployments(objects)
+    pools = tuple(runners)
+    layout = jetstream_layout(3, 10.0, pools=pools)
+    assert len(scaled_objects) == len(runners)
     nats = _named(objects, "StatefulSet", "nats")
     headless = _named(objects, "Service", nats["spec"]["serviceName"])
     (monitor,) = [port for port in headless["spec"]["ports"] if port["name"] == "monitor"]
-    namespace = runner["metadata"]["namespace"]
-    endpoint = f"{headless['metadata']['name']}.{namespace}.svc.cluster.local:{monitor['port']}"
-    for trigger in triggers:
-        assert trigger["metadata"]["natsServerMonitoringEndpoint"] == endpoint
-        assert int(trigger["metadata"]["lagThreshold"]) > 0
-        assert trigger["metadata"]["account"] == "$G"
+    for pool, runner in runners.items():
+        (scaled,) = [
+            scaled
+            for scaled in scaled_objects
+            if scaled["spec"]["scaleTargetRef"]["name"] == runner["metadata"]["name"]
+        ]
+        assert "replicas" not in runner["spec"], (
+            "KEDA owns the runner count; apply must not reset it"
+        )
+        assert scaled["spec"]["minReplicaCount"] >= 1
+        triggers = scaled["spec"]["triggers"]
+        assert {trigger["type"] for trigger in triggers} == {"nats-jetstream"}
+        lanes = {names.runner_consumer(pool, priority) for priority in Priority}
+        assert {(c.stream, c.name) for c in layout.consumers} >= {
+            (names.STREAM_JOBS, consumer) for consumer in lanes
+        }
+        assert {trigger["metadata"]["consumer"] for trigger in triggers} == lanes
+        assert {trigger["metadata"]["stream"] for trigger in triggers} == {names.STREAM_JOBS}
+        namespace = runner["metadata"]["namespace"]
+        endpoint = f"{headless['metadata']['name']}.{namespace}.svc.cluster.local:{monitor['port']}"
+        concurrency = _settings_of(objects, runner).runner_concurrency
+        for trigger in triggers:
+            assert trigger["metadata"]["natsServerMonitoringEndpoint"] == endpoint
+            assert int(trigger["metadata"]["lagThreshold"]) == 2 * concurrency
+            assert trigger["metadata"]["account"] == "$G"
     auth = (K8S / "base" / "nats" / "auth.conf").read_text()
     assert not re.search(r"^\s*accounts\s*[:={]", auth, re.MULTILINE), (
         "auth.conf defines accounts: the ScaledObject's account ($G, the global one) must name"
@@ -574,7 +632,7 @@ def test_service_monitor_scrapes_every_service_as_its_job(overlay: str) -> None:
         if _matches(monitor["spec"]["selector"], svc["metadata"]["labels"])
     ]
     jobs = {svc["metadata"]["labels"][monitor["spec"]["jobLabel"]] for svc in selected}
-    assert jobs == set(SERVICES)
+    assert jobs == {*SERVICES, "runner-browser"}
     for svc in selected:
         (port,) = [port for port in svc["spec"]["ports"] if port["name"] == endpoint["port"]]
         assert port["targetPort"] == "http"

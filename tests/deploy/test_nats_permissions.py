@@ -24,6 +24,7 @@ from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.auth import connect_options
 from natscron_shared.nats.schedule_bucket import put_schedules
@@ -128,7 +129,7 @@ async def test_a_runner_cannot_publish_a_run_request(
     try:
         with pytest.raises(nats.errors.TimeoutError):
             await runner.jetstream().publish(
-                names.run_subject(request.priority),
+                names.run_subject(request.pool, request.priority),
                 request.model_dump_json().encode(),
                 timeout=DENIED_WITHIN_SECONDS,
             )
@@ -140,12 +141,24 @@ async def test_a_runner_cannot_publish_a_run_request(
     assert jobs.state.messages == 0
 
 
+@pytest.mark.parametrize("pool", [DEFAULT_POOL, "browser"])
 async def test_a_runner_retries_a_failed_attempt_on_its_own_subject(
-    nats_server: EmbeddedServer, settings: Settings, start_runner: StartRunner
+    nats_server: EmbeddedServer,
+    settings: Settings,
+    tmp_path: Path,
+    start_runner: StartRunner,
+    pool: str,
 ) -> None:
-    """The retry goes to `jobs.retry.<lane>`, which JOBS stores as `jobs.run.<lane>`:
-    attempt 2 runs, and no publish of the runner was refused."""
-    await start_runner(nats_user="runner", nats_password=SecretStr(password_of("runner")))
+    """The retry goes to `jobs.retry.<pool>.<lane>`, which JOBS stores as
+    `jobs.run.<pool>.<lane>`: attempt 2 runs, and no publish of the runner was refused,
+    whichever pool's lanes it takes jobs from."""
+    admin = as_user(Settings(nats_url=nats_server.url, data_dir=tmp_path), "provision")
+    await provision_from_settings(
+        admin.model_copy(update={"runner_pools": (pool,)}), lambda _: None
+    )
+    await start_runner(
+        nats_user="runner", nats_password=SecretStr(password_of("runner")), runner_pool=pool
+    )
     request = RunRequest(
         job_id="secured_retry_1",
         trigger=Trigger.ADHOC,
@@ -153,6 +166,7 @@ async def test_a_runner_retries_a_failed_attempt_on_its_own_subject(
         created_at=datetime.now(UTC),
         scraper="noop",
         params={"items": 1, "fail_attempts": 1},
+        pool=pool,
         max_retries=1,
         retry_backoff_seconds=0.1,
     )
@@ -161,7 +175,7 @@ async def test_a_runner_retries_a_failed_attempt_on_its_own_subject(
     try:
         js = ticker.jetstream()
         await js.publish(
-            names.run_subject(request.priority),
+            names.run_subject(request.pool, request.priority),
             request.model_dump_json().encode(),
             headers={"Nats-Msg-Id": request.job_id},
         )

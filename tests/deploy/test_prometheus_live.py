@@ -175,7 +175,9 @@ async def test_prometheus_scrapes_the_services_and_fills_every_dashboard_panel(
 ) -> None:
     config, url = prometheus
     async with services_with_metrics(settings, endpoints) as ports:
-        assert set(ports) == deploy_jobs() == {"ticker", "runner", "recorder", "api"}
+        assert set(ports) == {"ticker", "runner", "recorder", "api"}
+        # The browser pool's runners are runners too, with the same metrics.
+        assert deploy_jobs() == {*ports, "runner-browser"}
         config.write_text(yaml.safe_dump(prometheus_config(ports)))
         async with running_prometheus(config, url) as http:
             rules = (await http.get("/api/v1/rules")).json()["data"]["groups"]

@@ -8,6 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.scrapers_bucket import load_catalogue
 from tests.api.api_support import store_runs
@@ -46,8 +47,9 @@ async def test_the_runner_scrapes_js_rendered_pages_http_sees_empty(
     runner = await start_runner()
     catalogue = await load_catalogue(nc.jetstream())
     assert {"browser", "cookie_scan"} <= set(catalogue.names())
-    assert catalogue["browser"].runner_id == runner.runner_id
-    assert "steps" in catalogue["browser"].params_schema["properties"]
+    browser = catalogue.entry(DEFAULT_POOL, "browser")
+    assert browser.runner_id == runner.runner_id
+    assert "steps" in browser.params_schema["properties"]
 
     params = listing(f"{browser_site.url}/js/1")
     rendered = await submit(nc, run_request(scraper="browser", params=params))

@@ -16,6 +16,7 @@ from natscron_runner import RunnerService
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import ItemBatch, JobEvent, RunRequest
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.runtime.clock import ManualClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings
@@ -80,7 +81,7 @@ def run_request(
 
 async def submit(nc: Client, request: RunRequest) -> str:
     await nc.jetstream().publish(
-        names.run_subject(request.priority),
+        names.run_subject(request.pool, request.priority),
         request.model_dump_json().encode(),
         headers={"Nats-Msg-Id": request.job_id},
     )
@@ -276,7 +277,7 @@ async def test_malformed_requests_are_terminated_and_counted(
     nc: Client, observer: Observer, start_runner: StartRunner
 ) -> None:
     runner = await start_runner()
-    subject = names.run_subject(Priority.NORMAL)
+    subject = names.run_subject(DEFAULT_POOL, Priority.NORMAL)
     await nc.jetstream().publish(subject, b"{not json")
     await nc.jetstream().publish(subject, b'{"job_id": "missing-fields"}')
     dotted = run_request().model_copy(update={"job_id": "bad.job >"})

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 from nats.js.api import KeyValueConfig
+from pydantic import ValidationError
 
 from natscron_runner.advertise import describe_scrapers
 from natscron_runner.scrapers import ENTRY_POINT_GROUP, ScrapeContext, ScraperRegistry
@@ -29,6 +30,7 @@ from natscron_shared.contract.catalogue import (
     check_job,
 )
 from natscron_shared.contract.messages import ScrapedItem, TriggerRequest
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.nats.scrapers_bucket import load_catalogue
 from natscron_shared.runtime.endpoints import Endpoints
 from tests.cli.test_cli import cli_env, run_cli
@@ -155,6 +157,90 @@ def test_an_entry_with_an_invalid_schema_is_left_out() -> None:
     assert catalogue.names() == ["ok"]
 
 
+def pooled_catalogue(*offers: tuple[str, str, dict[str, Any]]) -> Catalogue:
+    """(pool, scraper, params schema) as the runners of each pool would advertise them."""
+    now = datetime.now(UTC)
+    return Catalogue(
+        ScraperEntry(
+            scraper=scraper,
+            pool=pool,
+            params_schema=schema,
+            runner_id=f"r-{pool}",
+            advertised_at=now,
+        )
+        for pool, scraper, schema in offers
+    )
+
+
+STRICT = {"type": "object", "additionalProperties": False}
+OPEN = {"type": "object"}
+
+
+def test_a_job_runs_in_the_pool_it_names_or_the_one_its_scraper_is_offered_in() -> None:
+    catalogue = pooled_catalogue(
+        ("default", "http", OPEN),
+        ("browser", "http", OPEN),
+        ("browser", "browser", OPEN),
+        ("gpu", "ocr", OPEN),
+        ("gpu2", "ocr", OPEN),
+    )
+    assert catalogue.pools() == ["browser", "default", "gpu", "gpu2"]
+    assert check_job(catalogue, "http", {}) == "default", "the default pool first"
+    assert check_job(catalogue, "http", {}, "browser") == "browser"
+    assert check_job(catalogue, "browser", {}) == "browser", "the one pool that offers it"
+    assert check_job(catalogue, "ocr", {}, "gpu2") == "gpu2"
+    with pytest.raises(ScraperNotAdvertisedError) as caught:
+        check_job(catalogue, "ocr", {})
+    assert caught.value.detail == (
+        "pool: scraper 'ocr' is offered by pools gpu, gpu2, none of them the default: name"
+        " the one to run it in"
+    )
+
+
+def test_a_pool_that_does_not_offer_the_scraper_is_named() -> None:
+    catalogue = pooled_catalogue(("default", "http", OPEN), ("default", "noop", OPEN))
+    with pytest.raises(ScraperNotAdvertisedError) as caught:
+        check_job(catalogue, "browser", {}, "browser")
+    assert caught.value.code == "unknown_scraper"
+    assert caught.value.detail == (
+        "pool: no runner of pool 'browser' is up to run scraper 'browser' (pools up: default)"
+    )
+    with pytest.raises(ScraperNotAdvertisedError) as caught:
+        check_job(catalogue, "htp", {}, "default")
+    assert caught.value.detail == (
+        "pool: pool 'default' does not offer scraper 'htp' (it offers: http, noop)"
+        " (did you mean 'http'?)"
+    )
+    pooled = pooled_catalogue(("default", "http", OPEN), ("browser", "browser", OPEN))
+    with pytest.raises(ScraperNotAdvertisedError) as caught:
+        check_job(pooled, "browser", {}, "default")
+    assert caught.value.detail == (
+        "pool: pool 'default' does not offer scraper 'browser' (it offers: http); pools"
+        " offering it: browser"
+    )
+    with pytest.raises(ScraperNotAdvertisedError) as caught:
+        check_job(pooled, "selenium", {})
+    assert caught.value.detail == (
+        "scraper: unknown scraper 'selenium'; known: browser, http (in pools browser, default)"
+    )
+
+
+def test_params_are_checked_against_the_schema_of_the_chosen_pool() -> None:
+    catalogue = pooled_catalogue(("default", "x", STRICT), ("big", "x", OPEN))
+    assert check_job(catalogue, "x", {"more": 1}, "big") == "big"
+    with pytest.raises(ParamsRejectedError, match="params.more: unknown field"):
+        check_job(catalogue, "x", {"more": 1})
+
+
+def test_an_entry_from_before_pools_is_the_default_pools() -> None:
+    entry = ScraperEntry.model_validate_json(
+        '{"scraper": "noop", "runner_id": "r", "advertised_at": "2026-01-01T00:00:00Z"}'
+    )
+    assert entry.pool == DEFAULT_POOL
+    with pytest.raises(ValidationError):
+        ScraperEntry.model_validate({**entry.model_dump(), "pool": "Not.A.Pool"})
+
+
 def test_trigger_requests_are_checked_unless_they_say_unchecked() -> None:
     assert TriggerRequest(scraper="noop").unchecked is False
     assert TriggerRequest.model_validate({"scraper": "noop", "unchecked": True}).unchecked
@@ -173,7 +259,8 @@ async def short_ttl_catalogue(nc: Client) -> None:
 
 
 async def revision_of(nc: Client, scraper: str) -> int:
-    entry = await (await nc.jetstream().key_value(names.KV_SCRAPERS)).get(scraper)
+    key = names.scraper_key(DEFAULT_POOL, scraper)
+    entry = await (await nc.jetstream().key_value(names.KV_SCRAPERS)).get(key)
     return int(entry.revision or 0)
 
 
@@ -184,12 +271,13 @@ async def test_a_runner_advertises_its_scrapers_with_their_schemas(
     runner = await start_runner(runner_id="runner-a")
     catalogue = await load_catalogue(nc.jetstream())
     assert catalogue.names() == BUILTINS
-    noop = catalogue["noop"]
+    noop = catalogue.entry(DEFAULT_POOL, "noop")
     assert noop.runner_id == runner.runner_id == "runner-a"
     assert noop.params_schema == NoopParams.model_json_schema()
-    assert catalogue["http"].params_schema["additionalProperties"] is False
-    raw = await (await nc.jetstream().key_value(names.KV_SCRAPERS)).get("http")
+    assert catalogue.entry(DEFAULT_POOL, "http").params_schema["additionalProperties"] is False
+    raw = await (await nc.jetstream().key_value(names.KV_SCRAPERS)).get("default.http")
     assert raw.value is not None and json.loads(raw.value)["scraper"] == "http"
+    assert json.loads(raw.value)["pool"] == DEFAULT_POOL
 
 
 @pytest.mark.integration
@@ -222,7 +310,7 @@ async def test_entries_live_while_a_runner_renews_them_and_expire_after(
     )
     await eventually(
         lambda: load_catalogue(js),
-        lambda catalogue: catalogue["noop"].runner_id == "plain",
+        lambda catalogue: catalogue.entry(DEFAULT_POOL, "noop").runner_id == "plain",
         what="the live runner's entry",
     )
     await plain.stop()

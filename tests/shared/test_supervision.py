@@ -58,8 +58,8 @@ async def test_runner_process_whose_consumer_was_deleted_exits_non_zero(
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             await eventually(lambda: _status(http, "/readyz"), lambda s: s == 200, what="ready")
-            await nc.jetstream().delete_consumer(names.STREAM_JOBS, "runner-normal")
-            await nc.jetstream().delete_consumer(names.STREAM_JOBS, "runner-immediate")
+            await nc.jetstream().delete_consumer(names.STREAM_JOBS, "runner-default-normal")
+            await nc.jetstream().delete_consumer(names.STREAM_JOBS, "runner-default-immediate")
         _, err = await asyncio.wait_for(process.communicate(), 30)
     finally:
         if process.returncode is None:

@@ -39,6 +39,7 @@ from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.job_stats import ALL_TIME, SYSTEM_SCOPE
 from natscron_shared.contract.messages import JobEvent, RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.storage import Document
 from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.jetstream_layout import RUNNER_ACK_WAIT_SECONDS
@@ -73,8 +74,8 @@ REDELIVERED = "natscron_runner_redelivered_total"
 CONSUMERS = (
     # JOBS first: a runner acks a job only after its events are stored in EVENTS, so
     # EVENTS read after an empty JOBS holds every event there will be.
-    (names.STREAM_JOBS, names.runner_consumer(Priority.IMMEDIATE)),
-    (names.STREAM_JOBS, names.runner_consumer(Priority.NORMAL)),
+    (names.STREAM_JOBS, names.runner_consumer(DEFAULT_POOL, Priority.IMMEDIATE)),
+    (names.STREAM_JOBS, names.runner_consumer(DEFAULT_POOL, Priority.NORMAL)),
     (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
 )

@@ -17,6 +17,7 @@ from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.messages import RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
@@ -47,17 +48,21 @@ async def test_lane_lag_counts_the_jobs_waiting_in_each_lane(
     js = nc.jetstream()
     for _ in range(QUEUED):
         request = adhoc_request()
-        await js.publish(names.run_subject(request.priority), request.model_dump_json().encode())
+        await js.publish(
+            names.run_subject(request.pool, request.priority), request.model_dump_json().encode()
+        )
     registry = CollectorRegistry()
     lag = LaneLag(registry)
-    reporting = asyncio.create_task(lag.report(js))
+    reporting = asyncio.create_task(lag.report(js, DEFAULT_POOL))
     try:
 
         async def pending() -> tuple[float | None, float | None]:
             return (
-                registry.get_sample_value("natscron_runner_consumer_pending", {"lane": "normal"}),
                 registry.get_sample_value(
-                    "natscron_runner_consumer_pending", {"lane": "immediate"}
+                    "natscron_runner_consumer_pending", {"pool": DEFAULT_POOL, "lane": "normal"}
+                ),
+                registry.get_sample_value(
+                    "natscron_runner_consumer_pending", {"pool": DEFAULT_POOL, "lane": "immediate"}
                 ),
             )
 
@@ -65,7 +70,10 @@ async def test_lane_lag_counts_the_jobs_waiting_in_each_lane(
     finally:
         reporting.cancel()
     assert (
-        registry.get_sample_value("natscron_runner_consumer_ack_pending", {"lane": "normal"}) == 0
+        registry.get_sample_value(
+            "natscron_runner_consumer_ack_pending", {"pool": DEFAULT_POOL, "lane": "normal"}
+        )
+        == 0
     )
 
 
@@ -74,7 +82,9 @@ async def test_a_runner_reports_its_lanes_lag(start_runner: StartRunner) -> None
 
     async def reported() -> list[float | None]:
         return [
-            runner.registry.get_sample_value("natscron_runner_consumer_pending", {"lane": lane})
+            runner.registry.get_sample_value(
+                "natscron_runner_consumer_pending", {"pool": DEFAULT_POOL, "lane": lane}
+            )
             for lane in ("immediate", "normal")
         ]
 

@@ -15,6 +15,7 @@ from natscron_shared.contract.enums import Priority
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.messages import RunRequest
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.kv_watch import current_values
 from natscron_shared.nats.schedule_bucket import put_schedules
@@ -70,7 +71,7 @@ async def stored_in_order(js: JetStreamContext) -> list[RunRequest]:
     stored: list[tuple[int, RunRequest]] = []
     for priority in Priority:
         lane = await js.pull_subscribe_bind(
-            durable=names.runner_consumer(priority), stream=names.STREAM_JOBS
+            durable=names.runner_consumer(DEFAULT_POOL, priority), stream=names.STREAM_JOBS
         )
         try:
             for msg in await lane.fetch(batch=10_000, timeout=1):
@@ -88,7 +89,7 @@ async def stored_in_order(js: JetStreamContext) -> list[RunRequest]:
 async def serve_run_subjects(js: JetStreamContext, *priorities: Priority) -> None:
     """Make JOBS take only these lanes: a run request on another one finds no stream."""
     config = (await js.stream_info(names.STREAM_JOBS)).config
-    config.subjects = [names.run_subject(priority) for priority in priorities]
+    config.subjects = [names.run_subject(DEFAULT_POOL, priority) for priority in priorities]
     await js.update_stream(config)
 
 

@@ -18,6 +18,7 @@ from natscron_shared.contract.enums import Priority, ScheduledJobStatus
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.connection import to_json
 from natscron_shared.nats.schedule_bucket import put_schedules
@@ -56,7 +57,7 @@ class JobQueue:
     async def take(self) -> list[RunRequest]:
         for priority in Priority:
             subscription = await self._js.pull_subscribe_bind(
-                durable=names.runner_consumer(priority), stream=names.STREAM_JOBS
+                durable=names.runner_consumer(DEFAULT_POOL, priority), stream=names.STREAM_JOBS
             )
             try:
                 for msg in await subscription.fetch(batch=1000, timeout=0.2):

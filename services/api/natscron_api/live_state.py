@@ -1,20 +1,25 @@
 """What NATS holds now, as the API reads it: KV buckets, the lag of consumers, the scraper
-catalogue. A bucket or consumer that does not exist is `not_provisioned`."""
+catalogue, the jobs runners run. A bucket or consumer that does not exist is
+`not_provisioned`."""
 
 from datetime import datetime
 
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
+from pydantic import ValidationError
 
 from natscron_api.errors import ApiError
 from natscron_api.views import ConsumerLag
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import Catalogue
-from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.claims import JobClaim
 from natscron_shared.nats.jetstream_layout import kv_stream_name
 from natscron_shared.nats.kv_watch import current_values
 from natscron_shared.nats.scrapers_bucket import load_catalogue
+
+JOB_CLAIM_PREFIX = names.running_job_key("")
 
 
 class LiveState:
@@ -53,6 +58,20 @@ class LiveState:
     async def keys(self, bucket_name: str) -> list[str]:
         return list(await current_values(await self.bucket(bucket_name)))
 
+    async def running_jobs(self) -> list[JobClaim]:
+        """The jobs runners hold a claim on now (KV `running`, `job.<job_id>`); a value that
+        is no claim is left out."""
+        values = await current_values(await self.bucket(names.KV_RUNNING))
+        claims = []
+        for key, value in values.items():
+            if not key.startswith(JOB_CLAIM_PREFIX):
+                continue
+            try:
+                claims.append(JobClaim.model_validate_json(value))
+            except ValidationError:
+                continue
+        return claims
+
     async def catalogue(self) -> Catalogue:
         try:
             return await load_catalogue(self._js)
@@ -60,7 +79,18 @@ class LiveState:
             raise not_provisioned(names.KV_SCRAPERS) from None
 
     async def runner_lanes(self) -> list[ConsumerLag]:
-        return [await self.lag(names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority]
+        """Every consumer of stream JOBS (the lanes of every runner pool provisioned), by
+        name: the API needs no list of pools."""
+        try:
+            infos = await self._js.consumers_info(names.STREAM_JOBS)
+        except NotFoundError:
+            raise ApiError(
+                "not_provisioned",
+                f"stream {names.STREAM_JOBS} does not exist; run `natscron provision`",
+            ) from None
+        return sorted(
+            (_lag_of(names.STREAM_JOBS, info) for info in infos), key=lambda lag: lag.consumer
+        )
 
     async def lag(self, stream: str, consumer: str) -> ConsumerLag:
         try:
@@ -70,14 +100,18 @@ class LiveState:
                 "not_provisioned",
                 f"consumer {stream}/{consumer} does not exist; run `natscron provision`",
             ) from None
-        return ConsumerLag(
-            consumer=consumer,
-            stream=stream,
-            pending=info.num_pending or 0,
-            ack_pending=info.num_ack_pending or 0,
-            redelivered=info.num_redelivered or 0,
-            waiting_pulls=info.num_waiting or 0,
-        )
+        return _lag_of(stream, info)
+
+
+def _lag_of(stream: str, info: ConsumerInfo) -> ConsumerLag:
+    return ConsumerLag(
+        consumer=info.name,
+        stream=stream,
+        pending=info.num_pending or 0,
+        ack_pending=info.num_ack_pending or 0,
+        redelivered=info.num_redelivered or 0,
+        waiting_pulls=info.num_waiting or 0,
+    )
 
 
 def not_provisioned(bucket: str) -> ApiError:

@@ -71,8 +71,8 @@ class Specs:
         return BulkControlResult(results=views, changed=changed)
 
     async def create(self, spec: ScheduledJob, unchecked: bool = False) -> SpecWritten:
-        """Write a new spec; `already_exists` if its id is taken."""
-        await self._check(spec, unchecked)
+        """Write a new spec, with its runner pool; `already_exists` if its id is taken."""
+        spec = await self._checked(spec, unchecked)
         bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
         try:
             revision = await bucket.create(spec.scheduled_job_id, to_json(spec))
@@ -86,16 +86,17 @@ class Specs:
     async def replace(
         self, scheduled_job_id: str, spec: ScheduledJob, unchecked: bool = False
     ) -> SpecWritten:
-        """Write the spec under its id, created or replaced."""
+        """Write the spec under its id, created or replaced, with its runner pool."""
         if spec.scheduled_job_id != scheduled_job_id:
             raise ApiError(
                 "invalid_request",
                 f"the body names scheduled job {spec.scheduled_job_id!r}, the path"
                 f" {scheduled_job_id!r}",
             )
-        await self._check(spec, unchecked)
+        current = await self._live.get(names.KV_SCHEDULED_JOBS, scheduled_job_id)
+        spec = await self._checked(spec, unchecked, current)
         bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
-        existed = await self._live.get(names.KV_SCHEDULED_JOBS, scheduled_job_id) is not None
+        existed = current is not None
         revision = await bucket.put(scheduled_job_id, to_json(spec))
         return _written(spec, revision, created=not existed)
 
@@ -175,14 +176,26 @@ class Specs:
             stored_at or self._clock.now(),
         )
 
-    async def _check(self, spec: ScheduledJob, unchecked: bool) -> None:
+    async def _checked(
+        self, spec: ScheduledJob, unchecked: bool, current: bytes | None = None
+    ) -> ScheduledJob:
+        """The spec with the pool it runs in, as `natscron apply` writes it: checked, the one
+        its scraper is offered in unless it names one; unchecked, the one it had in
+        `current` (its value in KV) unless it names one."""
         if unchecked:
-            return
+            if spec.pool is not None or current is None:
+                return spec
+            try:
+                had = ScheduledJob.model_validate_json(current).pool
+            except ValidationError:
+                return spec
+            return spec.model_copy(update={"pool": had})
         catalogue = await self._live.catalogue()
         try:
-            check_job(catalogue, spec.scraper, spec.params)
+            pool = check_job(catalogue, spec.scraper, spec.params, spec.pool)
         except NoRunnersError:
             raise NoRunnersError(no_runners_message("pass unchecked=true")) from None
+        return spec.model_copy(update={"pool": pool})
 
 
 def _view(result: schedule_bucket.ControlResult) -> ControlResult:

@@ -1,10 +1,11 @@
 """Advertising this runner's scrapers in the scraper catalogue (KV `scrapers`).
 
-One entry per scraper, key = its name, value = `ScraperEntry` (description, the JSON
-schema of its params model, this runner's id, when). Put once before the runner counts as
-started, then every third of the bucket's TTL, so an entry outlives a missed renewal or two
-and expires once no live runner renews it. A stopping runner deletes nothing: another runner
-may advertise the same scrapers, and the TTL takes care of the rest.
+One entry per scraper, key = `<pool>.<scraper>`, value = `ScraperEntry` (this runner's
+pool, description, the JSON schema of its params model, this runner's id, when). Put once
+before the runner counts as started, then every third of the bucket's TTL, so an entry
+outlives a missed renewal or two and expires once no live runner renews it. A stopping
+runner deletes nothing: another runner of its pool may advertise the same scrapers, and the
+TTL takes care of the rest.
 """
 
 import asyncio
@@ -88,6 +89,7 @@ class Advertiser:
     def __init__(
         self,
         bucket: KeyValue,
+        pool: str,
         scrapers: Mapping[str, Advertised],
         runner_id: str,
         clock: Clock,
@@ -95,6 +97,7 @@ class Advertiser:
         nats_errors: Counter,
     ) -> None:
         self._bucket = bucket
+        self._pool = pool
         self._scrapers = dict(scrapers)
         self._runner_id = runner_id
         self._clock = clock
@@ -109,6 +112,7 @@ class Advertiser:
         return [
             ScraperEntry(
                 scraper=name,
+                pool=self._pool,
                 description=about.description,
                 params_schema=about.params_schema,
                 runner_id=self._runner_id,
@@ -119,7 +123,7 @@ class Advertiser:
 
     async def advertise(self) -> None:
         for entry in self.entries():
-            await self._bucket.put(entry.scraper, to_json(entry))
+            await self._bucket.put(names.scraper_key(entry.pool, entry.scraper), to_json(entry))
 
     async def run(self) -> None:
         """Renew every `interval_seconds`; a failed renewal is retried after a second."""
@@ -138,6 +142,7 @@ class Advertiser:
 
 async def start_advertising(
     js: JetStreamContext,
+    pool: str,
     registry: ScraperRegistry,
     runner_id: str,
     clock: Clock,
@@ -151,6 +156,7 @@ async def start_advertising(
     )
     advertiser = Advertiser(
         bucket,
+        pool,
         describe_scrapers(registry),
         runner_id,
         clock,
@@ -158,5 +164,10 @@ async def start_advertising(
         nats_errors,
     )
     await advertiser.advertise()
-    log.info("runner %s advertises scrapers %s", runner_id, ", ".join(advertiser.scraper_names()))
+    log.info(
+        "runner %s advertises scrapers %s in pool %s",
+        runner_id,
+        ", ".join(advertiser.scraper_names()),
+        pool,
+    )
     return advertiser

@@ -9,9 +9,9 @@ a redelivery, never a lost job.
 JetStream's delivery count, so a message handed back (the runner stops, a surplus
 fetch, a publish that failed, a runner that died) runs again as the same attempt. Only a
 failure with retries left makes a new attempt: a new run request for `attempt + 1`
-(`Nats-Msg-Id` `<job_id>:<attempt>`, `not_before` = now + backoff) is published on the
-same lane, after the `pending` event that announces it, and only then is the original
-acked. Publishing first means a crash in between leaves both messages: the original is
+(`Nats-Msg-Id` `<job_id>:<attempt>`, `not_before` = now + backoff) is published in the
+same pool and lane, after the `pending` event that announces it, and only then is the
+original acked. Publishing first means a crash in between leaves both messages: the original is
 redone, and if it fails again its retry message has the same msg id, which JetStream
 drops within the 15-minute duplicate window (redelivery comes after the 60 s ack wait);
 if it succeeds, the retry later runs once more for nothing. Acking first could lose the
@@ -314,9 +314,8 @@ class JobExecutor:
                     await self._last_runs.record(outcome.event)
                 if outcome.retry is not None:
                     retry = outcome.retry
-                    await publish(
-                        self._publisher, names.retry_subject(retry.priority), retry, retry.msg_id
-                    )
+                    subject = names.retry_subject(retry.pool, retry.priority)
+                    await publish(self._publisher, subject, retry, retry.msg_id)
             await claims.release()
             await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")
             if outcome.metric_status is not None:

@@ -1,9 +1,11 @@
-"""Consumer lag per lane, for dashboards and alerts: how many run requests wait in each
-lane's durable consumer (`num_pending`) and how many are out with a runner (unacked).
+"""Consumer lag per lane of the runner's pool, for dashboards and alerts: how many run
+requests wait in each lane's durable consumer (`num_pending`) and how many are out with a
+runner (unacked).
 
-The lanes are shared by every runner, so every runner reports the same numbers; take the
-`max` across instances. Asked of JetStream every `LAG_POLL_SECONDS`, not read from
-fetched messages: a saturated runner stops fetching exactly when the lag matters.
+The lanes are shared by every runner of the pool, so they all report the same numbers;
+take the `max` across instances, by pool and lane. Asked of JetStream every
+`LAG_POLL_SECONDS`, not read from fetched messages: a saturated runner stops fetching
+exactly when the lag matters.
 """
 
 import asyncio
@@ -26,27 +28,28 @@ class LaneLag:
         self.pending = Gauge(
             "natscron_runner_consumer_pending",
             "Run requests waiting in a lane's consumer, not yet delivered to a runner",
-            ["lane"],
+            ["pool", "lane"],
             registry=registry,
         )
         self.ack_pending = Gauge(
             "natscron_runner_consumer_ack_pending",
             "Run requests of a lane delivered and not yet acked (running, or waiting for"
             " their redelivery)",
-            ["lane"],
+            ["pool", "lane"],
             registry=registry,
         )
 
-    async def report(self, js: JetStreamContext) -> None:
-        """Refresh both gauges of every lane until cancelled. A transient NATS error
-        leaves the last values; a deleted consumer raises (the service stops)."""
+    async def report(self, js: JetStreamContext, pool: str) -> None:
+        """Refresh both gauges of every lane of `pool` until cancelled. A transient NATS
+        error leaves the last values; a deleted consumer raises (the service stops)."""
         while True:
             for lane in Priority:
+                consumer = names.runner_consumer(pool, lane)
                 try:
-                    info = await js.consumer_info(names.STREAM_JOBS, names.runner_consumer(lane))
+                    info = await js.consumer_info(names.STREAM_JOBS, consumer)
                 except TRANSIENT_NATS_ERRORS:
-                    log.debug("could not read the %s lane's consumer; keeping its lag", lane)
+                    log.debug("could not read consumer %s; keeping its lag", consumer)
                     continue
-                self.pending.labels(lane.value).set(info.num_pending or 0)
-                self.ack_pending.labels(lane.value).set(info.num_ack_pending or 0)
+                self.pending.labels(pool, lane.value).set(info.num_pending or 0)
+                self.ack_pending.labels(pool, lane.value).set(info.num_ack_pending or 0)
             await asyncio.sleep(LAG_POLL_SECONDS)

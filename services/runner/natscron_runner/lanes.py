@@ -1,4 +1,5 @@
-"""Pulling run requests: the `immediate` lane first, `normal` only when it is empty.
+"""Pulling run requests of the runner's pool: the `immediate` lane first, `normal` only
+when it is empty.
 
 Plain nats-py pull subscriptions: a FastStream subscriber consumes one subject on its
 own schedule, and cannot ask "immediate first, then normal only if that was empty".
@@ -24,17 +25,18 @@ NORMAL_WAIT_SECONDS = 0.5
 
 
 class Lanes:
-    """Bound to the durable pull consumers that `natscron provision` creates."""
+    """Bound to the durable pull consumers of one pool that `natscron provision` creates."""
 
-    def __init__(self, js: JetStreamContext, received: Counter) -> None:
+    def __init__(self, js: JetStreamContext, pool: str, received: Counter) -> None:
         self._js = js
+        self._pool = pool
         self._received = received
         self._subscriptions: dict[Priority, JetStreamContext.PullSubscription] = {}
 
     async def bind(self) -> None:
         for priority in (Priority.IMMEDIATE, Priority.NORMAL):
             self._subscriptions[priority] = await self._js.pull_subscribe_bind(
-                durable=names.runner_consumer(priority), stream=names.STREAM_JOBS
+                durable=names.runner_consumer(self._pool, priority), stream=names.STREAM_JOBS
             )
 
     async def close(self) -> None:
@@ -48,7 +50,7 @@ class Lanes:
         """Raise `NotProvisionedError` if a lane's consumer was deleted."""
         for priority in self._subscriptions:
             await consumer_still_exists(
-                self._js, names.STREAM_JOBS, names.runner_consumer(priority)
+                self._js, names.STREAM_JOBS, names.runner_consumer(self._pool, priority)
             )
 
     async def fetch(self, limit: int) -> list[Msg]:
@@ -70,5 +72,6 @@ class Lanes:
             with contextlib.suppress(nats.errors.Error):
                 await surplus.nak()
         if msgs[:limit]:
-            self._received.labels(names.runner_consumer(priority)).inc(len(msgs[:limit]))
+            consumer = names.runner_consumer(self._pool, priority)
+            self._received.labels(consumer).inc(len(msgs[:limit]))
         return msgs[:limit]

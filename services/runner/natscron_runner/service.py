@@ -19,6 +19,7 @@ from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.nats.connection import (
     TRANSIENT_NATS_ERRORS,
     JetStreamPublisher,
@@ -40,15 +41,20 @@ log = logging.getLogger(__name__)
 FETCH_ERROR_BACKOFF_SECONDS = 1.0
 SERVICE_NAME = "natscron-runner"
 PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
-NEEDS = Needs(
-    streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
-    buckets=(names.KV_RUNNING, names.KV_CANCELS, names.KV_LAST_RUNS, names.KV_SCREENSHOTS),
-    consumers=tuple((names.STREAM_JOBS, names.runner_consumer(p)) for p in Priority),
-)
+
+
+def needs(pool: str) -> Needs:
+    """What a runner of `pool` uses: its pool's two lanes among it."""
+    return Needs(
+        streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+        buckets=(names.KV_RUNNING, names.KV_CANCELS, names.KV_LAST_RUNS, names.KV_SCREENSHOTS),
+        consumers=tuple((names.STREAM_JOBS, names.runner_consumer(pool, p)) for p in Priority),
+    )
 
 
 class RunnerService(Service):
-    """Executes jobs from JetStream; see docs/architecture.md, "Runner".
+    """Executes jobs of its pool (`NATSCRON_RUNNER_POOL`) from JetStream; see
+    docs/architecture.md, "Runner".
 
     Stop: stop pulling, wait up to `shutdown_grace_seconds` for running jobs, then
     cancel the rest, whose messages go back to the queue for another runner (as the
@@ -70,6 +76,7 @@ class RunnerService(Service):
         self._clock: Clock = clock or SystemClock()
         self._scrapers = scrapers or ScraperRegistry(chromium_path=settings.chromium_path)
         self.runner_id = settings.runner_id or default_instance_id()
+        self.pool = settings.runner_pool
         self.metrics = RunnerMetrics.on(self.registry)
         self.lane_lag = LaneLag(self.registry)
         self._broker = new_broker(settings, endpoints.nats_url, f"natscron-runner-{self.runner_id}")
@@ -84,7 +91,15 @@ class RunnerService(Service):
     async def _start(self) -> None:
         await bounded(self._broker.connect(), f"NATS at {self._endpoints.nats_url}")
         js = jetstream_of(self._broker)
-        await require_provisioned(js, NEEDS, "runner")
+        if self.pool == DEFAULT_POOL:
+            await require_provisioned(js, needs(self.pool), "runner")
+        else:
+            await require_provisioned(
+                js,
+                needs(self.pool),
+                f"runner of pool {self.pool!r}",
+                f" with NATSCRON_RUNNER_POOLS naming {self.pool!r}",
+            )
         running = await js.key_value(names.KV_RUNNING)
         cancels = await js.key_value(names.KV_CANCELS)
         claims = ClaimBook(
@@ -92,9 +107,9 @@ class RunnerService(Service):
         )
         self.supervise("cancels", self.cancels.follow(cancels))
         await bounded(self.cancels.loaded.wait(), f"the KV {names.KV_CANCELS} watch")
-        self._lanes = Lanes(js, received_counter(self.registry))
+        self._lanes = Lanes(js, self.pool, received_counter(self.registry))
         await self._lanes.bind()
-        self.supervise("lane lag", self.lane_lag.report(js))
+        self.supervise("lane lag", self.lane_lag.report(js, self.pool))
         executor = JobExecutor(
             JetStreamPublisher(js, self.registry),
             self._scrapers,
@@ -121,13 +136,14 @@ class RunnerService(Service):
         )
         await self._micro.start(client_of(self._broker))
         advertiser = await start_advertising(
-            js, self._scrapers, self.runner_id, self._clock, self.metrics.nats_errors
+            js, self.pool, self._scrapers, self.runner_id, self._clock, self.metrics.nats_errors
         )
         self.supervise("advertise", advertiser.run())
         self._pulling = self.supervise("pull", self._pull(self._lanes, executor))
         log.info(
-            "runner %s pulling with concurrency %d",
+            "runner %s pulling from pool %s with concurrency %d",
             self.runner_id,
+            self.pool,
             self._settings.runner_concurrency,
         )
 

@@ -202,7 +202,7 @@ class BackfillHandler:
             return 0
         try:
             acks = await self._publisher.publish_many(
-                [(names.run_subject(run.priority), run, run.job_id) for run in runs]
+                [(names.run_subject(run.pool, run.priority), run, run.job_id) for run in runs]
             )
             events = [pending_event(run) for run in runs]
             await self._publisher.publish_many(

@@ -1,4 +1,6 @@
-"""Publishing a job: its run request on `jobs.run.<priority>`, then its `pending` event.
+"""Publishing a job: its run request on `jobs.run.<pool>.<priority>`, then its `pending`
+event. The pool is in the request (from the spec, resolved when it was applied), so the
+subject costs one string format per fire, nothing looked up.
 
 The run request goes first, and its `pending` event only once the request is acked: if
 the event is lost the runner's own events still carry the whole request, whereas a
@@ -34,7 +36,7 @@ class JobPublisher:
     async def publish_job(self, request: RunRequest) -> bool:
         """Publish the job; False if JetStream already had it (a duplicate slot)."""
         ack = await self._publisher.publish(
-            names.run_subject(request.priority), request, msg_id=request.job_id
+            names.run_subject(request.pool, request.priority), request, msg_id=request.job_id
         )
         pending = pending_event(request)
         await self._publisher.publish(
@@ -45,7 +47,10 @@ class JobPublisher:
     def frame_runs(self, requests: Sequence[RunRequest]) -> Framed:
         """The run requests encoded for the wire, ahead of their sending (`publish_framed`)."""
         return self._bulk.frame(
-            [Prepared(names.run_subject(r.priority), to_json(r), r.job_id) for r in requests]
+            [
+                Prepared(names.run_subject(r.pool, r.priority), to_json(r), r.job_id)
+                for r in requests
+            ]
         )
 
     async def publish_framed(self, framed: Framed, check: Callable[[], None]) -> list[Outcome]:

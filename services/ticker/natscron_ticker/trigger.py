@@ -6,9 +6,11 @@ bad request gets an error reply with a stable code. A request without a reply su
 a fire-and-forget trigger.
 
 An ad-hoc run is checked against the scraper catalogue (KV `scrapers`, what the live
-runners advertise) before it is queued: an unknown scraper or params its schema refuses
-get `unknown_scraper` or `invalid_params`; with no runner advertising, `no_runners`
-unless the request sets `unchecked`.
+runners advertise) before it is queued, in the pool it names or the one its scraper is
+offered in: an unknown scraper (or one its pool does not offer) or params its schema
+refuses get `unknown_scraper` or `invalid_params`; with no runner advertising, `no_runners`
+unless the request sets `unchecked` (then it runs in the pool it names, or the default).
+A scheduled job's run goes to the spec's pool, a retry to its job's.
 
 `retry_of` runs a failed or cancelled job again as a new job (`trigger: retry`, linked by
 `retry_of`), with the request its last event in EVENTS carries: `unknown_job` when EVENTS
@@ -48,6 +50,7 @@ from natscron_shared.contract.messages import (
     run_request_for,
 )
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS
 from natscron_shared.nats.jetstream_check import NotProvisionedError
 from natscron_shared.nats.request_reply import Endpoint
@@ -100,8 +103,9 @@ class TriggerHandler:
             message = f"Queued a retry of job {request.retry_of}"
         elif target is None:
             assert request.scraper is not None
+            pool = request.pool or DEFAULT_POOL
             if not request.unchecked:
-                await self._check(request.scraper, request.params)
+                pool = await self._check(request.scraper, request.params, request.pool)
             run = RunRequest(
                 job_id=adhoc_job_id(now),
                 trigger=Trigger.ADHOC,
@@ -109,10 +113,14 @@ class TriggerHandler:
                 created_at=now,
                 scraper=request.scraper,
                 params=request.params,
+                pool=pool,
                 max_retries=request.max_retries,
                 timeout_seconds=request.timeout_seconds,
             )
-            message = f"Queued ad-hoc {request.scraper} job to run {request.priority.value}"
+            message = (
+                f"Queued ad-hoc {request.scraper} job to run {request.priority.value}"
+                f" in pool {pool}"
+            )
         else:
             spec = await self._spec(target)
             run = run_request_for(
@@ -161,8 +169,9 @@ class TriggerHandler:
             }
         )
 
-    async def _check(self, scraper: str, params: dict[str, Any]) -> None:
-        """Refuse an ad-hoc run that no live runner could run, as `natscron apply` does."""
+    async def _check(self, scraper: str, params: dict[str, Any], pool: str | None) -> str:
+        """Refuse an ad-hoc run that no live runner could run, as `natscron apply` does;
+        the pool it runs in otherwise."""
         try:
             catalogue = await self._catalogue()
         except BucketNotFoundError as exc:
@@ -174,7 +183,7 @@ class TriggerHandler:
             raise UnavailableError(f"could not read the scraper catalogue: {exc!r}") from exc
         if not catalogue:
             raise NoRunnersError(no_runners_message('set "unchecked": true'))
-        check_job(catalogue, scraper, params)
+        return check_job(catalogue, scraper, params, pool)
 
     async def _spec(self, scheduled_job_id: str) -> ScheduledJob:
         """Read from KV, not the book, so a job applied a moment ago is already known.

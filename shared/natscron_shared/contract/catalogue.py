@@ -1,13 +1,15 @@
-"""The scraper catalogue: which scrapers the live runners can run, and the JSON schema of
-each one's params, so a job is checked where it is written, not when it runs.
+"""The scraper catalogue: which scrapers the live runners can run, in which runner pool, and
+the JSON schema of each one's params, so a job is checked where it is written, not when it
+runs.
 
-Every runner puts one `ScraperEntry` per scraper it has in KV `scrapers` (key: the
-scraper's name) at start and every third of the bucket's TTL. Runners with the same
-scrapers overwrite each other; an entry no live runner renews expires with the TTL, so
-the bucket holds what the runners up now advertise, and nothing when none is up.
+Every runner puts one `ScraperEntry` per scraper it has in KV `scrapers` (key:
+`<pool>.<scraper>`) at start and every third of the bucket's TTL. Runners of one pool with
+the same scrapers overwrite each other; an entry no live runner renews expires with the TTL,
+so the bucket holds what the runners up now advertise, and nothing when none is up.
 
 `natscron apply` and `jobs.trigger` read it (`natscron_shared.nats.scrapers_bucket`) and
-refuse a job whose scraper is not in it or whose params its schema rejects (`check_job`).
+refuse a job whose scraper no pool offers (or not the pool the job names) or whose params
+its schema rejects (`check_job`), which also says the pool the job runs in (`pool_for`).
 This module imports no runner code: a schema is plain JSON, checked with `jsonschema`.
 """
 
@@ -27,6 +29,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from natscron_shared.contract import names
 from natscron_shared.contract.errors import BadRequestError, NatscronError
 from natscron_shared.contract.models import Identifier
+from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,13 @@ MAX_LISTED_PROBLEMS = 5
 
 
 class ScraperEntry(BaseModel):
-    """The value under key `<scraper>` in KV `scrapers`, put by the runner that advertised it
-    last."""
+    """The value under key `<pool>.<scraper>` in KV `scrapers`, put by the runner of that pool
+    that advertised it last."""
 
     model_config = ConfigDict(frozen=True)
 
     scraper: Identifier
+    pool: PoolName = Field(default=DEFAULT_POOL, description="the pool of the runners")
     description: str = ""
     params_schema: dict[str, Any] = Field(
         default_factory=lambda: dict(OPEN_PARAMS_SCHEMA),
@@ -106,40 +110,104 @@ def schema_validator(schema: Mapping[str, Any]) -> Validator:
 
 
 class Catalogue:
-    """What the live runners advertise, by scraper name; false when nothing is."""
+    """What the live runners advertise, by pool and scraper name; false when nothing is."""
 
     def __init__(self, entries: Iterable[ScraperEntry] = ()) -> None:
-        self._entries: dict[str, ScraperEntry] = {}
-        self._validators: dict[str, Validator] = {}
+        self._entries: dict[tuple[str, str], ScraperEntry] = {}
+        self._validators: dict[tuple[str, str], Validator] = {}
         for entry in entries:
             try:
                 validator = schema_validator(entry.params_schema)
             except SchemaError as exc:
                 log.warning(
-                    "ignoring scraper %r advertised by %s: its params schema is invalid: %s",
+                    "ignoring scraper %r of pool %r advertised by %s: its params schema is"
+                    " invalid: %s",
                     entry.scraper,
+                    entry.pool,
                     entry.runner_id,
                     exc.message,
                 )
                 continue
-            self._entries[entry.scraper] = entry
-            self._validators[entry.scraper] = validator
+            self._entries[entry.pool, entry.scraper] = entry
+            self._validators[entry.pool, entry.scraper] = validator
 
     def __bool__(self) -> bool:
         return bool(self._entries)
 
     def __contains__(self, scraper: object) -> bool:
-        return scraper in self._entries
+        """Whether some pool offers `scraper`."""
+        return any(name == scraper for _, name in self._entries)
 
-    def __getitem__(self, scraper: str) -> ScraperEntry:
-        return self._entries[scraper]
+    def entries(self) -> list[ScraperEntry]:
+        return [self._entries[key] for key in sorted(self._entries)]
+
+    def entry(self, pool: str, scraper: str) -> ScraperEntry:
+        """`KeyError` if no runner of `pool` advertises `scraper`."""
+        return self._entries[pool, scraper]
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        """Every scraper some pool offers."""
+        return sorted({name for _, name in self._entries})
 
-    def problems(self, scraper: str, params: Mapping[str, Any]) -> list[Problem]:
-        """What the schema of `scraper` finds wrong with `params` (empty: nothing)."""
-        validator = self._validators[scraper]
+    def pools(self) -> list[str]:
+        """Every pool with a live runner."""
+        return sorted({pool for pool, _ in self._entries})
+
+    def pools_offering(self, scraper: str) -> list[str]:
+        return sorted(pool for pool, name in self._entries if name == scraper)
+
+    def offered_in(self, pool: str) -> list[str]:
+        return sorted(name for offering, name in self._entries if offering == pool)
+
+    def pool_for(self, scraper: str, pool: str | None = None) -> str:
+        """The pool a job of `scraper` runs in: `pool` if its runners offer the scraper; left
+        out, the default pool if it offers it, else the one pool that does. Raises
+        `ScraperNotAdvertisedError` naming the pool it looked for (or every pool up)."""
+        offering = self.pools_offering(scraper)
+        if pool is not None:
+            if pool in offering:
+                return pool
+            raise ScraperNotAdvertisedError([Problem("pool", self._not_in(scraper, pool))])
+        if DEFAULT_POOL in offering:
+            return DEFAULT_POOL
+        if len(offering) == 1:
+            return offering[0]
+        if offering:
+            raise ScraperNotAdvertisedError(
+                [
+                    Problem(
+                        "pool",
+                        f"scraper {scraper!r} is offered by pools {', '.join(offering)}, none"
+                        " of them the default: name the one to run it in",
+                    )
+                ]
+            )
+        known = self.names()
+        message = f"unknown scraper {scraper!r}; known: {', '.join(known)}"
+        pools = self.pools()
+        looked = "" if pools == [DEFAULT_POOL] else f" (in pools {', '.join(pools)})"
+        raise ScraperNotAdvertisedError(
+            [Problem("scraper", message + looked + _did_you_mean(scraper, known))]
+        )
+
+    def _not_in(self, scraper: str, pool: str) -> str:
+        offered = self.offered_in(pool)
+        if not offered:
+            return (
+                f"no runner of pool {pool!r} is up to run scraper {scraper!r} (pools up:"
+                f" {', '.join(self.pools())})"
+            )
+        elsewhere = self.pools_offering(scraper)
+        return (
+            f"pool {pool!r} does not offer scraper {scraper!r} (it offers:"
+            f" {', '.join(offered)})"
+            + (f"; pools offering it: {', '.join(elsewhere)}" if elsewhere else "")
+            + _did_you_mean(scraper, offered)
+        )
+
+    def problems(self, scraper: str, params: Mapping[str, Any], pool: str) -> list[Problem]:
+        """What the schema of `scraper` in `pool` finds wrong with `params` (empty: nothing)."""
+        validator = self._validators[pool, scraper]
         found: list[Problem] = []
         for error in sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.path))):
             for problem in _problems_of(best_match([error])):
@@ -148,26 +216,25 @@ class Catalogue:
         return found
 
 
-def check_job(catalogue: Catalogue, scraper: str, params: Mapping[str, Any]) -> None:
-    """Raise unless a live runner advertises `scraper` and its schema accepts `params`.
+def check_job(
+    catalogue: Catalogue, scraper: str, params: Mapping[str, Any], pool: str | None = None
+) -> str:
+    """The pool the job runs in (`Catalogue.pool_for`), once a live runner of it advertises
+    `scraper` and its schema accepts `params`; raise otherwise.
 
     `NoRunnersError` when the catalogue is empty; `ScraperNotAdvertisedError` (code
     `unknown_scraper`) or `ParamsRejectedError` (code `invalid_params`) naming the field.
     """
     if not catalogue:
         raise NoRunnersError(no_runners_message("skip the check"))
-    if scraper not in catalogue:
-        known = catalogue.names()
-        message = f"unknown scraper {scraper!r}; known: {', '.join(known)}"
-        raise ScraperNotAdvertisedError(
-            [Problem("scraper", message + _did_you_mean(scraper, known))]
-        )
-    problems = catalogue.problems(scraper, params)
+    chosen = catalogue.pool_for(scraper, pool)
+    problems = catalogue.problems(scraper, params, chosen)
     if problems:
         shown = problems[:MAX_LISTED_PROBLEMS]
         if len(problems) > len(shown):
             shown.append(Problem("params", f"and {len(problems) - len(shown)} more problems"))
         raise ParamsRejectedError(shown)
+    return chosen
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:

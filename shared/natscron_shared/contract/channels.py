@@ -36,27 +36,31 @@ class Channel:
     reply: tuple[type[BaseModel], ...] = ()
 
 
+POOL = "{pool}"
+
+
 def _run_lane(priority: Priority) -> Channel:
     return Channel(
-        names.run_subject(priority),
+        names.run_subject(POOL, priority),
         RunRequest,
         "ticker",
         "runner",
-        f"A job to run, {priority.value} lane; Nats-Msg-Id is the job id, so a slot is stored"
-        " once. Work-queue stream: each request is taken by one runner.",
+        f"A job to run, {priority.value} lane of a runner pool; Nats-Msg-Id is the job id, so"
+        " a slot is stored once. Work-queue stream: each request is taken by one runner of"
+        f" the pool, through consumer {names.runner_consumer(POOL, priority)}.",
         stream=names.STREAM_JOBS,
     )
 
 
 def _retry_lane(priority: Priority) -> Channel:
     return Channel(
-        names.retry_subject(priority),
+        names.retry_subject(POOL, priority),
         RunRequest,
         "runner",
         "runner",
-        f"The next attempt of a failed job, {priority.value} lane; Nats-Msg-Id is"
+        f"The next attempt of a failed job, {priority.value} lane of its pool; Nats-Msg-Id is"
         " job_id:attempt. The JOBS stream stores it as"
-        f" {names.run_subject(priority)} (a subject transform), so runners take it with"
+        f" {names.run_subject(POOL, priority)} (a subject transform), so runners take it with"
         " the lane's run requests and only the ticker publishes on jobs.run.",
         stream=names.STREAM_JOBS,
     )

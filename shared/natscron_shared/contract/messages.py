@@ -9,12 +9,14 @@ from natscron_shared.contract.attempts import MAX_METADATA_BYTES, AttemptRecord
 from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, Priority, Trigger
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.models import Identifier, JobId, ScheduledJob
+from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
+from natscron_shared.contract.schema_rules import exactly_one_of
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 class RunRequest(BaseModel):
-    """One attempt of a job to execute, published on `jobs.run.<priority>` with
+    """One attempt of a job to execute, published on `jobs.run.<pool>.<priority>` with
     `Nats-Msg-Id` = `msg_id` (the job id for attempt 1).
 
     The attempt number travels in the message, not in JetStream's delivery count: a
@@ -33,6 +35,11 @@ class RunRequest(BaseModel):
     created_at: AwareDatetime
     scraper: str
     params: dict[str, Any] = Field(default_factory=dict)
+    pool: str = Field(
+        default=DEFAULT_POOL,
+        description="the runner pool that runs it, and its retries (checked where it is"
+        " chosen: the spec, the trigger, the runner's settings)",
+    )
     max_retries: int = 0
     retry_backoff_seconds: float = 30.0
     timeout_seconds: float = 3600.0
@@ -128,15 +135,25 @@ class ItemBatch(BaseModel):
 
 
 class TriggerRequest(BaseModel):
-    """`jobs.trigger`: run a scheduled job now, or an ad-hoc job (scraper + params)."""
+    """`jobs.trigger`: run a scheduled job now, or an ad-hoc job (scraper + params). The JSON
+    schema says one of the four targets; the model also takes `scheduled_job_id` and `job_id`
+    together when they name the same scheduled job."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=exactly_one_of("scheduled_job_id", "job_id", "scraper", "retry_of"),
+    )
 
     scheduled_job_id: Identifier | None = None
     job_id: Identifier | None = Field(default=None, description="seed 001's name for the id")
     priority: Priority = Priority.IMMEDIATE
     scraper: Identifier | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    pool: PoolName | None = Field(
+        default=None,
+        description="the runner pool of an ad-hoc run; default: the pool its scraper is"
+        " offered in (ignored for a scheduled job, which runs in its own)",
+    )
     timeout_seconds: float = Field(default=3600.0, gt=0)
     max_retries: int = Field(default=0, ge=0, le=100)
     retry_of: JobId | None = Field(
@@ -205,6 +222,7 @@ def run_request_for(
         created_at=created_at,
         scraper=spec.scraper,
         params=spec.params,
+        pool=spec.pool or DEFAULT_POOL,
         max_retries=spec.max_retries,
         retry_backoff_seconds=spec.retry_backoff_seconds,
         timeout_seconds=spec.timeout_seconds,

@@ -43,20 +43,43 @@ WEBHOOKS_CONSUMER: Final = "webhooks"
 """EVENTS, final job events: the recorder's webhook sender, apart from its recording."""
 
 
-def run_subject(priority: Priority) -> str:
-    """`jobs.run.immediate` or `jobs.run.normal`."""
+def run_subject(pool: str, priority: Priority) -> str:
+    """`jobs.run.<pool>.<lane>`: a run request for the runners of one pool."""
+    return f"{JOBS_RUN_PREFIX}.{pool}.{priority.value}"
+
+
+def retry_subject(pool: str, priority: Priority) -> str:
+    """`jobs.retry.<pool>.<lane>`: a runner's retry of a failed attempt, in the pool and lane
+    of the attempt. The JOBS stream stores it as `jobs.run.<pool>.<lane>`
+    (`jetstream_layout`), so only the ticker publishes run requests."""
+    return f"{JOBS_RETRY_PREFIX}.{pool}.{priority.value}"
+
+
+def runner_consumer(pool: str, priority: Priority) -> str:
+    """Durable pull consumer shared by the runners of one pool for one lane."""
+    return f"runner-{pool}-{priority.value}"
+
+
+def legacy_run_subject(priority: Priority) -> str:
+    """`jobs.run.<lane>`, from before pools: the default pool's consumers still read it, so
+    what a deployment queued before its upgrade runs after it."""
     return f"{JOBS_RUN_PREFIX}.{priority.value}"
 
 
-def retry_subject(priority: Priority) -> str:
-    """`jobs.retry.<lane>`: a runner's retry of a failed attempt. The JOBS stream stores it
-    as `jobs.run.<lane>` (`jetstream_layout`), so only the ticker publishes run requests."""
+def legacy_retry_subject(priority: Priority) -> str:
+    """`jobs.retry.<lane>`, from before pools (a runner not yet upgraded): stored as
+    `jobs.run.<lane>`, which the default pool reads."""
     return f"{JOBS_RETRY_PREFIX}.{priority.value}"
 
 
-def runner_consumer(priority: Priority) -> str:
-    """Durable pull consumer shared by all runners for one lane."""
+def legacy_runner_consumer(priority: Priority) -> str:
+    """`runner-<lane>`, from before pools: `provision` replaces it with the default pool's."""
     return f"runner-{priority.value}"
+
+
+def scraper_key(pool: str, scraper: str) -> str:
+    """KV `scrapers`: the entry of one scraper as the runners of one pool advertise it."""
+    return f"{pool}.{scraper}"
 
 
 def job_event_subject(job_id: str) -> str:

@@ -98,6 +98,7 @@ class ScheduledJobDocument(TypedDict, total=False):
     max_runs: int | None
     scraper: str
     params: dict[str, Any]
+    pool: str | None
     priority: str
     concurrency_policy: str
     max_retries: int

@@ -55,12 +55,13 @@ async def consumer_still_exists(js: JetStreamContext, stream: str, durable: str)
         return
 
 
-async def require_provisioned(js: JetStreamContext, needs: Needs, who: str) -> None:
-    """Raise `NotProvisionedError` naming everything missing, and the command that fixes it."""
+async def require_provisioned(js: JetStreamContext, needs: Needs, who: str, how: str = "") -> None:
+    """Raise `NotProvisionedError` naming everything missing, and the command that fixes it
+    (`how`: what it must be told, if anything)."""
     missing = await _missing(js, needs)
     if missing:
         raise NotProvisionedError(
             f"JetStream lacks what the {who} needs: {', '.join(missing)}."
-            " Run `natscron provision` against this NATS server first"
+            f" Run `natscron provision`{how} against this NATS server first"
             " (compose and Kubernetes run it as a one-shot step before the services)"
         )

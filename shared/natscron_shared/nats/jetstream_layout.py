@@ -1,6 +1,7 @@
 """What natscron needs in JetStream: every stream, KV bucket and durable consumer of the
 contract, with its settings, in one place. `provision` creates it; services only check it."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nats.js.api import (
@@ -16,6 +17,7 @@ from nats.js.api import (
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
 from natscron_shared.contract.messages import MAX_MESSAGE_BYTES
+from natscron_shared.contract.pools import DEFAULT_POOL, with_default
 
 DUPLICATE_WINDOW_SECONDS = 15 * 60.0
 HISTORY_MAX_AGE_SECONDS = 14 * 24 * 3600.0
@@ -38,11 +40,13 @@ MAX_ACK_PENDING = 10_000
 KV_DUPLICATE_WINDOW_SECONDS = 120.0
 """What nats-py gives a KV bucket, or the bucket's TTL if that is shorter."""
 RETRIES_AS_RUNS = SubjectTransform(
-    src=f"{names.JOBS_RETRY_PREFIX}.*", dest=f"{names.JOBS_RUN_PREFIX}.{{{{wildcard(1)}}}}"
+    src=f"{names.JOBS_RETRY_PREFIX}.>", dest=f"{names.JOBS_RUN_PREFIX}.>"
 )
-"""JOBS stores a runner's retry (`jobs.retry.<lane>`) as a run request of its lane: the
-runners' consumers see one subject per lane, and only the ticker may publish on it.
-Run requests do not match `src`, so the stream leaves their subjects as they are."""
+"""JOBS stores a runner's retry (`jobs.retry.<pool>.<lane>`) as a run request of its pool and
+lane: the runners' consumers see one subject per pool and lane, and only the ticker may
+publish on it. Run requests do not match `src`, so the stream leaves their subjects as they
+are. A runner from before pools retries on `jobs.retry.<lane>`, stored as `jobs.run.<lane>`."""
+ANY_POOL = "*"
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,34 @@ class Consumer:
 
 
 @dataclass(frozen=True)
+class RetiredConsumer:
+    """A consumer of an older layout that `provision` deletes, and why."""
+
+    stream: str
+    name: str
+    reason: str
+
+
+RETIRED_CONSUMERS = tuple(
+    RetiredConsumer(
+        names.STREAM_JOBS,
+        names.legacy_runner_consumer(p),
+        f"replaced by {names.runner_consumer(DEFAULT_POOL, p)}, which reads its subject",
+    )
+    for p in Priority
+)
+"""The lanes' consumers from before pools: on a work-queue stream two consumers may not
+share a subject, so the default pool's cannot be created while they exist. Deleting one
+loses no message (a work queue keeps each until it is acked): its unacked ones go to the
+default pool's consumer at once."""
+
+
+@dataclass(frozen=True)
 class JetStreamLayout:
     streams: tuple[StreamConfig, ...]
     buckets: tuple[KeyValueConfig, ...]
     consumers: tuple[Consumer, ...]
+    retired: tuple[RetiredConsumer, ...] = ()
 
 
 def kv_stream_name(bucket: str) -> str:
@@ -93,8 +121,10 @@ def _streams(replicas: int) -> tuple[StreamConfig, ...]:
         _stream(
             names.STREAM_JOBS,
             [
-                *(names.run_subject(p) for p in Priority),
-                *(names.retry_subject(p) for p in Priority),
+                *(names.run_subject(ANY_POOL, p) for p in Priority),
+                *(names.retry_subject(ANY_POOL, p) for p in Priority),
+                *(names.legacy_run_subject(p) for p in Priority),
+                *(names.legacy_retry_subject(p) for p in Priority),
             ],
             RetentionPolicy.WORK_QUEUE,
             replicas,
@@ -156,22 +186,29 @@ def _buckets(
     )
 
 
-def _consumers() -> tuple[Consumer, ...]:
-    runners = tuple(
-        Consumer(
-            names.STREAM_JOBS,
-            ConsumerConfig(
-                durable_name=names.runner_consumer(p),
-                filter_subject=names.run_subject(p),
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=RUNNER_ACK_WAIT_SECONDS,
-                max_deliver=-1,
-                max_ack_pending=MAX_ACK_PENDING,
-            ),
-        )
-        for p in Priority
+def _runner_consumer(pool: str, priority: Priority) -> Consumer:
+    """One lane of one pool. The default pool's also reads the lane's subject from before
+    pools (`jobs.run.<lane>`), so what was queued there runs after an upgrade."""
+    subjects = [names.run_subject(pool, priority)]
+    if pool == DEFAULT_POOL:
+        subjects.append(names.legacy_run_subject(priority))
+    return Consumer(
+        names.STREAM_JOBS,
+        ConsumerConfig(
+            durable_name=names.runner_consumer(pool, priority),
+            filter_subject=None if len(subjects) > 1 else subjects[0],
+            filter_subjects=subjects if len(subjects) > 1 else None,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=RUNNER_ACK_WAIT_SECONDS,
+            max_deliver=-1,
+            max_ack_pending=MAX_ACK_PENDING,
+        ),
     )
+
+
+def _consumers(pools: tuple[str, ...]) -> tuple[Consumer, ...]:
+    runners = tuple(_runner_consumer(pool, p) for pool in pools for p in Priority)
     recorders = tuple(
         Consumer(
             stream,
@@ -207,12 +244,17 @@ def _consumers() -> tuple[Consumer, ...]:
 
 
 def jetstream_layout(
-    replicas: int, lease_ttl_seconds: float, claim_ttl_seconds: float = CLAIM_TTL_SECONDS
+    replicas: int,
+    lease_ttl_seconds: float,
+    claim_ttl_seconds: float = CLAIM_TTL_SECONDS,
+    pools: Sequence[str] = (),
 ) -> JetStreamLayout:
     """Everything natscron needs; `replicas` copies of each stream and bucket. The two
-    TTLs are those of the ticker lease and of the runners' claims (KV `running`)."""
+    TTLs are those of the ticker lease and of the runners' claims (KV `running`); `pools`
+    the runner pools besides the default one, each with its two lanes' consumers."""
     return JetStreamLayout(
         streams=_streams(replicas),
         buckets=_buckets(replicas, lease_ttl_seconds, claim_ttl_seconds),
-        consumers=_consumers(),
+        consumers=_consumers(with_default(pools)),
+        retired=RETIRED_CONSUMERS,
     )

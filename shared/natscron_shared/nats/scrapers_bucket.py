@@ -17,8 +17,9 @@ LOAD_TIMEOUT_SECONDS = 10.0
 
 async def load_catalogue(js: JetStreamContext) -> Catalogue:
     """What the live runners advertise now: the current values of KV `scrapers` (expired
-    ones are gone). An entry that does not parse, or whose key is not its scraper, is
-    skipped. Raises nats-py's errors (`BucketNotFoundError` if it is not provisioned)."""
+    ones are gone). An entry that does not parse, or whose key is not `<pool>.<scraper>`, is
+    skipped (a runner from before pools put its entry under the scraper's name alone). Raises
+    nats-py's errors (`BucketNotFoundError` if it is not provisioned)."""
     bucket = await js.key_value(names.KV_SCRAPERS)
     async with asyncio.timeout(LOAD_TIMEOUT_SECONDS):
         values = await current_values(bucket)
@@ -32,7 +33,13 @@ def _parse(key: str, value: bytes) -> ScraperEntry | None:
     except ValidationError:
         log.warning("ignoring KV %s entry %r: not a scraper entry", names.KV_SCRAPERS, key)
         return None
-    if entry.scraper != key:
-        log.warning("ignoring KV %s entry %r: it names %r", names.KV_SCRAPERS, key, entry.scraper)
+    if names.scraper_key(entry.pool, entry.scraper) != key:
+        log.warning(
+            "ignoring KV %s entry %r: it names scraper %r of pool %r",
+            names.KV_SCRAPERS,
+            key,
+            entry.scraper,
+            entry.pool,
+        )
         return None
     return entry

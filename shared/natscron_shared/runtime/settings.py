@@ -1,12 +1,32 @@
 """Configuration from `NATSCRON_*` environment variables."""
 
+import re
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
 from natscron_shared.nats.seed_servers import any_credentials, seed_servers
+
+ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
+"""What a browser sends in `Origin`: a scheme, a host (or an IPv6 literal) and a port."""
+
+
+def cors_origins(text: str) -> list[str]:
+    """`https://a.example,http://localhost:3000` -> the origins; `*` alone allows any."""
+    origins = [origin.strip() for origin in text.split(",") if origin.strip()]
+    if origins == ["*"]:
+        return origins
+    bad = [origin for origin in origins if not ORIGIN.match(origin)]
+    if bad or not origins:
+        raise ValueError(
+            f"NATSCRON_API_CORS_ORIGINS: {bad[0] if bad else text!r} is not an origin; write"
+            " scheme://host[:port] without a path (https://app.example.com), comma-separated,"
+            " or * alone"
+        )
+    return origins
 
 
 class Settings(BaseSettings):
@@ -68,6 +88,15 @@ class Settings(BaseSettings):
     )
     runner_concurrency: int = Field(default=4, ge=1)
     runner_id: str | None = None
+    runner_pool: PoolName = Field(
+        default=DEFAULT_POOL,
+        description="the runner pool a runner takes jobs from and advertises its scrapers in",
+    )
+    runner_pools: Annotated[tuple[PoolName, ...], NoDecode] = Field(
+        default=(DEFAULT_POOL,),
+        description="the runner pools `provision` (and `up`) create consumers for, separated"
+        " by commas (default,browser); the default pool always is one",
+    )
     chromium_path: Path | None = Field(
         default=None,
         description="the Chromium the runner's browser scrapers launch; default `chromium`"
@@ -127,6 +156,20 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = Field(
         default=None, description="static bearer tokens: TOKEN:SCOPE[,TOKEN:SCOPE]"
     )
+    api_cors_origins: str | None = Field(
+        default=None,
+        description="origins whose browser pages may call the API, comma-separated"
+        " (https://app.example.com,http://localhost:3000), or `*` for any; unset: no CORS"
+        " headers, so browsers keep pages of other origins out",
+    )
+
+    @field_validator("runner_pools", mode="before")
+    @classmethod
+    def split_pools(cls, pools: object) -> object:
+        """`default,browser` from the environment; a sequence as it is."""
+        if isinstance(pools, str):
+            return tuple(pool.strip() for pool in pools.split(",") if pool.strip())
+        return pools
 
     @field_validator("nats_url")
     @classmethod
@@ -135,6 +178,18 @@ class Settings(BaseSettings):
         if urls is not None:
             seed_servers(urls)
         return urls
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def check_cors_origins(cls, origins: str | None) -> str | None:
+        """Each an origin as browsers send it: scheme, host and port only, no path."""
+        if origins is not None:
+            cors_origins(origins)
+        return origins
+
+    @property
+    def api_cors_origin_list(self) -> list[str]:
+        return [] if self.api_cors_origins is None else cors_origins(self.api_cors_origins)
 
     @model_validator(mode="after")
     def check_nats_connection(self) -> Self:

@@ -149,3 +149,41 @@ def _step(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ValueError(f"step {text!r} is not a whole number of at least 1")
     return int(text)
+
+
+_NUMBERS = {
+    (0, 59): "[1-5][0-9]|[0-9]",
+    (0, 23): "1[0-9]|2[0-3]|[0-9]",
+    (1, 31): "[12][0-9]|3[01]|[1-9]",
+    (1, 12): "1[0-2]|[1-9]",
+    (0, 7): "[0-7]",
+}
+"""Each value written one way only (after any leading zeros), so a regular expression engine
+that backtracks never tries the same text many ways."""
+
+
+def _any_case(name: str) -> str:
+    return "".join(f"[{letter.upper()}{letter}]" for letter in name)
+
+
+def _field_pattern(field: _Field) -> str:
+    """One field's syntax, as `_values` reads it: numbers in range (any leading zeros), its
+    names in any case, `*` (and `?` in the day fields), ranges, steps, comma lists."""
+    names = "".join(f"|{_any_case(name)}" for name in field.names)
+    value = f"(0*({_NUMBERS[field.low, field.high]}){names})"
+    star = r"\*|\?" if field.name.startswith("day") else r"\*"
+    item = f"({star}|{value}(-{value})?)(/0*[1-9][0-9]*)?"
+    return f"{item}(,{item})*"
+
+
+def _cron_pattern() -> str:
+    second, minute, hour, day, month, weekday = (_field_pattern(field) for field in _FIELDS)
+    gap = "[ \t]+"
+    fields = gap.join((minute, hour, day, month, weekday))
+    return f"^[ \t]*({second}{gap})?{fields}[ \t]*$"
+
+
+CRON_PATTERN = _cron_pattern()
+"""The syntax as a regular expression, for JSON schemas: every expression `parse_cron`
+accepts matches it, fields split by spaces or tabs. What it cannot say is refused by
+`parse_cron` alone: a range running backwards, a day of month no month has."""

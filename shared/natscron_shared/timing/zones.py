@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from importlib.resources import files
 from zoneinfo import ZoneInfo
 
 PROBE_STEP = timedelta(days=3)
@@ -23,6 +24,13 @@ FALL_BACK_LIMIT = timedelta(days=2)
 # Offset changes are looked for in these years only, away from the ends of `datetime`.
 FIRST_YEAR, LAST_YEAR = 2, 9998
 _SECOND = timedelta(seconds=1)
+
+
+@cache
+def iana_zones() -> frozenset[str]:
+    """The IANA zone names, from the pinned `tzdata` package: the same list on every machine
+    (and in every JSON schema), where the system's time zone files differ."""
+    return frozenset(files("tzdata").joinpath("zones").read_text().split())
 
 
 @cache
