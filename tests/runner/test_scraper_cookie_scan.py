@@ -27,7 +27,9 @@ def scan_params(site: BrowserTestSite, **more: Any) -> dict[str, Any]:
         "url": f"{site.url}/consent",
         "custom_pages": ["/consent/custom"],
         "accept_selector": "#accept",
-        "network_idle_seconds": 1,
+        # The default wait: the tracker a click loads sets its cookie after the click returns,
+        # and on a loaded machine a shorter wait can read the jar before it has run.
+        "network_idle_seconds": 5,
         "page_timeout_seconds": 10,
         **more,
     }
