@@ -278,7 +278,11 @@ class DecisionDocument(TypedDict, total=False):
     job_id: str | None
     cause_job_id: str | None
     note: str | None
-    recorded_at: datetime
+    starts_at: datetime
+    """What it covers, from: `after`, `slot` or `at`, whichever it has first."""
+    ends_at: datetime | None
+    """...to: `until`, `slot` or `at`; null while a window is open. Retention deletes a
+    decision by it, as a run by its creation."""
 
 
 # --- indexes -----------------------------------------------------------------------------------
@@ -304,9 +308,8 @@ INDEXES: dict[str, tuple[Index, ...]] = {
         Index((("created_at", DESCENDING),)),  # every run, newest first
         Index((("scheduled_job_id", ASCENDING), ("scheduled_for", ASCENDING))),  # explain
     ),
-    # A schedule's decisions about the slots up to a moment (explain), and its oldest
-    # (retention); an open window (`until` null) sorts first.
-    DECISIONS: (Index((("scheduled_job_id", ASCENDING), ("until", ASCENDING))),),
+    # A schedule's decisions ending after a moment (explain), or before one (retention).
+    DECISIONS: (Index((("scheduled_job_id", ASCENDING), ("ends_at", ASCENDING))),),
     SCHEDULED_JOBS: (Index((("scheduled_job_id", ASCENDING),), unique=True),),
     ITEMS: (Index((("key", ASCENDING),), unique=True),),
 }
