@@ -30,12 +30,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from natscron_api.auth import Authenticator, Forbidden, Principal, Scope, Unauthorized
 from natscron_api.commands import Commands
+from natscron_api.explain import Explain
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
 from natscron_api.requests import BackfillRange
 from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
+from natscron_api.timeline import Explanation
 from natscron_api.views import (
     BulkControl,
     BulkControlResult,
@@ -136,6 +138,10 @@ def _screenshots(request: Request) -> Screenshots:
     return _operations(request).screenshots
 
 
+def _explain(request: Request) -> Explain:
+    return _operations(request).explain
+
+
 def _specs(request: Request) -> Specs:
     return _operations(request).specs
 
@@ -165,6 +171,7 @@ def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 QueriesDep = Annotated[Queries, Depends(_queries)]
 ScreenshotsDep = Annotated[Screenshots, Depends(_screenshots)]
 SpecsDep = Annotated[Specs, Depends(_specs)]
+ExplainDep = Annotated[Explain, Depends(_explain)]
 CommandsDep = Annotated[Commands, Depends(_commands)]
 StatusDep = Annotated[Status, Depends(_status)]
 Reader = Annotated[Principal, Depends(_caller(Scope.READ))]
@@ -240,6 +247,28 @@ async def job_stats(
     hours: Annotated[int, Query(ge=1, le=24 * 14, description="recent UTC hours")] = 24,
 ) -> JobStats:
     return await queries.job_stats(scheduled_job_id, hours)
+
+
+@scheduled_jobs.get(
+    "/scheduled-jobs/{scheduled_job_id}/explain",
+    response_model=Explanation,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="Why each slot in a range fired, moved, merged or did not run",
+)
+async def explain(
+    explain: ExplainDep,
+    _: Reader,
+    scheduled_job_id: ScheduledJobId,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="the first nominal instant, included; default end - 1 day"),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description="the range's end, excluded; default now"),
+    ] = None,
+) -> Explanation:
+    return await explain.explain(scheduled_job_id, _utc(start), _utc(end))
 
 
 # --- schedule specs, in KV scheduled_jobs --------------------------------------------------

@@ -25,6 +25,7 @@ from natscron_api.requests import (
     CancelJob,
     CreateSchedule,
     DescribeSchedule,
+    ExplainSchedule,
     JobRef,
     ListJobs,
     ListSchedules,
@@ -90,6 +91,12 @@ ENDPOINTS: tuple[ApiEndpoint, ...] = (
         PreviewSchedule,
         lambda ops, r: ops.specs.preview(r.scheduled_job_id, r.count, r.after),
         "the next fire times, and the schedule in words",
+    ),
+    ApiEndpoint(
+        "schedules.explain",
+        ExplainSchedule,
+        lambda ops, r: ops.explain.explain(r.scheduled_job_id, r.start, r.end),
+        "why each slot in a range fired, moved, merged or did not run",
     ),
     ApiEndpoint(
         "schedules.backfill",

@@ -6,7 +6,9 @@ returns a view model (`views.py`) or raises an error with a stable code (`errors
 - `Specs`: the specs in KV `scheduled_jobs` (written, paused, resumed, deleted, previewed);
 - `Commands`: runs triggered, retried, backfilled and cancelled, through the services;
 - `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts);
-- `Screenshots`: the pictures runners kept of failed browser scrapes (KV `screenshots`).
+- `Screenshots`: the pictures runners kept of failed browser scrapes (KV `screenshots`);
+- `Explain`: why each slot of a schedule fired, moved, merged or did not run (the spec in
+  KV, the runs and decision records in MongoDB).
 """
 
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api.commands import Commands
+from natscron_api.explain import Explain
 from natscron_api.live_state import LiveState
 from natscron_api.queries import Queries
 from natscron_api.screenshots import Screenshots
@@ -31,6 +34,7 @@ class Operations:
     commands: Commands
     status: Status
     screenshots: Screenshots
+    explain: Explain
 
     @classmethod
     def over(cls, client: Client, db: AsyncDatabase[Document], clock: Clock) -> "Operations":
@@ -43,4 +47,5 @@ class Operations:
             commands=Commands(client),
             status=Status(client, live, db, clock),
             screenshots=Screenshots(queries, live),
+            explain=Explain(live, db, clock),
         )
