@@ -301,7 +301,9 @@ async def explain(
         UtcDatetime | None,
         Query(
             alias="from",
-            description="the first nominal instant, included (UTC if no offset); default to - 1 day",
+            description=(
+                "the first nominal instant, included (UTC if no offset); default a day before to"
+            ),
         ),
     ] = None,
     end: Annotated[
