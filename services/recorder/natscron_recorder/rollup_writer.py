@@ -101,7 +101,8 @@ class RollupWriter:
         fields: Document = {}
         runs = rollup.runs.get(scheduled_job_id)
         if runs:
-            counter = await self._failures_counter(scheduled_job_id, rollup.flush_id)
+            counted = {rollup.flush_id, *known.get("applied_flushes", [])}
+            counter = await self._failures_counter(scheduled_job_id, counted)
             fields.update(await advance(known, runs, counter))
             await self._pause_if_failing(scheduled_job_id, known, fields, now)
         next_run = rollup.next_runs.get(scheduled_job_id)
@@ -125,13 +126,13 @@ class RollupWriter:
             assert threshold is not None
             await self._auto_pause(scheduled_job_id, after, threshold, now)
 
-    async def _failures_counter(self, scheduled_job_id: str, flush_id: str) -> FailuresAfter:
-        """Counts the failures already in the history or in this flush: not those of flushes
-        still open, which add theirs when they are applied."""
+    async def _failures_counter(self, scheduled_job_id: str, counted: set[str]) -> FailuresAfter:
+        """Counts the failures already in the history (`counted`: this flush and those
+        applied to it; a flush no longer open is applied everywhere), not those of flushes
+        still to be applied here, which add theirs when they are."""
         open_flushes = {
-            doc["_id"]
-            async for doc in self._db[RECORDER_FLUSHES].find({"_id": {"$ne": flush_id}}, {"_id": 1})
-        }
+            doc["_id"] async for doc in self._db[RECORDER_FLUSHES].find({}, {"_id": 1})
+        } - counted
 
         async def failures_after(after: datetime) -> int:
             failures = self._db[JOBS].find(

@@ -22,6 +22,7 @@ JOB_STATS = "job_stats"
 ITEMS = "items"
 MIGRATED_RUNS = "migrated_runs"
 RECORDER_FLUSHES = "recorder_flushes"
+DECISIONS = "decisions"
 
 Document = dict[str, Any]
 """Any document, as the driver reads it: a legacy one, a query, an update."""
@@ -177,6 +178,10 @@ class JobDocument(TypedDict, total=False):
     statistics: set by the write that made it final, so it is counted once."""
     finished_at: datetime
     """The moment the job counts at (its `completed_at`, else its final event's `at`)."""
+    nominal_at: datetime | None
+    """The slot's nominal instant, when the run was fired away from it (`moved_by`)."""
+    moved_by: list[str]
+    """Why: `dst_gap`, `jitter` (`natscron_shared.contract.messages.SlotMove`)."""
     # the most advanced event, by (attempt, status rank)
     status: str
     attempt: int
@@ -284,6 +289,31 @@ class MigratedRunDocument(TypedDict):
     counted_at: datetime
 
 
+# --- decisions (`natscron_shared.contract.decisions`) ----------------------------------------
+
+
+class DecisionDocument(TypedDict, total=False):
+    """One per decision `key`: the fields of every record of it merged (a set field is never
+    unset again), `_id` the key."""
+
+    _id: Required[str]
+    scheduled_job_id: Required[str]
+    kind: Required[str]
+    at: datetime
+    after: datetime | None
+    until: datetime | None
+    slot: datetime | None
+    slots: int | None
+    job_id: str | None
+    cause_job_id: str | None
+    note: str | None
+    starts_at: datetime
+    """What it covers, from: `after`, `slot` or `at`, whichever it has first."""
+    ends_at: datetime | None
+    """...to: `until`, `slot` or `at`; null while a window is open. Retention deletes a
+    decision by it, as a run by its creation."""
+
+
 # --- indexes -----------------------------------------------------------------------------------
 
 ASCENDING: Literal[1] = 1
@@ -306,8 +336,14 @@ INDEXES: dict[str, tuple[Index, ...]] = {
         ),
         Index((("created_at", DESCENDING),)),  # every run, newest first
         Index((("count_flush", ASCENDING),)),  # the jobs of a flush to count again
+        Index((("scheduled_job_id", ASCENDING), ("scheduled_for", ASCENDING))),  # explain
     ),
+    # A schedule's decisions ending after a moment (explain), or before one (retention).
+    DECISIONS: (Index((("scheduled_job_id", ASCENDING), ("ends_at", ASCENDING))),),
     SCHEDULED_JOBS: (Index((("scheduled_job_id", ASCENDING),), unique=True),),
+    # A recorder's own flushes (kept alive). Created with the others at start: SecantusDB
+    # was seen failing to start after a SIGKILL right after it created a collection.
+    RECORDER_FLUSHES: (Index((("owner", ASCENDING),)),),
     ITEMS: (Index((("key", ASCENDING),), unique=True),),
 }
 """What every query and guarded upsert relies on. The unique ones are part of correctness:
