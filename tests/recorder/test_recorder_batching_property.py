@@ -1,18 +1,21 @@
-"""Property: any batching, order and duplication of a set of jobs' events, flushed at any
-moments, by one recorder or two, yields the same `jobs` documents (their attempts and
-metadata included), run history and statistics documents as recording them one at a
-time."""
+"""Property: any batching, order and duplication of a set of jobs' events, held for any
+time, flushed at any moments, by one recorder or two, yields the same `jobs` documents
+(their attempts and metadata included), run history and statistics documents as recording
+them one at a time."""
 
 import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
+from nats.aio.msg import Msg
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.event_batch import EventBatchWriter
+from natscron_recorder.hold import EventHold
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, RunRequest
@@ -25,6 +28,7 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=3)
 EXAMPLES = 8
+HOLD_SECONDS = 2.0
 SCHEDULES = ("a", "b", "c")
 
 
@@ -136,10 +140,19 @@ WRITER_OWN = {"_id": 0, "updated_at": 0, "revision": 0, "count_flush": 0}
 async def drain(
     writer: EventBatchWriter, batches: list[list[JobEvent]], rng: random.Random
 ) -> None:
+    """As the recorder does: each batch through the hold (messages stand-ins, time passing
+    a random 0-2 hold times per batch), what it lets go written, a flush now and then."""
+    hold = EventHold(HOLD_SECONDS)
+    clock = NOW
     for batch in batches:
-        await writer.record(batch, [], NOW)
+        clock += timedelta(seconds=rng.uniform(0, 2 * HOLD_SECONDS))
+        due = hold.take([(cast(Msg, object()), event) for event in batch], clock)
+        await writer.record([event for _, event in due], [], NOW)
         if rng.random() < 0.3:
             await writer.flush(NOW)
+    rest = hold.take([], clock + timedelta(seconds=HOLD_SECONDS))
+    assert not len(hold)
+    await writer.record([event for _, event in rest], [], NOW)
     await writer.flush(NOW)
 
 

@@ -59,7 +59,10 @@ class BatchConsumer:
         mongo: MongoHealth,
         clock: Clock,
         stopping: asyncio.Event,
+        store_when_idle: bool = False,
     ) -> None:
+        """`store_when_idle`: a fetch that found nothing calls the store with no message,
+        for it to write what it holds once its time is up."""
         self._js = js
         self._stream = stream
         self.durable = durable
@@ -71,6 +74,7 @@ class BatchConsumer:
         self._mongo = mongo
         self._clock = clock
         self._stopping = stopping
+        self._store_when_idle = store_when_idle
         self._subscription: JetStreamContext.PullSubscription | None = None
 
     async def bind(self) -> None:
@@ -87,6 +91,8 @@ class BatchConsumer:
                     batch=self._batch_size, timeout=self._max_wait
                 )
             except TimeoutError:
+                if self._store_when_idle:
+                    await self._record([])
                 continue
             except TRANSIENT_NATS_ERRORS:
                 self._metrics.nats_errors.labels("fetch").inc()
@@ -115,12 +121,13 @@ class BatchConsumer:
                     "terminating a bad message on %s (%s): %s", msg.subject, exc.reason, exc
                 )
                 await settle_quietly(msg.term(), "terminate", f"a message on {msg.subject}")
-        if not good:
+        if not good and (msgs or not self._store_when_idle):
             return
         ack_now = await self._store_until_done(good)
         if ack_now is None:
             return
-        self._metrics.batch_size.labels(self.durable).observe(len(good))
+        if good:
+            self._metrics.batch_size.labels(self.durable).observe(len(good))
         for _, message in good:
             self._metrics.messages.labels(KINDS[type(message)]).inc()
         for msg in ack_now:

@@ -49,6 +49,8 @@ class EventsRecorded:
     runs_finished: int
     scheduled_runs_finished: tuple[tuple[str, JobStatus], ...] = ()
     """(scheduled job id, final status) of each finished run of a scheduled job."""
+    ack_now: tuple[Msg, ...] = ()
+    """Schedule events' messages a newer event of their schedule makes redundant."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,19 @@ class OpenFlush:
     """Whether its `recorder_flushes` document is written (before any job naming it)."""
     dirty: bool = False
     """A write of its jobs failed half-way: its rollup is counted again from the jobs."""
-    held: list[Msg] = field(default_factory=list)
-    """Messages to ack once its rollup is applied."""
+    held: dict[str, Msg] = field(default_factory=dict)
+    """The message of each schedule's newest event, to ack once the rollup is applied."""
+
+    def add_next_run(self, event: ScheduleEvent, msg: Msg | None) -> Msg | None:
+        """Adds a schedule event; the message it makes redundant, to ack now."""
+        known = self.rollup.next_runs.get(event.scheduled_job_id)
+        if known is not None and event.at <= known.at:
+            return msg
+        self.rollup.next_runs[event.scheduled_job_id] = event
+        older = self.held.pop(event.scheduled_job_id, None)
+        if msg is not None:
+            self.held[event.scheduled_job_id] = msg
+        return older
 
 
 def coalesce_jobs(events: list[JobEvent]) -> list[JobEvent]:
@@ -100,10 +113,13 @@ class EventBatchWriter:
         job_events: list[JobEvent],
         schedule_events: list[ScheduleEvent],
         now: datetime,
-        hold: list[Msg] | None = None,
+        schedule_msgs: list[Msg] | None = None,
     ) -> EventsRecorded:
-        """Writes the jobs; their runs and the schedule events count in the open flush,
-        whose `flush` acks `hold`."""
+        """Writes the jobs; their runs and the schedule events count in the open flush.
+        `schedule_msgs` (the messages of `schedule_events`, in order) are acked by the
+        flush, but for those made redundant by a newer event (`ack_now`)."""
+        if not job_events and not schedule_events:
+            return EventsRecorded(jobs_written=0, runs_finished=0)
         jobs = coalesce_jobs(job_events)
         attempts = ended_attempts(job_events)
         async with self._lock:
@@ -118,9 +134,11 @@ class EventBatchWriter:
                 raise
             for final in written.finals:
                 flush.rollup.add_final(final)
-            for event in schedule_events:
-                flush.rollup.add_next_run(event)
-            flush.held += hold or []
+            ack_now = []
+            for index, event in enumerate(schedule_events):
+                msg = schedule_msgs[index] if schedule_msgs is not None else None
+                if (redundant := flush.add_next_run(event, msg)) is not None:
+                    ack_now.append(redundant)
             if flush.rollup.runs_finished >= self._flush_runs:
                 self.flush_due.set()
         finished = [f for f in written.finals if f.status.is_finished_run]
@@ -130,6 +148,7 @@ class EventBatchWriter:
             scheduled_runs_finished=tuple(
                 (f.scheduled_job_id, f.status) for f in finished if f.scheduled_job_id is not None
             ),
+            ack_now=tuple(ack_now),
         )
 
     async def flush(self, now: datetime) -> FlushRecorded:
@@ -146,7 +165,7 @@ class EventBatchWriter:
         recorded = FlushRecorded()
         while self._closed:
             recorded = _add(recorded, await self._apply(self._closed[0], now))
-            for msg in self._closed.pop(0).held:
+            for msg in self._closed.pop(0).held.values():
                 await settle_quietly(msg.ack(), "ack", f"a message on {msg.subject}")
         for flush_id in await self._log.stale(now):
             log.warning("counting again flush %s of a recorder that stopped", flush_id)

@@ -16,6 +16,7 @@ class RecorderMetrics:
     bad_messages: Counter
     documents: Counter
     runs_finished: Counter
+    held_events: Gauge
     schedule_runs: Counter
     batch_size: Histogram
     write_duration: Histogram
@@ -46,6 +47,11 @@ class RecorderMetrics:
                 "natscron_recorder_documents_written_total",
                 "MongoDB documents written, by collection",
                 ["collection"],
+                registry=registry,
+            ),
+            held_events=Gauge(
+                "natscron_recorder_held_events",
+                "Job events held (unacked) until their job ends or the hold time passes",
                 registry=registry,
             ),
             runs_finished=Counter(

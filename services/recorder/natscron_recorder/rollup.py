@@ -64,11 +64,6 @@ class Rollup:
                 FinishedRun(job.job_id, job.status, job.finished_at)
             )
 
-    def add_next_run(self, event: ScheduleEvent) -> None:
-        known = self.next_runs.get(event.scheduled_job_id)
-        if known is None or event.at > known.at:
-            self.next_runs[event.scheduled_job_id] = event
-
     @property
     def runs_finished(self) -> int:
         return sum(len(runs) for runs in self.runs.values())

@@ -13,6 +13,7 @@ from natscron_recorder.batch_consumer import BatchConsumer, Store
 from natscron_recorder.decision_batch import DecisionWriter
 from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.flusher import Flusher
+from natscron_recorder.hold import EventHold
 from natscron_recorder.items_batch import ItemBatchWriter
 from natscron_recorder.metrics import RecorderMetrics
 from natscron_recorder.mongo_health import MongoHealth
@@ -113,6 +114,7 @@ class RecorderService(Service):
                 mongo=self.mongo_health,
                 clock=self._clock,
                 stopping=self._stopping,
+                store_when_idle=durable == names.RECORDER_EVENTS_CONSUMER,
             )
             for stream, durable in CONSUMERS
         ]
@@ -146,20 +148,31 @@ class RecorderService(Service):
         log.info("recorder writing to MongoDB database %s", db.name)
 
     def _events_store(self, writer: EventBatchWriter) -> Store:
+        hold = EventHold(self._settings.recorder_hold_seconds)
+
         async def store(messages: list[tuple[Msg, Stored]]) -> list[Msg]:
-            """Schedule events are acked by their flush: nothing else keeps them."""
-            held = [msg for msg, m in messages if isinstance(m, ScheduleEvent)]
-            recorded = await writer.record(
-                [m for _, m in messages if isinstance(m, JobEvent)],
-                [m for _, m in messages if isinstance(m, ScheduleEvent)],
-                self._clock.now(),
-                hold=held,
-            )
+            """Job events are held until their job ends (`hold.py`); schedule events are
+            acked by their flush (nothing else keeps them)."""
+            now = self._clock.now()
+            jobs = hold.take([(msg, m) for msg, m in messages if isinstance(m, JobEvent)], now)
+            schedules = [(msg, m) for msg, m in messages if isinstance(m, ScheduleEvent)]
+            try:
+                recorded = await writer.record(
+                    [event for _, event in jobs],
+                    [event for _, event in schedules],
+                    now,
+                    schedule_msgs=[msg for msg, _ in schedules],
+                )
+            except BaseException:
+                hold.put_back(jobs, now)
+                raise
+            self.metrics.held_events.set(len(hold))
             self.metrics.documents.labels("jobs").inc(recorded.jobs_written)
             self.metrics.runs_finished.inc(recorded.runs_finished)
             for scheduled_job_id, status in recorded.scheduled_runs_finished:
                 self.metrics.schedule_runs.labels(scheduled_job_id, status.value).inc()
-            return [msg for msg, m in messages if not isinstance(m, ScheduleEvent)]
+            others = [msg for msg, m in messages if not isinstance(m, JobEvent | ScheduleEvent)]
+            return [msg for msg, _ in jobs] + list(recorded.ack_now) + others
 
         return store
 

@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     recorder_batch_max_wait_seconds: float = Field(
         default=1.0, gt=0, le=30, description="how long an idle fetch waits for messages"
     )
+    recorder_hold_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=20,
+        description="how long the recorder holds a job's pending and running events (unacked)"
+        " waiting for its final one, so that a short job is written once",
+    )
     recorder_flush_seconds: float = Field(
         default=5.0,
         gt=0,
