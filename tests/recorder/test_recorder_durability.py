@@ -9,6 +9,10 @@ EVENTS (pending, running, completed per job), so the only writer racing the kill
 recorder. Set NATSCRON_STRESS_CPU=1 to run it with a CPU-bound process beside it, as on a
 busy machine (how the lost write was first seen); NATSCRON_DURABILITY_KILLS sets how many
 kills (default 6).
+
+And a recorder SIGKILLed while it holds events of unfinished jobs and while a flush of
+finished ones is due loses and doubles nothing: the held events come again, the flush's
+runs are counted again from their jobs.
 """
 
 import asyncio
@@ -24,15 +28,18 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron.embedded import die_with_parent, free_port
+from natscron_recorder.flushes import STALE_SECONDS
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.job_stats import ALL_TIME
 from natscron_shared.contract.messages import JobEvent, RunRequest
+from natscron_shared.contract.storage import Document
 from natscron_shared.runtime.mongo import database_of, new_client
 from tests.processes import Fleet, RestartableMongo, first_change
-from tests.servers import Server
+from tests.servers import Server, with_database
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -74,6 +81,15 @@ def events_of(number: int, at: datetime) -> list[JobEvent]:
     ]
 
 
+async def publish(js: JetStreamContext, events: list[JobEvent]) -> None:
+    for event in events:
+        await js.publish(
+            names.job_event_subject(event.job.job_id),
+            event.model_dump_json().encode(),
+            stream=names.STREAM_EVENTS,
+        )
+
+
 async def publish_jobs(js: JetStreamContext, stop: asyncio.Event) -> int:
     """Publishes jobs' events until `stop`; the number of jobs published."""
     published = 0
@@ -81,12 +97,7 @@ async def publish_jobs(js: JetStreamContext, stop: asyncio.Event) -> int:
         at = datetime.now(UTC)
         batch = [events_of(published + n, at) for n in range(JOBS_PER_TICK)]
         for events in zip(*batch, strict=True):  # every job's pending, then running, ...
-            for event in events:
-                await js.publish(
-                    names.job_event_subject(event.job.job_id),
-                    event.model_dump_json().encode(),
-                    stream=names.STREAM_EVENTS,
-                )
+            await publish(js, list(events))
         published += JOBS_PER_TICK
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), TICK_SECONDS)
@@ -184,6 +195,91 @@ async def test_no_acked_event_is_lost_to_mongodb_kills_right_after_writes(
         raise
     finally:
         stop.set()
+        await client.close()
+        await fleet.kill_all()
+        assert fleet.survivors() == []
+
+
+async def check_exact(db: AsyncDatabase[Document], jobs: int) -> None:
+    """Jobs 0..`jobs`-1 completed, each schedule's history and statistics counting each once."""
+    docs = await db["jobs"].find({}, {"_id": 0, "job_id": 1, "status": 1}).to_list()
+    assert sorted(d["job_id"] for d in docs) == [f"job-{n:06d}" for n in range(jobs)]
+    assert {d["status"] for d in docs} == {JobStatus.COMPLETED.value}
+    for index, scheduled_job_id in enumerate(SCHEDULES):
+        runs = len(range(index, jobs, len(SCHEDULES)))
+        schedule = await db["scheduled_jobs"].find_one({"scheduled_job_id": scheduled_job_id})
+        assert schedule is not None
+        hours = await db["job_stats"].find({"scope": scheduled_job_id}).to_list()
+        all_time = [d for d in hours if d["period"] == ALL_TIME]
+        assert len(all_time) == 1
+        summed = sum(d["runs"] for d in hours if d["period"] != ALL_TIME)
+        found = (schedule["run_count"], all_time[0]["runs"], all_time[0]["duration_count"], summed)
+        assert found == (runs,) * 4, scheduled_job_id
+    system = await db["job_stats"].find_one({"_id": f"*|{ALL_TIME}"})
+    assert system is not None and (system["runs"], system["completed"]) == (jobs, jobs)
+
+
+@pytest.mark.timeout(240)
+async def test_a_recorder_killed_holding_events_and_with_a_flush_due_counts_each_run_once(
+    nats_server: Server, mongo_server: Server, nc: Client, tmp_path: Path
+) -> None:
+    database = f"kills_{os.getpid()}_{random.randrange(10**6)}"
+    fleet = Fleet(
+        log_dir=tmp_path,
+        base_env={
+            "NATSCRON_NATS_URL": nats_server.url,
+            "NATSCRON_MONGO_URL": with_database(mongo_server.url, database),
+            "NATSCRON_DATA_DIR": str(tmp_path / "data"),
+            # A flush never comes before the kill; the hold never ends before it either.
+            "NATSCRON_RECORDER_FLUSH_SECONDS": "60",
+            "NATSCRON_RECORDER_HOLD_SECONDS": "20",
+        },
+    )
+    recorder = fleet.service("recorder", "recorder")
+    restarted = fleet.service(
+        "recorder-restarted",
+        "recorder",
+        NATSCRON_RECORDER_FLUSH_SECONDS="1",
+        NATSCRON_RECORDER_HOLD_SECONDS="2",
+    )
+    js = nc.jetstream()
+    client = new_client(with_database(mongo_server.url, database))
+    db = database_of(client)
+    at = datetime.now(UTC)
+    finished = [events_of(n, at) for n in range(40)]
+    unfinished = [events_of(n, at) for n in range(40, 60)]
+    try:
+        await recorder.start()
+        await recorder.wait_ready()
+        await publish(js, [event for events in finished for event in events])
+        await publish(js, [event for events in unfinished for event in events[:2]])
+        await eventually(
+            lambda: recorder.metric(RUNS_FINISHED), lambda n: n == 40, what="finished written"
+        )
+        await eventually(
+            lambda: recorder.metric("natscron_recorder_held_events"),
+            lambda n: n == 40,
+            what="the unfinished jobs' events held",
+        )
+        assert await db["recorder_flushes"].count_documents({}) == 1  # due, not applied
+        assert await db["jobs"].count_documents({}) == 40  # the held ones not written
+        await recorder.kill()
+
+        await publish(js, [events[2] for events in unfinished])
+        await restarted.start()
+        await restarted.wait_ready()
+        await eventually(lambda: drained(js), lambda d: d == (0, 0), within=60, what="drained")
+        await eventually(
+            lambda: db["recorder_flushes"].count_documents({}),
+            lambda n: n == 0,
+            within=STALE_SECONDS + 90,
+            what="the killed recorder's flush counted again, the new one applied",
+        )
+        await check_exact(db, 60)
+    except BaseException:
+        print(fleet.log_tails())
+        raise
+    finally:
         await client.close()
         await fleet.kill_all()
         assert fleet.survivors() == []
