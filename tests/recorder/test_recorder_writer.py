@@ -51,7 +51,7 @@ async def record(
     writer = EventBatchWriter(db.client, db)
     recorded = await writer.record(events, schedule_events or [], NOW)
     await writer.flush(NOW)
-    return recorded.jobs_written
+    return recorded.jobs_inserted + recorded.jobs_updated
 
 
 async def save_items(db: AsyncDatabase[Document], *batches: ItemBatch) -> int:

@@ -20,7 +20,7 @@ once their flush is applied, since nothing else keeps them.
 import asyncio
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from nats.aio.msg import Msg
@@ -45,7 +45,8 @@ DEFAULT_FLUSH_RUNS = 20_000
 
 @dataclass(frozen=True)
 class EventsRecorded:
-    jobs_written: int
+    jobs_inserted: int
+    jobs_updated: int
     runs_finished: int
     scheduled_runs_finished: tuple[tuple[str, JobStatus], ...] = ()
     """(scheduled job id, final status) of each finished run of a scheduled job."""
@@ -58,6 +59,8 @@ class FlushRecorded:
     flushes: int = 0
     schedules_written: int = 0
     stats_written: int = 0
+    flush_writes: int = 0
+    """`recorder_flushes` documents written (opened, kept alive, deleted)."""
 
 
 @dataclass
@@ -119,7 +122,7 @@ class EventBatchWriter:
         `schedule_msgs` (the messages of `schedule_events`, in order) are acked by the
         flush, but for those made redundant by a newer event (`ack_now`)."""
         if not job_events and not schedule_events:
-            return EventsRecorded(jobs_written=0, runs_finished=0)
+            return EventsRecorded(jobs_inserted=0, jobs_updated=0, runs_finished=0)
         jobs = coalesce_jobs(job_events)
         attempts = ended_attempts(job_events)
         async with self._lock:
@@ -143,7 +146,8 @@ class EventBatchWriter:
                 self.flush_due.set()
         finished = [f for f in written.finals if f.status.is_finished_run]
         return EventsRecorded(
-            jobs_written=written.writes,
+            jobs_inserted=written.inserts,
+            jobs_updated=written.updates,
             runs_finished=len(finished),
             scheduled_runs_finished=tuple(
                 (f.scheduled_job_id, f.status) for f in finished if f.scheduled_job_id is not None
@@ -169,10 +173,9 @@ class EventBatchWriter:
                 await settle_quietly(msg.ack(), "ack", f"a message on {msg.subject}")
         for flush_id in await self._log.stale(now):
             log.warning("counting again flush %s of a recorder that stopped", flush_id)
-            recorded = _add(
-                recorded, await self._apply(OpenFlush(Rollup(flush_id), True, True), now)
-            )
-        return recorded
+            stale = OpenFlush(Rollup(flush_id), registered=True, dirty=True)
+            recorded = _add(recorded, await self._apply(stale, now))
+        return replace(recorded, flush_writes=self._log.take_writes())
 
     async def _apply(self, flush: OpenFlush, now: datetime) -> FlushRecorded:
         rollup = flush.rollup

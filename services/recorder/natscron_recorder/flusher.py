@@ -53,8 +53,9 @@ class Flusher:
             self._mongo.failed(exc, self._clock.now())
             log.warning("flush failed, trying again: %s", exc)
             return False
-        self._metrics.documents.labels("scheduled_jobs").inc(recorded.schedules_written)
-        self._metrics.documents.labels("job_stats").inc(recorded.stats_written)
+        self._metrics.documents.labels("scheduled_jobs", "update").inc(recorded.schedules_written)
+        self._metrics.documents.labels("job_stats", "upsert").inc(recorded.stats_written)
+        self._metrics.documents.labels("recorder_flushes", "upsert").inc(recorded.flush_writes)
         return True
 
     async def _wait(self, seconds: float) -> None:

@@ -34,11 +34,18 @@ class FlushLog:
         self._db = db
         self.owner = uuid.uuid4().hex[:12]
         self._numbers = itertools.count(1)
+        self._writes = 0
+
+    def take_writes(self) -> int:
+        """The documents written since the last call."""
+        writes, self._writes = self._writes, 0
+        return writes
 
     def new_id(self) -> str:
         return f"{self.owner}-{next(self._numbers)}"
 
     async def open(self, flush_id: str, now: datetime) -> None:
+        self._writes += 1
         await self._db[RECORDER_FLUSHES].update_one(
             {"_id": flush_id},
             {"$set": {"alive_at": now}, "$setOnInsert": {"owner": self.owner, "opened_at": now}},
@@ -46,11 +53,13 @@ class FlushLog:
         )
 
     async def keep_alive(self, now: datetime) -> None:
-        await self._db[RECORDER_FLUSHES].update_many(
+        result = await self._db[RECORDER_FLUSHES].update_many(
             {"owner": self.owner}, {"$set": {"alive_at": now}}
         )
+        self._writes += result.modified_count
 
     async def close(self, flush_id: str) -> None:
+        self._writes += 1
         await self._db[RECORDER_FLUSHES].delete_one({"_id": flush_id})
 
     async def stale(self, now: datetime) -> list[str]:

@@ -43,7 +43,8 @@ STORED_FIELDS = {
 
 @dataclass
 class JobsWritten:
-    writes: int = 0
+    inserts: int = 0
+    updates: int = 0
     finals: list[FinalJob] = field(default_factory=list)
 
 
@@ -146,18 +147,18 @@ class JobWriter:
                 if index in raced:
                     again[event.job.job_id] = event
                 else:
-                    written.writes += 1
+                    written.inserts += 1
                     if "count_flush" in doc:
                         written.finals.append(final_job(event))
         if updates:
             result = await self._db[JOBS].bulk_write([u for _, u, _ in updates], ordered=False)
             if result.matched_count == len(updates):
-                written.writes += len(updates)
+                written.updates += len(updates)
                 written.finals += [final_job(event) for event, _, final in updates if final]
             else:
                 # Which matched is not told: read them all again; what was written by
                 # this call shows as done (and its finals by their `count_flush`).
-                written.writes += result.modified_count
+                written.updates += result.modified_count
                 again.update({event.job.job_id: event for event, _, _ in updates})
         return again
 

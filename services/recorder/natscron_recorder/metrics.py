@@ -45,8 +45,9 @@ class RecorderMetrics:
             ),
             documents=Counter(
                 "natscron_recorder_documents_written_total",
-                "MongoDB documents written, by collection",
-                ["collection"],
+                "MongoDB documents written, by collection and kind of write (insert, update,"
+                " upsert)",
+                ["collection", "kind"],
                 registry=registry,
             ),
             held_events=Gauge(

@@ -167,7 +167,8 @@ class RecorderService(Service):
                 hold.put_back(jobs, now)
                 raise
             self.metrics.held_events.set(len(hold))
-            self.metrics.documents.labels("jobs").inc(recorded.jobs_written)
+            self.metrics.documents.labels("jobs", "insert").inc(recorded.jobs_inserted)
+            self.metrics.documents.labels("jobs", "update").inc(recorded.jobs_updated)
             self.metrics.runs_finished.inc(recorded.runs_finished)
             for scheduled_job_id, status in recorded.scheduled_runs_finished:
                 self.metrics.schedule_runs.labels(scheduled_job_id, status.value).inc()
@@ -179,8 +180,8 @@ class RecorderService(Service):
     def _items_store(self, writer: ItemBatchWriter) -> Store:
         async def store(messages: list[tuple[Msg, Stored]]) -> list[Msg]:
             recorded = await writer.record([m for _, m in messages if isinstance(m, ItemBatch)])
-            self.metrics.documents.labels("items").inc(recorded.items_written)
-            self.metrics.documents.labels("jobs").inc(recorded.batches_counted)
+            self.metrics.documents.labels("items", "upsert").inc(recorded.items_written)
+            self.metrics.documents.labels("jobs", "update").inc(recorded.batches_counted)
             return [msg for msg, _ in messages]
 
         return store
@@ -188,7 +189,7 @@ class RecorderService(Service):
     def _decisions_store(self, writer: DecisionWriter) -> Store:
         async def store(messages: list[tuple[Msg, Stored]]) -> list[Msg]:
             recorded = await writer.record([m for _, m in messages if isinstance(m, Decision)])
-            self.metrics.documents.labels("decisions").inc(recorded)
+            self.metrics.documents.labels("decisions", "upsert").inc(recorded)
             return [msg for msg, _ in messages]
 
         return store
