@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from natscron_recorder.auto_pause import crossed
-from natscron_recorder.guarded import guarded_bulk_upsert
+from natscron_recorder.guarded import DUPLICATE_KEY, guarded_bulk_upsert
 from natscron_recorder.rollup import Rollup
 from natscron_recorder.stats import applied
 from natscron_shared.contract.enums import JobStatus
@@ -40,6 +41,8 @@ SCHEDULE_FIELDS = {
 }
 """What a flush reads of a scheduled job: not its spec, but for its threshold."""
 MAX_RACES = 20
+CHUNK = 1000
+"""Scheduled jobs read and written per round trip."""
 
 AutoPauser = Callable[[str, int, int, datetime], Awaitable[None]]
 """Pauses a scheduled job: (id, consecutive failures, failure_threshold, now)."""
@@ -62,12 +65,47 @@ class RollupWriter:
 
     async def apply(self, rollup: Rollup, now: datetime) -> RollupWritten:
         """Idempotent: a flush applied before changes nothing."""
+        ids = sorted({*rollup.runs, *rollup.next_runs})
         schedules = 0
-        for scheduled_job_id in sorted({*rollup.runs, *rollup.next_runs}):
-            schedules += await self._apply_schedule(rollup, scheduled_job_id, now)
+        for start in range(0, len(ids), CHUNK):
+            schedules += await self._apply_schedules(rollup, ids[start : start + CHUNK], now)
         writes = rollup.stats.guarded_writes(rollup.flush_id)
         await guarded_bulk_upsert(self._db[JOB_STATS], writes)
         return RollupWritten(schedules_written=schedules, stats_written=len(writes))
+
+    async def _apply_schedules(self, rollup: Rollup, ids: list[str], now: datetime) -> int:
+        """One read and one bulk write for the chunk; a schedule whose update lost a race
+        (or whose outcome the bulk write does not tell) is done again on its own."""
+        stored = {
+            doc["scheduled_job_id"]: doc
+            async for doc in self._db[SCHEDULED_JOBS].find(
+                {"scheduled_job_id": {"$in": ids}}, SCHEDULE_FIELDS
+            )
+        }
+        planned = [
+            (scheduled_job_id, write)
+            for scheduled_job_id in ids
+            if (
+                write := await self._write(
+                    rollup, scheduled_job_id, stored.get(scheduled_job_id, {}), now
+                )
+            )
+        ]
+        if not planned:
+            return 0
+        try:
+            result = await self._db[SCHEDULED_JOBS].bulk_write(
+                [write for _, write in planned], ordered=False
+            )
+        except BulkWriteError as exc:
+            if exc.details.get("writeConcernErrors") or any(
+                error["code"] != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])
+            ):
+                raise
+            result = None
+        if result is not None and result.matched_count + result.upserted_count == len(planned):
+            return len(planned)
+        return sum([await self._apply_schedule(rollup, sid, now) for sid, _ in planned])
 
     async def _apply_schedule(self, rollup: Rollup, scheduled_job_id: str, now: datetime) -> int:
         collection = self._db[SCHEDULED_JOBS]
@@ -75,25 +113,33 @@ class RollupWriter:
             known = await collection.find_one(
                 {"scheduled_job_id": scheduled_job_id}, SCHEDULE_FIELDS
             )
-            known = known or {}
-            if rollup.flush_id in known.get("applied_flushes", []):
+            write = await self._write(rollup, scheduled_job_id, known or {}, now)
+            if write is None:
                 return 0
-            fields = await self._fields(rollup, scheduled_job_id, known, now)
-            query = {
-                "scheduled_job_id": scheduled_job_id,
-                "applied_flushes": {"$ne": rollup.flush_id},
-                "run_count": known.get("run_count"),
-            }
-            update: Document = {"$push": applied(rollup.flush_id)}
-            if fields:
-                update["$set"] = fields
             try:
-                result = await collection.update_one(query, update, upsert=not known)
-            except DuplicateKeyError:
+                result = await collection.bulk_write([write])
+            except BulkWriteError:
                 continue  # created meanwhile (the mirror, another recorder): read it again
-            if result.matched_count or result.upserted_id is not None:
+            if result.matched_count or result.upserted_count:
                 return 1
         raise RollupRaceError(f"the history of {scheduled_job_id} kept changing")
+
+    async def _write(
+        self, rollup: Rollup, scheduled_job_id: str, known: Document, now: datetime
+    ) -> UpdateOne | None:
+        """The guarded update of one scheduled job; None if the flush is applied there."""
+        if rollup.flush_id in known.get("applied_flushes", []):
+            return None
+        fields = await self._fields(rollup, scheduled_job_id, known, now)
+        query = {
+            "scheduled_job_id": scheduled_job_id,
+            "applied_flushes": {"$ne": rollup.flush_id},
+            "run_count": known.get("run_count"),
+        }
+        update: Document = {"$push": applied(rollup.flush_id)}
+        if fields:
+            update["$set"] = fields
+        return UpdateOne(query, update, upsert=not known)
 
     async def _fields(
         self, rollup: Rollup, scheduled_job_id: str, known: Document, now: datetime
