@@ -30,6 +30,10 @@ a bounded traceback) and what the scraper put in `ScrapeContext.metadata`
 
 **Last runs.** The final event of a scheduled run of an interval `from: last_run` is
 followed by its end in KV `last_runs` (`LastRunWriter`), before the message is settled.
+
+**Chains.** The final event of a run of a schedule others run after is followed by its
+end on stream CHAINS (`ParentFinishes`), before the message is settled; a failed publish
+hands the message back like a failed final event.
 """
 
 import asyncio
@@ -46,6 +50,7 @@ from pydantic import ValidationError
 
 from natscron_runner.attempt_detail import bounded_traceback, checked_metadata
 from natscron_runner.cancels import CancelBook
+from natscron_runner.chain_finishes import ParentFinishes
 from natscron_runner.claiming import ClaimBook, JobClaims, Refusal
 from natscron_runner.events import (
     AttemptSends,
@@ -201,6 +206,7 @@ class JobExecutor:
         claims: ClaimBook,
         last_runs: LastRunWriter,
         screenshots: ScreenshotStore,
+        parent_finishes: ParentFinishes,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -211,6 +217,7 @@ class JobExecutor:
         self._claims = claims
         self._last_runs = last_runs
         self._screenshots = screenshots
+        self._parent_finishes = parent_finishes
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -286,6 +293,7 @@ class JobExecutor:
         )
         try:
             await publish_event(self._publisher, event)
+            await self._parent_finishes.announce(event)
         except PublishFailedError as exc:
             self._metrics.nats_errors.labels("publish").inc()
             log.warning("job %s: %s; handing it back", request.job_id, exc)
@@ -311,6 +319,7 @@ class JobExecutor:
                 await sends.confirmed()
                 if outcome.event is not None:
                     await publish_event(self._publisher, outcome.event)
+                    await self._parent_finishes.announce(outcome.event)
                     await self._last_runs.record(outcome.event)
                 if outcome.retry is not None:
                     retry = outcome.retry

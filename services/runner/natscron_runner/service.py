@@ -9,6 +9,7 @@ from nats.aio.msg import Msg
 
 from natscron_runner.advertise import start_advertising
 from natscron_runner.cancels import CancelBook, CancelHandler
+from natscron_runner.chain_finishes import ParentFinishes
 from natscron_runner.claiming import ClaimBook, claim_ttl_of
 from natscron_runner.execution import JobExecutor
 from natscron_runner.lane_lag import LaneLag
@@ -46,7 +47,7 @@ PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
 def needs(pool: str) -> Needs:
     """What a runner of `pool` uses: its pool's two lanes among it."""
     return Needs(
-        streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+        streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS, names.STREAM_CHAINS),
         buckets=(names.KV_RUNNING, names.KV_CANCELS, names.KV_LAST_RUNS, names.KV_SCREENSHOTS),
         consumers=tuple((names.STREAM_JOBS, names.runner_consumer(pool, p)) for p in Priority),
     )
@@ -110,8 +111,9 @@ class RunnerService(Service):
         self._lanes = Lanes(js, self.pool, received_counter(self.registry))
         await self._lanes.bind()
         self.supervise("lane lag", self.lane_lag.report(js, self.pool))
+        publisher = JetStreamPublisher(js, self.registry)
         executor = JobExecutor(
-            JetStreamPublisher(js, self.registry),
+            publisher,
             self._scrapers,
             self.metrics,
             self.runner_id,
@@ -124,6 +126,7 @@ class RunnerService(Service):
                 self.metrics.bad_messages,
             ),
             ScreenshotStore(await js.key_value(names.KV_SCREENSHOTS), self.metrics.screenshots),
+            ParentFinishes(publisher, self.metrics.bad_messages),
         )
         self.cancels.on_cancel = executor.cancel
         cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)

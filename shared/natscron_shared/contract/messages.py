@@ -55,6 +55,16 @@ class RunRequest(BaseModel):
         description="a scheduled run of an interval `from: last_run`: the runner puts its end"
         " in KV last_runs, and the schedule's next run counts from it",
     )
+    chain_parent: bool = Field(
+        default=False,
+        description="a run of a schedule others run after (`after`): the runner publishes"
+        " its end on chains.finished.<scheduled_job_id> for the ticker",
+    )
+    chained_from: list[str] | None = Field(
+        default=None,
+        description="a chained run (`trigger: chain`): the job ids of the parents' runs it"
+        " runs after",
+    )
 
     @property
     def msg_id(self) -> str:
@@ -205,8 +215,11 @@ def run_request_for(
     priority: Priority,
     created_at: datetime,
     scheduled_for: datetime | None,
+    chain_parent: bool = False,
+    chained_from: list[str] | None = None,
 ) -> RunRequest:
-    """The run request of one execution of `spec`."""
+    """The run request of one execution of `spec`; `chain_parent` when other schedules
+    run after it (the ticker knows it from their specs)."""
     return RunRequest(
         job_id=job_id,
         scheduled_job_id=spec.scheduled_job_id,
@@ -222,6 +235,8 @@ def run_request_for(
         timeout_seconds=spec.timeout_seconds,
         concurrency_policy=spec.concurrency_policy,
         records_last_run=trigger is Trigger.SCHEDULED and spec.counts_from_last_run,
+        chain_parent=chain_parent,
+        chained_from=chained_from,
     )
 
 
@@ -231,6 +246,7 @@ def slot_run_request(
     created_at: datetime,
     trigger: Trigger = Trigger.SCHEDULED,
     priority: Priority | None = None,
+    chain_parent: bool = False,
 ) -> RunRequest:
     """The run of one slot of `spec`, under the job id (and so the msg id) that every
     publication of that slot gets, whoever makes it: JetStream stores it once."""
@@ -241,6 +257,7 @@ def slot_run_request(
         priority=spec.priority if priority is None else priority,
         created_at=created_at,
         scheduled_for=slot,
+        chain_parent=chain_parent,
     )
 
 

@@ -13,12 +13,14 @@ KV_CANCELS: Final = "cancels"
 KV_SCRAPERS: Final = "scrapers"
 KV_LAST_RUNS: Final = "last_runs"
 KV_SCREENSHOTS: Final = "screenshots"
+KV_CHAIN_STATE: Final = "chain_state"
 LEADER_KEY: Final = "leader"
 
 # Streams
 STREAM_JOBS: Final = "JOBS"
 STREAM_EVENTS: Final = "EVENTS"
 STREAM_ITEMS: Final = "ITEMS"
+STREAM_CHAINS: Final = "CHAINS"
 
 # Subjects
 JOBS_RUN_PREFIX: Final = "jobs.run"
@@ -26,6 +28,7 @@ JOBS_RETRY_PREFIX: Final = "jobs.retry"
 JOBS_EVENTS_PREFIX: Final = "jobs.events"
 SCHEDULED_JOBS_EVENTS_PREFIX: Final = "scheduled_jobs.events"
 ITEMS_PREFIX: Final = "items"
+CHAINS_FINISHED_PREFIX: Final = "chains.finished"
 JOBS_TRIGGER: Final = "jobs.trigger"
 JOBS_BACKFILL: Final = "jobs.backfill"
 JOBS_CANCEL: Final = "jobs.cancel"
@@ -41,6 +44,8 @@ RECORDER_EVENTS_CONSUMER: Final = "recorder-events"
 RECORDER_ITEMS_CONSUMER: Final = "recorder-items"
 WEBHOOKS_CONSUMER: Final = "webhooks"
 """EVENTS, final job events: the recorder's webhook sender, apart from its recording."""
+CHAINS_CONSUMER: Final = "ticker-chains"
+"""CHAINS, the ends of parents' runs: pulled by the leading ticker only, one at a time."""
 
 
 def run_subject(pool: str, priority: Priority) -> str:
@@ -88,6 +93,11 @@ def job_event_subject(job_id: str) -> str:
 
 def scheduled_job_event_subject(scheduled_job_id: str) -> str:
     return f"{SCHEDULED_JOBS_EVENTS_PREFIX}.{scheduled_job_id}"
+
+
+def chain_finished_subject(parent_id: str) -> str:
+    """`chains.finished.<parent_id>`: a run of a schedule others run after has ended."""
+    return f"{CHAINS_FINISHED_PREFIX}.{parent_id}"
 
 
 def items_subject(job_id: str) -> str:

@@ -76,6 +76,11 @@ class WebhookFields(TypedDict):
     secret: str | None
 
 
+class ChainLinkFields(TypedDict):
+    scheduled_job_id: str
+    on: str
+
+
 class ScheduledJobDocument(TypedDict, total=False):
     """One per scheduled job: its spec mirrored from KV (as the JSON of `ScheduledJob`, but
     for moments, which stay dates), the mirror's bookkeeping, its run history and next run.
@@ -96,6 +101,7 @@ class ScheduledJobDocument(TypedDict, total=False):
     end_at: datetime | None
     jitter_seconds: float
     max_runs: int | None
+    after: list[ChainLinkFields]
     scraper: str
     params: dict[str, Any]
     pool: str | None
@@ -165,6 +171,8 @@ class JobDocument(TypedDict, total=False):
     scraper: str
     params: dict[str, Any]
     retry_of: str | None
+    chained_from: list[str]
+    """A chained run (`trigger: chain`): the job ids of the parents' runs it ran after."""
     # the most advanced event, by (attempt, status rank)
     status: str
     attempt: int
