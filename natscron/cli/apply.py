@@ -163,7 +163,7 @@ async def apply_file(
         try:
             check_chains(_chains(stored), specs, gone)
         except InvalidChainError as exc:
-            raise InvalidChainError(f"{path}: {exc}; nothing was written") from None
+            raise InvalidChainError(f"{path}: {exc.detail}; nothing was written") from None
         plan = Plan(path, changes, dry_run)
         if dry_run:
             return plan

@@ -142,6 +142,14 @@ class ChainLink(BaseModel):
     scheduled_job_id: Identifier
     on: ChainOn = ChainOn.SUCCESS
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        """YAML 1.1 (PyYAML's) reads a bare `on:` key as the boolean true: it means `on`."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
 
 class ScheduledJob(BaseModel):
     """One recurring (or one-time) scrape: exactly one of cron, interval (or the older
