@@ -57,11 +57,13 @@ class RunRequest(BaseModel):
     )
     chain_parent: bool = Field(
         default=False,
+        exclude_if=lambda parent: not parent,
         description="a run of a schedule others run after (`after`): the runner publishes"
         " its end on chains.finished.<scheduled_job_id> for the ticker",
     )
     chained_from: list[str] | None = Field(
         default=None,
+        exclude_if=lambda chained: chained is None,
         description="a chained run (`trigger: chain`): the job ids of the parents' runs it"
         " runs after",
     )
