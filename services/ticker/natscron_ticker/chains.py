@@ -173,11 +173,19 @@ class ChainFollower:
     async def _fired(
         self, states: KeyValue, child_id: str, state: ChainState, revision: int | None
     ) -> None:
-        """The state once its run is stored: a conflict leaves it `firing`, and whoever
-        reads it next publishes the run again (a duplicate) and clears it."""
-        assert state.firing is not None
-        done = state.model_copy(update={"firing": None, "last_run": state.firing})
-        await self._write(states, child_id, done, revision)
+        """Clear `state`'s `firing` once its run is stored. On a conflict the state is read
+        again, and cleared if it still holds that run: left `firing`, it would be published
+        again at the next finish, maybe past the duplicate window."""
+        run = state.firing
+        assert run is not None
+        for _ in range(MAX_CAS_ATTEMPTS):
+            done = state.model_copy(update={"firing": None, "last_run": run})
+            if await self._write(states, child_id, done, revision) is not None:
+                return
+            state, revision = await self._read(states, child_id)
+            if state.firing != run:
+                return  # cleared meanwhile, or another run decided: not ours to clear
+        raise ChainContentionError(f"the chain state of {child_id} kept changing")
 
     async def _read(self, states: KeyValue, child_id: str) -> tuple[ChainState, int | None]:
         """The child's state and its revision (None: no state yet, a fresh one)."""
