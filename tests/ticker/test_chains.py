@@ -10,7 +10,9 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from natscron_shared.contract.enums import Trigger
+from natscron_shared.contract import names
+from natscron_shared.contract.chains import ParentFinish
+from natscron_shared.contract.enums import JobStatus, Trigger
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.messages import JobEvent, RunRequest
 from natscron_shared.contract.models import ScheduledJob
@@ -18,8 +20,9 @@ from natscron_shared.nats.schedule_bucket import pause, put_schedules, resume
 from natscron_shared.runtime.clock import ManualClock
 from natscron_ticker import TickerService
 from tests.conftest import StartTicker
+from tests.stack import publish
 from tests.ticker.test_last_run import Gate, runner_on  # noqa: F401 (a fixture)
-from tests.ticker.test_ticker_service import T0, leading, sample, schedule
+from tests.ticker.test_ticker_service import T0, JobQueue, leading, sample, schedule
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -219,3 +222,39 @@ async def test_runs_of_a_parent_carry_the_flag_and_others_do_not(
         for request in await chained_runs(js, scheduled_job_id)
     }
     assert flags == {"a": True, "alone": False}
+
+
+async def test_a_finish_delivered_twice_starts_the_child_once(
+    start_ticker: StartTicker, nc: Client
+) -> None:
+    """The same parent run announced again past the duplicate window (a new msg id, a new
+    sequence in CHAINS), as a runner that ran it again would: no second child run."""
+    js = nc.jetstream()
+    ticker = await start_ticker(ManualClock(T0))
+    await leading(ticker)
+    await put_schedules(js, [parent("a"), child("b", ("a", "success"))])
+    await eventually(lambda: _holds(ticker, "b"), what="b in the book")
+    finish = ParentFinish(
+        scheduled_job_id="a",
+        job_id="triggered_a_1_abcdef",
+        trigger=Trigger.TRIGGERED,
+        status=JobStatus.COMPLETED,
+        finished_at=T0,
+    )
+    for msg_id in ("first", "again"):
+        await publish(js, names.chain_finished_subject("a"), finish, msg_id)
+
+    async def drained() -> int:
+        info = await js.consumer_info(names.STREAM_CHAINS, names.CHAINS_CONSUMER)
+        return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+    await eventually(drained, lambda left: left == 0, what="both finishes handled")
+    requests = await JobQueue(js).take()
+    assert [(r.scheduled_job_id, r.chained_from) for r in requests] == [
+        ("b", ["triggered_a_1_abcdef"])
+    ]
+    assert sample(ticker, "natscron_ticker_chain_runs_total") == 1
+
+
+async def _holds(ticker: TickerService, scheduled_job_id: str) -> bool:
+    return scheduled_job_id in ticker.book
