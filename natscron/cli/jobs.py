@@ -7,11 +7,12 @@ from typing import Annotated
 import typer
 
 from natscron.cli import tables
-from natscron.cli.exits import EXIT_HELP
+from natscron.cli.exits import EXIT_HELP, Exit
 from natscron.cli.output import Format, OutputOption
 from natscron.cli.query import ask
+from natscron.cli.runtime import fail
 from natscron.cli.times import parse_time
-from natscron_api.requests import CancelJob, JobRef, ListJobs, RetryJob
+from natscron_api.requests import BulkCancelJobs, CancelJob, JobRef, ListJobs, RetryJob
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import TriggerRequest
 
@@ -37,6 +38,8 @@ Cursor = Annotated[
     str | None, typer.Option(help="continue after the page that printed this cursor")
 ]
 PriorityOption = Annotated[Priority, typer.Option(help="the lane: immediate runs before normal")]
+BY = "natscron cli"
+"""Kept as a cancelled job's `cancelled_by`."""
 
 
 def _list(
@@ -101,13 +104,32 @@ def get(job_id: JobIdArgument, output: OutputOption = Format.TABLE) -> None:
 
 @app.command()
 def cancel(
-    job_id: JobIdArgument,
-    reason: Annotated[str | None, typer.Option(help="a note kept with the job")] = None,
+    job_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="job (run) ids; or use --selector", show_default=False),
+    ] = None,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            help="every job not yet final of the scheduled jobs whose labels match:"
+            " key=value[,key=value]"
+        ),
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="a note kept with each job")] = None,
     output: OutputOption = Format.TABLE,
 ) -> None:
-    """Cancel a job: a running one stops within a second; a queued one never starts."""
-    request = CancelJob(job_id=job_id, reason=reason, by="natscron cli")
-    ask("jobs.cancel", request, output, tables.cancelled)
+    """Cancel jobs: a running one stops within a second; a queued one never starts. One id:
+    an unknown job is an error (exit 3). Several ids or a selector (at most 1000 jobs): each
+    gets its own outcome."""
+    ids = job_ids or []
+    if bool(ids) == (selector is not None):
+        raise fail("natscron: cancel: give job ids or --selector, not both", Exit.USAGE)
+    if len(ids) == 1:
+        request = CancelJob(job_id=ids[0], reason=reason, by=BY)
+        ask("jobs.cancel", request, output, tables.cancelled)
+        return
+    many = BulkCancelJobs(ids=ids or None, selector=selector, reason=reason, by=BY)
+    ask("jobs.bulk.cancel", many, output, tables.bulk_cancelled)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from natscron.cli.api_client import reply_as
 from natscron_api.views import (
+    BulkCancelResult,
     BulkControlResult,
     ConsumerLag,
     ControlResult,
@@ -153,7 +154,7 @@ def schedule(reply: Any) -> Table:
 def schedule_detail(reply: Any) -> RenderableType:
     detail = reply_as(ScheduledJobDetail, reply)
     runs = detail.job_runs
-    listed = _runs(ExecutionList(executions=runs, total=detail.total_runs))
+    listed = _runs(runs, detail.total_runs, None)
     heading = Text(f"\nruns: {len(runs)} newest of {detail.total_runs}", style="bold")
     return Group(_schedule_fields(detail.scheduled_job), heading, listed)
 
@@ -187,7 +188,8 @@ def bulk(reply: Any) -> Text:
 
 
 def jobs(reply: Any) -> Table:
-    return _runs(reply_as(ExecutionList, reply))
+    page = reply_as(ExecutionList, reply)
+    return _runs(page.executions, page.total, page.next_cursor)
 
 
 def _error(error_type: str | None, message: str | None) -> str:
@@ -196,7 +198,7 @@ def _error(error_type: str | None, message: str | None) -> str:
     return error_type or message or ""
 
 
-def _runs(page: ExecutionList) -> Table:
+def _runs(runs: list[ExecutionView], total: int, cursor: str | None) -> Table:
     table = _table(
         "CREATED",
         "STATUS",
@@ -206,9 +208,9 @@ def _runs(page: ExecutionList) -> Table:
         "SAVED",
         "DURATION",
         "ERROR",
-        caption=_page(len(page.executions), page.total, page.next_cursor),
+        caption=_page(len(runs), total, cursor),
     )
-    for run in page.executions:
+    for run in runs:
         table.add_row(
             when(run.created_at),
             cell(run.status),
@@ -265,6 +267,13 @@ def started(reply: Any) -> Text:
 def cancelled(reply: Any) -> Text:
     answer = reply_as(CancelReply, reply)
     return Text(f"{answer.job_id} {answer.found}: {answer.message}")
+
+
+def bulk_cancelled(reply: Any) -> Text:
+    results = reply_as(BulkCancelResult, reply).results
+    if not results:
+        return Text("no job matched")
+    return Text("\n".join(f"{r.job_id} {r.outcome}: {r.message}" for r in results))
 
 
 def _summary_row(summary: StatsSummary) -> list[Text]:

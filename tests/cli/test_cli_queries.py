@@ -127,6 +127,15 @@ async def test_json_output_equals_http_and_errors_have_exit_statuses(
     code, _, err = await run_cli("trigger", "alpha", env=env)
     assert code == 1 and "no ticker answered on jobs.trigger" in err
 
+    code, out, _ = await run_cli("cancel", "--selector", "team=t", env=env)
+    assert (code, out.strip()) == (0, "no job matched")  # alpha's runs are final
+    code, out, _ = await run_cli("jobs", "cancel", "alpha-1", "alpha-2", env=env)
+    assert code == 0 and out.count("failed: no runner answered on jobs.cancel") == 2, out
+    code, _, err = await run_cli("jobs", "cancel", "alpha-1", "--selector", "a=b", env=env)
+    assert code == USAGE and "not both" in err
+    code, _, err = await run_cli("jobs", "cancel", "--selector", "team", env=env)
+    assert code == USAGE and "selector" in err and "Traceback" not in err
+
 
 async def test_cli_without_the_api_says_so(nc: Client, env: dict[str, str]) -> None:
     code, _, err = await run_cli("status", env=env)

@@ -43,6 +43,8 @@ async def test_status_names_the_leader_among_the_tickers_and_follows_a_takeover(
     assert standby["leading_since"] is None
     assert {t["ticker_id"] for t in seen["tickers"]} == {"ticker-first", "ticker-second"}
     assert all(t["schedules_loaded"] == 2 for t in seen["tickers"])
+    assert leader["last_check"] is not None and standby["last_check"] is None
+    assert standby["slots_fired"] == 0 and isinstance(leader["slots_fired"], int)
     assert (await ask(nc, "status"))["leader"] == seen["leader"]
 
     leading = first if leader["ticker_id"] == first.ticker_id else second

@@ -4,14 +4,14 @@ shape.
 Every answer that is not a success is `{"error": {"code", "message"}}` (`ErrorResponse`):
 malformed JSON 400, no or a bad token 401, a missing scope 403, an unknown id or route 404,
 a conflict with the current state 409, a body too large 413, anything that does not
-validate 422, NATS or MongoDB unavailable 503. `/healthz`, `/readyz`, `/metrics`, `/docs`
-and `/openapi.json` are open; every other route needs `read` or `write`.
+validate 422, NATS or MongoDB unavailable 503. `/healthz`, `/readyz`, `/health`, `/metrics`,
+`/docs` and `/openapi.json` are open; every other route needs `read` or `write`. Browser pages
+of the origins in `NATSCRON_API_CORS_ORIGINS` may call it (`cors.py`).
 """
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
@@ -29,20 +29,37 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from natscron_api.auth import Authenticator, Forbidden, Principal, Scope, Unauthorized
+from natscron_api.bulk_cancel import JobCancels
 from natscron_api.commands import Commands
+from natscron_api.cors import allow_origins
+from natscron_api.crawler_jobs import CrawlerJobs
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
-from natscron_api.requests import BackfillRange
+from natscron_api.requests import (
+    MAX_BULK_CANCEL,
+    MAX_PAGE,
+    BackfillRange,
+    BulkCancel,
+    CursorText,
+    Offset,
+    StoredLabelSelector,
+    UtcDatetime,
+)
 from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
 from natscron_api.views import (
+    BulkCancelResult,
     BulkControl,
     BulkControlResult,
     ControlResult,
+    CrawlerJobList,
+    CrawlerJobStatus,
+    DaemonStatus,
     ErrorResponse,
     ExecutionList,
     ExecutionView,
+    Health,
     JobStats,
     Note,
     Preview,
@@ -148,6 +165,14 @@ def _status(request: Request) -> Status:
     return _operations(request).status
 
 
+def _cancels(request: Request) -> JobCancels:
+    return _operations(request).cancels
+
+
+def _crawler_jobs(request: Request) -> CrawlerJobs:
+    return _operations(request).crawler_jobs
+
+
 def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     async def caller(
         request: Request,
@@ -167,24 +192,21 @@ ScreenshotsDep = Annotated[Screenshots, Depends(_screenshots)]
 SpecsDep = Annotated[Specs, Depends(_specs)]
 CommandsDep = Annotated[Commands, Depends(_commands)]
 StatusDep = Annotated[Status, Depends(_status)]
+CancelsDep = Annotated[JobCancels, Depends(_cancels)]
+CrawlerJobsDep = Annotated[CrawlerJobs, Depends(_crawler_jobs)]
 Reader = Annotated[Principal, Depends(_caller(Scope.READ))]
 Writer = Annotated[Principal, Depends(_caller(Scope.WRITE))]
 ScheduledJobId = Annotated[str, Path(pattern=ID_PATTERN, description="a scheduled job's id")]
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="a job (execution) id")]
-Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
-Since = Annotated[datetime | None, Query(description="created at or after (UTC if no offset)")]
-Until = Annotated[datetime | None, Query(description="created before (UTC if no offset)")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="at most this many")]
+Cursor = Annotated[CursorText | None, Query()]
+Skip = Annotated[Offset, Query()]
+Since = Annotated[UtcDatetime | None, Query(description="created at or after (UTC if no offset)")]
+Until = Annotated[UtcDatetime | None, Query(description="created before (UTC if no offset)")]
 Unchecked = Annotated[
     bool,
     Query(description="skip the check of scraper and params against what runners advertise"),
 ]
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 # --- scheduled jobs, as the recorder stores them -------------------------------------------
@@ -202,9 +224,7 @@ async def list_scheduled_jobs(
     queries: QueriesDep,
     _: Reader,
     status: ScheduledJobStatus | None = None,
-    selector: Annotated[
-        str | None, Query(description="labels that must all match: team=sold,env=prod")
-    ] = None,
+    selector: Annotated[StoredLabelSelector | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ScheduledJobList:
@@ -240,6 +260,24 @@ async def job_stats(
     hours: Annotated[int, Query(ge=1, le=24 * 14, description="recent UTC hours")] = 24,
 ) -> JobStats:
     return await queries.job_stats(scheduled_job_id, hours)
+
+
+@scheduled_jobs.get(
+    "/api/v1/jobs",
+    response_model=CrawlerJobList,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="Scheduled jobs as seed 004 lists its jobs, with its states and pages",
+)
+async def crawler_jobs(
+    listing: CrawlerJobsDep,
+    _: Reader,
+    status: Annotated[
+        CrawlerJobStatus | None, Query(description="seed 004's job state; running: a run runs")
+    ] = None,
+    limit: Limit = 50,
+    offset: Skip = 0,
+) -> CrawlerJobList:
+    return await listing.list(status, limit, offset)
 
 
 # --- schedule specs, in KV scheduled_jobs --------------------------------------------------
@@ -363,9 +401,11 @@ async def preview(
     _: Reader,
     scheduled_job_id: ScheduledJobId,
     count: Annotated[int, Query(ge=1, le=100)] = 10,
-    after: Annotated[datetime | None, Query(description="from this moment; default now")] = None,
+    after: Annotated[
+        UtcDatetime | None, Query(description="from this moment (UTC if no offset); default now")
+    ] = None,
 ) -> Preview:
-    return await specs.preview(scheduled_job_id, count, _utc(after))
+    return await specs.preview(scheduled_job_id, count, after)
 
 
 # --- runs (jobs): started, retried, backfilled, cancelled, listed ---------------------------
@@ -422,6 +462,17 @@ async def cancel(
     return await commands.cancel(job_id, note.reason if note else None, f"api: {caller.name}")
 
 
+@runs.post(
+    "/api/v1/jobs/cancel",
+    response_model=BulkCancelResult,
+    responses={**AUTH_ERRORS, **BAD_JSON, **CONFLICT, **UNAVAILABLE},
+    summary="Cancel many jobs: by ids, or every job not yet final of the scheduled jobs a label"
+    f" selector picks (at most {MAX_BULK_CANCEL})",
+)
+async def bulk_cancel(cancels: CancelsDep, caller: Writer, body: BulkCancel) -> BulkCancelResult:
+    return await cancels.cancel(body.ids, body.selector, body.reason, f"api: {caller.name}")
+
+
 @runs.get(
     "/api/v1/jobs/{scheduled_job_id}/executions",
     response_model=ExecutionList,
@@ -438,15 +489,17 @@ async def scheduled_job_executions(
     until: Until = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    offset: Skip = 0,
 ) -> ExecutionList:
     return await queries.scheduled_job_executions(
         scheduled_job_id,
         status=status,
         trigger=trigger,
-        since=_utc(since),
-        until=_utc(until),
+        since=since,
+        until=until,
         limit=limit,
         cursor=cursor,
+        offset=offset,
     )
 
 
@@ -466,9 +519,10 @@ async def executions(
     until: Until = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    offset: Skip = 0,
 ) -> ExecutionList:
     return await queries.executions(
-        scheduled_job_id, status, trigger, _utc(since), _utc(until), limit, cursor
+        scheduled_job_id, status, trigger, since, until, limit, cursor, offset
     )
 
 
@@ -532,6 +586,19 @@ async def scheduler_status(status: StatusDep, _: Reader) -> SchedulerStatus:
     return await status.status()
 
 
+daemon = APIRouter(tags=["scheduler"])
+
+
+@daemon.get(
+    "/api/scraping-schedules/status/daemon",
+    response_model=DaemonStatus,
+    responses={**AUTH_ERRORS, **UNAVAILABLE},
+    summary="Seed 002's daemon status: whether the leading ticker runs, checks and fires",
+)
+async def daemon_status(status: StatusDep, _: Reader) -> DaemonStatus:
+    return await status.daemon()
+
+
 # --- probes, open to all -------------------------------------------------------------------
 
 probes = APIRouter(tags=["operations"])
@@ -547,6 +614,19 @@ async def readyz(request: Request) -> PlainTextResponse:
     return _verdict(request.app.state.readiness(), "ready")
 
 
+@probes.get(
+    "/health",
+    response_model=Health,
+    responses=_error(503, "not ready: the message names what is missing"),
+    summary="Seed 004's health: ready to answer (open)",
+)
+async def health(request: Request) -> Response:
+    problems: list[str] = request.app.state.readiness()
+    if problems:
+        return error_response("unavailable", "; ".join(problems), 503)
+    return JSONResponse(Health(status="ok").model_dump())
+
+
 @probes.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (open)")
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
@@ -560,7 +640,7 @@ def _verdict(problems: list[str], fine: str) -> PlainTextResponse:
 
 # --- the app -------------------------------------------------------------------------------
 
-ROUTERS = (scheduled_jobs, schedule_specs, runs, scheduler, probes)
+ROUTERS = (scheduled_jobs, schedule_specs, runs, scheduler, daemon, probes)
 
 
 def create_app(
@@ -569,7 +649,9 @@ def create_app(
     health: Problems,
     readiness: Problems,
     registry: CollectorRegistry,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
+    """`cors_origins` (none: no CORS headers) wraps every answer, errors included."""
     app = FastAPI(title="natscron API", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS)
     app.state.operations = operations
     app.state.auth = auth
@@ -580,6 +662,7 @@ def create_app(
         app.include_router(router)
     _handle_errors(app)
     _measure(app, registry)
+    allow_origins(app, cors_origins)
     return app
 
 

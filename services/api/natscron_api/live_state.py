@@ -1,5 +1,6 @@
 """What NATS holds now, as the API reads it: KV buckets, the lag of consumers, the scraper
-catalogue. A bucket or consumer that does not exist is `not_provisioned`."""
+catalogue, the jobs runners run. A bucket or consumer that does not exist is
+`not_provisioned`."""
 
 from datetime import datetime
 
@@ -7,14 +8,18 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
+from pydantic import ValidationError
 
 from natscron_api.errors import ApiError
 from natscron_api.views import ConsumerLag
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import Catalogue
+from natscron_shared.contract.claims import JobClaim
 from natscron_shared.nats.jetstream_layout import kv_stream_name
 from natscron_shared.nats.kv_watch import current_values
 from natscron_shared.nats.scrapers_bucket import load_catalogue
+
+JOB_CLAIM_PREFIX = names.running_job_key("")
 
 
 class LiveState:
@@ -52,6 +57,20 @@ class LiveState:
 
     async def keys(self, bucket_name: str) -> list[str]:
         return list(await current_values(await self.bucket(bucket_name)))
+
+    async def running_jobs(self) -> list[JobClaim]:
+        """The jobs runners hold a claim on now (KV `running`, `job.<job_id>`); a value that
+        is no claim is left out."""
+        values = await current_values(await self.bucket(names.KV_RUNNING))
+        claims = []
+        for key, value in values.items():
+            if not key.startswith(JOB_CLAIM_PREFIX):
+                continue
+            try:
+                claims.append(JobClaim.model_validate_json(value))
+            except ValidationError:
+                continue
+        return claims
 
     async def catalogue(self) -> Catalogue:
         try:

@@ -22,6 +22,7 @@ from pymongo.errors import ConnectionFailure
 from natscron_api.operations import Operations
 from natscron_api.requests import (
     Backfill,
+    BulkCancelJobs,
     CancelJob,
     CreateSchedule,
     DescribeSchedule,
@@ -155,7 +156,7 @@ ENDPOINTS: tuple[ApiEndpoint, ...] = (
         "jobs.list",
         ListJobs,
         lambda ops, r: ops.queries.executions(
-            r.scheduled_job_id, r.status, r.trigger, r.since, r.until, r.limit, r.cursor
+            r.scheduled_job_id, r.status, r.trigger, r.since, r.until, r.limit, r.cursor, r.offset
         ),
         "jobs (executions), newest first, by cursor",
     ),
@@ -165,6 +166,12 @@ ENDPOINTS: tuple[ApiEndpoint, ...] = (
         CancelJob,
         lambda ops, r: ops.commands.cancel(r.job_id, r.reason, r.by),
         "cancel a running or queued job",
+    ),
+    ApiEndpoint(
+        "jobs.bulk.cancel",
+        BulkCancelJobs,
+        lambda ops, r: ops.cancels.cancel(r.ids, r.selector, r.reason, r.by),
+        "cancel many jobs, by ids or the label selector of their scheduled jobs",
     ),
     ApiEndpoint(
         "jobs.retry",

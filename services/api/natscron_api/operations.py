@@ -6,7 +6,9 @@ returns a view model (`views.py`) or raises an error with a stable code (`errors
 - `Specs`: the specs in KV `scheduled_jobs` (written, paused, resumed, deleted, previewed);
 - `Commands`: runs triggered, retried, backfilled and cancelled, through the services;
 - `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts);
-- `Screenshots`: the pictures runners kept of failed browser scrapes (KV `screenshots`).
+- `Screenshots`: the pictures runners kept of failed browser scrapes (KV `screenshots`);
+- `JobCancels`: many jobs cancelled at once, by ids or the labels of their scheduled jobs;
+- `CrawlerJobs`: scheduled jobs as seed 004 lists its jobs.
 """
 
 from dataclasses import dataclass
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
+from natscron_api.bulk_cancel import JobCancels
 from natscron_api.commands import Commands
+from natscron_api.crawler_jobs import CrawlerJobs
 from natscron_api.live_state import LiveState
 from natscron_api.queries import Queries
 from natscron_api.screenshots import Screenshots
@@ -31,16 +35,21 @@ class Operations:
     commands: Commands
     status: Status
     screenshots: Screenshots
+    cancels: JobCancels
+    crawler_jobs: CrawlerJobs
 
     @classmethod
     def over(cls, client: Client, db: AsyncDatabase[Document], clock: Clock) -> "Operations":
         """The parts over one NATS connection and one MongoDB database."""
         live = LiveState(client.jetstream())
         queries = Queries(db, clock)
+        commands = Commands(client)
         return cls(
             queries=queries,
             specs=Specs(live, clock),
-            commands=Commands(client),
+            commands=commands,
             status=Status(client, live, db, clock),
             screenshots=Screenshots(queries, live),
+            cancels=JobCancels(commands, live, db),
+            crawler_jobs=CrawlerJobs(db, live),
         )

@@ -7,13 +7,28 @@ and refuse fields they do not know. An empty body is `{}`. Times without an offs
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
-from natscron_shared.contract.models import MAX_NOTE_CHARS, Identifier, JobId, ScheduledJob
+from natscron_shared.contract.iso_time import iso_text
+from natscron_shared.contract.models import (
+    LABEL_VALUE,
+    MAX_NOTE_CHARS,
+    Identifier,
+    JobId,
+    LabelSelector,
+    ScheduledJob,
+)
+from natscron_shared.contract.schema_rules import exactly_one_of
 
 MAX_PAGE = 1000
+MAX_OFFSET = 100_000
+"""Deeper pages cost the database a skip each: page on with the cursor instead."""
+MAX_BULK_CANCEL = 1000
+"""Jobs one bulk cancel may name or select."""
+STORED_LABEL_KEY = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
+"""A label key MongoDB can be queried by: no dots, which it reads as a path."""
 
 
 def subject_of(endpoint: str) -> str:
@@ -25,8 +40,29 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[datetime, iso_text, AfterValidator(_utc)]
 Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description="at most this many")]
+Offset = Annotated[
+    int,
+    Field(ge=0, le=MAX_OFFSET, description="skip this many (after the cursor's, if given)"),
+]
+CursorText = Annotated[
+    str,
+    Field(
+        description="`next_cursor` of the previous page",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]+$", "maxLength": 2048},
+    ),
+]
+"""Opaque: only a cursor a page handed out is one (`invalid_cursor` otherwise); the schema
+says its alphabet."""
+StoredLabelSelector = Annotated[
+    str,
+    Field(
+        pattern=f"^{STORED_LABEL_KEY}={LABEL_VALUE}(,{STORED_LABEL_KEY}={LABEL_VALUE})*$",
+        max_length=8192,
+        description="labels that must all match: `team=sold,env=prod` (keys without dots)",
+    ),
+]
 Reason = Annotated[str | None, Field(max_length=MAX_NOTE_CHARS, description="a note kept")]
 
 
@@ -40,9 +76,9 @@ class Nothing(ApiRequest):
 
 class ListSchedules(ApiRequest):
     status: ScheduledJobStatus | None = None
-    selector: str | None = Field(default=None, description="labels that must all match: a=b,c=d")
+    selector: StoredLabelSelector | None = None
     limit: Limit = 50
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    cursor: CursorText | None = None
 
 
 class ScheduleRef(ApiRequest):
@@ -101,7 +137,8 @@ class ListJobs(ApiRequest):
     since: UtcDatetime | None = Field(default=None, description="created at or after")
     until: UtcDatetime | None = Field(default=None, description="created before")
     limit: Limit = 50
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+    cursor: CursorText | None = None
+    offset: Offset = 0
 
 
 class JobRef(ApiRequest):
@@ -117,3 +154,27 @@ class CancelJob(JobRef):
 
 class RetryJob(JobRef):
     priority: Priority = Priority.IMMEDIATE
+
+
+class BulkCancel(ApiRequest):
+    """Jobs by id, or every job not yet final (pending or running) of the scheduled jobs whose
+    labels match a selector: one of the two, at most `MAX_BULK_CANCEL` jobs. The body of
+    `POST /api/v1/jobs/cancel`."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("ids", "selector"))
+
+    ids: list[JobId] | None = Field(default=None, max_length=MAX_BULK_CANCEL)
+    selector: LabelSelector | None = None
+    reason: Reason = None
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> "BulkCancel":
+        if (self.ids is None) == (self.selector is None):
+            raise ValueError("give ids or selector, not both")
+        return self
+
+
+class BulkCancelJobs(BulkCancel):
+    by: str = Field(
+        default="nats", max_length=100, description="who asks; kept as each job's cancelled_by"
+    )

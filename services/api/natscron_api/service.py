@@ -113,7 +113,12 @@ class ApiService(Service):
         self._micro = micro_face(operations, self.registry)
         await self._micro.start(client_of(self._broker))
         app = create_app(
-            operations, self._auth, self.health_problems, self.readiness_problems, self.registry
+            operations,
+            self._auth,
+            self.health_problems,
+            self.readiness_problems,
+            self.registry,
+            cors_origins=self._settings.api_cors_origin_list,
         )
         listening = self._listen()
         self.port = listening.getsockname()[1]

@@ -8,6 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_api.live_state import LiveState
 from natscron_api.stats import LONGEST_WINDOW_HOURS, stats_of, windows
 from natscron_api.views import (
+    DaemonStatus,
     JobCounts,
     ScheduledJobCounts,
     SchedulerMetrics,
@@ -60,6 +61,21 @@ class Status:
             runners=sorted({entry.runner_id for entry in catalogue.entries()}),
             scrapers=catalogue.names(),
             pools={pool: catalogue.offered_in(pool) for pool in catalogue.pools()},
+            at=self._clock.now(),
+        )
+
+    async def daemon(self) -> DaemonStatus:
+        """Seed 002's daemon status: the leader runs, checks its schedules and fires them;
+        `tasks_executed` adds up the slots every ticker that answered has fired."""
+        tickers = await gather_ticker_statuses(self._client)
+        leader = next((ticker for ticker in tickers if ticker.leading), None)
+        fired = [ticker.slots_fired for ticker in tickers]
+        return DaemonStatus(
+            running=leader is not None,
+            last_check=None if leader is None else leader.last_check,
+            schedules_checked=0 if leader is None else leader.schedules_loaded,
+            tasks_executed=None if None in fired else sum(count or 0 for count in fired),
+            leader=None if leader is None else leader.ticker_id,
             at=self._clock.now(),
         )
 

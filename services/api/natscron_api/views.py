@@ -6,12 +6,16 @@ newer recorder adds is shown without a change here.
 """
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from natscron_api.seed_fields import JobStatsFields, ListingFields, SchedulerMetricsFields
 from natscron_shared.contract.attempts import AttemptRecord
-from natscron_shared.contract.models import MAX_NOTE_CHARS, Identifier
+from natscron_shared.contract.cancel import Found
+from natscron_shared.contract.models import MAX_NOTE_CHARS, Identifier, LabelSelector
+from natscron_shared.contract.schema_rules import exactly_one_of
 from natscron_shared.contract.ticker_status import TickerStatus
 
 
@@ -30,7 +34,7 @@ class ErrorResponse(BaseModel):
         return cls(error=ErrorBody(code=code, message=message))
 
 
-class ScheduledJobView(BaseModel):
+class ScheduledJobView(ListingFields, BaseModel):
     """A `scheduled_jobs` document: the spec mirrored from KV, its run history and next run."""
 
     model_config = ConfigDict(extra="allow")
@@ -81,7 +85,7 @@ class ScheduledJobView(BaseModel):
     deleted_at: datetime | None = None
 
 
-class ExecutionView(BaseModel):
+class ExecutionView(ListingFields, BaseModel):
     """A `jobs` document: one execution, showing its newest attempt, then each one that
     ended and what the scraper reported (`attempts`, `metadata`: null in lists)."""
 
@@ -100,6 +104,7 @@ class ExecutionView(BaseModel):
     duration_ms: int | None = None
     properties_scraped: int | None = None
     properties_saved: int | None = None
+    skipped_pages: dict[str, int] | None = None
     scraper: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     runner_id: str | None = None
@@ -139,9 +144,13 @@ class ScheduledJobDetail(BaseModel):
 
 
 class ExecutionList(BaseModel):
+    """Seed 004's `ExecutionsListResponse`, plus the cursor of the next page."""
+
     executions: list[ExecutionView]
     total: int = Field(description="executions matching the filters, over all pages")
     next_cursor: str | None = None
+    limit: int = Field(description="the page size asked for")
+    offset: int = Field(description="runs skipped (after the cursor's position, if given)")
 
 
 class Note(BaseModel):
@@ -161,12 +170,10 @@ class ControlResult(BaseModel):
 class BulkControl(BaseModel):
     """Scheduled jobs by id, or those whose labels match a selector: one of the two."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("ids", "selector"))
 
     ids: list[Identifier] | None = Field(default=None, max_length=10_000)
-    selector: str | None = Field(
-        default=None, description="labels that must all match: `team=sold,env=prod`"
-    )
+    selector: LabelSelector | None = None
     reason: str | None = Field(
         default=None, max_length=MAX_NOTE_CHARS, description="kept with a pause"
     )
@@ -224,7 +231,7 @@ class WindowedStats(BaseModel):
     last_30d: StatsSummary = Field(description="720 UTC hours, the current one included")
 
 
-class JobStats(WindowedStats):
+class JobStats(JobStatsFields, WindowedStats):
     scheduled_job_id: str
     recent: StatsSummary = Field(description="the hours asked for, added up")
     hours: int
@@ -246,7 +253,7 @@ class JobCounts(BaseModel):
     running: int = Field(description="jobs a runner holds a claim on (KV running)")
 
 
-class SchedulerMetrics(WindowedStats):
+class SchedulerMetrics(SchedulerMetricsFields, WindowedStats):
     scheduled_jobs: ScheduledJobCounts
     jobs: JobCounts
     adhoc_all_time: StatsSummary
@@ -301,3 +308,75 @@ class SchedulerStatus(BaseModel):
         description="the scrapers each runner pool with a live runner offers",
     )
     at: datetime
+
+
+class DaemonStatus(BaseModel):
+    """Seed 002's daemon status, from the tickers' answers on `natscron.ticker.status`."""
+
+    running: bool = Field(description="a ticker holds the lease and fires slots")
+    last_check: datetime | None = Field(
+        description="when the leader last looked for due slots (its clock); it looks at each"
+        " due slot and each schedule change, so an idle gap means no slot was due"
+    )
+    schedules_checked: int = Field(description="the schedules the leader follows; 0 without one")
+    tasks_executed: int | None = Field(
+        description="slots the tickers that answered published since each started; null if"
+        " one of them is too old to say"
+    )
+    leader: str | None = Field(description="the ticker that leads")
+    at: datetime
+
+
+class Health(BaseModel):
+    """Seed 004's `GET /health`."""
+
+    status: Literal["ok"]
+
+
+class CrawlerJobStatus(StrEnum):
+    """Seed 004's job states, of a natscron scheduled job (docs/compatibility.md)."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class CrawlerJob(ScheduledJobView):
+    """A scheduled job as seed 004 lists its jobs: the document, with seed 004's `id`,
+    `status` and `is_paused`, and natscron's own status as `schedule_status`."""
+
+    id: str = Field(description="the scheduled job's id")
+    status: CrawlerJobStatus = Field(
+        description="running while a run of it runs; else paused, scheduled (active) or"
+        " cancelled (inactive)"
+    )
+    schedule_status: str | None = Field(description="natscron's: active, paused or inactive")
+    is_paused: bool
+
+
+class CrawlerJobList(BaseModel):
+    """Seed 004's `GET /api/v1/jobs`."""
+
+    jobs: list[CrawlerJob]
+    total: int = Field(description="jobs matching the filter, over all pages")
+    limit: int
+    offset: int
+
+
+class JobCancelResult(BaseModel):
+    job_id: str
+    outcome: Found | Literal["failed"] = Field(
+        description="where the runner that answered found the job (running and queued ones are"
+        " cancelled), or failed: the request did not get through (`code` says why)"
+    )
+    message: str
+    code: str | None = Field(default=None, description="the error code of a failed one")
+
+
+class BulkCancelResult(BaseModel):
+    results: list[JobCancelResult]
+    cancelled: int = Field(description="how many were running or queued, and are cancelled")

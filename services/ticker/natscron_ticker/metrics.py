@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LAG_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600)
+SLOTS_FIRED_TOTAL = "natscron_ticker_slots_fired_total"
+"""Also answered as `slots_fired` on `natscron.ticker.status`."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,7 @@ class TickerMetrics:
             schedules=Gauge(
                 "natscron_ticker_schedules", "Scheduled jobs known from KV", registry=registry
             ),
-            slots_fired=Counter(
-                "natscron_ticker_slots_fired_total", "Slots published as jobs", registry=registry
-            ),
+            slots_fired=Counter(SLOTS_FIRED_TOTAL, "Slots published as jobs", registry=registry),
             slots_duplicate=Counter(
                 "natscron_ticker_slots_duplicate_total",
                 "Slots JetStream already had (published by a previous leader)",

@@ -106,6 +106,8 @@ class Scheduler:
         self._changed: set[str] = set()
         self._woken = asyncio.Event()
         self._sleeping_until: datetime | None = None
+        self.last_check: datetime | None = None
+        """When the leader's loop last looked for due slots (the daemon status shows it)."""
         self._closing = False
         self._prepare_cost = PrepareCost()
 
@@ -149,7 +151,8 @@ class Scheduler:
                     await self._place(arrived, takeover, work, operations)
                 if loaded and not takeover.done:
                     self._settle(takeover, work, operations)
-                self._dispatch(work, operations, self._clock.now())
+                self.last_check = self._clock.now()
+                self._dispatch(work, operations, self.last_check)
                 self._sleeping_until = self._agenda.next_time()
                 await self._wait_for(self._preparing_from(self._sleeping_until))
         except asyncio.CancelledError:

@@ -22,7 +22,7 @@ from natscron_ticker.chain_decisions import ChainDecisions
 from natscron_ticker.chains import ChainFollower
 from natscron_ticker.last_runs import LastRunMirror
 from natscron_ticker.lease import LeaderLease
-from natscron_ticker.metrics import TickerMetrics
+from natscron_ticker.metrics import SLOTS_FIRED_TOTAL, TickerMetrics
 from natscron_ticker.publishing import JobPublisher
 from natscron_ticker.scheduler import Scheduler
 from natscron_ticker.state import TickerStateStore
@@ -72,8 +72,14 @@ class TickerService(Service):
         self.book = ScheduleBook()
         self.states = StateMirror()
         self.last_runs = LastRunMirror(self.book.touch, self.metrics.bad_last_runs)
+        self._scheduler: Scheduler | None = None
         self.status = TickerStatusReply(
-            self.ticker_id, lambda: self.is_leader, lambda: len(self.book), self._clock
+            self.ticker_id,
+            lambda: self.is_leader,
+            lambda: len(self.book),
+            self._clock,
+            last_check=lambda: None if self._scheduler is None else self._scheduler.last_check,
+            slots_fired=lambda: int(self.registry.get_sample_value(SLOTS_FIRED_TOTAL) or 0),
         )
         self._broker = new_broker(settings, endpoints.nats_url, f"natscron-ticker-{self.ticker_id}")
         self._micro: MicroService | None = None
@@ -113,6 +119,7 @@ class TickerService(Service):
             self.metrics,
             self.last_runs.get,
         )
+        self._scheduler = scheduler
         triggers = TriggerHandler(
             specs,
             publisher,

@@ -23,11 +23,16 @@ class TickerStatusReply:
         leading: Callable[[], bool],
         schedules_loaded: Callable[[], int],
         clock: Clock,
+        *,
+        last_check: Callable[[], datetime | None],
+        slots_fired: Callable[[], int],
     ) -> None:
         self._ticker_id = ticker_id
         self._leading = leading
         self._schedules_loaded = schedules_loaded
         self._clock = clock
+        self._last_check = last_check
+        self._slots_fired = slots_fired
         self._leading_since: datetime | None = None
 
     def lease_changed(self, leading: bool) -> None:
@@ -40,6 +45,8 @@ class TickerStatusReply:
             leading=leading,
             leading_since=self._leading_since if leading else None,
             schedules_loaded=self._schedules_loaded(),
+            last_check=self._last_check(),
+            slots_fired=self._slots_fired(),
             presence_subject=presence_subject(self._ticker_id),
             at=self._clock.now(),
         )

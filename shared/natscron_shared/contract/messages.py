@@ -10,6 +10,7 @@ from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, Priorit
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.models import Identifier, JobId, ScheduledJob
 from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
+from natscron_shared.contract.schema_rules import exactly_one_of
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -91,6 +92,11 @@ class JobEvent(BaseModel):
     duration_ms: int | None = None
     properties_scraped: int | None = None
     item_batches: int | None = None
+    skipped_pages: dict[str, int] | None = Field(
+        default=None,
+        description="pages the scrape left out, by reason (robots_txt, http_404, not_html,"
+        " interrupted, ...); null when none was",
+    )
     error_message: str | None = Field(
         default=None, description="why it failed, was retried, skipped or cancelled"
     )
@@ -146,9 +152,14 @@ class ItemBatch(BaseModel):
 
 
 class TriggerRequest(BaseModel):
-    """`jobs.trigger`: run a scheduled job now, or an ad-hoc job (scraper + params)."""
+    """`jobs.trigger`: run a scheduled job now, or an ad-hoc job (scraper + params). The JSON
+    schema says one of the four targets; the model also takes `scheduled_job_id` and `job_id`
+    together when they name the same scheduled job."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=exactly_one_of("scheduled_job_id", "job_id", "scraper", "retry_of"),
+    )
 
     scheduled_job_id: Identifier | None = None
     job_id: Identifier | None = Field(default=None, description="seed 001's name for the id")

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -24,10 +25,18 @@ from natscron_shared.contract.enums import (
     Priority,
     ScheduledJobStatus,
 )
+from natscron_shared.contract.iso_time import iso_text
 from natscron_shared.contract.pools import PoolName
+from natscron_shared.contract.schema_rules import (
+    exactly_one_of_or_instead,
+    only_with,
+    positive,
+    rules,
+)
 from natscron_shared.timing.active_hours import ActiveHours
 from natscron_shared.timing.cron import check_fires_within, validate_cron
-from natscron_shared.timing.zones import zone_named
+from natscron_shared.timing.cron_fields import CRON_PATTERN
+from natscron_shared.timing.zones import iana_zones, zone_named
 
 # Ids become KV keys and NATS subject tokens: no dots, spaces or wildcards.
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
@@ -36,11 +45,25 @@ JobId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
 MAX_RETRY_BACKOFF_SECONDS = 3600.0
 MAX_LABELS = 64
 MAX_NOTE_CHARS = 500
-LabelKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
-LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,63}$")]
+LABEL_KEY = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+LABEL_VALUE = r"[A-Za-z0-9_.-]{0,63}"
+LabelKey = Annotated[str, Field(pattern=f"^{LABEL_KEY}$")]
+LabelValue = Annotated[str, Field(pattern=f"^{LABEL_VALUE}$")]
+LabelSelector = Annotated[
+    str,
+    Field(
+        pattern=f"^{LABEL_KEY}={LABEL_VALUE}(,{LABEL_KEY}={LABEL_VALUE})*$",
+        max_length=MAX_LABELS * 128,
+        description="labels that must all match: `team=sold,env=prod`",
+    ),
+]
+"""Picks scheduled jobs by their labels (`natscron_shared.nats.schedule_bucket.select`)."""
 MAX_INTERVAL = timedelta(days=3660)
 """Ten years: slot maths near the end of the calendar (year 9999) would overflow."""
 MAX_JITTER_SECONDS = 86_400.0
+MAX_COUNT = 2**31 - 1
+"""Counts (`max_runs`, `failure_threshold`) are stored in MongoDB, which holds 64-bit integers
+only; no one counts past this."""
 SUPPORTED_YEARS = range(1900, 9000)
 """Years of `run_at`, `start_at` and `end_at`: the slot maths add periods, jitter and
 microseconds to them, which must not leave the calendar."""
@@ -54,7 +77,13 @@ def _supported_moment(value: datetime) -> datetime:
     return value
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_supported_moment)]
+IsoAwareDatetime = Annotated[AwareDatetime, iso_text]
+Moment = Annotated[
+    IsoAwareDatetime,
+    AfterValidator(_supported_moment),
+    Field(json_schema_extra={"pattern": "^(19[0-9]{2}|[2-8][0-9]{3})-"}),
+]
+"""The years the JSON schema says too: 1900 to 8999."""
 
 
 class Interval(BaseModel):
@@ -65,7 +94,12 @@ class Interval(BaseModel):
     (`start_at`, or the Unix epoch), or `last_run`: a period after the schedule's previous
     scheduled run finished (`natscron_shared.contract.last_runs`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        serialize_by_alias=True,
+        json_schema_extra=positive("days", "hours", "minutes", "seconds"),
+    )
 
     days: float = Field(default=0, ge=0, le=MAX_INTERVAL.days)
     hours: float = Field(default=0, ge=0, le=MAX_INTERVAL.days * 24)
@@ -100,12 +134,38 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _zones_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = sorted(iana_zones())
+
+
 def _terminal(value: JobStatus) -> JobStatus:
     if not value.is_terminal:
         raise ValueError(
             f"{value.value!r} is not a final status (completed, failed, cancelled, skipped)"
         )
     return value
+
+
+_H16 = "[0-9A-Fa-f]{1,4}"
+IPV6 = "|".join(
+    (
+        f"({_H16}:){{7}}{_H16}",
+        f"({_H16}:){{1,7}}:",
+        *(f"({_H16}:){{1,{7 - n}}}(:{_H16}){{1,{n}}}" for n in range(1, 7)),
+        f":((:{_H16}){{1,7}}|:)",
+    )
+)
+PORT = "0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]|0)"
+HTTP_URL = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://([^\s/?#\[\]]*@)?([^\s/?#@:\[\]]+|\[(" + IPV6 + r")\])"
+    rf"(:({PORT})?)?([/?#][^\s]*)?$"
+)
+"""What `_http_url` accepts, for JSON schemas (IPv6 literals in their plain forms)."""
+FinalStatus = Annotated[
+    JobStatus,
+    AfterValidator(_terminal),
+    WithJsonSchema({"type": "string", "enum": [s.value for s in JobStatus if s.is_terminal]}),
+]
 
 
 class Webhook(BaseModel):
@@ -118,8 +178,12 @@ class Webhook(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: Annotated[str, Field(max_length=MAX_WEBHOOK_URL_CHARS), AfterValidator(_http_url)]
-    on: list[Annotated[JobStatus, AfterValidator(_terminal)]] = Field(min_length=1)
+    url: Annotated[
+        str,
+        Field(max_length=MAX_WEBHOOK_URL_CHARS, json_schema_extra={"pattern": HTTP_URL}),
+        AfterValidator(_http_url),
+    ]
+    on: list[FinalStatus] = Field(min_length=1)
     secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @property
@@ -165,25 +229,40 @@ class ScheduledJob(BaseModel):
       count); the count restarts when `max_runs` changes, not when other fields do.
     - `after`: it also runs after the final runs of other schedules (its parents), as a
       chain; with it, the cron, interval or `run_at` may be left out.
+
+    The JSON schema says every rule but those between values, which only validation checks:
+    a cron range runs upwards and its days of month occur, a cron with `active_hours` fires
+    inside them, an interval is at most 3660 days in all, `end_at` follows `start_at`.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra=rules(
+            exactly_one_of_or_instead(
+                ("cron_expression", "interval", "interval_minutes", "run_at"), "after"
+            ),
+            only_with(("paused_reason", "paused_at"), "status", ScheduledJobStatus.PAUSED.value),
+        ),
+    )
 
     scheduled_job_id: Identifier
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     status: ScheduledJobStatus = ScheduledJobStatus.ACTIVE
 
-    cron_expression: str | None = None
+    cron_expression: Annotated[str, Field(json_schema_extra={"pattern": CRON_PATTERN})] | None = (
+        None
+    )
     interval: Interval | None = None
     interval_minutes: float | None = Field(default=None, gt=0, le=MAX_INTERVAL.total_seconds() / 60)
     run_at: Moment | None = None
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", json_schema_extra=_zones_enum)
     active_hours: ActiveHours | None = None
     start_at: Moment | None = None
     end_at: Moment | None = None
     jitter_seconds: float = Field(default=0.0, ge=0, le=MAX_JITTER_SECONDS)
-    max_runs: int | None = Field(default=None, ge=1)
+    max_runs: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     after: list[ChainLink] = Field(default_factory=list, max_length=MAX_PARENTS)
     """The schedules it runs after: one run per qualifying final run of a single parent;
     with several, once each has had one since its last chained run."""
@@ -202,13 +281,17 @@ class ScheduledJob(BaseModel):
     timeout_seconds: float = Field(default=3600.0, gt=0)
     misfire_grace_seconds: float = Field(default=300.0, ge=0)
     catchup: Catchup = Catchup.LATEST
-    failure_threshold: int | None = Field(default=None, ge=1)
+    failure_threshold: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     """Pause the job (with `paused_reason`) each time this many runs in a row failed."""
 
-    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_LABELS)
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_LABELS,
+        json_schema_extra={"additionalProperties": False},
+    )
     """Free key/value tags, for picking jobs in bulk (`team=sold,env=prod`)."""
     paused_reason: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
-    paused_at: AwareDatetime | None = None
+    paused_at: IsoAwareDatetime | None = None
     webhooks: list[Webhook] = Field(default_factory=list, max_length=MAX_WEBHOOKS)
     """URLs called when a run ends (see `Webhook`); the recorder sends them."""
 
@@ -220,10 +303,8 @@ class ScheduledJob(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone_is_iana(cls, value: str) -> str:
-        try:
-            zone_named(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        if value not in iana_zones():
+            raise ValueError(f"unknown IANA time zone {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -293,7 +374,7 @@ class ScheduledJob(BaseModel):
     def _cron_fires_in_active_hours(self) -> Self:
         hours = self.active_hours
         if self.cron_expression is not None and hours is not None:
-            check_fires_within(self.cron_expression, hours.start, hours.end, hours.weekdays)
+            check_fires_within(self.cron_expression, self.timezone, hours)
         return self
 
     @property

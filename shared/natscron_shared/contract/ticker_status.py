@@ -18,6 +18,16 @@ class TickerStatus(BaseModel):
         description="when it took the lease (its clock); null while it stands by"
     )
     schedules_loaded: int = Field(description="specs it follows (KV scheduled_jobs)")
+    last_check: datetime | None = Field(
+        default=None,
+        description="when its loop last looked for due slots while leading (its clock): at"
+        " each due slot and each schedule change; null before it led",
+    )
+    slots_fired: int | None = Field(
+        default=None,
+        description="slots it published since it started (natscron_ticker_slots_fired_total);"
+        " null from a ticker too old to say",
+    )
     presence_subject: str = Field(
         description="where standbys probe it while it holds the lease (natscron.ticker.presence)"
     )

@@ -1,5 +1,6 @@
 """Configuration from `NATSCRON_*` environment variables."""
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -8,6 +9,24 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
 from natscron_shared.nats.seed_servers import any_credentials, seed_servers
+
+ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
+"""What a browser sends in `Origin`: a scheme, a host (or an IPv6 literal) and a port."""
+
+
+def cors_origins(text: str) -> list[str]:
+    """`https://a.example,http://localhost:3000` -> the origins; `*` alone allows any."""
+    origins = [origin.strip() for origin in text.split(",") if origin.strip()]
+    if origins == ["*"]:
+        return origins
+    bad = [origin for origin in origins if not ORIGIN.match(origin)]
+    if bad or not origins:
+        raise ValueError(
+            f"NATSCRON_API_CORS_ORIGINS: {bad[0] if bad else text!r} is not an origin; write"
+            " scheme://host[:port] without a path (https://app.example.com), comma-separated,"
+            " or * alone"
+        )
+    return origins
 
 
 class Settings(BaseSettings):
@@ -68,6 +87,40 @@ class Settings(BaseSettings):
         default=1, ge=1, le=5, description="copies of each stream and bucket, set by `provision`"
     )
     runner_concurrency: int = Field(default=4, ge=1)
+    # Polite fetching (the runner's scrapers; a schedule's params may ask for more).
+    user_agent: str = Field(
+        default="natscron/0.1",
+        min_length=1,
+        max_length=512,
+        description="the User-Agent of scrapers' requests, unless a schedule names its own;"
+        " robots.txt groups are matched against it",
+    )
+    host_max_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="requests in flight to one host (name and port) from all runners together",
+    )
+    host_max_requests_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="requests started per second to one host from all runners together;"
+        " unset: no limit but a schedule's own (the stricter of the two applies)",
+    )
+    host_max_backoff_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=3600,
+        description="the longest a 429 or 503 (its Retry-After, or the doubling backoff)"
+        " holds every runner off a host",
+    )
+    robots_cache_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="how long a runner keeps a host's robots.txt before fetching it again",
+    )
     runner_id: str | None = None
     runner_pool: PoolName = Field(
         default=DEFAULT_POOL,
@@ -137,6 +190,12 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = Field(
         default=None, description="static bearer tokens: TOKEN:SCOPE[,TOKEN:SCOPE]"
     )
+    api_cors_origins: str | None = Field(
+        default=None,
+        description="origins whose browser pages may call the API, comma-separated"
+        " (https://app.example.com,http://localhost:3000), or `*` for any; unset: no CORS"
+        " headers, so browsers keep pages of other origins out",
+    )
 
     @field_validator("runner_pools", mode="before")
     @classmethod
@@ -153,6 +212,18 @@ class Settings(BaseSettings):
         if urls is not None:
             seed_servers(urls)
         return urls
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def check_cors_origins(cls, origins: str | None) -> str | None:
+        """Each an origin as browsers send it: scheme, host and port only, no path."""
+        if origins is not None:
+            cors_origins(origins)
+        return origins
+
+    @property
+    def api_cors_origin_list(self) -> list[str]:
+        return [] if self.api_cors_origins is None else cors_origins(self.api_cors_origins)
 
     @model_validator(mode="after")
     def check_nats_connection(self) -> Self:

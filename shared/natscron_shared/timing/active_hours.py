@@ -13,14 +13,34 @@ wall-time answer of `ActiveHours` shifted back, unless an offset change comes fi
 Instants are naive UTC datetimes.
 """
 
+import re
 from datetime import datetime, time, timedelta
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from natscron_shared.timing.zones import Timeline
 
 _TICK = timedelta(microseconds=1)
+WALL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
+def _wall_text(value: object) -> object:
+    """A wall time as `HH:MM[:SS[.ffffff]]` text (or a `time` without a zone): pydantic would
+    also read seconds since midnight, or an offset, which makes a time no wall time and
+    breaks comparing it with the slots' wall times."""
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    if isinstance(value, str) and re.match(WALL_TIME, value):
+        return value
+    raise ValueError("must be a wall time HH:MM or HH:MM:SS, without an offset")
+
+
+WallTime = Annotated[
+    time,
+    BeforeValidator(_wall_text),
+    WithJsonSchema({"type": "string", "pattern": WALL_TIME}),
+]
 
 
 class ActiveHours(BaseModel):
@@ -32,8 +52,8 @@ class ActiveHours(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: time
-    end: time
+    start: WallTime
+    end: WallTime
     weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = Field(
         default=(1, 2, 3, 4, 5, 6, 7), min_length=1
     )

@@ -10,10 +10,15 @@ The language is ISC cron's, 5 fields or 6 with seconds first:
 croniter's extensions (`L`, `W`, `#`, `H`, `R`, a year field) are rejected: each needs rules of
 its own that natscron does not define. So is an expression that can never fire (`0 0 30 2 *`).
 
-Two readings follow the text, not the values, as in ISC cron: a day field that starts with `*`
-or `?` is unrestricted (`*/2` too), and only when neither day field is unrestricted does a day
-match if *either* matches; the hour is fixed unless it contains `*` or `/`, so `0-23` and `5-5`
-are fixed hours (the DST rules of `cron_engine` depend on it).
+Two readings follow the text, not the values, as ISC cron 4.1 does (its DOM_STAR, DOW_STAR,
+MIN_STAR and HR_STAR flags, set from a field's first character):
+
+- a day field that starts with `*` or `?` is unrestricted (`*/2` too), and only when neither
+  day field is unrestricted does a day match if *either* matches;
+- an entry is a wildcard entry when its minute or its hour field starts with `*` (`*`, `*/15`),
+  and a fixed-time entry otherwise: `0-59 2`, `0 0-23`, `0 1-5/2` and `5,*/10 2` are fixed
+  time. A 6-field expression's seconds field does not count: `*/10 30 2 * * *` is fixed time.
+  The DST rules of `cron_engine` depend on it.
 """
 
 from calendar import monthrange
@@ -58,7 +63,8 @@ class CronFields:
     """The day-of-month field starts with `*` or `?`."""
     any_weekday: bool
     """The day-of-week field starts with `*` or `?`."""
-    fixed_hour: bool
+    fixed_time: bool
+    """Neither the minute nor the hour field starts with `*` (ISC's fixed-time entry)."""
 
     @property
     def either_day(self) -> bool:
@@ -91,7 +97,7 @@ def parse_cron(expression: str) -> CronFields:
         weekdays=tuple(sorted({n % 7 for n in weekday})),
         any_day=texts[3][0] in "*?",
         any_weekday=texts[5][0] in "*?",
-        fixed_hour="*" not in texts[2] and "/" not in texts[2],
+        fixed_time=not texts[1].startswith("*") and not texts[2].startswith("*"),
     )
     if not fields.either_day and not fields.some_month_has_a_day:
         raise ValueError(
@@ -143,3 +149,41 @@ def _step(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ValueError(f"step {text!r} is not a whole number of at least 1")
     return int(text)
+
+
+_NUMBERS = {
+    (0, 59): "[1-5][0-9]|[0-9]",
+    (0, 23): "1[0-9]|2[0-3]|[0-9]",
+    (1, 31): "[12][0-9]|3[01]|[1-9]",
+    (1, 12): "1[0-2]|[1-9]",
+    (0, 7): "[0-7]",
+}
+"""Each value written one way only (after any leading zeros), so a regular expression engine
+that backtracks never tries the same text many ways."""
+
+
+def _any_case(name: str) -> str:
+    return "".join(f"[{letter.upper()}{letter}]" for letter in name)
+
+
+def _field_pattern(field: _Field) -> str:
+    """One field's syntax, as `_values` reads it: numbers in range (any leading zeros), its
+    names in any case, `*` (and `?` in the day fields), ranges, steps, comma lists."""
+    names = "".join(f"|{_any_case(name)}" for name in field.names)
+    value = f"(0*({_NUMBERS[field.low, field.high]}){names})"
+    star = r"\*|\?" if field.name.startswith("day") else r"\*"
+    item = f"({star}|{value}(-{value})?)(/0*[1-9][0-9]*)?"
+    return f"{item}(,{item})*"
+
+
+def _cron_pattern() -> str:
+    second, minute, hour, day, month, weekday = (_field_pattern(field) for field in _FIELDS)
+    gap = "[ \t]+"
+    fields = gap.join((minute, hour, day, month, weekday))
+    return f"^[ \t]*({second}{gap})?{fields}[ \t]*$"
+
+
+CRON_PATTERN = _cron_pattern()
+"""The syntax as a regular expression, for JSON schemas: every expression `parse_cron`
+accepts matches it, fields split by spaces or tabs. What it cannot say is refused by
+`parse_cron` alone: a range running backwards, a day of month no month has."""
