@@ -28,7 +28,7 @@ def most_advanced(events: list[JobEvent]) -> JobEvent:
 def job_fields(event: JobEvent, now: datetime) -> JobDocument:
     """Every field an event sets (not the item batches' two)."""
     request = event.job
-    return {
+    fields: JobDocument = {
         "job_id": request.job_id,
         "scheduled_job_id": request.scheduled_job_id,
         "trigger": request.trigger.value,
@@ -56,3 +56,6 @@ def job_fields(event: JobEvent, now: datetime) -> JobDocument:
         "cancelled_by": event.cancelled_by,
         "metadata": event.metadata,
     }
+    if request.chained_from is not None:
+        fields["chained_from"] = request.chained_from
+    return fields

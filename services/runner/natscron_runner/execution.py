@@ -34,6 +34,10 @@ a bounded traceback) and what the scraper put in `ScrapeContext.metadata`
 
 **Last runs.** The final event of a scheduled run of an interval `from: last_run` is
 followed by its end in KV `last_runs` (`LastRunWriter`), before the message is settled.
+
+**Chains.** The final event of a run of a schedule others run after is followed by its
+end on stream CHAINS (`ParentFinishes`), before the message is settled; a failed publish
+hands the message back like a failed final event.
 """
 
 import asyncio
@@ -53,6 +57,7 @@ from pydantic import ValidationError
 
 from natscron_runner.attempt_detail import bounded_traceback, checked_metadata
 from natscron_runner.cancels import CancelBook
+from natscron_runner.chain_finishes import ParentFinishes
 from natscron_runner.checkpoints import RunCheckpoint
 from natscron_runner.claiming import ClaimBook, JobClaims, Refusal
 from natscron_runner.events import (
@@ -218,6 +223,7 @@ class JobExecutor:
         js: JetStreamContext,
         checkpoints: KeyValue,
         screenshots: ScreenshotStore,
+        parent_finishes: ParentFinishes,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -231,6 +237,7 @@ class JobExecutor:
         self._js = js
         self._checkpoints = checkpoints
         self._screenshots = screenshots
+        self._parent_finishes = parent_finishes
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -306,6 +313,7 @@ class JobExecutor:
         )
         try:
             await publish_event(self._publisher, event)
+            await self._parent_finishes.announce(event)
         except PublishFailedError as exc:
             self._metrics.nats_errors.labels("publish").inc()
             log.warning("job %s: %s; handing it back", request.job_id, exc)
@@ -341,6 +349,7 @@ class JobExecutor:
                 await sends.confirmed()
                 if outcome.event is not None:
                     await publish_event(self._publisher, outcome.event)
+                    await self._parent_finishes.announce(outcome.event)
                     await self._last_runs.record(outcome.event)
                     if outcome.event.status.is_terminal:
                         await checkpoint.discard()

@@ -9,6 +9,7 @@ from nats.aio.msg import Msg
 
 from natscron_runner.advertise import start_advertising
 from natscron_runner.cancels import CancelBook, CancelHandler
+from natscron_runner.chain_finishes import ParentFinishes
 from natscron_runner.claiming import ClaimBook, claim_ttl_of
 from natscron_runner.execution import JobExecutor
 from natscron_runner.lane_lag import LaneLag
@@ -54,6 +55,7 @@ def needs(pool: str) -> Needs:
             names.STREAM_EVENTS,
             names.STREAM_ITEMS,
             names.STREAM_DECISIONS,
+            names.STREAM_CHAINS,
         ),
         buckets=(
             names.KV_RUNNING,
@@ -136,8 +138,9 @@ class RunnerService(Service):
         self._lanes = Lanes(js, self.pool, received_counter(self.registry))
         await self._lanes.bind()
         self.supervise("lane lag", self.lane_lag.report(js, self.pool))
+        publisher = JetStreamPublisher(js, self.registry)
         executor = JobExecutor(
-            JetStreamPublisher(js, self.registry),
+            publisher,
             self._scrapers,
             self.metrics,
             self.runner_id,
@@ -153,6 +156,7 @@ class RunnerService(Service):
             js,
             await js.key_value(names.KV_CHECKPOINTS),
             ScreenshotStore(await js.key_value(names.KV_SCREENSHOTS), self.metrics.screenshots),
+            ParentFinishes(publisher, self.metrics.bad_messages),
         )
         self.cancels.on_cancel = executor.cancel
         cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)

@@ -74,6 +74,7 @@ class TriggerHandler:
         metrics: TickerMetrics,
         catalogue: Callable[[], Awaitable[Catalogue]],
         last_event: Callable[[str], Awaitable[JobEvent | None]],
+        is_parent: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self._specs = specs
         self._publisher = publisher
@@ -84,6 +85,9 @@ class TriggerHandler:
         rare), so it is never stale."""
         self._last_event = last_event
         """The newest event of a job in EVENTS, for retries."""
+        self._is_parent = is_parent
+        """Whether another schedule runs after this one (`ScheduleBook.is_parent`): its
+        runs, triggered or retried too, announce their ends for the chain."""
 
     def endpoint(self) -> Endpoint[TriggerRequest]:
         """`jobs.trigger`, answered by one ticker of all (the service's queue group)."""
@@ -130,6 +134,7 @@ class TriggerHandler:
                 priority=request.priority,
                 created_at=now,
                 scheduled_for=None,
+                chain_parent=self._is_parent(spec.scheduled_job_id),
             )
             when = "immediately" if request.priority is Priority.IMMEDIATE else "soon"
             message = f"Triggered scheduled job '{spec.name}' to run {when}"
@@ -166,6 +171,8 @@ class TriggerHandler:
                 "attempt": 1,
                 "not_before": None,
                 "records_last_run": False,
+                "chain_parent": last.job.scheduled_job_id is not None
+                and self._is_parent(last.job.scheduled_job_id),
             }
         )
 

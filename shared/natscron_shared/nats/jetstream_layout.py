@@ -41,6 +41,10 @@ SCREENSHOTS_MAX_BYTES = 512 * 1024 * 1024
 """KV `screenshots`, all of them together: once full, new screenshots are refused (and
 counted by the runner) until old ones expire."""
 RECORDER_ACK_WAIT_SECONDS = 30.0
+CHAINS_ACK_WAIT_SECONDS = 10.0
+"""A parent finish the leader took and did not ack (it died) goes to the next leader this
+long after: handling one takes milliseconds. The consumer hands out one at a time, so the
+next finishes wait behind it, in order."""
 WEBHOOKS_ACK_WAIT_SECONDS = 30.0
 MAX_ACK_PENDING = 10_000
 KV_DUPLICATE_WINDOW_SECONDS = 120.0
@@ -157,6 +161,12 @@ def _streams(replicas: int) -> tuple[StreamConfig, ...]:
             replicas,
             HISTORY_MAX_AGE_SECONDS,
         ),
+        _stream(
+            names.STREAM_CHAINS,
+            [f"{names.CHAINS_FINISHED_PREFIX}.>"],
+            RetentionPolicy.WORK_QUEUE,
+            replicas,
+        ),
     )
 
 
@@ -181,6 +191,7 @@ def _buckets(
             bucket=names.KV_CANCELS, history=1, ttl=CANCEL_TTL_SECONDS, replicas=replicas
         ),
         KeyValueConfig(bucket=names.KV_LAST_RUNS, history=1, replicas=replicas),
+        KeyValueConfig(bucket=names.KV_CHAIN_STATE, history=1, replicas=replicas),
         KeyValueConfig(
             bucket=names.KV_HOST_SLOTS, history=1, ttl=claim_ttl_seconds, replicas=replicas
         ),
@@ -270,7 +281,20 @@ def _consumers(pools: tuple[str, ...]) -> tuple[Consumer, ...]:
             max_ack_pending=MAX_ACK_PENDING,
         ),
     )
-    return (*runners, *recorders, webhooks)
+    chains = Consumer(
+        names.STREAM_CHAINS,
+        ConsumerConfig(
+            durable_name=names.CHAINS_CONSUMER,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=CHAINS_ACK_WAIT_SECONDS,
+            max_deliver=-1,
+            # One at a time, in order, across failovers: a finish a dead leader held is
+            # handed to the next before any later one.
+            max_ack_pending=1,
+        ),
+    )
+    return (*runners, *recorders, webhooks, chains)
 
 
 def jetstream_layout(
