@@ -106,6 +106,11 @@ class ExecutionView(ListingFields, BaseModel):
     error_type: str | None = None
     cancelled_by: str | None = None
     retry_of: str | None = None
+    not_before: datetime | None = Field(
+        default=None,
+        description="pending after a failed attempt (attempt > 1): when the retry may start,"
+        " once its backoff has passed",
+    )
     updated_at: datetime | None = None
     metadata: dict[str, Any] | None = Field(
         default=None, description="what the scraper reported about the attempt that ended"

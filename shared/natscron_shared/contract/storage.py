@@ -165,6 +165,8 @@ class JobDocument(TypedDict, total=False):
     scraper: str
     params: dict[str, Any]
     retry_of: str | None
+    not_before: datetime | None
+    """A retry's: no runner starts it before then (its backoff)."""
     # the most advanced event, by (attempt, status rank)
     status: str
     attempt: int
