@@ -12,7 +12,7 @@ from natscron.cli.exits import EXIT_HELP, Exit
 from natscron.cli.output import Format, OutputOption
 from natscron.cli.query import ask
 from natscron.cli.runtime import fail
-from natscron.cli.times import parse_time
+from natscron.cli.times import FUTURE_HELP, parse_future_time
 from natscron_api.requests import (
     DescribeSchedule,
     ListSchedules,
@@ -81,9 +81,9 @@ def preview(
     after: Annotated[
         datetime | None,
         typer.Option(
-            parser=parse_time,
+            parser=parse_future_time,
             metavar="TIME",
-            help="from this moment (default now): ISO 8601, UTC without an offset",
+            help=f"the fire times after this moment (default now): {FUTURE_HELP}",
         ),
     ] = None,
     output: OutputOption = Format.TABLE,
