@@ -13,6 +13,7 @@ from natscron.migration.records import Definition, Scrape
 from natscron.migration.scraper_map import ScraperMap
 from natscron.migration.templates import TemplateError
 from natscron_shared.contract.catalogue import Catalogue, JobRejectedError, check_job
+from natscron_shared.contract.errors import plain_message
 from natscron_shared.contract.models import ScheduledJob
 
 PLACEHOLDER_SCRAPER = "unmapped"
@@ -88,6 +89,6 @@ def run_scrape(
 
 def _sentence(error: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(map(str, detail['loc'])) or 'definition'}: {detail['msg']}"
+        f"{'.'.join(map(str, detail['loc'])) or 'definition'}: {plain_message(detail)}"
         for detail in error.errors(include_url=False)
     )
