@@ -14,6 +14,7 @@ from natscron.migration.scraper_map import ScraperMap
 from natscron.migration.templates import TemplateError
 from natscron_shared.contract.catalogue import Catalogue, JobRejectedError, check_job
 from natscron_shared.contract.chain_graph import parents_of, problems_touching
+from natscron_shared.contract.errors import plain_message
 from natscron_shared.contract.models import ScheduledJob
 
 PLACEHOLDER_SCRAPER = "unmapped"
@@ -113,6 +114,6 @@ def run_scrape(
 
 def _sentence(error: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(map(str, detail['loc'])) or 'definition'}: {detail['msg']}"
+        f"{'.'.join(map(str, detail['loc'])) or 'definition'}: {plain_message(detail)}"
         for detail in error.errors(include_url=False)
     )

@@ -71,12 +71,19 @@ class Up:
 
 
 @asynccontextmanager
-async def running_up(cwd: Path) -> AsyncIterator[Up]:
-    """`natscron up` on embedded servers in `cwd/.natscron`, stopped (servers too) at the end."""
+async def running_up(cwd: Path, *args: str, **env: str) -> AsyncIterator[Up]:
+    """`natscron up ARGS` on embedded servers in `cwd/.natscron`, with the `NATSCRON_*`
+    settings `env`, stopped (servers too) at the end."""
     output = cwd / "up.out"
     with output.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            *NATSCRON, "up", cwd=cwd, env=cli_env(), stdout=out, stderr=subprocess.STDOUT
+            *NATSCRON,
+            "up",
+            *args,
+            cwd=cwd,
+            env=cli_env(**env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     up = Up(process, output)
     try:

@@ -115,6 +115,11 @@ class ExecutionView(ListingFields, BaseModel):
     chained_from: list[str] | None = Field(
         default=None, description="a chained run: the job ids of the parents' runs it ran after"
     )
+    not_before: datetime | None = Field(
+        default=None,
+        description="pending after a failed attempt (attempt > 1): when the retry may start,"
+        " once its backoff has passed",
+    )
     updated_at: datetime | None = None
     metadata: dict[str, Any] | None = Field(
         default=None, description="what the scraper reported about the attempt that ended"

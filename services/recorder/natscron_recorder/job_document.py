@@ -40,6 +40,7 @@ def job_fields(event: JobEvent, now: datetime) -> JobDocument:
         "scraper": request.scraper,
         "params": request.params,
         "retry_of": request.retry_of,
+        "not_before": request.not_before,
         "status": event.status.value,
         "attempt": event.attempt,
         "progress": progress(event),

@@ -128,6 +128,8 @@ class BackfillHandler:
             for slot in slots
         ]
         missing = await self._without_events(runs)
+        unrun = {run.job_id for run in missing}
+        existing = [slot for slot, run in zip(slots, runs, strict=True) if run.job_id not in unrun]
         _check_overlap(spec, len(missing))
         if request.dry_run:
             published, skipped = 0, len(runs) - len(missing)
@@ -147,6 +149,7 @@ class BackfillHandler:
         return BackfillReply(
             scheduled_job_id=spec.scheduled_job_id,
             slots=slots,
+            existing=existing,
             published=published,
             skipped_existing=skipped,
             dry_run=request.dry_run,

@@ -10,7 +10,9 @@ runners advertise) before it is queued, in the pool it names or the one its scra
 offered in: an unknown scraper (or one its pool does not offer) or params its schema
 refuses get `unknown_scraper` or `invalid_params`; with no runner advertising, `no_runners`
 unless the request sets `unchecked` (then it runs in the pool it names, or the default).
-A scheduled job's run goes to the spec's pool, a retry to its job's.
+A scheduled job's run goes to the spec's pool, a retry to its job's. A paused or inactive
+scheduled job is refused (`not_active`) unless the request sets `force`: it was stopped for
+a reason, so a run needs saying so; forced, it runs once and stays paused.
 
 `retry_of` runs a failed or cancelled job again as a new job (`trigger: retry`, linked by
 `retry_of`), with the request its last event in EVENTS carries: `unknown_job` when EVENTS
@@ -27,13 +29,14 @@ from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_shared.contract import names
+from natscron_shared.contract.backfill import NotActiveError
 from natscron_shared.contract.catalogue import (
     Catalogue,
     NoRunnersError,
     check_job,
     no_runners_message,
 )
-from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.errors import (
     BadRequestError,
     NotRetryableError,
@@ -127,6 +130,7 @@ class TriggerHandler:
             )
         else:
             spec = await self._spec(target)
+            _check_active(spec, request.force)
             run = run_request_for(
                 spec,
                 job_id=triggered_job_id(spec.scheduled_job_id, now),
@@ -138,6 +142,8 @@ class TriggerHandler:
             )
             when = "immediately" if request.priority is Priority.IMMEDIATE else "soon"
             message = f"Triggered scheduled job '{spec.name}' to run {when}"
+            if spec.status is not ScheduledJobStatus.ACTIVE:
+                message += f"; it stays {spec.status.value}"
         try:
             await self._publisher.publish_job(run)
         except TRANSIENT_NATS_ERRORS as exc:
@@ -193,8 +199,7 @@ class TriggerHandler:
         return check_job(catalogue, scraper, params, pool)
 
     async def _spec(self, scheduled_job_id: str) -> ScheduledJob:
-        """Read from KV, not the book, so a job applied a moment ago is already known.
-        Paused and inactive jobs can be triggered: a manual run is the user's call."""
+        """Read from KV, not the book, so a job applied a moment ago is already known."""
         try:
             entry = await self._specs.get(scheduled_job_id)
         except (KeyNotFoundError, KeyDeletedError) as exc:
@@ -207,3 +212,14 @@ class TriggerHandler:
         except ValidationError as exc:
             raise BadRequestError(f"scheduled job {scheduled_job_id!r} is not valid in KV") from exc
         return spec
+
+
+def _check_active(spec: ScheduledJob, force: bool) -> None:
+    """A paused (or inactive) schedule was stopped for a reason: running it takes `force`."""
+    if spec.status is ScheduledJobStatus.ACTIVE or force:
+        return
+    reason = f" ({spec.paused_reason})" if spec.paused_reason else ""
+    raise NotActiveError(
+        f"scheduled job {spec.scheduled_job_id!r} is {spec.status.value}{reason}; trigger it"
+        " with force to run it once all the same (`natscron trigger --force`), or resume it"
+    )

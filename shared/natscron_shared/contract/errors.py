@@ -143,11 +143,13 @@ def problems_sentence(errors: Sequence[Mapping[str, Any]]) -> str:
 
 def _problem(error: Mapping[str, Any]) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()))
-    what = _plain(str(error.get("msg", "invalid")))
+    what = plain_message(error)
     return f"{where}: {what}" if where else what
 
 
-def _plain(message: str) -> str:
+def plain_message(error: Mapping[str, Any]) -> str:
+    """A validation error's message without pydantic's `Value error, ` prefix."""
+    message = str(error.get("msg", "invalid"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
     return message

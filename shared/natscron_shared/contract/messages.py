@@ -193,6 +193,11 @@ class TriggerRequest(BaseModel):
         description="queue an ad-hoc run without checking its scraper and params against the"
         " scraper catalogue; needed while no runner advertises (ignored for a scheduled job)",
     )
+    force: bool = Field(
+        default=False,
+        description="run a paused or inactive scheduled job all the same (it stays paused);"
+        " without it such a trigger is refused with `not_active`",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> "TriggerRequest":

@@ -178,6 +178,8 @@ class JobDocument(TypedDict, total=False):
     """Why: `dst_gap`, `jitter` (`natscron_shared.contract.messages.SlotMove`)."""
     chained_from: list[str]
     """A chained run (`trigger: chain`): the job ids of the parents' runs it ran after."""
+    not_before: datetime | None
+    """A retry's: no runner starts it before then (its backoff)."""
     # the most advanced event, by (attempt, status rank)
     status: str
     attempt: int
