@@ -257,12 +257,12 @@ def explanation(reply: Any) -> RenderableType:
                 moment(decision.at, zone),
                 cell(decision.job_id),
                 cell(decision.cause_job_id),
-                cell(decision.note),
+                cell(decision.why or decision.note),
             ]
             for decision in shown.other_decisions
         ]
         columns = (Column("KIND"), Column("AT"), Column("JOB ID"), Column("CAUSE"))
-        lines.append(Columns((*columns, Column("NOTE", elastic=16)), decisions))
+        lines.append(Columns((*columns, Column("WHY", elastic=16)), decisions))
     return Group(*lines)
 
 
