@@ -219,8 +219,8 @@ def explanation(reply: Any) -> RenderableType:
     lines: list[RenderableType] = [
         Text(f"{shown.scheduled_job_id}: {shown.schedule or 'no slots of its own'}"),
         Text(
-            f"slots from {moment(shown.start, zone)} to {moment(shown.end, zone)}:"
-            f" {counts or 'none'}"
+            f"slots from {moment(shown.start, zone)} to {moment(shown.end, zone)}, wall times"
+            f" in {zone}: {counts or 'none'}"
         ),
         *(Text(f"note: {note}") for note in shown.notes),
     ]
