@@ -328,7 +328,9 @@ def _why_apart(run: JobDocument, decision: DecisionDocument | None) -> str:
 def _chained(run: JobDocument, decision: DecisionDocument | None) -> str:
     """A chained run: the parents' runs it ran after, and whose end started it."""
     parents = run.get("chained_from") or []
-    cause = None if decision is None else decision.get("cause_job_id")
+    cause = None
+    if decision is not None and decision["kind"] == DecisionKind.CHAIN_FIRED:
+        cause = decision.get("cause_job_id")  # not an overlap skip's holder
     if not parents:
         return f"chained from job {cause}" if cause else "a chain run"
     jobs = "job" if len(parents) == 1 else "jobs"
