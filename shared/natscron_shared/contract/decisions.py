@@ -77,7 +77,7 @@ class Decision(BaseModel):
     job_id: str | None = Field(
         default=None,
         description="the run it is about: merged into, the last one max_runs allowed, skipped,"
-        " chained",
+        " chained or dropped",
     )
     cause_job_id: str | None = Field(
         default=None, description="the run that caused it: the one holding an overlap, a parent"
