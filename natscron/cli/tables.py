@@ -219,8 +219,8 @@ def explanation(reply: Any) -> RenderableType:
     lines: list[RenderableType] = [
         Text(f"{shown.scheduled_job_id}: {shown.schedule or 'no slots of its own'}"),
         Text(
-            f"slots from {moment(shown.start, zone)} to {moment(shown.end, zone)}:"
-            f" {counts or 'none'}"
+            f"slots from {moment(shown.start, zone)} to {moment(shown.end, zone)}, wall times"
+            f" in {zone}: {counts or 'none'}"
         ),
         *(Text(f"note: {note}") for note in shown.notes),
     ]
@@ -257,12 +257,12 @@ def explanation(reply: Any) -> RenderableType:
                 moment(decision.at, zone),
                 cell(decision.job_id),
                 cell(decision.cause_job_id),
-                cell(decision.note),
+                cell(decision.why or decision.note),
             ]
             for decision in shown.other_decisions
         ]
         columns = (Column("KIND"), Column("AT"), Column("JOB ID"), Column("CAUSE"))
-        lines.append(Columns((*columns, Column("NOTE", elastic=16)), decisions))
+        lines.append(Columns((*columns, Column("WHY", elastic=16)), decisions))
     return Group(*lines)
 
 

@@ -12,6 +12,7 @@ from rich.console import Console, RenderableType
 from natscron.cli import backfill, output, tables
 from natscron.cli.columns import Column, Columns, Drop, Shorten, middle_cut
 from natscron.cli.moments import age, moment, relative
+from natscron_api.timeline import ExplainedDecision, ExplainedRun, Explanation
 from natscron_api.views import (
     ExecutionList,
     ExecutionView,
@@ -299,3 +300,47 @@ def test_moments_carry_their_zone_and_ages_their_direction() -> None:
     assert age(NOW - timedelta(hours=3), NOW) == "3h"
     assert age(NOW + timedelta(days=3), NOW) == "in 3d"
     assert relative(NOW - timedelta(minutes=5), NOW) == "5m ago"
+
+
+def test_a_chained_schedule_explained_lists_its_runs_and_decisions_with_their_why() -> None:
+    held = "job scheduled_a_2 ended and started no chained run: a's run ended failed"
+    reply = Explanation(
+        scheduled_job_id="b",
+        timezone="UTC",
+        schedule=None,
+        start=NOW - timedelta(hours=1),
+        end=NOW,
+        now=NOW,
+        spec_revision=3,
+        counts={},
+        slots=[],
+        other_runs=[
+            ExplainedRun(
+                job_id="chained_b_1",
+                trigger="chain",
+                status="completed",
+                fired_at=NOW - timedelta(minutes=30),
+                why="chained from job scheduled_a_1",
+            )
+        ],
+        other_decisions=[
+            ExplainedDecision(
+                kind="chain_held",
+                at=NOW - timedelta(minutes=20),
+                cause_job_id="scheduled_a_2",
+                note="a's run ended failed",
+                why=held,
+            )
+        ],
+    ).model_dump(mode="json")
+
+    lines = drawn(tables.explanation(reply), PIPED)
+    assert lines[0] == "b: no slots of its own"
+    assert "wall times in UTC: none" in lines[1]
+    runs = lines.index("other runs")
+    assert lines[runs + 1].split() == ["JOB", "ID", "TRIGGER", "STATUS", "FIRED", "WHY"]
+    assert lines[runs + 2].startswith("chained_b_1")
+    assert lines[runs + 2].endswith("chained from job scheduled_a_1")
+    decisions = lines.index("other decisions")
+    assert lines[decisions + 2].startswith("chain_held")
+    assert lines[decisions + 2].endswith(held)

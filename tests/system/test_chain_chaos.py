@@ -3,7 +3,8 @@ every second, a child runs after each of its runs, a grandchild after each of th
 The leading ticker is killed while runs finish (its standby takes over the durable CHAINS
 consumer; a finish it held comes back after the ack wait), then the recorder. Once all is
 settled, every parent run has exactly one child run, and every child run exactly one
-grandchild run, each naming its parent's run in `chained_from`."""
+grandchild run, each naming its parent's run in `chained_from`, and one `chain_fired`
+decision document naming both."""
 
 import asyncio
 import time
@@ -37,6 +38,7 @@ CONSUMERS = (
     (names.STREAM_JOBS, names.runner_consumer(DEFAULT_POOL, Priority.NORMAL)),
     (names.STREAM_CHAINS, names.CHAINS_CONSUMER),
     (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
+    (names.STREAM_DECISIONS, names.RECORDER_DECISIONS_CONSUMER),
 )
 UNFINISHED = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
 
@@ -95,6 +97,19 @@ def chain_problems(parents: list[Document], children: list[Document], child: str
         if doc["trigger"] != "chain" or len(doc.get("chained_from") or []) != 1
     ]
     return problems
+
+
+async def decision_problems(
+    db: AsyncDatabase[Document], children: list[Document], child: str
+) -> list[str]:
+    """Each chained run of `child` has one `chain_fired` document, naming it and its parent
+    run, and there is no other."""
+    query = {"scheduled_job_id": child, "kind": "chain_fired"}
+    records = await db["decisions"].find(query).to_list()
+    fired = Counter((doc.get("job_id"), doc.get("cause_job_id")) for doc in records)
+    runs = Counter((doc["job_id"], (doc.get("chained_from") or [None])[0]) for doc in children)
+    problems = [f"{child}: no chain_fired record of {run}" for run in sorted(runs - fired)]
+    return problems + [f"{child}: chain_fired {d} x{n}" for d, n in (fired - runs).items()]
 
 
 async def test_every_parent_run_has_exactly_one_child_run_across_kills(
@@ -168,6 +183,9 @@ async def test_every_parent_run_has_exactly_one_child_run_across_kills(
             f" {chains.num_redelivered} chain finishes delivered again"
         )
         problems = chain_problems(extract, load, "load") + chain_problems(load, report, "report")
+        assert not problems, "\n".join(problems)
+        problems = await decision_problems(db, load, "load")
+        problems += await decision_problems(db, report, "report")
         assert not problems, "\n".join(problems)
         assert all(doc["status"] == JobStatus.COMPLETED.value for doc in extract + load + report)
         assert len(extract) >= 10

@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 
 from natscron_shared.contract import names
 from natscron_shared.contract.chains import ParentFinish
+from natscron_shared.contract.decisions import Decision, DecisionKind
 from natscron_shared.contract.enums import JobStatus, Trigger
 from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.messages import JobEvent, RunRequest
@@ -254,6 +255,29 @@ async def test_a_finish_delivered_twice_starts_the_child_once(
         ("b", ["triggered_a_1_abcdef"])
     ]
     assert sample(ticker, "natscron_ticker_chain_runs_total") == 1
+    # Its decision was published twice, once stored: the same record, the same msg id.
+    assert sample(ticker, "natscron_ticker_decisions_total", kind="chain_fired") == 2
+    (record,) = await decision_records(js, "b")
+    assert (record.kind, record.cause_job_id) == (DecisionKind.CHAIN_FIRED, finish.job_id)
+    assert record.job_id == requests[0].job_id
+
+
+async def decision_records(js: JetStreamContext, scheduled_job_id: str) -> list[Decision]:
+    """Every decision record about `scheduled_job_id` DECISIONS holds, oldest first."""
+    subscription = await js.subscribe(
+        names.decision_subject(scheduled_job_id), ordered_consumer=True
+    )
+    records = []
+    try:
+        while True:
+            try:
+                msg = await subscription.next_msg(timeout=0.3)
+            except TimeoutError:
+                break
+            records.append(Decision.model_validate_json(msg.data))
+    finally:
+        await subscription.unsubscribe()
+    return records
 
 
 async def _holds(ticker: TickerService, scheduled_job_id: str) -> bool:

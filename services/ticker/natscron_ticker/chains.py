@@ -13,7 +13,8 @@ is stored in the state (`firing`) before it is published, and cleared once it is
 found `firing` is published first, whoever decided it. The message is acked once every
 child is done, so a leader that dies anywhere in between leaves the finish to the next,
 which finds what was done and does only the rest: the run's id is the same, and a finish
-applied twice changes nothing. A NATS error hands the message back for a second.
+applied twice changes nothing but publishing its decision record again (`chain_decisions`),
+which the recorder merges into the first. A NATS error hands the message back for a second.
 """
 
 import asyncio
@@ -147,11 +148,11 @@ class ChainFollower:
                 revision = await self._write(states, child_id, step.state, revision)
                 if revision is None:
                     continue
-            if step.decision is not None:
-                self._decisions.record(step.decision)
             if step.run is not None and step.state is not None:
                 await self._publish(child, step.run)
                 await self._fired(states, child_id, step.state, revision)
+            if step.decision is not None:
+                await self._decisions.record(step.decision)
             return
         raise ChainContentionError(f"the chain state of {child_id} kept changing")
 

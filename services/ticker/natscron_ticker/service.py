@@ -145,7 +145,7 @@ class TickerService(Service):
             publisher,
             self._clock,
             self.metrics,
-            ChainDecisions(self.metrics.chain_decisions),
+            ChainDecisions(publisher, self.metrics),
         )
         self._micro = MicroService(
             SERVICE_NAME,
