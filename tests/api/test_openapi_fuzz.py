@@ -131,6 +131,7 @@ async def test_times_are_iso_text_and_the_document_says_the_rules_between_fields
         ["interval"],
         ["interval_minutes"],
         ["run_at"],
+        ["after"],
     ]
     assert [branch["required"] for branch in schemas["TriggerRequest"]["oneOf"]] == [
         ["scheduled_job_id"],

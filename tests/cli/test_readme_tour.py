@@ -56,7 +56,8 @@ class Tours:
         text = README.read_text()
         cli, api = section(text, CLI_TOUR), section(text, API_TOUR)
         [cli_block] = blocks(cli, "sh")
-        [self.schedule_file] = blocks(cli, "yaml")
+        # The first is the file the tour applies; later ones show single fields (chains).
+        self.schedule_file = blocks(cli, "yaml")[0]
         curl_block, nats_block = blocks(api, "sh")
         self.cli = commands(cli_block)
         self.api = commands(curl_block)
