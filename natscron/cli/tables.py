@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from natscron.cli.api_client import reply_as
+from natscron_api.timeline import Explanation
 from natscron_api.views import (
     BulkCancelResult,
     BulkControlResult,
@@ -172,6 +173,58 @@ def preview(reply: Any) -> RenderableType:
     lines.extend(when(moment) for moment in shown.next_fire_times)
     if not shown.next_fire_times:
         lines.append(Text("no further fire times"))
+    return Group(*lines)
+
+
+def explanation(reply: Any) -> RenderableType:
+    """The timeline: one row per nominal slot (its wall time in the schedule's zone), then the
+    runs and decisions that belong to no slot."""
+    shown = reply_as(Explanation, reply)
+    counts = ", ".join(f"{count} {outcome.value}" for outcome, count in shown.counts.items())
+    lines: list[RenderableType] = [
+        Text(f"{shown.scheduled_job_id}: {shown.schedule or 'no slots of its own'}"),
+        Text(
+            f"slots from {when(shown.start)} to {when(shown.end)} (UTC), wall times in"
+            f" {shown.timezone}: {counts or 'none'}"
+        ),
+        *(Text(f"note: {note}") for note in shown.notes),
+    ]
+    table = _table("NOMINAL", "OUTCOME", "DUE (UTC)", "JOB ID", "WHY")
+    for entry in shown.slots:
+        nominal = entry.nominal.replace("T", " ") + (" (2nd)" if entry.second_pass else "")
+        job_id = None if entry.run is None else entry.run.job_id
+        table.add_row(
+            Text(nominal),
+            cell(entry.outcome.value),
+            when(entry.slot_at),
+            cell(job_id),
+            Text(entry.why),
+        )
+    lines.append(table)
+    if shown.other_runs:
+        lines.append(Text("\nother runs", style="bold"))
+        runs = _table("JOB ID", "TRIGGER", "STATUS", "FIRED", "WHY")
+        for run in shown.other_runs:
+            runs.add_row(
+                cell(run.job_id),
+                cell(run.trigger),
+                cell(run.status),
+                when(run.fired_at),
+                cell(run.why),
+            )
+        lines.append(runs)
+    if shown.other_decisions:
+        lines.append(Text("\nother decisions", style="bold"))
+        decisions = _table("KIND", "AT", "JOB ID", "CAUSE", "NOTE")
+        for decision in shown.other_decisions:
+            decisions.add_row(
+                cell(decision.kind),
+                when(decision.at),
+                cell(decision.job_id),
+                cell(decision.cause_job_id),
+                cell(decision.note),
+            )
+        lines.append(decisions)
     return Group(*lines)
 
 

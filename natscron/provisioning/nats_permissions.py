@@ -11,7 +11,9 @@ What the rules enforce:
   `jobs.retry.<pool>.<lane>`, which the JOBS stream stores as `jobs.run.<pool>.<lane>`
   (`jetstream_layout.RETRIES_AS_RUNS`): the runner may publish there, and on no
   `jobs.run.>` subject;
-- only the recorder consumes EVENTS and ITEMS (its two durables and `webhooks`), only
+- the ticker and the runner publish decision records (`decisions.<scheduled_job_id>`): why a
+  slot did not fire as scheduled;
+- only the recorder consumes EVENTS, ITEMS and DECISIONS (its durables and `webhooks`), only
   the runner consumes JOBS. Every pool's runners are the one user `runner`, allowed every
   JOBS consumer (there are only the pools' lanes): the pools are a deployment's choice, this
   file is not, and a pool routes work, it is no boundary of trust;
@@ -159,16 +161,17 @@ RUNNER_CONSUMERS = "*"
 JOB_EVENTS = f"{names.JOBS_EVENTS_PREFIX}.>"
 SCHEDULE_EVENTS = f"{names.SCHEDULED_JOBS_EVENTS_PREFIX}.>"
 API_REQUESTS = f"{names.API_PREFIX}.>"
+DECISIONS = f"{names.DECISIONS_PREFIX}.>"
 
 TICKER = _total(
-    stream_info(names.STREAM_JOBS, names.STREAM_EVENTS),
+    stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_DECISIONS),
     read_stream_messages(names.STREAM_EVENTS),
     kv_read(names.KV_SCHEDULED_JOBS),
     kv_read_write(names.KV_TICKER_LEADER),
     kv_read_write(names.KV_TICKER_STATE),
     kv_read(names.KV_SCRAPERS),
     kv_read(names.KV_LAST_RUNS),
-    publish(*RUN_LANES, JOB_EVENTS, SCHEDULE_EVENTS),
+    publish(*RUN_LANES, JOB_EVENTS, SCHEDULE_EVENTS, DECISIONS),
     serve(
         names.JOBS_TRIGGER,
         names.JOBS_BACKFILL,
@@ -180,7 +183,7 @@ TICKER = _total(
 )
 
 RUNNER = _total(
-    stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+    stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS, names.STREAM_DECISIONS),
     consume(names.STREAM_JOBS, RUNNER_CONSUMERS),
     read_stream_messages(names.STREAM_EVENTS),
     read_stream_messages(names.STREAM_ITEMS),
@@ -195,14 +198,15 @@ RUNNER = _total(
     kv_write(names.KV_SCRAPERS),
     stream_info(kv_stream_name(names.KV_SCREENSHOTS)),
     kv_write(names.KV_SCREENSHOTS),
-    publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>"),
+    publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>", DECISIONS),
     serve(names.JOBS_CANCEL, MICRO_DISCOVERY),
 )
 
 RECORDER = _total(
-    stream_info(names.STREAM_EVENTS, names.STREAM_ITEMS),
+    stream_info(names.STREAM_EVENTS, names.STREAM_ITEMS, names.STREAM_DECISIONS),
     consume(names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     consume(names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+    consume(names.STREAM_DECISIONS, names.RECORDER_DECISIONS_CONSUMER),
     consume(names.STREAM_EVENTS, names.WEBHOOKS_CONSUMER),
     kv_read_write(names.KV_SCHEDULED_JOBS),
 )

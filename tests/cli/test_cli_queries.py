@@ -137,6 +137,30 @@ async def test_json_output_equals_http_and_errors_have_exit_statuses(
     assert code == USAGE and "selector" in err and "Traceback" not in err
 
 
+async def test_explain_prints_the_timeline_http_answers(
+    http: httpx.AsyncClient, nc: Client, env: dict[str, str]
+) -> None:
+    await put_schedules(nc.jetstream(), [spec("nightly", timezone="Europe/Paris")])
+    start, end = (NOW - timedelta(days=2)).isoformat(), NOW.isoformat()
+    printed = await cli_json(
+        "schedules", "explain", "nightly", "--from", start, "--to", end, env=env
+    )
+    answered = (
+        await http.get("/scheduled-jobs/nightly/explain", params={"from": start, "to": end})
+    ).json()
+    assert isinstance(printed, dict) and printed.pop("now") and answered.pop("now")
+    assert printed == answered
+    assert [slot["outcome"] for slot in answered["slots"]] == ["no_record", "no_record"]
+
+    code, out, err = await run_cli(
+        "schedules", "explain", "nightly", "--from", start, "--to", end, env=env
+    )
+    assert code == 0, err
+    assert "wall times in Europe/Paris" in out and "NOMINAL" in out
+    assert ": 2 no_record" in out and out.count("no run and no decision recorded") == 2
+    assert "T02:00:00.000+0" in out  # due at 02:00 in Paris, whatever its offset
+
+
 async def test_cli_without_the_api_says_so(nc: Client, env: dict[str, str]) -> None:
     code, _, err = await run_cli("status", env=env)
     assert code == 1

@@ -33,6 +33,7 @@ from natscron_api.bulk_cancel import JobCancels
 from natscron_api.commands import Commands
 from natscron_api.cors import allow_origins
 from natscron_api.crawler_jobs import CrawlerJobs
+from natscron_api.explain import Explain
 from natscron_api.job_lookup import JobLookup
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
@@ -49,6 +50,7 @@ from natscron_api.requests import (
 from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
+from natscron_api.timeline import Explanation
 from natscron_api.views import (
     BulkCancelResult,
     BulkControl,
@@ -158,6 +160,10 @@ def _screenshots(request: Request) -> Screenshots:
     return _operations(request).screenshots
 
 
+def _explain(request: Request) -> Explain:
+    return _operations(request).explain
+
+
 def _specs(request: Request) -> Specs:
     return _operations(request).specs
 
@@ -196,6 +202,7 @@ QueriesDep = Annotated[Queries, Depends(_queries)]
 JobsDep = Annotated[JobLookup, Depends(_jobs)]
 ScreenshotsDep = Annotated[Screenshots, Depends(_screenshots)]
 SpecsDep = Annotated[Specs, Depends(_specs)]
+ExplainDep = Annotated[Explain, Depends(_explain)]
 CommandsDep = Annotated[Commands, Depends(_commands)]
 StatusDep = Annotated[Status, Depends(_status)]
 CancelsDep = Annotated[JobCancels, Depends(_cancels)]
@@ -284,6 +291,33 @@ async def crawler_jobs(
     offset: Skip = 0,
 ) -> CrawlerJobList:
     return await listing.list(status, limit, offset)
+
+
+@scheduled_jobs.get(
+    "/scheduled-jobs/{scheduled_job_id}/explain",
+    response_model=Explanation,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="Why each slot in a range fired, moved, merged or did not run",
+)
+async def explain(
+    explain: ExplainDep,
+    _: Reader,
+    scheduled_job_id: ScheduledJobId,
+    start: Annotated[
+        UtcDatetime | None,
+        Query(
+            alias="from",
+            description=(
+                "the first nominal instant, included (UTC if no offset); default a day before to"
+            ),
+        ),
+    ] = None,
+    end: Annotated[
+        UtcDatetime | None,
+        Query(alias="to", description="the range's end, excluded (UTC if no offset); default now"),
+    ] = None,
+) -> Explanation:
+    return await explain.explain(scheduled_job_id, start, end)
 
 
 # --- schedule specs, in KV scheduled_jobs --------------------------------------------------

@@ -26,6 +26,7 @@ from natscron_api.requests import (
     CancelJob,
     CreateSchedule,
     DescribeSchedule,
+    ExplainSchedule,
     JobRef,
     ListJobs,
     ListSchedules,
@@ -91,6 +92,12 @@ ENDPOINTS: tuple[ApiEndpoint, ...] = (
         PreviewSchedule,
         lambda ops, r: ops.specs.preview(r.scheduled_job_id, r.count, r.after),
         "the next fire times, and the schedule in words",
+    ),
+    ApiEndpoint(
+        "schedules.explain",
+        ExplainSchedule,
+        lambda ops, r: ops.explain.explain(r.scheduled_job_id, r.start, r.end),
+        "why each slot in a range fired, moved, merged or did not run",
     ),
     ApiEndpoint(
         "schedules.backfill",

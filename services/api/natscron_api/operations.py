@@ -9,7 +9,9 @@ returns a view model (`views.py`) or raises an error with a stable code (`errors
 - `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts);
 - `Screenshots`: the pictures runners kept of failed browser scrapes (KV `screenshots`);
 - `JobCancels`: many jobs cancelled at once, by ids or the labels of their scheduled jobs;
-- `CrawlerJobs`: scheduled jobs as seed 004 lists its jobs.
+- `CrawlerJobs`: scheduled jobs as seed 004 lists its jobs;
+- `Explain`: why each slot of a schedule fired, moved, merged or did not run (the spec in
+  KV, the runs and decision records in MongoDB).
 """
 
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from natscron_api.bulk_cancel import JobCancels
 from natscron_api.commands import Commands
 from natscron_api.crawler_jobs import CrawlerJobs
+from natscron_api.explain import Explain
 from natscron_api.job_lookup import JobLookup
 from natscron_api.live_state import LiveState
 from natscron_api.queries import Queries
@@ -40,6 +43,7 @@ class Operations:
     screenshots: Screenshots
     cancels: JobCancels
     crawler_jobs: CrawlerJobs
+    explain: Explain
 
     @classmethod
     def over(cls, client: Client, db: AsyncDatabase[Document], clock: Clock) -> "Operations":
@@ -56,4 +60,5 @@ class Operations:
             screenshots=Screenshots(queries, live),
             cancels=JobCancels(commands, live, db),
             crawler_jobs=CrawlerJobs(db, live),
+            explain=Explain(live, db, clock),
         )

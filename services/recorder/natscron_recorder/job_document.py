@@ -34,6 +34,8 @@ def job_fields(event: JobEvent, now: datetime) -> JobDocument:
         "trigger": request.trigger.value,
         "priority": request.priority.value,
         "scheduled_for": request.scheduled_for,
+        "nominal_at": request.nominal_at,
+        "moved_by": [move.value for move in request.moved_by],
         "created_at": request.created_at,
         "scraper": request.scraper,
         "params": request.params,

@@ -72,6 +72,7 @@ from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelMarker
+from natscron_shared.contract.decisions import Decision, DecisionKind
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.errors import UnknownScraperError
 from natscron_shared.contract.messages import JobEvent, RunRequest, bad_message_reason
@@ -137,12 +138,14 @@ class Attempt:
 @dataclass(frozen=True)
 class Outcome:
     """How a job message ends: the event to store (none for a hand-back), a retry's
-    run request to publish after it, then how to settle the message."""
+    run request or a decision record to publish after it, then how to settle the message."""
 
     event: JobEvent | None
     settle: Callable[[], Awaitable[None]]
     metric_status: str | None
     retry: RunRequest | None = None
+    decision: Decision | None = None
+    """Why it did not run, for `explain` (an overlap-policy skip), published after it."""
 
 
 @dataclass
@@ -331,6 +334,9 @@ class JobExecutor:
                     retry = outcome.retry
                     subject = names.retry_subject(retry.pool, retry.priority)
                     await publish(self._publisher, subject, retry, retry.msg_id)
+                if outcome.decision is not None:
+                    decision = outcome.decision
+                    await publish(self._publisher, decision.subject, decision, decision.msg_id)
             await claims.release()
             await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")
             if outcome.metric_status is not None:
@@ -453,15 +459,16 @@ class JobExecutor:
             return Outcome(None, lambda: msg.nak(delay=refusal.delay), None)
         log.info("job %s skipped: %s", request.job_id, refusal.message)
         self._metrics.skipped.labels(refusal.skip).inc()
+        now = self._clock.now()
         event = JobEvent(
             job=request,
             status=JobStatus.SKIPPED,
             attempt=request.attempt,
-            at=self._clock.now(),
+            at=now,
             runner_id=self._runner_id,
             error_message=refusal.message,
         )
-        return Outcome(event, msg.ack, "skipped")
+        return Outcome(event, msg.ack, "skipped", decision=_overlap_skipped(request, refusal, now))
 
     async def _run(
         self,
@@ -590,3 +597,18 @@ async def _close(items: AsyncIterator[Any]) -> None:
     aclose = getattr(items, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def _overlap_skipped(request: RunRequest, refusal: Refusal, now: datetime) -> Decision | None:
+    """The decision record of a run of a schedule the overlap policy skipped."""
+    if request.scheduled_job_id is None:
+        return None
+    return Decision(
+        scheduled_job_id=request.scheduled_job_id,
+        kind=DecisionKind.OVERLAP_SKIPPED,
+        at=now,
+        slot=request.scheduled_for,
+        job_id=request.job_id,
+        cause_job_id=refusal.holder_job_id,
+        note=refusal.message,
+    )

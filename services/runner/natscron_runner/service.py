@@ -49,7 +49,12 @@ PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
 def needs(pool: str) -> Needs:
     """What a runner of `pool` uses: its pool's two lanes among it."""
     return Needs(
-        streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+        streams=(
+            names.STREAM_JOBS,
+            names.STREAM_EVENTS,
+            names.STREAM_ITEMS,
+            names.STREAM_DECISIONS,
+        ),
         buckets=(
             names.KV_RUNNING,
             names.KV_CANCELS,

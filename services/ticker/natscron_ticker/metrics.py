@@ -17,6 +17,7 @@ class TickerMetrics:
     slots_fired: Counter
     slots_duplicate: Counter
     slots_skipped: Counter
+    decisions: Counter
     fire_lag: Histogram
     backfill_slots: Counter
     bad_schedules: Counter
@@ -48,7 +49,15 @@ class TickerMetrics:
             ),
             slots_skipped=Counter(
                 "natscron_ticker_slots_skipped_total",
-                "Missed slots left unfired by the catchup policy",
+                "Due slots left unfired, by decision kind: catchup_merged, catchup_dropped"
+                " (missed slots, per the catchup policy), max_runs_reached",
+                ["kind"],
+                registry=registry,
+            ),
+            decisions=Counter(
+                "natscron_ticker_decisions_total",
+                "Decision records published (why slots did not fire as scheduled), by kind",
+                ["kind"],
                 registry=registry,
             ),
             fire_lag=Histogram(

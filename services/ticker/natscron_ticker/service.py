@@ -31,7 +31,7 @@ from natscron_ticker.watch import follow_schedules
 from natscron_ticker.watchdog import watch_watchdog
 
 NEEDS = Needs(
-    streams=(names.STREAM_JOBS, names.STREAM_EVENTS),
+    streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_DECISIONS),
     buckets=(
         names.KV_SCHEDULED_JOBS,
         names.KV_TICKER_LEADER,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from natscron_shared.contract import names
 from natscron_shared.contract.backfill import BackfillReply, BackfillRequest
 from natscron_shared.contract.cancel import CancelReply, CancelRequest
+from natscron_shared.contract.decisions import Decision
 from natscron_shared.contract.enums import Priority
 from natscron_shared.contract.messages import (
     ErrorReply,
@@ -146,5 +147,17 @@ CHANNELS: tuple[Channel, ...] = (
         "recorder",
         "Part of what one job scraped, at most 100 items; Nats-Msg-Id: job_id:items:batch.",
         stream=names.STREAM_ITEMS,
+    ),
+    Channel(
+        f"{names.DECISIONS_PREFIX}.{{scheduled_job_id}}",
+        Decision,
+        "ticker, runner",
+        "recorder",
+        "Why slots of a scheduled job did not fire as scheduled, when only the deciding"
+        " process knows: merged or dropped by catch-up, skipped while paused, after max_runs,"
+        " skipped by the overlap policy, a chain's run fired or held. The recorder merges the"
+        " records of one decision (its key) into one document. Nats-Msg-Id: the key and the"
+        " end of the window it covers.",
+        stream=names.STREAM_DECISIONS,
     ),
 )

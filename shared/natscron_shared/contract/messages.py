@@ -11,6 +11,7 @@ from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.models import Identifier, JobId, ScheduledJob
 from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
 from natscron_shared.contract.schema_rules import exactly_one_of
+from natscron_shared.timing.slot_fates import SlotMove, slot_move
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -32,6 +33,16 @@ class RunRequest(BaseModel):
     trigger: Trigger
     priority: Priority
     scheduled_for: AwareDatetime | None = None
+    nominal_at: AwareDatetime | None = Field(
+        default=None,
+        description="the slot's nominal instant, when it fired elsewhere (`moved_by`): before"
+        " its jitter, or the end of the DST gap its wall time fell in",
+    )
+    moved_by: tuple[SlotMove, ...] = Field(
+        default=(),
+        description="why a scheduled run fired away from the wall time it matches: dst_gap"
+        " (a spring-forward gap skipped it), jitter",
+    )
     created_at: AwareDatetime
     scraper: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -216,14 +227,19 @@ def run_request_for(
     priority: Priority,
     created_at: datetime,
     scheduled_for: datetime | None,
+    move: tuple[datetime, tuple[SlotMove, ...]] | None = None,
 ) -> RunRequest:
-    """The run request of one execution of `spec`."""
+    """The run request of one execution of `spec`; `move`: its slot's nominal instant and
+    what moved it from there (`slot_move`)."""
+    nominal_at, moved_by = (None, ()) if move is None else move
     return RunRequest(
         job_id=job_id,
         scheduled_job_id=spec.scheduled_job_id,
         trigger=trigger,
         priority=priority,
         scheduled_for=scheduled_for,
+        nominal_at=nominal_at,
+        moved_by=moved_by,
         created_at=created_at,
         scraper=spec.scraper,
         params=spec.params,
@@ -244,7 +260,8 @@ def slot_run_request(
     priority: Priority | None = None,
 ) -> RunRequest:
     """The run of one slot of `spec`, under the job id (and so the msg id) that every
-    publication of that slot gets, whoever makes it: JetStream stores it once."""
+    publication of that slot gets, whoever makes it: JetStream stores it once. It says
+    when its slot was moved from its wall time, and why (`slot_move`)."""
     return run_request_for(
         spec,
         job_id=scheduled_job_run_id(spec.scheduled_job_id, slot),
@@ -252,6 +269,7 @@ def slot_run_request(
         priority=spec.priority if priority is None else priority,
         created_at=created_at,
         scheduled_for=slot,
+        move=slot_move(spec, slot),
     )
 
 

@@ -28,6 +28,7 @@ LEADER_KEY: Final = "leader"
 STREAM_JOBS: Final = "JOBS"
 STREAM_EVENTS: Final = "EVENTS"
 STREAM_ITEMS: Final = "ITEMS"
+STREAM_DECISIONS: Final = "DECISIONS"
 
 # Subjects
 JOBS_RUN_PREFIX: Final = "jobs.run"
@@ -35,6 +36,7 @@ JOBS_RETRY_PREFIX: Final = "jobs.retry"
 JOBS_EVENTS_PREFIX: Final = "jobs.events"
 SCHEDULED_JOBS_EVENTS_PREFIX: Final = "scheduled_jobs.events"
 ITEMS_PREFIX: Final = "items"
+DECISIONS_PREFIX: Final = "decisions"
 JOBS_TRIGGER: Final = "jobs.trigger"
 JOBS_BACKFILL: Final = "jobs.backfill"
 JOBS_CANCEL: Final = "jobs.cancel"
@@ -48,6 +50,7 @@ TICKER_QUEUE: Final = "tickers"
 RUNNER_QUEUE: Final = "runners"
 RECORDER_EVENTS_CONSUMER: Final = "recorder-events"
 RECORDER_ITEMS_CONSUMER: Final = "recorder-items"
+RECORDER_DECISIONS_CONSUMER: Final = "recorder-decisions"
 WEBHOOKS_CONSUMER: Final = "webhooks"
 """EVENTS, final job events: the recorder's webhook sender, apart from its recording."""
 
@@ -101,6 +104,11 @@ def scheduled_job_event_subject(scheduled_job_id: str) -> str:
 
 def items_subject(job_id: str) -> str:
     return f"{ITEMS_PREFIX}.{job_id}"
+
+
+def decision_subject(scheduled_job_id: str) -> str:
+    """`decisions.<scheduled_job_id>`: why a slot of it did not fire as scheduled."""
+    return f"{DECISIONS_PREFIX}.{scheduled_job_id}"
 
 
 def running_job_key(job_id: str) -> str:

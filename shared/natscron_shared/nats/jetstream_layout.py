@@ -153,6 +153,13 @@ def _streams(replicas: int) -> tuple[StreamConfig, ...]:
             replicas,
             HISTORY_MAX_AGE_SECONDS,
         ),
+        _stream(
+            names.STREAM_DECISIONS,
+            [f"{names.DECISIONS_PREFIX}.>"],
+            history,
+            replicas,
+            HISTORY_MAX_AGE_SECONDS,
+        ),
     )
 
 
@@ -251,6 +258,7 @@ def _consumers(pools: tuple[str, ...], runner_ack_wait_seconds: float) -> tuple[
         for stream, durable in (
             (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
             (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+            (names.STREAM_DECISIONS, names.RECORDER_DECISIONS_CONSUMER),
         )
     )
     webhooks = Consumer(
