@@ -3,8 +3,8 @@ keep the runners' ack wait short (10 s), so a job whose runner died is redeliver
 its last renewal is that old, not after a minute.
 
 Real processes, as deployed: a ticker, two runners and a recorder on the test's servers.
-Three schedules fire every second into one-second scrapes; runner-1 is killed on the
-rising edge of its running-jobs gauge (so it dies in a job). Every job it was running
+Three schedules fire every second into one-second scrapes; runner-1 is killed as soon as
+its `running` event for a job is seen (so it dies in that job). Every job it was running
 (a `running` event of runner-1 and no end by it) must complete on runner-2 within
 `COMPLETE_WITHIN` of the kill, run there once, and be recorded once, completed.
 """
@@ -25,7 +25,7 @@ from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.mongo import database_of, new_client
-from tests.processes import Fleet, promptly
+from tests.processes import Fleet
 from tests.servers import Server
 from tests.waiting import eventually
 
@@ -37,7 +37,6 @@ COMPLETE_WITHIN = 15.0
 """The issue's target: the ack wait (10 s, counted from the last renewal, up to a third of
 it before the kill), then the scrape itself."""
 STEP_WITHIN = 60.0
-RUNNING = "natscron_runner_running"
 
 
 def spec(scheduled_job_id: str, status: ScheduledJobStatus) -> ScheduledJob:
@@ -108,11 +107,11 @@ async def test_a_killed_runners_jobs_complete_on_the_other_within_seconds(
             await service.wait_ready()
         await put_schedules(js, [spec(i, ScheduledJobStatus.ACTIVE) for i in SCHEDULE_IDS])
 
-        async def running_on_1() -> float | None:
-            return await runners[0].metric(RUNNING)
+        async def in_a_job() -> list[str]:
+            runners[0].ensure_alive()
+            return events.interrupted("runner-1")
 
-        await eventually(running_on_1, lambda n: n == 0, within=STEP_WITHIN, what="idle")
-        await promptly(running_on_1, lambda n: (n or 0) >= 1, STEP_WITHIN, "runner-1 in a job")
+        await eventually(in_a_job, within=STEP_WITHIN, what="runner-1 in a job")
         await runners[0].kill()
         killed_at = datetime.now(UTC)
 
