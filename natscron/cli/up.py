@@ -50,6 +50,7 @@ async def _provision(nats_url: str, settings: Settings) -> None:
         settings.lease_ttl_seconds,
         settings.claim_ttl_seconds,
         (*settings.runner_pools, settings.runner_pool),
+        settings.runner_ack_wait_seconds,
     )
     async with nats_client(nats_url, settings) as client:
         for change in await provision(client.jetstream(), layout):

@@ -227,6 +227,7 @@ RECORDER = _total(
 
 API = _total(
     stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+    read_stream_messages(names.STREAM_EVENTS),
     list_consumers(names.STREAM_JOBS),
     consumer_info(names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     consumer_info(names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
@@ -240,7 +241,8 @@ API = _total(
     publish(names.JOBS_TRIGGER, names.JOBS_BACKFILL, names.JOBS_CANCEL, names.TICKER_STATUS),
     serve(API_REQUESTS, MICRO_DISCOVERY),
 )
-"""Schedules, the system's state, the requests to the services, and the NATS micro face.
+"""Schedules, the system's state, the requests to the services, and the NATS micro face;
+EVENTS read by subject (a job the recorder has not written yet: its newest event).
 The lease bucket is only looked up (its config, at start), never read: who leads, the
 tickers say themselves (`natscron.ticker.status`)."""
 

@@ -36,6 +36,7 @@ from natscron_api.cors import allow_origins
 from natscron_api.crawler_jobs import CrawlerJobs
 from natscron_api.docs_page import serve_docs
 from natscron_api.explain import Explain
+from natscron_api.job_lookup import JobLookup
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
 from natscron_api.requests import (
@@ -153,6 +154,10 @@ def _queries(request: Request) -> Queries:
     return _operations(request).queries
 
 
+def _jobs(request: Request) -> JobLookup:
+    return _operations(request).jobs
+
+
 def _screenshots(request: Request) -> Screenshots:
     return _operations(request).screenshots
 
@@ -196,6 +201,7 @@ def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
 
 QueriesDep = Annotated[Queries, Depends(_queries)]
+JobsDep = Annotated[JobLookup, Depends(_jobs)]
 ScreenshotsDep = Annotated[Screenshots, Depends(_screenshots)]
 SpecsDep = Annotated[Specs, Depends(_specs)]
 ExplainDep = Annotated[Explain, Depends(_explain)]
@@ -567,9 +573,11 @@ async def executions(
     response_model=ExecutionView,
     responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
     summary="One job (execution)",
+    description="MongoDB's record of the job; until the recorder has written it, the job's"
+    ' newest event in JetStream, marked `"source": "events"`.',
 )
-async def execution(queries: QueriesDep, _: Reader, job_id: JobId) -> ExecutionView:
-    return await queries.execution(job_id)
+async def execution(jobs: JobsDep, _: Reader, job_id: JobId) -> ExecutionView:
+    return await jobs.get(job_id)
 
 
 @runs.get(

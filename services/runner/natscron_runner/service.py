@@ -137,6 +137,7 @@ class RunnerService(Service):
         )
         self._lanes = Lanes(js, self.pool, received_counter(self.registry))
         await self._lanes.bind()
+        ack_wait_seconds = await self._lanes.ack_wait_seconds()
         self.supervise("lane lag", self.lane_lag.report(js, self.pool))
         publisher = JetStreamPublisher(js, self.registry)
         executor = JobExecutor(
@@ -157,6 +158,7 @@ class RunnerService(Service):
             await js.key_value(names.KV_CHECKPOINTS),
             ScreenshotStore(await js.key_value(names.KV_SCREENSHOTS), self.metrics.screenshots),
             ParentFinishes(publisher, self.metrics.bad_messages),
+            ack_wait_seconds,
         )
         self.cancels.on_cancel = executor.cancel
         cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)
@@ -174,10 +176,11 @@ class RunnerService(Service):
         self.supervise("advertise", advertiser.run())
         self._pulling = self.supervise("pull", self._pull(self._lanes, executor))
         log.info(
-            "runner %s pulling from pool %s with concurrency %d",
+            "runner %s pulling from pool %s with concurrency %d (ack wait %gs)",
             self.runner_id,
             self.pool,
             self._settings.runner_concurrency,
+            ack_wait_seconds,
         )
 
     def _readiness_problems(self) -> list[str]:

@@ -21,7 +21,10 @@ from natscron_shared.contract.pools import DEFAULT_POOL, with_default
 
 DUPLICATE_WINDOW_SECONDS = 15 * 60.0
 HISTORY_MAX_AGE_SECONDS = 14 * 24 * 3600.0
-RUNNER_ACK_WAIT_SECONDS = 60.0
+RUNNER_ACK_WAIT_SECONDS = 10.0
+"""The runners' JOBS consumers, by default (`NATSCRON_RUNNER_ACK_WAIT_SECONDS`): a job
+whose runner died runs again elsewhere after it. A live runner sends a progress ack every
+third of it (runners read it from their consumers), so it need not cover a job's length."""
 CLAIM_TTL_SECONDS = 30.0
 """KV `running`, by default (`NATSCRON_CLAIM_TTL_SECONDS`): a claim its runner stops
 renewing (every third of this) lapses after it. Runners read it from the bucket."""
@@ -226,7 +229,7 @@ def _buckets(
     )
 
 
-def _runner_consumer(pool: str, priority: Priority) -> Consumer:
+def _runner_consumer(pool: str, priority: Priority, ack_wait_seconds: float) -> Consumer:
     """One lane of one pool. The default pool's also reads the lane's subject from before
     pools (`jobs.run.<lane>`), so what was queued there runs after an upgrade."""
     subjects = [names.run_subject(pool, priority)]
@@ -240,15 +243,17 @@ def _runner_consumer(pool: str, priority: Priority) -> Consumer:
             filter_subjects=subjects if len(subjects) > 1 else None,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=RUNNER_ACK_WAIT_SECONDS,
+            ack_wait=ack_wait_seconds,
             max_deliver=-1,
             max_ack_pending=MAX_ACK_PENDING,
         ),
     )
 
 
-def _consumers(pools: tuple[str, ...]) -> tuple[Consumer, ...]:
-    runners = tuple(_runner_consumer(pool, p) for pool in pools for p in Priority)
+def _consumers(pools: tuple[str, ...], runner_ack_wait_seconds: float) -> tuple[Consumer, ...]:
+    runners = tuple(
+        _runner_consumer(pool, p, runner_ack_wait_seconds) for pool in pools for p in Priority
+    )
     recorders = tuple(
         Consumer(
             stream,
@@ -302,14 +307,15 @@ def jetstream_layout(
     lease_ttl_seconds: float,
     claim_ttl_seconds: float = CLAIM_TTL_SECONDS,
     pools: Sequence[str] = (),
+    runner_ack_wait_seconds: float = RUNNER_ACK_WAIT_SECONDS,
 ) -> JetStreamLayout:
     """Everything natscron needs; `replicas` copies of each stream and bucket. The two
     TTLs are those of the ticker lease and of the runners' claims (KV `running`, and the
     request slots of KV `host_slots`); `pools` the runner pools besides the default one,
-    each with its two lanes' consumers."""
+    each with its two lanes' consumers, whose ack wait is `runner_ack_wait_seconds`."""
     return JetStreamLayout(
         streams=_streams(replicas),
         buckets=_buckets(replicas, lease_ttl_seconds, claim_ttl_seconds),
-        consumers=_consumers(with_default(pools)),
+        consumers=_consumers(with_default(pools), runner_ack_wait_seconds),
         retired=RETIRED_CONSUMERS,
     )
