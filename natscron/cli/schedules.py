@@ -12,7 +12,7 @@ from natscron.cli.exits import EXIT_HELP, Exit
 from natscron.cli.output import Format, OutputOption
 from natscron.cli.query import ask
 from natscron.cli.runtime import fail
-from natscron.cli.times import parse_time
+from natscron.cli.times import FUTURE_HELP, PAST_HELP, parse_future_time, parse_time
 from natscron_api.requests import (
     DescribeSchedule,
     ExplainSchedule,
@@ -82,9 +82,9 @@ def preview(
     after: Annotated[
         datetime | None,
         typer.Option(
-            parser=parse_time,
+            parser=parse_future_time,
             metavar="TIME",
-            help="from this moment (default now): ISO 8601, UTC without an offset",
+            help=f"the fire times after this moment (default now): {FUTURE_HELP}",
         ),
     ] = None,
     output: OutputOption = Format.TABLE,
@@ -103,8 +103,7 @@ def explain(
             "--from",
             parser=parse_time,
             metavar="TIME",
-            help="the first nominal slot, included (default: a day before --to): ISO 8601,"
-            " UTC without an offset, or an age such as 2h",
+            help=f"the first nominal slot, included (default: a day before --to): {PAST_HELP}",
         ),
     ] = None,
     end: Annotated[
@@ -113,7 +112,7 @@ def explain(
             "--to",
             parser=parse_time,
             metavar="TIME",
-            help="the range's end, excluded (default now)",
+            help=f"the range's end, excluded (default now): {PAST_HELP}",
         ),
     ] = None,
     output: OutputOption = Format.TABLE,

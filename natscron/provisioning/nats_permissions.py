@@ -23,6 +23,8 @@ What the rules enforce:
 - only the runner writes KV `screenshots` (failed browser scrapes), which the API serves;
 - only the runner writes KV `last_runs` (the ends of the runs of intervals `from:
   last_run`); the ticker, which fires them by it, and the API, which previews them, read it;
+- only the runner publishes the ends of chain parents' runs (`chains.finished.>`, stream
+  CHAINS), only the ticker consumes them (`ticker-chains`) and writes KV `chain_state`;
 - the API writes schedules (KV `scheduled_jobs`) and asks the tickers and runners
   (`jobs.trigger`, `jobs.backfill`, `jobs.cancel`, `natscron.ticker.status`), but never
   reads the ticker lease (KV `ticker_leader`: only its bucket's config) nor publishes
@@ -163,12 +165,18 @@ SCHEDULE_EVENTS = f"{names.SCHEDULED_JOBS_EVENTS_PREFIX}.>"
 API_REQUESTS = f"{names.API_PREFIX}.>"
 DECISIONS = f"{names.DECISIONS_PREFIX}.>"
 
+CHAINS_FINISHED = f"{names.CHAINS_FINISHED_PREFIX}.>"
+
 TICKER = _total(
-    stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_DECISIONS),
+    stream_info(
+        names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_DECISIONS, names.STREAM_CHAINS
+    ),
     read_stream_messages(names.STREAM_EVENTS),
+    consume(names.STREAM_CHAINS, names.CHAINS_CONSUMER),
     kv_read(names.KV_SCHEDULED_JOBS),
     kv_read_write(names.KV_TICKER_LEADER),
     kv_read_write(names.KV_TICKER_STATE),
+    kv_read_write(names.KV_CHAIN_STATE),
     kv_read(names.KV_SCRAPERS),
     kv_read(names.KV_LAST_RUNS),
     publish(*RUN_LANES, JOB_EVENTS, SCHEDULE_EVENTS, DECISIONS),
@@ -183,7 +191,13 @@ TICKER = _total(
 )
 
 RUNNER = _total(
-    stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS, names.STREAM_DECISIONS),
+    stream_info(
+        names.STREAM_JOBS,
+        names.STREAM_EVENTS,
+        names.STREAM_ITEMS,
+        names.STREAM_DECISIONS,
+        names.STREAM_CHAINS,
+    ),
     consume(names.STREAM_JOBS, RUNNER_CONSUMERS),
     read_stream_messages(names.STREAM_EVENTS),
     read_stream_messages(names.STREAM_ITEMS),
@@ -198,7 +212,7 @@ RUNNER = _total(
     kv_write(names.KV_SCRAPERS),
     stream_info(kv_stream_name(names.KV_SCREENSHOTS)),
     kv_write(names.KV_SCREENSHOTS),
-    publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>", DECISIONS),
+    publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>", DECISIONS, CHAINS_FINISHED),
     serve(names.JOBS_CANCEL, MICRO_DISCOVERY),
 )
 
@@ -213,6 +227,7 @@ RECORDER = _total(
 
 API = _total(
     stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+    read_stream_messages(names.STREAM_EVENTS),
     list_consumers(names.STREAM_JOBS),
     consumer_info(names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     consumer_info(names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
@@ -226,7 +241,8 @@ API = _total(
     publish(names.JOBS_TRIGGER, names.JOBS_BACKFILL, names.JOBS_CANCEL, names.TICKER_STATUS),
     serve(API_REQUESTS, MICRO_DISCOVERY),
 )
-"""Schedules, the system's state, the requests to the services, and the NATS micro face.
+"""Schedules, the system's state, the requests to the services, and the NATS micro face;
+EVENTS read by subject (a job the recorder has not written yet: its newest event).
 The lease bucket is only looked up (its config, at start), never read: who leads, the
 tickers say themselves (`natscron.ticker.status`)."""
 

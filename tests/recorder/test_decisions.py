@@ -65,6 +65,31 @@ async def test_a_pause_opened_then_closed_is_one_closed_document_in_any_order(
     assert OPENED.key == CLOSED.key and OPENED.msg_id != CLOSED.msg_id
 
 
+HELD = Decision(
+    scheduled_job_id="b",
+    kind=DecisionKind.CHAIN_HELD,
+    at=T0,
+    cause_job_id="scheduled_a_1",
+    note="waiting for a run of c",
+)
+HELD_AGAIN = HELD.model_copy(update={"at": T0 + timedelta(seconds=12)})
+"""The same finish decided on again by the next leader: later, its note maybe reworded."""
+
+
+@pytest.mark.parametrize("order", [(HELD, HELD_AGAIN), (HELD_AGAIN, HELD)])
+async def test_a_chain_decision_published_by_two_leaders_is_one_document(
+    mongo_db: AsyncDatabase[Document], order: tuple[Decision, ...]
+) -> None:
+    await ensure_indexes(mongo_db)
+    writer = DecisionWriter(mongo_db)
+    for decision in order:
+        await writer.record([decision])
+    (document,) = await stored(mongo_db)
+    assert document["_id"] == HELD.key == HELD_AGAIN.key and HELD.msg_id == HELD_AGAIN.msg_id
+    assert (document["kind"], document["cause_job_id"]) == ("chain_held", "scheduled_a_1")
+    assert document["at"] == T0 and document["ends_at"] == HELD_AGAIN.at
+
+
 async def test_a_running_recorder_records_the_decisions_stream(
     settings: Settings, endpoints: Endpoints, nc: Client, mongo_db: AsyncDatabase[Document]
 ) -> None:

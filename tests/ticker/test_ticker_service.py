@@ -287,10 +287,19 @@ async def test_triggers_answer_with_job_ids_and_errors(
         answer: dict[str, object] = json.loads(reply.data)
         return answer
 
-    answer = await ask(json.dumps({"job_id": "sold_daily_indy", "priority": "immediate"}).encode())
+    paused = await ask(json.dumps({"job_id": "sold_daily_indy"}).encode())
+    assert paused["error"] == {
+        "code": "not_active",
+        "message": "scheduled job 'sold_daily_indy' is paused; trigger it with force to run it"
+        " once all the same (`natscron trigger --force`), or resume it",
+    }
+    forced = {"job_id": "sold_daily_indy", "priority": "immediate", "force": True}
+    answer = await ask(json.dumps(forced).encode())
     assert answer["status"] == "pending"
     assert str(answer["job_id"]).startswith("triggered_sold_daily_indy_1795608000_")
-    assert answer["message"] == "Triggered scheduled job 'Daily Sold' to run immediately"
+    assert answer["message"] == (
+        "Triggered scheduled job 'Daily Sold' to run immediately; it stays paused"
+    )
 
     errors = {
         b"{not json": "malformed_json",
@@ -308,7 +317,8 @@ async def test_triggers_answer_with_job_ids_and_errors(
         json.dumps({"scraper": "noop", "params": {"items": 1}, "unchecked": True}).encode()
     )
     await nc.publish(
-        names.JOBS_TRIGGER, json.dumps({"scheduled_job_id": "sold_daily_indy"}).encode()
+        names.JOBS_TRIGGER,
+        json.dumps({"scheduled_job_id": "sold_daily_indy", "force": True}).encode(),
     )
     requests = await JobQueue(js).until(3, "triggered, ad-hoc and fire-and-forget jobs")
     assert [r.trigger for r in requests] == ["triggered", "adhoc", "triggered"]
@@ -320,6 +330,10 @@ async def test_triggers_answer_with_job_ids_and_errors(
             ticker, "natscron_requests_total", endpoint=names.JOBS_TRIGGER, outcome=outcome
         )
 
-    assert [answered(code) for code in ("malformed_json", "invalid_request")] == [1, 2]
+    assert [answered(code) for code in ("malformed_json", "invalid_request", "not_active")] == [
+        1,
+        2,
+        1,
+    ]
     assert answered("ok") == 3
     assert ticker.is_ready()

@@ -44,6 +44,7 @@ RUN_FIELDS = {
             "runner_id",
             "error_message",
             "retry_of",
+            "chained_from",
         ),
         1,
     ),

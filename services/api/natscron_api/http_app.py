@@ -5,8 +5,9 @@ Every answer that is not a success is `{"error": {"code", "message"}}` (`ErrorRe
 malformed JSON 400, no or a bad token 401, a missing scope 403, an unknown id or route 404,
 a conflict with the current state 409, a body too large 413, anything that does not
 validate 422, NATS or MongoDB unavailable 503. `/healthz`, `/readyz`, `/health`, `/metrics`,
-`/docs` and `/openapi.json` are open; every other route needs `read` or `write`. Browser pages
-of the origins in `NATSCRON_API_CORS_ORIGINS` may call it (`cors.py`).
+`/docs` (Swagger UI, served from the package: `docs_page.py`) and `/openapi.json` are open;
+every other route needs `read` or `write`. Browser pages of the origins in
+`NATSCRON_API_CORS_ORIGINS` may call it (`cors.py`).
 """
 
 import logging
@@ -33,7 +34,9 @@ from natscron_api.bulk_cancel import JobCancels
 from natscron_api.commands import Commands
 from natscron_api.cors import allow_origins
 from natscron_api.crawler_jobs import CrawlerJobs
+from natscron_api.docs_page import serve_docs
 from natscron_api.explain import Explain
+from natscron_api.job_lookup import JobLookup
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
 from natscron_api.requests import (
@@ -151,6 +154,10 @@ def _queries(request: Request) -> Queries:
     return _operations(request).queries
 
 
+def _jobs(request: Request) -> JobLookup:
+    return _operations(request).jobs
+
+
 def _screenshots(request: Request) -> Screenshots:
     return _operations(request).screenshots
 
@@ -194,6 +201,7 @@ def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
 
 QueriesDep = Annotated[Queries, Depends(_queries)]
+JobsDep = Annotated[JobLookup, Depends(_jobs)]
 ScreenshotsDep = Annotated[Screenshots, Depends(_screenshots)]
 SpecsDep = Annotated[Specs, Depends(_specs)]
 ExplainDep = Annotated[Explain, Depends(_explain)]
@@ -565,9 +573,11 @@ async def executions(
     response_model=ExecutionView,
     responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
     summary="One job (execution)",
+    description="MongoDB's record of the job; until the recorder has written it, the job's"
+    ' newest event in JetStream, marked `"source": "events"`.',
 )
-async def execution(queries: QueriesDep, _: Reader, job_id: JobId) -> ExecutionView:
-    return await queries.execution(job_id)
+async def execution(jobs: JobsDep, _: Reader, job_id: JobId) -> ExecutionView:
+    return await jobs.get(job_id)
 
 
 @runs.get(
@@ -686,7 +696,15 @@ def create_app(
     cors_origins: Sequence[str] = (),
 ) -> FastAPI:
     """`cors_origins` (none: no CORS headers) wraps every answer, errors included."""
-    app = FastAPI(title="natscron API", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS)
+    app = FastAPI(
+        title="natscron API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
+    )
+    serve_docs(app, app.openapi_url or "/openapi.json")
     app.state.operations = operations
     app.state.auth = auth
     app.state.health = health

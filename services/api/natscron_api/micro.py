@@ -167,7 +167,7 @@ ENDPOINTS: tuple[ApiEndpoint, ...] = (
         ),
         "jobs (executions), newest first, by cursor",
     ),
-    ApiEndpoint("jobs.get", JobRef, lambda ops, r: ops.queries.execution(r.job_id), "one job"),
+    ApiEndpoint("jobs.get", JobRef, lambda ops, r: ops.jobs.get(r.job_id), "one job"),
     ApiEndpoint(
         "jobs.cancel",
         CancelJob,

@@ -3,6 +3,7 @@ NATS micro face (`micro`) call the same parts, each over what it touches. Each o
 returns a view model (`views.py`) or raises an error with a stable code (`errors.py`).
 
 - `Queries`: the recorder's documents in MongoDB (scheduled jobs, runs, statistics);
+- `JobLookup`: one job, from MongoDB or, until the recorder has written it, from EVENTS;
 - `Specs`: the specs in KV `scheduled_jobs` (written, paused, resumed, deleted, previewed);
 - `Commands`: runs triggered, retried, backfilled and cancelled, through the services;
 - `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts);
@@ -22,6 +23,7 @@ from natscron_api.bulk_cancel import JobCancels
 from natscron_api.commands import Commands
 from natscron_api.crawler_jobs import CrawlerJobs
 from natscron_api.explain import Explain
+from natscron_api.job_lookup import JobLookup
 from natscron_api.live_state import LiveState
 from natscron_api.queries import Queries
 from natscron_api.screenshots import Screenshots
@@ -34,6 +36,7 @@ from natscron_shared.runtime.clock import Clock
 @dataclass(frozen=True)
 class Operations:
     queries: Queries
+    jobs: JobLookup
     specs: Specs
     commands: Commands
     status: Status
@@ -50,6 +53,7 @@ class Operations:
         commands = Commands(client)
         return cls(
             queries=queries,
+            jobs=JobLookup(queries, client.jetstream()),
             specs=Specs(live, clock),
             commands=commands,
             status=Status(client, live, db, clock),

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from nats.js.errors import KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_api.describe import describe
@@ -16,7 +17,9 @@ from natscron_api.live_state import LiveState
 from natscron_api.views import BulkControlResult, ControlResult, Preview, SpecWritten
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import NoRunnersError, check_job, no_runners_message
+from natscron_shared.contract.chain_graph import check_chains
 from natscron_shared.contract.enums import ScheduledJobStatus
+from natscron_shared.contract.errors import InvalidChainError
 from natscron_shared.contract.last_runs import LastRun, slots_from_last_run
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.ticker_state import SlotState, runs_left
@@ -71,9 +74,11 @@ class Specs:
         return BulkControlResult(results=views, changed=changed)
 
     async def create(self, spec: ScheduledJob, unchecked: bool = False) -> SpecWritten:
-        """Write a new spec, with its runner pool; `already_exists` if its id is taken."""
+        """Write a new spec, with its runner pool; `already_exists` if its id is taken,
+        `invalid_chain` if it runs after an unknown schedule or closes a chain."""
         spec = await self._checked(spec, unchecked)
         bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        await _check_chain(bucket, spec)
         try:
             revision = await bucket.create(spec.scheduled_job_id, to_json(spec))
         except KeyWrongLastSequenceError:
@@ -96,6 +101,7 @@ class Specs:
         current = await self._live.get(names.KV_SCHEDULED_JOBS, scheduled_job_id)
         spec = await self._checked(spec, unchecked, current)
         bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        await _check_chain(bucket, spec)
         existed = current is not None
         revision = await bucket.put(scheduled_job_id, to_json(spec))
         return _written(spec, revision, created=not existed)
@@ -198,6 +204,13 @@ class Specs:
         return spec.model_copy(update={"pool": pool})
 
 
+async def _check_chain(bucket: KeyValue, spec: ScheduledJob) -> None:
+    """Only a spec that runs after others can break a chain by being written (one without
+    `after` removes links, never adds them): only then is every spec read."""
+    if spec.after:
+        check_chains(await schedule_bucket.stored_chains(bucket), [spec])
+
+
 def _view(result: schedule_bucket.ControlResult) -> ControlResult:
     return ControlResult(
         scheduled_job_id=result.scheduled_job_id, outcome=result.outcome, message=result.message
@@ -207,6 +220,8 @@ def _view(result: schedule_bucket.ControlResult) -> ControlResult:
 def _single(result: schedule_bucket.ControlResult) -> ControlResult:
     if result.outcome == "not_found":
         raise unknown_scheduled_job(result.scheduled_job_id)
+    if result.outcome == "refused":
+        raise InvalidChainError(result.message)
     if result.outcome == "unchanged":
         raise ApiError(
             "invalid_state", f"scheduled job {result.scheduled_job_id!r} is {result.message}"

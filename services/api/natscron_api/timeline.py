@@ -9,7 +9,9 @@ to it and why, joined from three sources and guessing nothing:
 
 A due slot with neither a run nor a record is `no_record`; one not yet due is `upcoming`.
 Runs that belong to no slot (triggers, retries, chained runs, a scheduled run the current spec
-would not fire) are listed apart, as are decisions about no slot (a chain fired or held).
+would not fire) are listed apart, a chained run with the parents' runs it ran after, as are
+decisions about no slot (a parent's run that held back or dropped a chained run, or fired one
+not listed), each with its why.
 """
 
 from collections.abc import Iterable, Sequence
@@ -68,6 +70,7 @@ class ExplainedDecision(BaseModel):
     job_id: str | None = None
     cause_job_id: str | None = None
     note: str | None = None
+    why: str | None = Field(default=None, description="for a decision about no slot")
 
 
 class TimelineEntry(BaseModel):
@@ -163,7 +166,7 @@ def build_entries(
                 used_decisions.add(decision["_id"])
             other_runs.append(_run(run, _why_apart(run, decision)))
     other_decisions = [
-        _decision(d)
+        _decision(d, _decided_apart(d))
         for d in recorded.decisions
         if d["_id"] not in used_decisions and DecisionKind(d["kind"]) not in WINDOWED
     ]
@@ -310,8 +313,8 @@ def _moves(slot: NominalSlot, zone: ZoneInfo) -> str:
 def _why_apart(run: JobDocument, decision: DecisionDocument | None) -> str:
     """Why a run belongs to no slot of the range, from its document and its decision."""
     trigger = run.get("trigger")
-    if decision is not None and decision["kind"] == DecisionKind.CHAIN_FIRED:
-        return f"chained from job {decision.get('cause_job_id')}"
+    if trigger == Trigger.CHAIN.value:
+        return _chained(run, decision)
     if run.get("retry_of"):
         return f"a retry of job {run.get('retry_of')}"
     if trigger in SLOT_RUNS:
@@ -320,6 +323,37 @@ def _why_apart(run: JobDocument, decision: DecisionDocument | None) -> str:
             " spec in the range (the spec changed since?)"
         )
     return f"a {trigger} run"
+
+
+def _chained(run: JobDocument, decision: DecisionDocument | None) -> str:
+    """A chained run: the parents' runs it ran after, and whose end started it."""
+    parents = run.get("chained_from") or []
+    cause = None
+    if decision is not None and decision["kind"] == DecisionKind.CHAIN_FIRED:
+        cause = decision.get("cause_job_id")  # not an overlap skip's holder
+    if not parents:
+        return f"chained from job {cause}" if cause else "a chain run"
+    jobs = "job" if len(parents) == 1 else "jobs"
+    why = f"chained from {jobs} {', '.join(parents)}"
+    if cause and len(parents) > 1:
+        why += f": the end of job {cause} completed them"
+    return why
+
+
+def _decided_apart(decision: DecisionDocument) -> str | None:
+    """Why, for a decision about no slot of the range."""
+    kind = DecisionKind(decision["kind"])
+    cause, job_id, note = decision.get("cause_job_id"), decision.get("job_id"), decision.get("note")
+    because = f": {note}" if note else ""
+    if kind is DecisionKind.CHAIN_HELD:
+        return f"job {cause} ended and started no chained run{because}"
+    if kind is DecisionKind.CHAIN_DROPPED:
+        return f"job {cause} ended; the chained run {job_id} was dropped{because}"
+    if kind is DecisionKind.CHAIN_FIRED:
+        return f"job {cause} ended and started the chained run {job_id} ({note or 'chained'})"
+    if kind is DecisionKind.OVERLAP_SKIPPED:
+        return f"job {job_id} skipped by the overlap policy while job {cause} ran"
+    return None
 
 
 def _entry(
@@ -363,7 +397,7 @@ def _run(run: JobDocument, why: str | None = None) -> ExplainedRun:
     )
 
 
-def _decision(decision: DecisionDocument) -> ExplainedDecision:
+def _decision(decision: DecisionDocument, why: str | None = None) -> ExplainedDecision:
     return ExplainedDecision(
         kind=decision["kind"],
         at=decision.get("at"),
@@ -374,6 +408,7 @@ def _decision(decision: DecisionDocument) -> ExplainedDecision:
         job_id=decision.get("job_id"),
         cause_job_id=decision.get("cause_job_id"),
         note=decision.get("note"),
+        why=why,
     )
 
 

@@ -325,7 +325,10 @@ class JobOperations:
             plan = plan_firing(
                 spec, state.handled_until, as_of, runs_left(spec, state), self._slots(spec, state)
             )
-            requests = tuple(slot_run_request(spec, slot, as_of) for slot in plan.fire)
+            parent = self._book.is_parent(scheduled_job_id)
+            requests = tuple(
+                slot_run_request(spec, slot, as_of, chain_parent=parent) for slot in plan.fire
+            )
             firings.append(_Firing(spec, state, plan, as_of, requests))
         framed = self._publisher.frame_runs([r for firing in firings for r in firing.requests])
         self._prepare_cost.observe(len(ids), time.perf_counter() - started)

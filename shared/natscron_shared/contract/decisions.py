@@ -9,7 +9,7 @@ moment, and each is published once, on `decisions.<scheduled_job_id>` (stream DE
 as long as EVENTS):
 
 - the ticker: missed slots merged or dropped by catch-up, slots skipped while paused, slots
-  after `max_runs` was used up; a chain's child run fired or held;
+  after `max_runs` was used up; a chained run fired, held or dropped (about the child);
 - the runner: a run ended `skipped` by the overlap policy.
 
 A record covers the slots `s` with `after < s <= until` (`until` None: every later slot, until
@@ -45,10 +45,14 @@ class DecisionKind(StrEnum):
     """A slot's run (`job_id`) ended `skipped` by the overlap policy, while the run
     `cause_job_id` held the schedule."""
     CHAIN_FIRED = "chain_fired"
-    """A chained run (`job_id`) started by a qualifying run of a parent (`cause_job_id`)."""
+    """A chained run (`job_id`) started by the end of a parent's run (`cause_job_id`, the
+    last one it waited for); `note`: every parent run it ran after."""
     CHAIN_HELD = "chain_held"
-    """A parent's qualifying run (`cause_job_id`) started no chained run (yet): another
-    parent has none newer, or the child is paused; `note` says which."""
+    """The end of a parent's run (`cause_job_id`) started no chained run: its status is not
+    the one the child runs after, or another parent has yet to run; `note` says which."""
+    CHAIN_DROPPED = "chain_dropped"
+    """The chained run (`job_id`) the end of a parent's run (`cause_job_id`) completed was
+    dropped: the child was paused or inactive; `note` says which."""
 
 
 class Decision(BaseModel):
@@ -73,7 +77,7 @@ class Decision(BaseModel):
     job_id: str | None = Field(
         default=None,
         description="the run it is about: merged into, the last one max_runs allowed, skipped,"
-        " chained",
+        " chained or dropped",
     )
     cause_job_id: str | None = Field(
         default=None, description="the run that caused it: the one holding an overlap, a parent"

@@ -67,6 +67,18 @@ class RunRequest(BaseModel):
         description="a scheduled run of an interval `from: last_run`: the runner puts its end"
         " in KV last_runs, and the schedule's next run counts from it",
     )
+    chain_parent: bool = Field(
+        default=False,
+        exclude_if=lambda parent: not parent,
+        description="a run of a schedule others run after (`after`): the runner publishes"
+        " its end on chains.finished.<scheduled_job_id> for the ticker",
+    )
+    chained_from: list[str] | None = Field(
+        default=None,
+        exclude_if=lambda chained: chained is None,
+        description="a chained run (`trigger: chain`): the job ids of the parents' runs it"
+        " runs after",
+    )
 
     @property
     def msg_id(self) -> str:
@@ -181,6 +193,11 @@ class TriggerRequest(BaseModel):
         description="queue an ad-hoc run without checking its scraper and params against the"
         " scraper catalogue; needed while no runner advertises (ignored for a scheduled job)",
     )
+    force: bool = Field(
+        default=False,
+        description="run a paused or inactive scheduled job all the same (it stays paused);"
+        " without it such a trigger is refused with `not_active`",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> "TriggerRequest":
@@ -228,9 +245,12 @@ def run_request_for(
     created_at: datetime,
     scheduled_for: datetime | None,
     move: tuple[datetime, tuple[SlotMove, ...]] | None = None,
+    chain_parent: bool = False,
+    chained_from: list[str] | None = None,
 ) -> RunRequest:
     """The run request of one execution of `spec`; `move`: its slot's nominal instant and
-    what moved it from there (`slot_move`)."""
+    what moved it from there (`slot_move`); `chain_parent` when other schedules run after it
+    (the ticker knows it from their specs)."""
     nominal_at, moved_by = (None, ()) if move is None else move
     return RunRequest(
         job_id=job_id,
@@ -249,6 +269,8 @@ def run_request_for(
         timeout_seconds=spec.timeout_seconds,
         concurrency_policy=spec.concurrency_policy,
         records_last_run=trigger is Trigger.SCHEDULED and spec.counts_from_last_run,
+        chain_parent=chain_parent,
+        chained_from=chained_from,
     )
 
 
@@ -258,6 +280,7 @@ def slot_run_request(
     created_at: datetime,
     trigger: Trigger = Trigger.SCHEDULED,
     priority: Priority | None = None,
+    chain_parent: bool = False,
 ) -> RunRequest:
     """The run of one slot of `spec`, under the job id (and so the msg id) that every
     publication of that slot gets, whoever makes it: JetStream stores it once. It says
@@ -270,6 +293,7 @@ def slot_run_request(
         created_at=created_at,
         scheduled_for=slot,
         move=slot_move(spec, slot),
+        chain_parent=chain_parent,
     )
 
 

@@ -78,6 +78,11 @@ class WebhookFields(TypedDict):
     secret: str | None
 
 
+class ChainLinkFields(TypedDict):
+    scheduled_job_id: str
+    on: str
+
+
 class ScheduledJobDocument(TypedDict, total=False):
     """One per scheduled job: its spec mirrored from KV (as the JSON of `ScheduledJob`, but
     for moments, which stay dates), the mirror's bookkeeping, its run history and next run.
@@ -98,6 +103,7 @@ class ScheduledJobDocument(TypedDict, total=False):
     end_at: datetime | None
     jitter_seconds: float
     max_runs: int | None
+    after: list[ChainLinkFields]
     scraper: str
     params: dict[str, Any]
     pool: str | None
@@ -182,6 +188,10 @@ class JobDocument(TypedDict, total=False):
     """The slot's nominal instant, when the run was fired away from it (`moved_by`)."""
     moved_by: list[str]
     """Why: `dst_gap`, `jitter` (`natscron_shared.contract.messages.SlotMove`)."""
+    chained_from: list[str]
+    """A chained run (`trigger: chain`): the job ids of the parents' runs it ran after."""
+    not_before: datetime | None
+    """A retry's: no runner starts it before then (its backoff)."""
     # the most advanced event, by (attempt, status rank)
     status: str
     attempt: int

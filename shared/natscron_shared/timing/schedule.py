@@ -4,7 +4,8 @@ A spec has one set of slots, built in three steps:
 
 1. Its nominal instants: those of its cron expression (`cron_engine`, with its DST rules), its
    interval (multiples of the period since `start_at`, or since the Unix epoch without one, so
-   every ticker computes the same ones) or its one `run_at`.
+   every ticker computes the same ones) or its one `run_at`; none for a spec that only runs
+   after other schedules (a chain's child).
 2. Kept are those inside `[start_at, end_at]` and inside its active hours (`active_hours`).
 3. Each kept instant is delayed by its jitter (`jitter_offset`), a function of the job's id and
    the nominal instant only, so every ticker, and a failover, fires the same instant.
@@ -139,6 +140,16 @@ class _Once:
         return self._at if self._at < before else None
 
 
+class _Never:
+    """A schedule that only runs after others (a chain's child without a cron)."""
+
+    def next_slot(self, after: datetime) -> datetime | None:
+        return None
+
+    def previous_slot(self, before: datetime) -> datetime | None:
+        return None
+
+
 def _slots_of(spec: SlotSpec) -> _Slots:
     if spec.cron_expression is not None:
         return cron_engine(spec.cron_expression, spec.timezone)
@@ -146,7 +157,8 @@ def _slots_of(spec: SlotSpec) -> _Slots:
     if period is not None:
         anchor = _EPOCH if spec.start_at is None else _naive_utc(spec.start_at)
         return _Interval(period, anchor)
-    assert spec.run_at is not None
+    if spec.run_at is None:
+        return _Never()
     return _Once(_naive_utc(spec.run_at))
 
 
