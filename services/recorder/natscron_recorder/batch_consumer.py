@@ -33,6 +33,7 @@ from natscron_shared.nats.connection import TRANSIENT_NATS_ERRORS, settle_quietl
 from natscron_shared.nats.jetstream_check import consumer_still_exists
 from natscron_shared.nats.jetstream_layout import RECORDER_ACK_WAIT_SECONDS
 from natscron_shared.runtime.clock import Clock
+from natscron_shared.runtime.mongo_transaction import TooManyConflictsError
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class BatchConsumer:
             try:
                 with self._metrics.write_duration.labels(self.durable).time():
                     ack_now = await self._store(good)
-            except (PyMongoError, WriteRaceError) as exc:
+            except (PyMongoError, WriteRaceError, TooManyConflictsError) as exc:
                 self._mongo.failed(exc, self._clock.now())
             else:
                 self._mongo.wrote()
