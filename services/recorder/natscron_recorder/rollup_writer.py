@@ -148,7 +148,7 @@ class RollupWriter:
         runs = rollup.runs.get(scheduled_job_id)
         if runs:
             counted = {rollup.flush_id, *known.get("applied_flushes", [])}
-            counter = await self._failures_counter(scheduled_job_id, counted)
+            counter = self._failures_counter(scheduled_job_id, counted)
             fields.update(await advance(known, runs, counter))
             await self._pause_if_failing(scheduled_job_id, known, fields, now)
         next_run = rollup.next_runs.get(scheduled_job_id)
@@ -172,15 +172,16 @@ class RollupWriter:
             assert threshold is not None
             await self._auto_pause(scheduled_job_id, after, threshold, now)
 
-    async def _failures_counter(self, scheduled_job_id: str, counted: set[str]) -> FailuresAfter:
+    def _failures_counter(self, scheduled_job_id: str, counted: set[str]) -> FailuresAfter:
         """Counts the failures already in the history (`counted`: this flush and those
         applied to it; a flush no longer open is applied everywhere), not those of flushes
-        still to be applied here, which add theirs when they are."""
-        open_flushes = {
-            doc["_id"] async for doc in self._db[RECORDER_FLUSHES].find({}, {"_id": 1})
-        } - counted
+        still to be applied here, which add theirs when they are. Called only for a
+        completion recorded before an already counted failure."""
 
         async def failures_after(after: datetime) -> int:
+            open_flushes = {
+                doc["_id"] async for doc in self._db[RECORDER_FLUSHES].find({}, {"_id": 1})
+            } - counted
             failures = self._db[JOBS].find(
                 {
                     "scheduled_job_id": scheduled_job_id,
