@@ -5,6 +5,11 @@ A job's `pending` and `running` events are kept, not acked, until its final even
 write) or until `hold_seconds` have passed since the first of them (the job is then written
 as it stands, and updated when it ends). A held message is not acked, so a recorder killed
 while holding it gets it delivered again. With `hold_seconds` 0 nothing is held.
+
+The hold is measured in the stream's time while events come (the newest event's `at`
+against the job's first held event's), and in the recorder's own time only when a batch
+brings no job event: a recorder behind the stream would otherwise let every job go before
+reaching its final event, a few batches further on, and write it twice.
 """
 
 from dataclasses import dataclass, field
@@ -18,6 +23,9 @@ from natscron_shared.contract.messages import JobEvent
 @dataclass
 class HeldJob:
     since: datetime
+    """When the recorder first held one of its events."""
+    first_at: datetime
+    """The `at` of the first of its events held."""
     events: dict[int, tuple[Msg, JobEvent]] = field(default_factory=dict)
     """By the message's identity: a batch tried again adds nothing twice."""
 
@@ -26,6 +34,8 @@ class EventHold:
     def __init__(self, hold_seconds: float) -> None:
         self._hold = timedelta(seconds=hold_seconds)
         self._jobs: dict[str, HeldJob] = {}
+        self._stream_now: datetime | None = None
+        """The newest event's `at` seen."""
 
     def __len__(self) -> int:
         return sum(len(job.events) for job in self._jobs.values())
@@ -34,16 +44,26 @@ class EventHold:
         """Adds a batch's job events; returns those to write now: every event of a job that
         has a final one, and those of jobs held for `hold_seconds`."""
         self.put_back(events, now)
+        if events:
+            newest = max(event.at for _, event in events)
+            self._stream_now = max(newest, self._stream_now or newest)
         due = [
             job_id
             for job_id, held in self._jobs.items()
-            if now - held.since >= self._hold
-            or any(event.status.is_terminal for _, event in held.events.values())
+            if any(event.status.is_terminal for _, event in held.events.values())
+            or self._expired(held, now, idle=not events)
         ]
         return [pair for job_id in due for pair in self._jobs.pop(job_id).events.values()]
+
+    def _expired(self, held: HeldJob, now: datetime, idle: bool) -> bool:
+        if idle:
+            return now - held.since >= self._hold
+        assert self._stream_now is not None
+        return self._stream_now - held.first_at >= self._hold
 
     def put_back(self, events: list[tuple[Msg, JobEvent]], now: datetime) -> None:
         """Holds events (again: those taken for a write that failed)."""
         for msg, event in events:
-            held = self._jobs.setdefault(event.job.job_id, HeldJob(now))
+            held = self._jobs.setdefault(event.job.job_id, HeldJob(now, event.at))
+            held.first_at = min(held.first_at, event.at)
             held.events[id(msg)] = (msg, event)
