@@ -10,6 +10,10 @@ The hold is measured in the stream's time while events come (the newest event's 
 against the job's first held event's), and in the recorder's own time only when a batch
 brings no job event: a recorder behind the stream would otherwise let every job go before
 reaching its final event, a few batches further on, and write it twice.
+
+At most `MAX_HELD` events are held (the oldest jobs go first beyond it): held events count
+against the consumer's unacked messages (`MAX_ACK_PENDING`), and a consumer that reaches
+them delivers nothing more, not even the final events the hold waits for.
 """
 
 from dataclasses import dataclass, field
@@ -18,6 +22,7 @@ from datetime import datetime, timedelta
 from nats.aio.msg import Msg
 
 from natscron_shared.contract.messages import JobEvent
+from natscron_shared.nats.jetstream_layout import MAX_ACK_PENDING
 
 
 @dataclass
@@ -28,6 +33,11 @@ class HeldJob:
     """The `at` of the first of its events held."""
     events: dict[int, tuple[Msg, JobEvent]] = field(default_factory=dict)
     """By the message's identity: a batch tried again adds nothing twice."""
+
+
+MAX_HELD = MAX_ACK_PENDING // 2
+"""Half the consumer's unacked messages: the rest for the batch in hand and the schedule
+events waiting for their flush."""
 
 
 class EventHold:
@@ -53,7 +63,15 @@ class EventHold:
             if any(event.status.is_terminal for _, event in held.events.values())
             or self._expired(held, now, idle=not events)
         ]
-        return [pair for job_id in due for pair in self._jobs.pop(job_id).events.values()]
+        taken = [pair for job_id in due for pair in self._jobs.pop(job_id).events.values()]
+        excess = len(self) - MAX_HELD
+        for job_id in sorted(self._jobs, key=lambda j: self._jobs[j].first_at):
+            if excess <= 0:
+                break
+            events_of_job = list(self._jobs.pop(job_id).events.values())
+            excess -= len(events_of_job)
+            taken += events_of_job
+        return taken
 
     def _expired(self, held: HeldJob, now: datetime, idle: bool) -> bool:
         if idle:
