@@ -69,10 +69,10 @@ def _table(*columns: str, caption: str | None = None) -> Table:
     return table
 
 
-def _page(shown: int, total: int, cursor: str | None) -> str | None:
+def _page(shown: int, total: int | None, cursor: str | None) -> str | None:
     if cursor is None:
         return None
-    return f"{shown} of {total}; next page: --cursor {cursor}"
+    return f"{shown} of {'more' if total is None else total}; next page: --cursor {cursor}"
 
 
 def fields(document: Mapping[str, Any], title: str | None = None) -> Table:

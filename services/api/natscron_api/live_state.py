@@ -37,11 +37,15 @@ class LiveState:
 
     async def get(self, bucket_name: str, key: str) -> bytes | None:
         """The key's value; None if it has none (never put, deleted or purged)."""
+        entry = await self.entry(bucket_name, key)
+        return None if entry is None else entry.value
+
+    async def entry(self, bucket_name: str, key: str) -> KeyValue.Entry | None:
+        """The key's value with its revision; None if it has none."""
         try:
-            entry = await (await self.bucket(bucket_name)).get(key)
+            return await (await self.bucket(bucket_name)).get(key)
         except (KeyNotFoundError, KeyDeletedError):
             return None
-        return entry.value
 
     async def stored_at(self, bucket_name: str, key: str) -> datetime | None:
         """When the bucket stored the key's current value; None if it has none."""

@@ -8,12 +8,15 @@ returns a view model (`views.py`) or raises an error with a stable code (`errors
 - `Status`: the scheduler as a whole (leader, lag, runners, system-wide counts);
 - `Screenshots`: the pictures runners kept of failed browser scrapes (KV `screenshots`);
 - `JobCancels`: many jobs cancelled at once, by ids or the labels of their scheduled jobs;
-- `CrawlerJobs`: scheduled jobs as seed 004 lists its jobs.
+- `CrawlerJobs`: scheduled jobs as seed 004 lists its jobs;
+- `ScheduleDirectory`: every scheduled job's id and name, from KV (listings, searches);
+- `RunFeed`: runs' status changes as they happen, from stream EVENTS (live lists).
 """
 
 from dataclasses import dataclass
 
 from nats.aio.client import Client
+from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api.bulk_cancel import JobCancels
@@ -21,6 +24,8 @@ from natscron_api.commands import Commands
 from natscron_api.crawler_jobs import CrawlerJobs
 from natscron_api.live_state import LiveState
 from natscron_api.queries import Queries
+from natscron_api.run_feed import RunFeed
+from natscron_api.schedule_directory import ScheduleDirectory
 from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
@@ -37,12 +42,22 @@ class Operations:
     screenshots: Screenshots
     cancels: JobCancels
     crawler_jobs: CrawlerJobs
+    directory: ScheduleDirectory
+    run_feed: RunFeed
 
     @classmethod
-    def over(cls, client: Client, db: AsyncDatabase[Document], clock: Clock) -> "Operations":
-        """The parts over one NATS connection and one MongoDB database."""
+    def over(
+        cls,
+        client: Client,
+        db: AsyncDatabase[Document],
+        clock: Clock,
+        registry: CollectorRegistry,
+    ) -> "Operations":
+        """The parts over one NATS connection and one MongoDB database; the directory is
+        empty until something follows KV with it (`ApiService`)."""
         live = LiveState(client.jetstream())
-        queries = Queries(db, clock)
+        directory = ScheduleDirectory()
+        queries = Queries(db, clock, directory)
         commands = Commands(client)
         return cls(
             queries=queries,
@@ -52,4 +67,6 @@ class Operations:
             screenshots=Screenshots(queries, live),
             cancels=JobCancels(commands, live, db),
             crawler_jobs=CrawlerJobs(db, live),
+            directory=directory,
+            run_feed=RunFeed(client.jetstream(), registry),
         )

@@ -76,6 +76,15 @@ class WebhookFields(TypedDict):
     secret: str | None
 
 
+class RecentRunFields(TypedDict):
+    """One of a scheduled job's `recent_runs` (`natscron_shared.contract.run_history`)."""
+
+    job_id: str
+    status: str
+    completed_at: datetime
+    duration_ms: int | None
+
+
 class ScheduledJobDocument(TypedDict, total=False):
     """One per scheduled job: its spec mirrored from KV (as the JSON of `ScheduledJob`, but
     for moments, which stay dates), the mirror's bookkeeping, its run history and next run.
@@ -125,6 +134,8 @@ class ScheduledJobDocument(TypedDict, total=False):
     consecutive_failures: int
     last_completed_at: datetime | None
     last_failed_at: datetime | None
+    recent_runs: list[RecentRunFields]
+    """The runs that finished last, newest first, at most `run_history.RECENT_RUNS`."""
     # the next run, from the newest `ScheduleEvent`
     next_run_at: datetime | None
     remaining_runs: int | None
@@ -277,7 +288,11 @@ INDEXES: dict[str, tuple[Index, ...]] = {
         ),
         Index((("created_at", DESCENDING),)),  # every run, newest first
     ),
-    SCHEDULED_JOBS: (Index((("scheduled_job_id", ASCENDING),), unique=True),),
+    SCHEDULED_JOBS: (
+        Index((("scheduled_job_id", ASCENDING),), unique=True),
+        # A listing by status, page by page in id order (the API's bounded windows).
+        Index((("status", ASCENDING), ("scheduled_job_id", ASCENDING))),
+    ),
     ITEMS: (Index((("key", ASCENDING),), unique=True),),
 }
 """What every query and guarded upsert relies on. The unique ones are part of correctness:
