@@ -10,6 +10,10 @@ a page's). `browser` is measured on the same static pages with `network_idle_sec
 request, so it costs at least that per page), and on the test site's JavaScript-rendered
 pages, which `http` cannot read.
 
+Every job passes one in-process polite gate (robots.txt fetched once per site) with a slot
+per job, so the rates measure the scrapers, not the per-host limit (2 in flight by default)
+that a runner's gate would hold one site to.
+
 Memory: N contexts of the runner's one Chromium, each with a page open on a JS-rendered
 listing; RSS and PSS (proportional: shared pages split between the processes that share
 them) of this process and all its descendants (Chromium's browser, renderer, GPU/utility
@@ -40,6 +44,9 @@ from natscron_runner.scrapers.browser_scraper import BrowserScraper  # noqa: E40
 from natscron_runner.scrapers.browser_support import why_no_browser  # noqa: E402
 from natscron_runner.scrapers.chromium import Chromium  # noqa: E402
 from natscron_runner.scrapers.http_scraper import HttpScraper  # noqa: E402
+from natscron_runner.scrapers.polite import Politeness, PoliteSettings  # noqa: E402
+from natscron_runner.scrapers.polite.local_hosts import LocalHosts  # noqa: E402
+from natscron_shared.runtime.clock import SystemClock  # noqa: E402
 from tests.browser_site import BrowserTestSite  # noqa: E402
 
 PAGE_KB = 1024
@@ -60,8 +67,8 @@ class Throughput:
         )
 
 
-async def _scrape(scraper: Scraper, params: dict[str, Any]) -> int:
-    context = ScrapeContext(job_id="bench", scheduled_job_id=None, attempt=1)
+async def _scrape(scraper: Scraper, params: dict[str, Any], polite: Politeness) -> int:
+    context = ScrapeContext(job_id="bench", scheduled_job_id=None, attempt=1, polite=polite)
     return len([item async for item in scraper.scrape(params, context)])
 
 
@@ -72,6 +79,7 @@ async def throughput(
     pages_served: Callable[[], int],
     seconds: float,
     concurrency: int,
+    polite: Politeness,
 ) -> Throughput:
     """`concurrency` workers start jobs until `seconds` have passed; count what they did."""
     deadline = time.monotonic() + seconds
@@ -81,7 +89,7 @@ async def throughput(
         nonlocal items
         index = offset
         while time.monotonic() < deadline:
-            scraped = await _scrape(scraper, jobs(index))
+            scraped = await _scrape(scraper, jobs(index), polite)
             items += scraped
             index += concurrency
 
@@ -187,13 +195,16 @@ async def main() -> None:
             }
 
         def demo_pages() -> int:
-            return len(demo.requested)
+            return sum(target != "/robots.txt" for target in demo.requested)
 
         def js_pages() -> int:
             return sum(path.startswith("/js/") for path in site.paths())
 
+        polite = Politeness(
+            LocalHosts(), PoliteSettings(max_in_flight=options.concurrency), SystemClock()
+        )
         browser = BrowserScraper(chromium)
-        await _scrape(browser, js_job(0))  # launch Chromium outside the measurement
+        await _scrape(browser, js_job(0), polite)  # launch Chromium outside the measurement
         runs: list[tuple[str, Scraper, Callable[[int], dict[str, Any]], Callable[[], int]]] = [
             ("http, static listings", HttpScraper(), demo_job(False), demo_pages),
             (
@@ -208,7 +219,7 @@ async def main() -> None:
         print(f"pages per second, {options.concurrency} jobs at once, {options.seconds:g} s each")
         for name, scraper, jobs, served in runs:
             result = await throughput(
-                name, scraper, jobs, served, options.seconds, options.concurrency
+                name, scraper, jobs, served, options.seconds, options.concurrency, polite
             )
             print(result.line())
 

@@ -1,6 +1,7 @@
 """A local website for the browser scrapers' tests and benchmark (asyncio streams, no web
 framework): pages whose items only JavaScript renders, a "load more" button, a search form,
-failing pages, and a site with a consent banner whose cookies come only after "accept".
+failing pages, a site with a consent banner whose cookies come only after "accept", and a
+robots.txt that disallows `/private`.
 
 Cookies ignore ports, so first and third party are two host names of one server:
 `127.0.0.1` (the site) and `localhost` (the "tracker"). Every request is logged with the
@@ -20,6 +21,7 @@ LOAD_MORE_STEP = 3
 LOAD_MORE_TOTAL = 9
 FIRST_PARTY_HOST = "127.0.0.1"
 THIRD_PARTY_HOST = "localhost"
+ROBOTS_TXT = "User-agent: *\nDisallow: /private\n"
 
 Headers = list[tuple[str, str]]
 
@@ -155,6 +157,8 @@ class BrowserTestSite:
         parts = urlsplit(target)
         query = parse_qs(parts.query)
         path = parts.path
+        if path == "/robots.txt":
+            return Answer(200, ROBOTS_TXT, "text/plain")
         if path.startswith("/js/") and path[4:].isdigit() and 1 <= int(path[4:]) <= JS_PAGES:
             return Answer(200, js_listing_page(int(path[4:])))
         if path == "/api/items":

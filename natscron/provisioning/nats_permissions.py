@@ -15,6 +15,9 @@ What the rules enforce:
   the runner consumes JOBS. Every pool's runners are the one user `runner`, allowed every
   JOBS consumer (there are only the pools' lanes): the pools are a deployment's choice, this
   file is not, and a pool routes work, it is no boundary of trust;
+- only the runners use the polite-fetching buckets (`host_slots`, `host_pace`,
+  `host_backoff`) and the scrapes' checkpoints (`checkpoints`), and read ITEMS back (the
+  last batch a resumed scrape continues after);
 - only the runner writes KV `screenshots` (failed browser scrapes), which the API serves;
 - only the runner writes KV `last_runs` (the ends of the runs of intervals `from:
   last_run`); the ticker, which fires them by it, and the API, which previews them, read it;
@@ -182,9 +185,14 @@ RUNNER = _total(
     stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
     consume(names.STREAM_JOBS, RUNNER_CONSUMERS),
     read_stream_messages(names.STREAM_EVENTS),
+    read_stream_messages(names.STREAM_ITEMS),
     kv_read_write(names.KV_RUNNING),
     kv_read_write(names.KV_CANCELS),
     kv_read_write(names.KV_LAST_RUNS),
+    kv_read_write(names.KV_HOST_SLOTS),
+    kv_read_write(names.KV_HOST_PACE),
+    kv_read_write(names.KV_HOST_BACKOFF),
+    kv_read_write(names.KV_CHECKPOINTS),
     stream_info(kv_stream_name(names.KV_SCRAPERS)),
     kv_write(names.KV_SCRAPERS),
     stream_info(kv_stream_name(names.KV_SCREENSHOTS)),

@@ -79,7 +79,7 @@ def test_the_package_has_a_scraper_its_params_a_test_and_the_entry_point(package
         ENTRY_POINT_GROUP: {NAME: "natscron_scraper_sold_listings:SoldListingsScraper"}
     }
     scraper = (package / "src" / NAMES.package / "scraper.py").read_text()
-    assert "class SoldListingsParams(BaseModel):" in scraper
+    assert "class SoldListingsParams(FetchParams):" in scraper
     assert 'name = "sold-listings"' in scraper
 
 
@@ -93,7 +93,7 @@ def test_its_own_tests_pass_against_their_local_page(package: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_it_passes_ruff(package: Path) -> None:

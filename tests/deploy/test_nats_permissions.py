@@ -27,12 +27,14 @@ from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.auth import connect_options
+from natscron_shared.nats.job_events import last_job_event
 from natscron_shared.nats.schedule_bucket import put_schedules
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings
 from natscron_ticker import TickerService
 from tests.api.api_support import api_settings, client, running_api
 from tests.conftest import StartRunner
+from tests.runner.sites import Reply, graph_route, serving
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -197,6 +199,58 @@ async def test_a_runner_retries_a_failed_attempt_on_its_own_subject(
     finally:
         await ticker.close()
     assert done is not None and done.attempt == 2 and done.properties_scraped == 1
+    assert violations(nats_server) == []
+    assert errors == []
+
+
+async def test_a_runner_crawls_politely_and_resumes_as_its_own_user(
+    nats_server: EmbeddedServer, settings: Settings, start_runner: StartRunner
+) -> None:
+    """Slots, pace and a 429's backoff (KV host_slots, host_pace, host_backoff), and a
+    failed attempt resumed from its checkpoint (KV checkpoints, ITEMS read back)."""
+    await start_runner(nats_user="runner", nats_password=SecretStr(password_of("runner")))
+    answers = {"/b": [Reply(429, headers={"Retry-After": "0"}), Reply(500)]}
+    graph = graph_route({"/": ["/a", "/b"], "/a": [], "/b": []})
+
+    def route(target: str) -> Reply:
+        queued = answers.get(target)
+        return queued.pop(0) if queued else graph(target)
+
+    errors: list[Exception] = []
+    ticker = await connected(nats_server.url, settings, "ticker", errors)
+    try:
+        async with serving(route) as site:
+            request = RunRequest(
+                job_id="secured_crawl_1",
+                trigger=Trigger.ADHOC,
+                priority=Priority.NORMAL,
+                created_at=datetime.now(UTC),
+                scraper="crawl",
+                params={"urls": [site.url + "/"], "max_requests_per_second": 20},
+                max_retries=1,
+                retry_backoff_seconds=0.1,
+            )
+            js = ticker.jetstream()
+            await js.publish(
+                names.run_subject(request.pool, request.priority),
+                request.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": request.job_id},
+            )
+
+            async def last_event() -> JobEvent | None:
+                return await last_job_event(js, request.job_id)
+
+            done = await eventually(
+                last_event,
+                lambda event: event is not None and event.status.is_terminal,
+                what="the crawl finished",
+                within=20,
+            )
+    finally:
+        await ticker.close()
+    assert done is not None and done.status is JobStatus.COMPLETED, done
+    assert done.attempt == 2 and done.properties_scraped == 3
+    assert site.fetches("/") == site.fetches("/a") == 1 and site.fetches("/b") == 3
     assert violations(nats_server) == []
     assert errors == []
 

@@ -1,8 +1,6 @@
 """The `browser` scraper against a local site whose items only JavaScript renders."""
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,6 +10,7 @@ from natscron_runner.scrapers.browser_scraper import BrowserScraper
 from natscron_runner.scrapers.chromium import Chromium
 from natscron_runner.scrapers.http_scraper import HttpScraper
 from natscron_runner.scrapers.page_tools import VIEWPORT, bounded_jpeg
+from natscron_runner.scrapers.polite import Politeness, local_politeness
 from natscron_shared.contract.messages import ScrapedItem
 from natscron_shared.nats.jetstream_layout import SCREENSHOT_MAX_BYTES
 from tests.browser_site import (
@@ -44,36 +43,19 @@ def listing(url: str, **more: Any) -> dict[str, Any]:
     return listing_of(url, **{"network_idle_seconds": 2, "page_timeout_seconds": 10, **more})
 
 
-class Answers:
-    """A permit that notes the status it is told."""
-
-    def __init__(self, url: str, log: list[tuple[str, int | None]]) -> None:
-        self._url = url
-        self._log = log
-
-    def report(self, status: int, retry_after: str | None = None) -> None:
-        self._log.append((self._url, status))
-
-
-class RecordingPoliteness:
-    """Lets every fetch through, noting which URL asked and what it got."""
-
-    def __init__(self) -> None:
-        self.fetches: list[tuple[str, int | None]] = []
-
-    @contextlib.asynccontextmanager
-    async def fetching(self, url: str) -> AsyncIterator[Answers]:
-        yield Answers(url, self.fetches)
-
-
 class Scrape:
-    """One job's context: what it skipped, the screenshots it kept, the loads it asked for."""
+    """One job's context: what it skipped, the screenshots it kept; its polite fetching is
+    `polite` (in-process, this scrape's own, by default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, polite: Politeness | None = None) -> None:
         self.skipped: list[str] = []
+        self.skipped_pages: list[tuple[str, str]] = []
         self.screenshots: list[bytes] = []
         self.metadata: dict[str, Any] = {}
-        self.polite = RecordingPoliteness()
+        self.polite = polite or local_politeness()
+
+    def _skip_page(self, url: str, reason: str) -> None:
+        self.skipped_pages.append((url, reason))
 
     async def _keep(self, jpeg: bytes) -> None:
         self.screenshots.append(jpeg)
@@ -84,6 +66,7 @@ class Scrape:
             scheduled_job_id=None,
             attempt=1,
             skip=self.skipped.append,
+            skip_page=self._skip_page,
             keep_screenshot=self._keep,
             metadata=self.metadata,
             polite=self.polite,
@@ -108,8 +91,6 @@ async def test_browser_reads_the_js_rendered_items_http_cannot_see(
     assert rendered[0].data == {"id": "p1-0", "title": "Item 0 of page 1"}
     assert browser_site.paths().count("/api/items") == JS_PAGES
     assert browser.metadata == {"pages_fetched": JS_PAGES}
-    pages = [f"{browser_site.url}/js/{page}" for page in range(1, JS_PAGES + 1)]
-    assert browser.polite.fetches == [(url, 200) for url in pages]  # loads ask first
 
 
 async def test_load_more_is_clicked_until_the_button_goes_or_a_limit(

@@ -5,7 +5,12 @@ from typing import Any
 
 import pytest
 
-from natscron_runner.scrapers import InvalidParamsError, ScrapeContext, TransientScrapeError
+from natscron_runner.scrapers import (
+    InvalidParamsError,
+    PermanentScrapeError,
+    ScrapeContext,
+    TransientScrapeError,
+)
 from natscron_runner.scrapers.chromium import Chromium
 from natscron_runner.scrapers.cookie_scan import CookieScanScraper
 from natscron_runner.scrapers.sites import registrable_domain
@@ -22,7 +27,9 @@ def scan_params(site: BrowserTestSite, **more: Any) -> dict[str, Any]:
         "url": f"{site.url}/consent",
         "custom_pages": ["/consent/custom"],
         "accept_selector": "#accept",
-        "network_idle_seconds": 1,
+        # The default wait: the tracker a click loads sets its cookie after the click returns,
+        # and on a loaded machine a shorter wait can read the jar before it has run.
+        "network_idle_seconds": 5,
         "page_timeout_seconds": 10,
         **more,
     }
@@ -31,6 +38,7 @@ def scan_params(site: BrowserTestSite, **more: Any) -> dict[str, Any]:
 class Scan:
     def __init__(self) -> None:
         self.skipped: list[str] = []
+        self.skipped_pages: list[tuple[str, str]] = []
         self.screenshots: list[bytes] = []
         self.items: list[ScrapedItem] = []
         self.metadata: dict[str, Any] = {}
@@ -44,6 +52,7 @@ class Scan:
             scheduled_job_id=None,
             attempt=1,
             skip=self.skipped.append,
+            skip_page=lambda url, reason: self.skipped_pages.append((url, reason)),
             keep_screenshot=self._keep,
             metadata=self.metadata,
         )
@@ -125,7 +134,8 @@ async def test_depth_pages_and_no_consent_phase(
         chromium, scan_params(browser_site, max_pages=1, accept_selector=None)
     )
     assert set(by_phase(start_only, "before_consent")) == {"session"}
-    assert [p for p in browser_site.paths() if p != "/favicon.ico"] == ["/consent"]
+    visited = [p for p in browser_site.paths() if p not in ("/favicon.ico", "/robots.txt")]
+    assert visited == ["/consent"]
 
 
 async def test_every_scan_starts_with_an_empty_cookie_jar(
@@ -156,8 +166,28 @@ async def test_a_linked_page_that_fails_is_skipped_not_fatal(
     scan = Scan()
     params = scan_params(browser_site, custom_pages=["/missing"], accept_selector=None)
     items = await scan.run(chromium, params)
-    assert scan.skipped == ["page_failed"]
+    assert scan.skipped_pages == [(f"{browser_site.url}/missing", "page_failed")]
     assert "session" in by_phase(items, "before_consent")
+
+
+async def test_pages_robots_txt_disallows_are_skipped_and_counted(
+    chromium: Chromium, browser_site: BrowserTestSite
+) -> None:
+    scan = Scan()
+    private = f"{browser_site.url}/private"
+    items = await scan.run(
+        chromium, scan_params(browser_site, url=private, custom_pages=["/consent"])
+    )
+    assert scan.skipped_pages == [(private, "robots_txt")]
+    assert scan.metadata["consent"] == "clicked", "on the first page scanned: /consent"
+    assert {"session", "visited_about"} <= set(by_phase(items, "before_consent"))
+    assert "consent" in by_phase(items, "after_consent")
+    assert "/private" not in browser_site.paths()
+
+    refused = Scan()
+    with pytest.raises(PermanentScrapeError, match="robots.txt disallows every URL"):
+        await refused.run(chromium, scan_params(browser_site, url=private, custom_pages=[]))
+    assert refused.items == [] and refused.screenshots == []
 
 
 def test_registrable_domains() -> None:

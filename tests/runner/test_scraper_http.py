@@ -41,7 +41,8 @@ async def test_reads_every_page_following_next_links(site: DemoListingsSite) -> 
         f"austin-tx-for_rent-{index:04d}" for index in range(expected)
     ]
     assert site.requested == [
-        f"/listings/austin-tx?type=for_rent&page={page}" for page in range(1, pages + 1)
+        "/robots.txt",
+        *(f"/listings/austin-tx?type=for_rent&page={page}" for page in range(1, pages + 1)),
     ]
     first = items[0].data
     assert first["listing_id"] == items[0].key
@@ -53,11 +54,11 @@ async def test_reads_every_page_following_next_links(site: DemoListingsSite) -> 
 async def test_limit_stops_early_and_max_pages_caps_pages(site: DemoListingsSite) -> None:
     limited = await scrape({**listing_params(site.url, "austin-tx"), "limit": PAGE_SIZE + 3})
     assert len(limited) == PAGE_SIZE + 3
-    assert len(site.requested) == 2
+    assert len(site.requested) == 1 + 2, "robots.txt, then two pages"
 
     one_page = await scrape({**listing_params(site.url, "austin-tx"), "max_pages": 1})
     assert len(one_page) == PAGE_SIZE
-    assert len(site.requested) == 3
+    assert len(site.requested) == 3 + 1 + 1
 
 
 async def test_several_urls_are_scraped_in_turn(site: DemoListingsSite) -> None:

@@ -44,7 +44,7 @@ async def collect(registry: ScraperRegistry, name: str, params: dict[str, Any]) 
 
 def test_builtins_are_registered_and_unknown_names_raise() -> None:
     registry = ScraperRegistry(load_plugins=False)
-    assert registry.names() == ["browser", "cookie_scan", "http", "noop"]
+    assert registry.names() == ["browser", "cookie_scan", "crawl", "http", "noop"]
     with pytest.raises(UnknownScraperError, match="'os.system'") as caught:
         registry.get("os.system")
     assert caught.value.code == "unknown_scraper"
@@ -56,7 +56,7 @@ def test_without_a_chromium_the_browser_scrapers_are_not_offered(
     caplog.set_level(logging.INFO)
     missing = Path("/nonexistent/chromium")
     registry = ScraperRegistry(load_plugins=False, chromium_path=missing)
-    assert registry.names() == ["http", "noop"]
+    assert registry.names() == ["crawl", "http", "noop"]
     assert (
         "not offering the browser and cookie_scan scrapers:"
         f" NATSCRON_CHROMIUM_PATH={missing} is not an executable file"
@@ -65,7 +65,7 @@ def test_without_a_chromium_the_browser_scrapers_are_not_offered(
 
 async def test_extra_scrapers_are_found_and_win_over_builtins() -> None:
     registry = ScraperRegistry({"fixed": FixedScraper(), "noop": FixedScraper()})
-    assert {"fixed", "http", "noop"} <= set(registry.names())
+    assert {"crawl", "fixed", "http", "noop"} <= set(registry.names())
     assert await collect(registry, "fixed", {"a": 1}) == ["fixed-j1"]
     assert await collect(registry, "noop", {}) == ["fixed-j1"]
 
@@ -85,7 +85,15 @@ async def test_plugins_come_from_the_entry_point_group(monkeypatch: pytest.Monke
     monkeypatch.setattr(registry_module, "entry_points", fake_entry_points)
     registry = ScraperRegistry()
     assert seen_groups == ["natscron.scrapers"]
-    assert registry.names() == ["broken", "browser", "cookie_scan", "fixed", "http", "noop"]
+    assert registry.names() == [
+        "broken",
+        "browser",
+        "cookie_scan",
+        "crawl",
+        "fixed",
+        "http",
+        "noop",
+    ]
     assert await collect(registry, "fixed", {}) == ["fixed-j1"]
     assert registry.get("fixed") is registry.get("fixed")
     assert registry.get("http") is not None and not isinstance(registry.get("http"), FixedScraper)

@@ -38,7 +38,7 @@ from tests.conftest import StartRunner, StartTicker
 from tests.waiting import eventually
 
 SHORT_TTL_SECONDS = 2.0
-BUILTINS = ["browser", "cookie_scan", "http", "noop"]
+BUILTINS = ["browser", "cookie_scan", "crawl", "http", "noop"]
 """Every runner here has Chromium (`make test-deps`), so it offers the browser scrapers."""
 HTTP_PARAMS = {
     "urls": ["https://example.test/list"],
@@ -99,7 +99,7 @@ def test_builtin_params_schemas_come_from_their_models_and_forbid_unknown_keys()
 def test_unknown_scraper_is_named_with_the_known_ones() -> None:
     assert (
         rejection("selenium", {})
-        == "scraper: unknown scraper 'selenium'; known: browser, cookie_scan, http, noop"
+        == "scraper: unknown scraper 'selenium'; known: browser, cookie_scan, crawl, http, noop"
     )
     assert "(did you mean 'http'?)" in rejection("htp", {})
     with pytest.raises(ScraperNotAdvertisedError) as caught:
@@ -379,7 +379,7 @@ async def test_apply_refuses_unknown_scrapers_and_bad_params_writing_nothing(
     assert code == 2
     assert (
         f"{path}: scheduled_jobs[1].scraper (scheduled job 'browser'):"
-        " unknown scraper 'selenium'; known: browser, cookie_scan, http, noop"
+        " unknown scraper 'selenium'; known: browser, cookie_scan, crawl, http, noop"
     ) in err
     assert await scheduled_keys(nc) == []
 
@@ -446,7 +446,8 @@ async def test_adhoc_triggers_are_checked_against_the_catalogue(
     unknown = (await trigger(nc, {"scraper": "selenium"}))["error"]
     assert unknown == {
         "code": "unknown_scraper",
-        "message": "scraper: unknown scraper 'selenium'; known: browser, cookie_scan, http, noop",
+        "message": "scraper: unknown scraper 'selenium';"
+        " known: browser, cookie_scan, crawl, http, noop",
     }
     misspelt = (await trigger(nc, {"scraper": "noop", "params": {"itemz": 1}}))["error"]
     assert misspelt["code"] == "invalid_params"

@@ -99,7 +99,7 @@ async def test_publishes_the_slots_of_the_range_across_a_dst_change(
 
     expected = reference_slots(spec, start - TICK, end)
     assert answer.slots == expected
-    # The fold: 01:00 and 01:30 once (the EDT pass, a fixed hour), then 02:00 and 02:30 EST.
+    # The fold: 01:00 and 01:30 once (the EDT pass, a fixed-time entry), then 02:00 and 02:30 EST.
     change_day = [slot for slot in expected if slot.date() == datetime(2026, 11, 1).date()]
     assert [s.strftime("%H:%M") for s in change_day] == ["05:00", "05:30", "07:00", "07:30"]
     assert len(expected) == 12 and expected[0] == start and expected[-1] == end

@@ -2,13 +2,19 @@
 
 It shares no code with `natscron_shared`: it parses the expression itself, walks wall time in the
 zone minute by minute (second by second inside a matching minute for 6 fields), and applies the
-DST rules one wall time at a time with zoneinfo's `fold`:
+DST rules one wall time at a time with zoneinfo's `fold`. The rules are ISC cron 4.1's, read
+from its source: `entry.c` marks an entry MIN_STAR or HR_STAR when the text of its minute or
+hour field starts with `*`, and `cron.c` runs such a "wildcard" entry by the clock's minutes as
+they come, while a "fixed-time" entry (neither flag) runs once for time skipped forward and not
+again for time repeated. Seconds, natscron's sixth field, set no flag. So:
 
 - a wall time that happens once is a slot;
-- a wall time that happens twice (fall-back fold) is two slots, or only the first for a
-  fixed-hour entry (hour field without `*` and `/`);
-- a wall time that never happens (spring-forward gap) is no slot, or for a fixed-hour entry the
-  instant the gap ends (all such wall times of one gap give that one instant);
+- a wall time that happens twice (fall-back fold) is two slots for a wildcard entry, and only
+  the first for a fixed-time entry;
+- a wall time that never happens (spring-forward gap) is no slot for a wildcard entry, and for
+  a fixed-time entry the instant the gap ends (all such wall times of one gap give that one
+  instant, where ISC runs one job per minute, back to back);
+- any offset change counts, whatever its size (ISC's thresholds for clock resets do not apply);
 - active hours keep the slots whose own wall time lies in the window.
 
 Inputs are the validated `ScheduledJob` fields; only cron and interval schedules are covered.
@@ -31,7 +37,7 @@ _MINUTE = timedelta(minutes=1)
 
 
 class Cron:
-    """The parsed expression: a set of values per field, plus the two flags of the rules."""
+    """The parsed expression: a set of values per field, plus the two readings of its text."""
 
     def __init__(self, expression: str) -> None:
         texts = expression.split()
@@ -48,7 +54,7 @@ class Cron:
         # ISC cron: a day field starting with `*` (or `?`) leaves the choice to the other one;
         # when neither does, a day matching either field matches.
         self.either_day = day[0] not in "*?" and weekday[0] not in "*?"
-        self.fixed_hour = "*" not in hour and "/" not in hour
+        self.wildcard = minute[0] == "*" or hour[0] == "*"
 
     def matches_minute(self, wall: datetime) -> bool:
         day_ok = wall.day in self.days
@@ -107,9 +113,9 @@ def _slots_of_wall(cron: Cron, zone: ZoneInfo, wall: datetime) -> list[datetime]
             if _local(instant := wall.replace(tzinfo=zone, fold=fold).astimezone(UTC), zone) == wall
         }
     )
-    if not happens:
-        return [_end_of_gap(wall, zone)] if cron.fixed_hour else []
-    return happens[:1] if cron.fixed_hour else happens
+    if cron.wildcard:
+        return happens
+    return happens[:1] if happens else [_end_of_gap(wall, zone)]
 
 
 def _local(instant: datetime, zone: ZoneInfo) -> datetime:

@@ -49,7 +49,8 @@ CASES = [
         None,
         ["23:00:00-0500"],
     ),
-    # `0-23` is a fixed hour list: a run right after the gap, one run in the fold.
+    # `0-23` does not start with `*`: a fixed-time entry, a run right after the gap, one run in
+    # the fold.
     (
         "30 0-23 * * *",
         SPRING_NIGHT,
@@ -57,11 +58,21 @@ CASES = [
         ["00:30:00-0500", "01:30:00-0500", "03:00:00-0400", "03:30:00-0400", "04:30:00-0400"],
     ),
     ("30 0-23 * * *", AUTUMN_NIGHT, None, ["00:30:00-0400", "01:30:00-0400", "02:30:00-0500"]),
-    # A step hour follows elapsed time: no extra run at the end of the gap.
+    # An hour starting with `*` follows elapsed time: no extra run at the end of the gap.
     ("0 */2 * * *", SPRING_NIGHT, None, ["04:00:00-0400"]),
-    # A 6-field fixed-hour entry in the gap runs once, at second 0 of the first minute after.
+    # A 6-field fixed-time entry in the gap runs once, at second 0 of the first minute after,
+    # however many of its seconds fall in the gap; a `*` seconds field does not make it
+    # a wildcard entry, a `*` minute does.
     ("30 30 2 * * *", SPRING_NIGHT, None, ["03:00:00-0400"]),
-    ("*/20 * 2 * * *", SPRING_NIGHT, None, ["03:00:00-0400"]),
+    ("*/20 10-50/20 2 * * *", SPRING_NIGHT, None, ["03:00:00-0400"]),
+    (
+        "*/20 0,30 2,3 * * *",
+        SPRING_NIGHT,
+        None,
+        ["03:00:00-0400", "03:00:20-0400"]
+        + ["03:00:40-0400", "03:30:00-0400", "03:30:20-0400", "03:30:40-0400"],
+    ),
+    ("0 * 2 * * *", SPRING_NIGHT, None, []),
     # Catch-up across the fold keeps both passes of a wildcard hour.
     (
         "30 * * * *",
@@ -95,9 +106,11 @@ CASES = [
         "one-value-range-23",
         "full-hour-range-is-fixed-in-gap",
         "full-hour-range-is-fixed-in-fold",
-        "step-hour-has-no-gap-slot",
+        "star-hour-has-no-gap-slot",
         "six-fields-gap-slot-at-second-0",
         "six-fields-many-gap-slots-collapse",
+        "six-fields-gap-slot-is-also-a-match",
+        "six-fields-star-minute-is-wildcard",
         "newest-first-keeps-first-pass-of-fold",
         "window-start-in-gap",
         "window-end-in-fold",

@@ -1,6 +1,8 @@
 """The schedule engine against the brute-force reference (`tests/timing/cron_reference.py`): random
 expressions of every field form, 5 and 6 fields, intervals and active hours, in every IANA zone
-whose offset changes, at instants near those changes, searched forward and newest first."""
+whose offset changes (since 1900: the local mean times with offsets in seconds too), at instants
+near those changes, searched forward and newest first. Zones whose changes are odd are drawn
+more often: half-hour shifts, skipped and repeated days, 2- and 3-hour steps, seconds."""
 
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
@@ -15,7 +17,22 @@ from natscron_shared.timing.active_hours import ActiveHours
 from natscron_shared.timing.schedule import next_fire_after, slots_between, slots_newest_first
 from tests.timing.cron_reference import MONTHS, WEEKDAYS, reference_slots
 
-YEARS = range(1970, 2038)
+YEARS = range(1900, 2038)
+ODD_ZONES = (
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",  # 30 minutes forward and back; an hour in 1981
+    "Pacific/Apia",  # 30 December 2011 never happened
+    "Pacific/Kwajalein",  # a day repeated in 1969, one skipped in 1993
+    "Antarctica/Casey",  # 3 hours forward and back
+    "Antarctica/Troll",  # 2 hours forward and back
+    "Asia/Pyongyang",  # 30 minutes back in 2015, forward in 2018
+    "Asia/Kathmandu",  # 15 minutes forward in 1986
+    "Africa/Casablanca",  # an hour back and forward again around each Ramadan
+    "America/Havana",  # the gap starts at midnight
+    "Europe/Amsterdam",  # 28 seconds forward in 1937
+    "Africa/Monrovia",  # 44 minutes 30 seconds forward in 1972
+)
 
 
 def _years_with_changes(name: str) -> tuple[int, ...]:
@@ -60,7 +77,7 @@ def _changes(name: str, year: int) -> list[datetime]:
 
 @st.composite
 def offset_changes_anywhere(draw: st.DrawFn) -> tuple[str, datetime]:
-    name = draw(st.sampled_from(sorted(ZONE_YEARS)))
+    name = draw(st.sampled_from(ODD_ZONES) | st.sampled_from(sorted(ZONE_YEARS)))
     changes = _changes(name, draw(st.sampled_from(ZONE_YEARS[name])))
     assume(changes)
     return name, draw(st.sampled_from(changes))

@@ -41,12 +41,33 @@ def test_field_forms(cron: str, field: str, values: tuple[int, ...]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("hour", "fixed"),
-    [("5", True), ("5-5", True), ("0-23", True), ("1,2", True), ("*", False), ("*/2", False)]
-    + [("1-5/2", False), ("2/3", False)],
+    ("cron", "fixed"),
+    [
+        ("0 5 * * *", True),
+        ("0 5-5 * * *", True),
+        ("0 0-23 * * *", True),
+        ("0 1,2 * * *", True),
+        ("0 1-5/2 * * *", True),
+        ("0 2/3 * * *", True),
+        ("0-59 2 * * *", True),
+        ("5,*/10 2 * * *", True),
+        ("0 * * * *", False),
+        ("0 */2 * * *", False),
+        ("* 1-6 * * *", False),
+        ("*/15 2 * * *", False),
+        ("* * * * *", False),
+        # Seconds set no flag: only the minute and the hour do.
+        ("* 30 2 * * *", True),
+        ("*/10 0 1-5/2 * * *", True),
+        ("0 * 2 * * *", False),
+        ("0 0 * * * *", False),
+    ],
 )
-def test_a_fixed_hour_has_no_star_and_no_step(hour: str, fixed: bool) -> None:
-    assert parse_cron(f"0 {hour} * * *").fixed_hour is fixed
+def test_an_entry_is_wildcard_when_its_minute_or_hour_starts_with_a_star(
+    cron: str, fixed: bool
+) -> None:
+    """ISC cron's MIN_STAR and HR_STAR: read from a field's first character, not its values."""
+    assert parse_cron(cron).fixed_time is fixed
 
 
 @pytest.mark.parametrize(
@@ -114,7 +135,7 @@ def test_a_rare_day_is_found_however_far() -> None:
 
 
 def test_every_month_day_falls_on_every_weekday_within_400_years() -> None:
-    """What `check_fires_within` relies on, 29 February included."""
+    """What `cron_window` relies on to judge by weekdays, 29 February included."""
     weekdays: dict[tuple[int, int], set[int]] = {}
     day = date(2000, 1, 1)
     while day.year < 2400:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.timing.cron_window import SPAN
 from natscron_shared.timing.zones import (
     FALL_BACK_LIMIT,
     PROBE_STEP,
@@ -40,6 +41,16 @@ def test_offset_changes_keep_within_the_bounds_the_engine_relies_on() -> None:
         longest_fall_back = max([longest_fall_back, *(back for _, back in changes)])
     assert closest > PROBE_STEP
     assert longest_fall_back < FALL_BACK_LIMIT
+
+
+def test_zones_follow_their_rules_from_2100_on() -> None:
+    """What `cron_window.SPAN` relies on: no zone lists an offset change of its own after
+    2099, so 2100-2499 follows each zone's rules through a whole 400-year cycle."""
+    pure_zoneinfo = importlib.import_module("zoneinfo._zoneinfo")
+    zones = [pure_zoneinfo.ZoneInfo.no_cache(name) for name in ZONES]
+    last = max(zone._trans_utc[-1] for zone in zones if len(zone._trans_utc))
+    assert datetime.fromtimestamp(last, UTC) < datetime(2100, 1, 1, tzinfo=UTC)
+    assert SPAN[1] >= datetime(2100 + 400, 1, 1, tzinfo=UTC)
 
 
 def _hour_by_hour(zone: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta]]:

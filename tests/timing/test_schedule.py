@@ -152,14 +152,15 @@ AUTUMN_NIGHT = (datetime(2026, 11, 1, 4, tzinfo=UTC), datetime(2026, 11, 1, 8, t
 @pytest.mark.parametrize(
     ("cron", "night", "expected"),
     [
-        # A fixed hour in the spring-forward gap fires once, right after it.
+        # A fixed-time entry in the spring-forward gap fires once, right after it.
         ("30 2 * * *", SPRING_NIGHT, ["03:00-0400"]),
         ("15 1-3 * * *", SPRING_NIGHT, ["01:15-0500", "03:00-0400", "03:15-0400"]),
-        # A fixed hour in the fall-back fold fires once, on the first pass.
+        # A fixed-time entry in the fall-back fold fires once, on the first pass.
         ("30 1 * * *", AUTUMN_NIGHT, ["01:30-0400"]),
         ("0 0 1 * * *", AUTUMN_NIGHT, ["01:00-0400"]),
         ("15 1-3 * * *", AUTUMN_NIGHT, ["01:15-0400", "02:15-0500"]),
-        # Wildcard and step hours follow real elapsed time: both passes of the fold...
+        # An hour or minute starting with `*` follows real elapsed time: both passes of the
+        # fold...
         ("0 */1 * * *", AUTUMN_NIGHT, ["01:00-0400", "01:00-0500", "02:00-0500", "03:00-0500"]),
         # ...and nothing for the hour that does not exist.
         ("0 * * * *", SPRING_NIGHT, ["01:00-0500", "03:00-0400", "04:00-0400", "05:00-0400"]),

@@ -89,6 +89,7 @@ OPTIONAL_MODULES: dict[str, str] = {
     **{
         f"natscron_runner.scrapers.{name}": BROWSER_EXTRA
         for name in (
+            "browser_rules",
             "browser_scraper",
             "chromium",
             "chromium_scrapers",

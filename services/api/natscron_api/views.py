@@ -115,6 +115,7 @@ class ExecutionView(ListingFields, BaseModel):
     duration_ms: int | None = None
     properties_scraped: int | None = None
     properties_saved: int | None = None
+    skipped_pages: dict[str, int] | None = None
     scraper: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     runner_id: str | None = None

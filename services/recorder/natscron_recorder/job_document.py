@@ -48,6 +48,7 @@ def job_fields(event: JobEvent, now: datetime) -> JobDocument:
         "duration_ms": event.duration_ms,
         "properties_scraped": event.properties_scraped,
         "item_batches": event.item_batches,
+        "skipped_pages": event.skipped_pages,
         "error_message": event.error_message,
         "error_type": event.error_type,
         "cancelled_by": event.cancelled_by,

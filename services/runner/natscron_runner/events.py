@@ -119,6 +119,16 @@ class ItemBatcher:
         if len(self._pending) >= MAX_BATCH_ITEMS:
             await self.flush()
 
+    def resume(self, batches: int, items: int) -> None:
+        """Go on from where an earlier delivery of the job left off (its checkpoint)."""
+        self.batches = batches
+        self.items = items
+
+    async def confirmed(self) -> None:
+        """Send what is pending, then return once every batch sent is stored."""
+        await self.flush()
+        await self._sends.confirmed()
+
     async def flush(self) -> None:
         if not self._pending:
             return

@@ -24,6 +24,10 @@ cancelled (the wait for its claims, or the scrape), keeps the items scraped so f
 (the batcher is flushed, and they are counted in the final event), ends `cancelled`
 with `cancelled_by` and the reason in `error_message`, and its message is acked.
 
+**Resumable scrapes.** A scraper that saves checkpoints (`checkpoints.py`) resumes, in a
+later delivery or attempt, where an earlier one left off; the checkpoint is deleted once
+the job ends (its final event is stored), and kept while it is retried or handed back.
+
 **Run detail.** The event that ends an attempt that ran carries its record (times, error,
 a bounded traceback) and what the scraper put in `ScrapeContext.metadata`
 (`attempt_detail.py`): the recorder keeps every attempt of the job from them.
@@ -36,16 +40,20 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_runner.attempt_detail import bounded_traceback, checked_metadata
 from natscron_runner.cancels import CancelBook
+from natscron_runner.checkpoints import RunCheckpoint
 from natscron_runner.claiming import ClaimBook, JobClaims, Refusal
 from natscron_runner.events import (
     AttemptSends,
@@ -58,6 +66,7 @@ from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
+from natscron_runner.scrapers.polite import Politeness
 from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
@@ -148,6 +157,8 @@ class RunningJob:
     stage: asyncio.Task[Outcome] | None = None
     marker: CancelMarker | None = None
     started_at: datetime | None = None
+    skipped_pages: Counter[str] = field(default_factory=Counter)
+    checkpoint: RunCheckpoint | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -200,6 +211,9 @@ class JobExecutor:
         cancels: CancelBook,
         claims: ClaimBook,
         last_runs: LastRunWriter,
+        polite: Politeness,
+        js: JetStreamContext,
+        checkpoints: KeyValue,
         screenshots: ScreenshotStore,
     ) -> None:
         self._publisher = publisher
@@ -210,6 +224,9 @@ class JobExecutor:
         self._cancels = cancels
         self._claims = claims
         self._last_runs = last_runs
+        self._polite = polite
+        self._js = js
+        self._checkpoints = checkpoints
         self._screenshots = screenshots
         self._running: dict[str, RunningJob] = {}
 
@@ -303,6 +320,16 @@ class JobExecutor:
         request = job.request
         sends = AttemptSends(self._publisher)
         batcher = ItemBatcher(sends, request, self._clock, self._count_skip)
+        checkpoint = RunCheckpoint(
+            self._checkpoints,
+            self._js,
+            request,
+            self._runner_id,
+            self._clock,
+            batcher,
+            job.skipped_pages,
+        )
+        job.checkpoint = checkpoint
         claims = self._claims.for_job(request, lambda reason: self._lost_claim(job, reason))
         self._metrics.running.inc()
         try:
@@ -312,6 +339,8 @@ class JobExecutor:
                 if outcome.event is not None:
                     await publish_event(self._publisher, outcome.event)
                     await self._last_runs.record(outcome.event)
+                    if outcome.event.status.is_terminal:
+                        await checkpoint.discard()
                 if outcome.retry is not None:
                     retry = outcome.retry
                     subject = names.retry_subject(retry.pool, retry.priority)
@@ -402,6 +431,7 @@ class JobExecutor:
             job.request, job.request.attempt, self._runner_id, job.started_at, job.metadata
         )
         return self._finished(
+            job,
             attempt,
             JobStatus.CANCELLED,
             msg.ack,
@@ -428,7 +458,7 @@ class JobExecutor:
         attempt = Attempt(request, request.attempt, self._runner_id, job.started_at, job.metadata)
         await sends.send_event(attempt.event(JobStatus.RUNNING, attempt.started_at))
         log.info("job %s attempt %d running", request.job_id, attempt.number)
-        return await self._run(attempt, msg, sends, batcher)
+        return await self._run(job, attempt, msg, sends, batcher)
 
     def _refused(self, request: RunRequest, msg: Msg, refusal: Refusal) -> Outcome:
         if refusal.skip is None:
@@ -448,14 +478,23 @@ class JobExecutor:
         return Outcome(event, msg.ack, "skipped")
 
     async def _run(
-        self, attempt: Attempt, msg: Msg, sends: AttemptSends, batcher: ItemBatcher
+        self,
+        job: RunningJob,
+        attempt: Attempt,
+        msg: Msg,
+        sends: AttemptSends,
+        batcher: ItemBatcher,
     ) -> Outcome:
         request = attempt.request
+        assert job.checkpoint is not None
         context = ScrapeContext(
             job_id=request.job_id,
             scheduled_job_id=request.scheduled_job_id,
             attempt=attempt.number,
             skip=self._count_skip,
+            skip_page=lambda url, reason: self._count_page_skip(job, url, reason),
+            polite=self._polite,
+            checkpoint=job.checkpoint,
             keep_screenshot=self._screenshots.keeper(request.job_id, attempt.number),
             metadata=attempt.metadata,
         )
@@ -472,13 +511,13 @@ class JobExecutor:
         except PublishFailedError:
             raise
         except Exception as exc:
-            return self._failure(attempt, msg, exc, batcher)
+            return self._failure(job, attempt, msg, exc, batcher)
         return self._finished(
-            attempt, JobStatus.COMPLETED, msg.ack, "completed", batcher, error=None
+            job, attempt, JobStatus.COMPLETED, msg.ack, "completed", batcher, error=None
         )
 
     def _failure(
-        self, attempt: Attempt, msg: Msg, error: Exception, batcher: ItemBatcher
+        self, job: RunningJob, attempt: Attempt, msg: Msg, error: Exception, batcher: ItemBatcher
     ) -> Outcome:
         request = attempt.request
         retryable = not isinstance(error, PERMANENT_ERRORS)
@@ -508,10 +547,13 @@ class JobExecutor:
                 metadata=self._metadata(attempt),
             )
             return Outcome(event, msg.ack, "retried", retry=retry)
-        return self._finished(attempt, JobStatus.FAILED, msg.ack, "failed", batcher, error=error)
+        return self._finished(
+            job, attempt, JobStatus.FAILED, msg.ack, "failed", batcher, error=error
+        )
 
     def _finished(
         self,
+        job: RunningJob,
         attempt: Attempt,
         status: JobStatus,
         settle: Callable[[], Awaitable[None]],
@@ -534,6 +576,7 @@ class JobExecutor:
             duration_ms=elapsed_ms,
             properties_scraped=batcher.items,
             item_batches=batcher.batches,
+            skipped_pages=dict(job.skipped_pages) or None,
             ended_attempt=attempt.ended(status, completed_at, error, described["error_message"]),
             metadata=self._metadata(attempt),
             **described,
@@ -549,6 +592,11 @@ class JobExecutor:
 
     def _count_skip(self, reason: str) -> None:
         self._metrics.items_skipped.labels(reason).inc()
+
+    def _count_page_skip(self, job: RunningJob, url: str, reason: str) -> None:
+        job.skipped_pages[reason] += 1
+        self._metrics.pages_skipped.labels(reason).inc()
+        log.info("job %s skipped page %s (%s)", job.request.job_id, url, reason)
 
 
 async def _close(items: AsyncIterator[Any]) -> None:

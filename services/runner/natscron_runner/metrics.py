@@ -15,6 +15,7 @@ class RunnerMetrics:
     bad_messages: Counter
     items_scraped: Counter
     items_skipped: Counter
+    pages_skipped: Counter
     metadata_refused: Counter
     nats_errors: Counter
     redelivered: Counter
@@ -57,6 +58,13 @@ class RunnerMetrics:
             items_skipped=Counter(
                 "natscron_runner_items_skipped_total",
                 "Items left out, by reason (missing_key, too_large)",
+                ["reason"],
+                registry=registry,
+            ),
+            pages_skipped=Counter(
+                "natscron_runner_pages_skipped_total",
+                "Pages a scrape left out, by reason (robots_txt, http_<status>, not_html,"
+                " redirect, interrupted)",
                 ["reason"],
                 registry=registry,
             ),

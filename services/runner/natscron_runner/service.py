@@ -15,6 +15,9 @@ from natscron_runner.lane_lag import LaneLag
 from natscron_runner.lanes import NORMAL_WAIT_SECONDS, Lanes
 from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
+from natscron_runner.scrapers.polite import Politeness, PoliteSettings
+from natscron_runner.scrapers.polite.kv_hosts import KvHosts
+from natscron_runner.scrapers.polite.metrics import PoliteMetrics
 from natscron_runner.scrapers.registry import ScraperRegistry
 from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
@@ -47,7 +50,16 @@ def needs(pool: str) -> Needs:
     """What a runner of `pool` uses: its pool's two lanes among it."""
     return Needs(
         streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
-        buckets=(names.KV_RUNNING, names.KV_CANCELS, names.KV_LAST_RUNS, names.KV_SCREENSHOTS),
+        buckets=(
+            names.KV_RUNNING,
+            names.KV_CANCELS,
+            names.KV_LAST_RUNS,
+            names.KV_HOST_SLOTS,
+            names.KV_HOST_PACE,
+            names.KV_HOST_BACKOFF,
+            names.KV_CHECKPOINTS,
+            names.KV_SCREENSHOTS,
+        ),
         consumers=tuple((names.STREAM_JOBS, names.runner_consumer(pool, p)) for p in Priority),
     )
 
@@ -107,6 +119,15 @@ class RunnerService(Service):
         )
         self.supervise("cancels", self.cancels.follow(cancels))
         await bounded(self.cancels.loaded.wait(), f"the KV {names.KV_CANCELS} watch")
+        hosts = await KvHosts.open(js, self.runner_id, self._clock)
+        self.supervise("host backoffs", hosts.backoffs.follow(hosts.backoffs.bucket))
+        await bounded(hosts.backoffs.loaded.wait(), f"the KV {names.KV_HOST_BACKOFF} watch")
+        polite = Politeness(
+            hosts,
+            PoliteSettings.of(self._settings),
+            self._clock,
+            metrics=PoliteMetrics.on(self.registry),
+        )
         self._lanes = Lanes(js, self.pool, received_counter(self.registry))
         await self._lanes.bind()
         self.supervise("lane lag", self.lane_lag.report(js, self.pool))
@@ -123,6 +144,9 @@ class RunnerService(Service):
                 self.metrics.nats_errors,
                 self.metrics.bad_messages,
             ),
+            polite,
+            js,
+            await js.key_value(names.KV_CHECKPOINTS),
             ScreenshotStore(await js.key_value(names.KV_SCREENSHOTS), self.metrics.screenshots),
         )
         self.cancels.on_cancel = executor.cancel

@@ -80,6 +80,11 @@ class JobEvent(BaseModel):
     duration_ms: int | None = None
     properties_scraped: int | None = None
     item_batches: int | None = None
+    skipped_pages: dict[str, int] | None = Field(
+        default=None,
+        description="pages the scrape left out, by reason (robots_txt, http_404, not_html,"
+        " interrupted, ...); null when none was",
+    )
     error_message: str | None = Field(
         default=None, description="why it failed, was retried, skipped or cancelled"
     )

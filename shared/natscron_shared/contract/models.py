@@ -329,7 +329,7 @@ class ScheduledJob(BaseModel):
     def _cron_fires_in_active_hours(self) -> Self:
         hours = self.active_hours
         if self.cron_expression is not None and hours is not None:
-            check_fires_within(self.cron_expression, hours.start, hours.end, hours.weekdays)
+            check_fires_within(self.cron_expression, self.timezone, hours)
         return self
 
     @property

@@ -188,6 +188,7 @@ class JobDocument(TypedDict, total=False):
     duration_ms: int | None
     properties_scraped: int | None
     item_batches: int | None
+    skipped_pages: dict[str, int] | None
     error_message: str | None
     error_type: str | None
     cancelled_by: str | None

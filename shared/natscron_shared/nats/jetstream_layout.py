@@ -29,6 +29,12 @@ CANCEL_TTL_SECONDS = HISTORY_MAX_AGE_SECONDS
 """KV `cancels`: a cancelled job still queued is refused for as long as its events are kept."""
 CATALOGUE_TTL_SECONDS = 30.0
 """KV `scrapers`: a scraper no live runner advertises (every third of this) disappears."""
+HOST_PACE_TTL_SECONDS = 3600.0
+"""KV `host_pace` and `host_backoff`: a host nobody fetched for this long is forgotten
+(a reservation or a backoff is never that far ahead: both are capped well below)."""
+CHECKPOINT_TTL_SECONDS = 24 * 3600.0
+"""KV `checkpoints`: a scrape's state outlives its attempt by this much at most (each save
+renews it); the runner deletes it when the job ends."""
 SCREENSHOT_MAX_BYTES = 256 * 1024
 """KV `screenshots`: the largest JPEG one failed attempt may store (the bucket refuses more)."""
 SCREENSHOTS_MAX_BYTES = 512 * 1024 * 1024
@@ -169,6 +175,22 @@ def _buckets(
         ),
         KeyValueConfig(bucket=names.KV_LAST_RUNS, history=1, replicas=replicas),
         KeyValueConfig(
+            bucket=names.KV_HOST_SLOTS, history=1, ttl=claim_ttl_seconds, replicas=replicas
+        ),
+        KeyValueConfig(
+            bucket=names.KV_HOST_PACE, history=1, ttl=HOST_PACE_TTL_SECONDS, replicas=replicas
+        ),
+        KeyValueConfig(
+            bucket=names.KV_HOST_BACKOFF, history=1, ttl=HOST_PACE_TTL_SECONDS, replicas=replicas
+        ),
+        KeyValueConfig(
+            bucket=names.KV_CHECKPOINTS,
+            history=1,
+            ttl=CHECKPOINT_TTL_SECONDS,
+            max_value_size=MAX_MESSAGE_BYTES,
+            replicas=replicas,
+        ),
+        KeyValueConfig(
             bucket=names.KV_SCRAPERS,
             history=1,
             ttl=CATALOGUE_TTL_SECONDS,
@@ -250,8 +272,9 @@ def jetstream_layout(
     pools: Sequence[str] = (),
 ) -> JetStreamLayout:
     """Everything natscron needs; `replicas` copies of each stream and bucket. The two
-    TTLs are those of the ticker lease and of the runners' claims (KV `running`); `pools`
-    the runner pools besides the default one, each with its two lanes' consumers."""
+    TTLs are those of the ticker lease and of the runners' claims (KV `running`, and the
+    request slots of KV `host_slots`); `pools` the runner pools besides the default one,
+    each with its two lanes' consumers."""
     return JetStreamLayout(
         streams=_streams(replicas),
         buckets=_buckets(replicas, lease_ttl_seconds, claim_ttl_seconds),

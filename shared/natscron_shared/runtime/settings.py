@@ -87,6 +87,40 @@ class Settings(BaseSettings):
         default=1, ge=1, le=5, description="copies of each stream and bucket, set by `provision`"
     )
     runner_concurrency: int = Field(default=4, ge=1)
+    # Polite fetching (the runner's scrapers; a schedule's params may ask for more).
+    user_agent: str = Field(
+        default="natscron/0.1",
+        min_length=1,
+        max_length=512,
+        description="the User-Agent of scrapers' requests, unless a schedule names its own;"
+        " robots.txt groups are matched against it",
+    )
+    host_max_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="requests in flight to one host (name and port) from all runners together",
+    )
+    host_max_requests_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="requests started per second to one host from all runners together;"
+        " unset: no limit but a schedule's own (the stricter of the two applies)",
+    )
+    host_max_backoff_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=3600,
+        description="the longest a 429 or 503 (its Retry-After, or the doubling backoff)"
+        " holds every runner off a host",
+    )
+    robots_cache_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="how long a runner keeps a host's robots.txt before fetching it again",
+    )
     runner_id: str | None = None
     runner_pool: PoolName = Field(
         default=DEFAULT_POOL,

@@ -14,6 +14,7 @@ never will.
 from bisect import bisect_left, bisect_right
 from calendar import monthrange
 from datetime import datetime
+from functools import lru_cache
 
 from natscron_shared.timing.cron_fields import CronFields
 
@@ -31,12 +32,7 @@ class WallCalendar:
         self._months = frozenset(fields.months)
         self._either_day = fields.either_day
         self._day_bits = sum(1 << day for day in fields.days)
-        # Indexed by the weekday of the 1st (Monday = 0): the days of the month on an allowed
-        # weekday (cron counts from Sunday = 0).
-        self._weekday_bits = tuple(
-            sum(1 << day for day in range(1, 32) if (first + day) % 7 in fields.weekdays)
-            for first in range(7)
-        )
+        self._weekday_bits = _weekday_bits(fields.weekdays)
 
     def next_match(self, low: datetime) -> datetime | None:
         """The first matching wall time at or after `low` (whole seconds)."""
@@ -118,6 +114,15 @@ class WallCalendar:
         if h >= 0:
             return hours[h] * 3600 + minutes[-1] * 60 + seconds[-1]
         return None
+
+
+@lru_cache(maxsize=128)
+def _weekday_bits(weekdays: tuple[int, ...]) -> tuple[int, ...]:
+    """Indexed by the weekday of the 1st (Monday = 0): the days of the month on an allowed
+    weekday (cron counts from Sunday = 0). There are 128 sets of weekdays, all cached."""
+    return tuple(
+        sum(1 << day for day in range(1, 32) if (first + day) % 7 in weekdays) for first in range(7)
+    )
 
 
 def _wall(year: int, month: int, day: int, time: int) -> datetime:

@@ -1,21 +1,29 @@
 """Cron slots as instants: the wall times an expression matches, read in the schedule's zone.
 
-The rules, for a schedule in a zone whose UTC offset changes:
+The rules are ISC cron 4.1's (`cron.c`, `find_jobs` and its main loop), for a schedule in a
+zone whose UTC offset changes. An entry is a wildcard entry when its minute or its hour field
+starts with `*`, a fixed-time entry otherwise (`cron_fields`):
 
 1. A wall time that happens once is a slot, at that instant.
-2. Fall-back fold (a wall time happens twice): an entry with a wildcard or step hour (the hour
-   field contains `*` or `/`) follows real elapsed time and has a slot on both passes; a
-   fixed-hour entry (any other hour field, `0-23` and `5-5` included) only on the first.
-3. Spring-forward gap (a wall time never happens): a wildcard or step hour has no slot; a
-   fixed-hour entry has one slot at the instant the gap ends (the first instant of the new
-   offset, second 0 of the first minute after the gap in a whole-minute zone), however many of
-   its wall times, seconds included, fall in the gap. A slot matching that instant anyway is
-   the same slot.
-4. Slots are the same whichever way they are searched: `next_slot` and `previous_slot` walk
+2. Fall-back fold (a wall time happens twice): a wildcard entry follows real elapsed time and
+   has a slot on both passes; a fixed-time entry only on the first.
+3. Spring-forward gap (a wall time never happens): a wildcard entry has no slot; a fixed-time
+   entry has one slot at the instant the gap ends (the first instant of the new offset, second
+   0 of the first minute after the gap in a whole-minute zone), however many of its wall
+   times, seconds included, fall in the gap. A slot matching that instant anyway is the same
+   slot. ISC runs one job per matching minute there, back to back; a slot is an instant, and
+   a run's id is made of it, so they are one slot here.
+4. Every offset change is read this way, whatever its size and whether or not it is DST. ISC
+   sees only its clock jump (and re-reads the offset only when the DST flag flips), so it
+   takes a jump forward of under 5 minutes for lateness (every job of the skipped minutes
+   runs) and one of about 3 hours or more, either way, for a reset (the skipped time's jobs
+   do not run; a fold that long repeats its fixed-time jobs). Here the changes come from
+   tzdata, and lateness is catch-up's business.
+5. Slots are the same whichever way they are searched: `next_slot` and `previous_slot` walk
    one set, so the slot announced as next is the slot catch-up fires.
 
-The syntax and how each field reads (`0-23` is a fixed hour) are in `cron_fields`, active
-hours in `active_windows`, the refusal of schedules that can never fire in `cron`.
+The syntax and how each field reads are in `cron_fields`, active hours in `active_hours`, the
+refusal of schedules that can never fire in `cron` and `cron_window`.
 
 Between two offset changes wall time is UTC plus a constant, so each search asks
 `WallCalendar` for the next (previous) match in that stretch of wall time and moves to the
@@ -40,7 +48,7 @@ class CronEngine:
     def __init__(self, expression: str, timeline: Timeline) -> None:
         fields = parse_cron(expression)
         self._calendar = WallCalendar(fields)
-        self._fixed_hour = fields.fixed_hour
+        self._fixed_time = fields.fixed_time
         self._timeline = timeline
         self._recent: list[tuple[datetime, datetime]] = []
         """The last `REMEMBERED` searches forward: from when, and the slot each found."""
@@ -97,16 +105,16 @@ class CronEngine:
         return None
 
     def _first_new_wall(self, change: Transition) -> datetime:
-        """The first wall time after `change` that can be a slot: a fixed hour skips the wall
-        times repeated by a fall-back."""
-        if self._fixed_hour and not change.is_gap:
+        """The first wall time after `change` that can be a slot: a fixed-time entry skips the
+        wall times repeated by a fall-back."""
+        if self._fixed_time and not change.is_gap:
             return change.at + change.before
         return change.at + change.after
 
     def _gap_slot(self, change: Transition) -> bool:
-        """Whether a fixed-hour entry has a slot when `change` ends a gap: some wall time of
+        """Whether a fixed-time entry has a slot when `change` ends a gap: some wall time of
         the gap matches."""
-        if not (self._fixed_hour and change.is_gap):
+        if not (self._fixed_time and change.is_gap):
             return False
         match = self._calendar.next_match(change.at + change.before)
         return match is not None and match < change.at + change.after

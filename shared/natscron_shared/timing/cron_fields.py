@@ -10,10 +10,15 @@ The language is ISC cron's, 5 fields or 6 with seconds first:
 croniter's extensions (`L`, `W`, `#`, `H`, `R`, a year field) are rejected: each needs rules of
 its own that natscron does not define. So is an expression that can never fire (`0 0 30 2 *`).
 
-Two readings follow the text, not the values, as in ISC cron: a day field that starts with `*`
-or `?` is unrestricted (`*/2` too), and only when neither day field is unrestricted does a day
-match if *either* matches; the hour is fixed unless it contains `*` or `/`, so `0-23` and `5-5`
-are fixed hours (the DST rules of `cron_engine` depend on it).
+Two readings follow the text, not the values, as ISC cron 4.1 does (its DOM_STAR, DOW_STAR,
+MIN_STAR and HR_STAR flags, set from a field's first character):
+
+- a day field that starts with `*` or `?` is unrestricted (`*/2` too), and only when neither
+  day field is unrestricted does a day match if *either* matches;
+- an entry is a wildcard entry when its minute or its hour field starts with `*` (`*`, `*/15`),
+  and a fixed-time entry otherwise: `0-59 2`, `0 0-23`, `0 1-5/2` and `5,*/10 2` are fixed
+  time. A 6-field expression's seconds field does not count: `*/10 30 2 * * *` is fixed time.
+  The DST rules of `cron_engine` depend on it.
 """
 
 from calendar import monthrange
@@ -58,7 +63,8 @@ class CronFields:
     """The day-of-month field starts with `*` or `?`."""
     any_weekday: bool
     """The day-of-week field starts with `*` or `?`."""
-    fixed_hour: bool
+    fixed_time: bool
+    """Neither the minute nor the hour field starts with `*` (ISC's fixed-time entry)."""
 
     @property
     def either_day(self) -> bool:
@@ -91,7 +97,7 @@ def parse_cron(expression: str) -> CronFields:
         weekdays=tuple(sorted({n % 7 for n in weekday})),
         any_day=texts[3][0] in "*?",
         any_weekday=texts[5][0] in "*?",
-        fixed_hour="*" not in texts[2] and "/" not in texts[2],
+        fixed_time=not texts[1].startswith("*") and not texts[2].startswith("*"),
     )
     if not fields.either_day and not fields.some_month_has_a_day:
         raise ValueError(

@@ -5,7 +5,7 @@ A spec has one set of slots, built in three steps:
 1. Its nominal instants: those of its cron expression (`cron_engine`, with its DST rules), its
    interval (multiples of the period since `start_at`, or since the Unix epoch without one, so
    every ticker computes the same ones) or its one `run_at`.
-2. Kept are those inside `[start_at, end_at]` and inside its active hours (`active_windows`).
+2. Kept are those inside `[start_at, end_at]` and inside its active hours (`active_hours`).
 3. Each kept instant is delayed by its jitter (`jitter_offset`), a function of the job's id and
    the nominal instant only, so every ticker, and a failover, fires the same instant.
 

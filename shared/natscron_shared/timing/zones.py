@@ -12,6 +12,7 @@ closest in tzdata are about 4 days apart (Africa/Freetown, 1939). The engine als
 `tests/timing/test_cron_zones.py` checks both bounds against the installed data.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -88,6 +89,14 @@ class Timeline:
             for change in self._in_year(year)
             if low < change.at <= high
         ]
+
+    def each_between(self, low: datetime, high: datetime) -> Iterator[Transition]:
+        """The changes with low < at <= high, oldest first, scanned a year at a time as they
+        are asked for: a search that stops early scans no further."""
+        for year in range(low.year, high.year + 1):
+            for change in self._in_year(year):
+                if low < change.at <= high:
+                    yield change
 
     def _in_year(self, year: int) -> tuple[Transition, ...]:
         """The changes with `at` in the UTC year (naive UTC bounds)."""

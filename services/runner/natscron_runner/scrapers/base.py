@@ -7,7 +7,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from natscron_runner.scrapers.errors import InvalidParamsError
-from natscron_runner.scrapers.politeness import NO_POLITENESS, Politeness
+from natscron_runner.scrapers.polite.politeness import Politeness, local_politeness
 from natscron_shared.contract.messages import ScrapedItem
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
@@ -17,25 +17,61 @@ def _ignore_skip(reason: str) -> None:
     del reason
 
 
+def _ignore_page_skip(url: str, reason: str) -> None:
+    del url, reason
+
+
+class Checkpoint(Protocol):
+    """Where a resumable scrape keeps its progress, so that the next delivery or attempt of
+    the same job resumes instead of starting over (the runner's: KV `checkpoints`).
+
+    `load` before yielding anything: the state an earlier delivery saved, or None. `save`
+    returns once every item yielded before it is stored, then stores `state` (a JSON
+    object); a crash after it loses nothing yielded before it."""
+
+    async def load(self) -> dict[str, Any] | None: ...
+
+    async def save(self, state: dict[str, Any]) -> None: ...
+
+
+class MemoryCheckpoint:
+    """A checkpoint that lives as long as the scrape: a scraper run outside a runner."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] | None = None
+
+    async def load(self) -> dict[str, Any] | None:
+        return self.state
+
+    async def save(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+
 async def _drop_screenshot(jpeg: bytes) -> None:
     del jpeg
 
 
 @dataclass(frozen=True)
 class ScrapeContext:
-    """Which execution a scrape belongs to; `skip(reason)` counts an item left out,
-    `polite` paces page loads, and `keep_screenshot(jpeg)` stores a picture of a failure
-    with the run (the runner bounds its size).
+    """Which execution a scrape belongs to, and what the runner lends it:
 
-    `metadata` is the scraper's to fill with a small JSON object about the run (pages
-    fetched, a scan id, what it found): whatever it holds when the attempt ends, even by
-    an error, is stored with the run (at most `MAX_METADATA_BYTES` of JSON)."""
+    - `skip(reason)` counts an item left out, `skip_page(url, reason)` a page;
+    - `polite`: the gate every request passes (robots.txt, per-host limits shared by all
+      runners, backoffs); in-process only when the scraper runs outside a runner;
+    - `checkpoint`: where a resumable scrape saves its progress;
+    - `keep_screenshot(jpeg)` stores a picture of a failure with the run (the runner
+      bounds its size);
+    - `metadata` is the scraper's to fill with a small JSON object about the run (pages
+      fetched, a scan id, what it found): whatever it holds when the attempt ends, even by
+      an error, is stored with the run (at most `MAX_METADATA_BYTES` of JSON)."""
 
     job_id: str
     scheduled_job_id: str | None
     attempt: int
     skip: Callable[[str], None] = field(default=_ignore_skip, compare=False)
-    polite: Politeness = field(default=NO_POLITENESS, compare=False)
+    skip_page: Callable[[str, str], None] = field(default=_ignore_page_skip, compare=False)
+    polite: Politeness = field(default_factory=local_politeness, compare=False)
+    checkpoint: Checkpoint = field(default_factory=MemoryCheckpoint, compare=False)
     keep_screenshot: Callable[[bytes], Awaitable[None]] = field(
         default=_drop_screenshot, compare=False
     )

@@ -3,7 +3,9 @@
 Per start URL: load it, run the steps, wait for `wait_for_selector` and for the network to
 settle, click "load more" while it adds items, read the rendered HTML with the same field
 specs as `http` (`extraction.parse_page`), then follow the next-page link, up to
-`max_pages`. A failure keeps a screenshot of the page with the run.
+`max_pages`. Each load goes through polite fetching with the schedule's fetch params
+(`page_tools.PageLoads`); a start URL robots.txt disallows is skipped, as `http` skips it.
+A failure keeps a screenshot of the page with the run.
 """
 
 import asyncio
@@ -16,15 +18,16 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
 from natscron_runner.scrapers.browser_params import BrowserParams, ClickStep, FillStep, Step
+from natscron_runner.scrapers.browser_rules import context_options
 from natscron_runner.scrapers.chromium import Chromium
 from natscron_runner.scrapers.errors import TransientScrapeError
 from natscron_runner.scrapers.extraction import keyed_items, parse_page
 from natscron_runner.scrapers.page_tools import (
     VIEWPORT,
+    PageLoads,
     as_scrape_error,
     first_line,
     keep_failure_screenshot,
-    load,
     settle,
     wait_for,
 )
@@ -52,14 +55,18 @@ class BrowserScraper:
         self, params: dict[str, Any], context: ScrapeContext
     ) -> AsyncIterator[ScrapedItem]:
         parsed = parse_params(self.name, BrowserParams, params)
+        rules = context.polite.rules(parsed, context.job_id)
+        loads = PageLoads(context, rules, parsed.page_timeout_seconds * 1000)
         produced = 0
         context.metadata["pages_fetched"] = 0
-        async with self._chromium.context(viewport=VIEWPORT) as browser_context:
+        async with self._chromium.context(
+            viewport=VIEWPORT, **context_options(rules)
+        ) as browser_context:
             browser_context.set_default_timeout(parsed.page_timeout_seconds * 1000)
             page = await browser_context.new_page()
             try:
                 for start_url in parsed.urls:
-                    async for item in _listing(page, start_url, parsed, context):
+                    async for item in _listing(page, start_url, parsed, context, loads):
                         yield item
                         produced += 1
                         if parsed.limit is not None and produced >= parsed.limit:
@@ -68,18 +75,20 @@ class BrowserScraper:
                 if parsed.screenshot_on_failure:
                     await keep_failure_screenshot(page, context)
                 raise as_scrape_error(exc) from exc
+        loads.check_any_allowed()
 
 
 async def _listing(
-    page: Page, start_url: str, params: BrowserParams, context: ScrapeContext
+    page: Page, start_url: str, params: BrowserParams, context: ScrapeContext, loads: PageLoads
 ) -> AsyncIterator[ScrapedItem]:
-    """The items of one start URL and the pages after it."""
+    """The items of one start URL and the pages after it, up to one robots.txt disallows."""
     timeout_ms = params.page_timeout_seconds * 1000
     url: str | None = start_url
     visited: set[str] = set()
     while url is not None and url not in visited and len(visited) < params.max_pages:
         visited.add(url)
-        await load(page, url, context, timeout_ms)
+        if not await loads.load(page, url):
+            return
         context.metadata["pages_fetched"] += 1
         if len(visited) == 1:
             for index, step in enumerate(params.steps):
@@ -90,7 +99,7 @@ async def _listing(
         await _load_more(page, params, timeout_ms)
         html = await page.content()
         found = await asyncio.to_thread(parse_page, html, page.url, params)
-        for item in keyed_items(found, context.skip):
+        for item in keyed_items(found.items, context.skip):
             yield item
         url = found.next_url
 

@@ -1,16 +1,15 @@
 """The `cookie_scan` scraper's params (seed 003's scan: `domain`, `customPages`,
-`maxPages`, `scanDepth`, `accept_selector`)."""
+`maxPages`, `scanDepth`, `accept_selector`), and (`FetchParams`) how its pages are fetched."""
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from natscron_runner.scrapers.listing_params import HttpUrl, check_css, check_http_urls
+from natscron_runner.scrapers.polite import FetchParams
 
 MAX_CUSTOM_PAGES = 100
 
 
-class CookieScanParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CookieScanParams(FetchParams):
     url: HttpUrl = Field(description="the start page; its registrable domain is the first party")
     custom_pages: list[str] = Field(
         default_factory=list,

@@ -7,6 +7,12 @@ cookie jar. Phase `after_consent` (with an `accept_selector`): on the start page
 control, visit the same pages again, and read the jar again. One item per cookie per phase,
 keyed `<site>|<name>|<cookie domain>|<path>|<phase>`, so a run compared with the last one
 shows what appeared, went, or changed (expiry, flags, setters).
+
+Each page load goes through polite fetching with the schedule's fetch params
+(`page_tools.PageLoads`): a page robots.txt disallows is not visited (a skipped page,
+`robots_txt`), and a scan allowed none of its pages fails saying so. The consent control is
+clicked on the first page scanned: the start page, unless robots.txt disallows it. The
+schedule's own `cookies` are in the jar like any other, with no setter.
 """
 
 import logging
@@ -21,6 +27,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
+from natscron_runner.scrapers.browser_rules import context_options
 from natscron_runner.scrapers.chromium import Chromium
 from natscron_runner.scrapers.cookie_params import CookieScanParams
 from natscron_runner.scrapers.cookie_setters import CookieSetters
@@ -28,9 +35,9 @@ from natscron_runner.scrapers.errors import ScrapeError, TransientScrapeError
 from natscron_runner.scrapers.listing_params import is_http_url
 from natscron_runner.scrapers.page_tools import (
     VIEWPORT,
+    PageLoads,
     as_scrape_error,
     keep_failure_screenshot,
-    load,
     settle,
 )
 from natscron_runner.scrapers.sites import registrable_domain, same_site, site_of
@@ -63,22 +70,27 @@ class CookieScanScraper:
         self, params: dict[str, Any], context: ScrapeContext
     ) -> AsyncIterator[ScrapedItem]:
         parsed = parse_params(self.name, CookieScanParams, params)
-        async with self._chromium.context(viewport=VIEWPORT) as browser_context:
+        rules = context.polite.rules(parsed, context.job_id)
+        loads = PageLoads(context, rules, parsed.page_timeout_seconds * 1000)
+        async with self._chromium.context(
+            viewport=VIEWPORT, **context_options(rules)
+        ) as browser_context:
             browser_context.set_default_timeout(parsed.page_timeout_seconds * 1000)
             setters = CookieSetters()
             await setters.install(browser_context)
             page = await browser_context.new_page()
-            scan = _Scan(page, parsed, context)
+            scan = _Scan(page, parsed, context, loads)
             try:
                 pages = await scan.crawl()
                 context.metadata["pages_scanned"] = len(pages)
+                loads.check_any_allowed()
                 cookies = context.metadata.setdefault("cookies", {})
                 before = await _jar(browser_context, setters, parsed.url, BEFORE_CONSENT)
                 cookies[BEFORE_CONSENT] = len(before)
                 for item in before:
                     yield item
-                if parsed.accept_selector is not None:
-                    await scan.consent(parsed.accept_selector)
+                if parsed.accept_selector is not None and pages:
+                    await scan.consent(pages[0], parsed.accept_selector)
                     context.metadata["consent"] = "clicked"
                     await scan.revisit(pages[1:])
                     after = await _jar(browser_context, setters, parsed.url, AFTER_CONSENT)
@@ -96,38 +108,43 @@ class CookieScanScraper:
 class _Scan:
     """The pages of one scan, visited in one page (tab) of the job's context."""
 
-    def __init__(self, page: Page, params: CookieScanParams, context: ScrapeContext) -> None:
+    def __init__(
+        self, page: Page, params: CookieScanParams, context: ScrapeContext, loads: PageLoads
+    ) -> None:
         self._page = page
         self._params = params
         self._context = context
+        self._loads = loads
         self._site = site_of(params.url)
-        self._timeout_ms = params.page_timeout_seconds * 1000
 
-    async def _visit(self, url: str) -> None:
-        await load(self._page, url, self._context, self._timeout_ms)
+    async def _visit(self, url: str) -> bool:
+        """Visit a page; False if robots.txt disallows it (counted as a skipped page)."""
+        if not await self._loads.load(self._page, url):
+            return False
         await settle(self._page, self._params.network_idle_seconds)
         # A round trip to the page: its cookie writes reported before now have arrived.
         await self._page.evaluate("0")
+        return True
 
     async def _visit_or_skip(self, url: str) -> bool:
         """Visit a page other than the start page; one that fails is skipped, not fatal."""
         try:
-            await self._visit(url)
+            return await self._visit(url)
         except (ScrapeError, PlaywrightError) as exc:
             log.info("cookie scan: skipping %s: %s", url, exc)
-            self._context.skip(SKIP_PAGE_FAILED)
+            self._context.skip_page(url, SKIP_PAGE_FAILED)
             return False
-        return True
 
     async def crawl(self) -> list[str]:
         """Breadth first from the start page (depth 0, like `custom_pages`); the pages
-        visited, the start page first."""
+        visited, the start page first (if robots.txt allows it)."""
         start = _page_url(self._params.url)
-        await self._visit(start)
-        visited = [start]
+        visited = []
         seen = {start}
         queue: deque[tuple[str, int]] = deque()
-        self._enqueue(queue, seen, await self._links(), 1)
+        if await self._visit(start):
+            visited.append(start)
+            self._enqueue(queue, seen, await self._links(), 1)
         for custom in self._params.custom_pages:
             url = _page_url(urljoin(start, custom))
             if url not in seen:
@@ -156,9 +173,9 @@ class _Scan:
         hrefs = await self._page.eval_on_selector_all("a[href]", LINKS)
         return [href for href in hrefs if isinstance(href, str)]
 
-    async def consent(self, selector: str) -> None:
-        """On the start page, click the consent control: in the page, or in a frame."""
-        await self._visit(_page_url(self._params.url))
+    async def consent(self, url: str, selector: str) -> None:
+        """On the page `url`, click the consent control: in the page, or in a frame."""
+        await self._visit(url)
         timeout_ms = self._params.consent_timeout_seconds * 1000
         control = self._page.locator(selector).first
         try:

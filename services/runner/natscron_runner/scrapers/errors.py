@@ -27,6 +27,12 @@ class TransientScrapeError(ScrapeError):
     code = "transient_scrape_error"
 
 
+class CheckpointTooLargeError(PermanentScrapeError):
+    """A scrape's state is too big for a checkpoint: it must keep less, or fail."""
+
+    code = "checkpoint_too_large"
+
+
 RETRYABLE_CLIENT_STATUSES = (408, 429)
 
 

@@ -1,5 +1,5 @@
-"""Reading items off a page's HTML with field specs: what `http` fetched or what `browser`
-rendered, so both scrapers extract exactly alike."""
+"""Reading items off a page's HTML with field specs: what `http` and `crawl` fetched or what
+`browser` rendered, so every scraper extracts exactly alike."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,13 +15,13 @@ SKIP_MISSING_KEY = "missing_key"
 
 @dataclass(frozen=True)
 class Page:
-    """What one page held: items (None where the key was missing) and the next page."""
+    """What one listing page held: items (None where the key was missing) and the next page."""
 
     items: list[ScrapedItem | None]
     next_url: str | None
 
 
-def _read_field(element: Tag, spec: FieldSpec) -> str | None:
+def read_field(element: Tag, spec: FieldSpec) -> str | None:
     target = element.select_one(spec.selector) if spec.selector else element
     if target is None:
         return None
@@ -33,15 +33,26 @@ def _read_field(element: Tag, spec: FieldSpec) -> str | None:
     return " ".join(value) if isinstance(value, list) else str(value)
 
 
+def read_fields(element: Tag, specs: dict[str, FieldSpec]) -> dict[str, str | None]:
+    return {name: read_field(element, spec) for name, spec in specs.items()}
+
+
+def read_items(
+    root: Tag, item_selector: str, specs: dict[str, FieldSpec], key_field: str
+) -> list[ScrapedItem | None]:
+    """One item per match of `item_selector`; None where its key field is empty."""
+    items: list[ScrapedItem | None] = []
+    for element in root.select(item_selector):
+        data = read_fields(element, specs)
+        key = data[key_field]
+        items.append(ScrapedItem(key=key, data=data) if key else None)
+    return items
+
+
 def parse_page(html: str, url: str, params: ListingParams) -> Page:
     """Pure parsing (run it in a worker thread, so big pages do not block the loop)."""
     soup = BeautifulSoup(html, "html.parser")
-    specs = params.field_specs()
-    items: list[ScrapedItem | None] = []
-    for element in soup.select(params.item_selector):
-        data = {name: _read_field(element, spec) for name, spec in specs.items()}
-        key = data[params.key_field]
-        items.append(ScrapedItem(key=key, data=data) if key else None)
+    items = read_items(soup, params.item_selector, params.field_specs(), params.key_field)
     next_url = None
     if params.next_page_selector:
         link = soup.select_one(params.next_page_selector)
@@ -52,10 +63,10 @@ def parse_page(html: str, url: str, params: ListingParams) -> Page:
     return Page(items=items, next_url=next_url)
 
 
-def keyed_items(page: Page, skip: Callable[[str], None]) -> list[ScrapedItem]:
-    """The page's items that have a key; each one without is reported to `skip`."""
+def keyed_items(items: list[ScrapedItem | None], skip: Callable[[str], None]) -> list[ScrapedItem]:
+    """The items that have a key; each one without is reported to `skip`."""
     keyed = []
-    for item in page.items:
+    for item in items:
         if item is None:
             skip(SKIP_MISSING_KEY)
         else:

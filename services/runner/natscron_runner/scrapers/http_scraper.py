@@ -4,29 +4,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from natscron_runner.scrapers.base import ScrapeContext, parse_params
-from natscron_runner.scrapers.errors import TransientScrapeError, http_status_error
+from natscron_runner.scrapers.errors import http_status_error
 from natscron_runner.scrapers.extraction import keyed_items, parse_page
 from natscron_runner.scrapers.http_params import HttpParams
+from natscron_runner.scrapers.page_fetch import fetch_page, polite_client
+from natscron_runner.scrapers.polite import SKIP_ROBOTS, RobotsDisallowedError, all_disallowed
 from natscron_shared.contract.messages import ScrapedItem
-
-USER_AGENT = "natscron-http-scraper/0.1"
-
-
-async def fetch_html(client: httpx.AsyncClient, url: str) -> str:
-    """GET `url`: 5xx, 408, 429 and network trouble are transient, other 4xx permanent."""
-    try:
-        response = await client.get(url)
-    except httpx.TimeoutException as exc:
-        raise TransientScrapeError(f"timed out fetching {url}") from exc
-    except httpx.TransportError as exc:
-        raise TransientScrapeError(f"could not fetch {url}: {type(exc).__name__}: {exc}") from exc
-    error = http_status_error(url, response.status_code)
-    if error is not None:
-        raise error
-    return response.text
 
 
 class HttpScraper:
@@ -41,24 +25,34 @@ class HttpScraper:
         self, params: dict[str, Any], context: ScrapeContext
     ) -> AsyncIterator[ScrapedItem]:
         parsed = parse_params(self.name, HttpParams, params)
+        rules = context.polite.rules(parsed, context.job_id)
         produced = 0
+        fetched = 0
+        disallowed: list[str] = []
         context.metadata["pages_fetched"] = 0
-        async with httpx.AsyncClient(
-            timeout=parsed.request_timeout_seconds,
-            follow_redirects=True,
-            headers={"User-Agent": USER_AGENT},
-        ) as client:
+        async with polite_client(rules, parsed.request_timeout_seconds) as client:
             for start_url in parsed.urls:
                 url: str | None = start_url
                 visited: set[str] = set()
                 while url is not None and url not in visited and len(visited) < parsed.max_pages:
                     visited.add(url)
-                    html = await fetch_html(client, url)
+                    try:
+                        answer = await fetch_page(client, context.polite, url, rules)
+                    except RobotsDisallowedError as exc:
+                        context.skip_page(exc.url, SKIP_ROBOTS)
+                        disallowed.append(exc.url)
+                        break
+                    error = http_status_error(answer.url, answer.status)
+                    if error is not None:
+                        raise error
+                    fetched += 1
                     context.metadata["pages_fetched"] += 1
-                    page = await asyncio.to_thread(parse_page, html, url, parsed)
-                    for item in keyed_items(page, context.skip):
+                    page = await asyncio.to_thread(parse_page, answer.text, answer.url, parsed)
+                    for item in keyed_items(page.items, context.skip):
                         yield item
                         produced += 1
                         if parsed.limit is not None and produced >= parsed.limit:
                             return
                     url = page.next_url
+        if fetched == 0 and disallowed:
+            raise all_disallowed(disallowed)

@@ -1,12 +1,15 @@
-"""Params every listing scraper shares (`http`, `browser`): which pages to read and how to
-read items off them with field specs."""
+"""Params every listing scraper shares (`http`, `browser`): which pages to read, how to read
+items off them with field specs, and (`FetchParams`) how to fetch them. The URL and field
+spec checks serve the other scrapers' params too (`crawl`, `cookie_scan`)."""
 
 from dataclasses import dataclass
 from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 import soupsieve
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from natscron_runner.scrapers.polite.params import FetchParams
 
 ALLOWED_SCHEMES = ("http", "https")
 HTTP_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+"
@@ -55,8 +58,19 @@ def check_http_urls(urls: list[str]) -> list[str]:
     return urls
 
 
-class ListingParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def check_field_specs(fields: dict[str, str]) -> dict[str, str]:
+    """`fields` if every spec parses and its selector is CSS, else a `ValueError`."""
+    for spec in fields.values():
+        parsed = FieldSpec.parse(spec)
+        if parsed.selector:
+            check_css(parsed.selector)
+        elif parsed.attr is None:
+            raise ValueError("an empty field spec selects nothing")
+    return fields
+
+
+class ListingParams(FetchParams):
+    """The pages, how to read items off them, and (`FetchParams`) how to fetch them."""
 
     urls: list[HttpUrl] = Field(min_length=1)
     item_selector: str = Field(min_length=1, description='CSS, e.g. "article.listing"')
@@ -79,13 +93,7 @@ class ListingParams(BaseModel):
     @field_validator("fields")
     @classmethod
     def _field_specs_parse(cls, fields: dict[str, str]) -> dict[str, str]:
-        for spec in fields.values():
-            parsed = FieldSpec.parse(spec)
-            if parsed.selector:
-                check_css(parsed.selector)
-            elif parsed.attr is None:
-                raise ValueError("an empty field spec selects nothing")
-        return fields
+        return check_field_specs(fields)
 
     @model_validator(mode="after")
     def _key_field_is_a_field(self) -> Self:

@@ -5,7 +5,7 @@ import contextlib
 import logging
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
+from playwright.async_api import Page, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from natscron_runner.scrapers.base import ScrapeContext
@@ -14,11 +14,23 @@ from natscron_runner.scrapers.errors import (
     TransientScrapeError,
     http_status_error,
 )
+from natscron_runner.scrapers.polite import (
+    SKIP_ROBOTS,
+    Answer,
+    FetchRules,
+    RobotsDisallowedError,
+    all_disallowed,
+)
+from natscron_runner.scrapers.polite.hosts import origin_of
 from natscron_shared.nats.jetstream_layout import SCREENSHOT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
 VIEWPORT = {"width": 1280, "height": 800}
+SAME_DOCUMENT: Answer = (200, None)
+"""What `page.goto` without a response (a same-document navigation) reports: the host was
+not asked anything."""
+BLANK = "about:blank"
 JPEG_QUALITIES = (70, 45, 25, 10)
 """Tried in turn until the JPEG fits in `SCREENSHOT_MAX_BYTES`."""
 SCREENSHOT_TIMEOUT_MS = 5_000
@@ -36,22 +48,65 @@ def as_scrape_error(error: Exception) -> Exception:
     return TransientScrapeError(f"browser: {first_line(error)}")
 
 
-async def load(page: Page, url: str, context: ScrapeContext, timeout_ms: float) -> None:
-    """Navigate to `url` (through `context.polite`) until its `load` event; an HTTP error
-    answer fails like it does for `http`."""
-    try:
-        async with context.polite.fetching(url) as permit:
-            response = await page.goto(url, wait_until="load", timeout=timeout_ms)
-            if response is not None:
-                permit.report(response.status, response.headers.get("retry-after"))
-    except PlaywrightTimeoutError as exc:
-        raise TransientScrapeError(f"timed out loading {url} ({timeout_ms / 1000:g}s)") from exc
-    except PlaywrightError as exc:
-        raise TransientScrapeError(f"could not load {url}: {first_line(exc)}") from exc
-    if response is not None:
-        error = http_status_error(url, response.status)
-        if error is not None:
-            raise error
+class PageLoads:
+    """One scrape's page loads (navigations), each through polite fetching with the
+    scrape's rules, as `http` fetches: robots.txt, the host's request slots and pace, and a
+    429/503's backoff (the load is sent again after it); the schedule's cookies go with
+    each. The requests a page makes itself (scripts, images, XHR) are not gated.
+
+    A page robots.txt disallows is not loaded: `load` returns False and counts it skipped
+    (`robots_txt`); `check_any_allowed` fails a run that was allowed none of its pages."""
+
+    def __init__(self, context: ScrapeContext, rules: FetchRules, timeout_ms: float) -> None:
+        self._context = context
+        self._rules = rules
+        self._timeout_ms = timeout_ms
+        self.loaded = 0
+        self.disallowed: list[str] = []
+
+    async def load(self, page: Page, url: str) -> bool:
+        """Navigate to `url` until its `load` event; an HTTP error answer fails like it does
+        for `http`."""
+
+        async def goto() -> Response | None:
+            if self._rules.cookies:
+                site = origin_of(url) + "/"
+                await page.context.add_cookies(
+                    [
+                        {"name": name, "value": value, "url": site}
+                        for name, value in self._rules.cookies.items()
+                    ]
+                )
+            return await page.goto(url, wait_until="load", timeout=self._timeout_ms)
+
+        try:
+            response = await self._context.polite.call(url, self._rules, goto, _answer)
+        except RobotsDisallowedError as exc:
+            self._context.skip_page(exc.url, SKIP_ROBOTS)
+            self.disallowed.append(exc.url)
+            return False
+        except PlaywrightTimeoutError as exc:
+            raise TransientScrapeError(
+                f"timed out loading {url} ({self._timeout_ms / 1000:g}s)"
+            ) from exc
+        except PlaywrightError as exc:
+            raise TransientScrapeError(f"could not load {url}: {first_line(exc)}") from exc
+        self.loaded += 1
+        if response is not None:
+            error = http_status_error(url, response.status)
+            if error is not None:
+                raise error
+        return True
+
+    def check_any_allowed(self) -> None:
+        if self.loaded == 0 and self.disallowed:
+            raise all_disallowed(self.disallowed)
+
+
+def _answer(response: Response | None) -> Answer:
+    if response is None:
+        return SAME_DOCUMENT
+    return response.status, response.headers.get("retry-after")
 
 
 async def settle(page: Page, network_idle_seconds: float) -> None:
@@ -90,6 +145,8 @@ async def bounded_jpeg(page: Page, max_bytes: int = SCREENSHOT_MAX_BYTES) -> byt
 
 
 async def keep_failure_screenshot(page: Page, context: ScrapeContext) -> None:
+    if page.url == BLANK:
+        return  # it never left the blank page: nothing to show
     jpeg = await bounded_jpeg(page)
     if jpeg is not None:
         await context.keep_screenshot(jpeg)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from natscron_runner.scrapers.base import Scraper
 from natscron_runner.scrapers.browser_support import chromium_executable, why_no_browser
+from natscron_runner.scrapers.crawl_scraper import CrawlScraper
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.http_scraper import HttpScraper
 from natscron_runner.scrapers.noop import NoopScraper
@@ -36,7 +37,12 @@ def browser_scrapers(chromium_path: Path | None) -> dict[str, Scraper]:
 
 
 def builtin_scrapers(chromium_path: Path | None = None) -> dict[str, Scraper]:
-    return {"http": HttpScraper(), "noop": NoopScraper(), **browser_scrapers(chromium_path)}
+    return {
+        "crawl": CrawlScraper(),
+        "http": HttpScraper(),
+        "noop": NoopScraper(),
+        **browser_scrapers(chromium_path),
+    }
 
 
 class ScraperRegistry:
