@@ -127,8 +127,10 @@ class Queries:
         docs: list[ScheduledJobDocument] = []
         position, width, low = 0, limit + 1, after
         while len(docs) <= limit:
-            if budget is not None and position >= budget:
-                return _Page(docs, low)
+            if budget is not None:
+                if position >= budget:
+                    return _Page(docs, low)
+                width = min(width, budget - position)
             high = bounds[position + width - 1] if position + width <= len(bounds) else None
             window: Document = {}
             if low is not None:
