@@ -175,7 +175,7 @@ async def open_tab(
 
 async def serious_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is now."""
-    await page.add_script_tag(path=str(AXE))
+    await page.evaluate(AXE.read_text())
     violations: list[dict[str, Any]] = await page.evaluate(
         "async () => (await axe.run(document)).violations"
         ".map(v => ({id: v.id, impact: v.impact, help: v.help,"

@@ -206,7 +206,7 @@ async def test_cancel_a_slow_run_from_its_page(stack: DemoStack, tab: Tab) -> No
     await dialog.get_by_label("Reason").fill("too slow")
     await dialog.get_by_role("button", name="Cancel run").click()
     await expect(badge).to_have_text("cancelled", timeout=SETTLED)
-    await expect(page.get_by_text("too slow")).to_be_visible()
+    await expect(page.get_by_text("too slow", exact=True)).to_be_visible()
     await expect(page.get_by_role("button", name="Retry")).to_be_visible()
 
 
@@ -215,12 +215,12 @@ async def test_retry_a_failed_run_from_its_page(stack: DemoStack, tab: Tab) -> N
     failed = await trigger(stack, "console-failing")
     await visit(page, stack, f"/runs/{failed}")
     await expect(page.locator(".heading .badge")).to_have_text("failed", timeout=SETTLED)
-    await expect(page.locator("section", has_text="Error")).to_contain_text("fails attempt 1")
+    await expect(page.get_by_role("region", name="Error")).to_contain_text("fails attempt 1")
     await expect(page.locator("table").first).to_contain_text("RuntimeError")
     await page.get_by_role("button", name="Retry").click()
 
     await expect(page).not_to_have_url(re.compile(f"#/runs/{failed}$"))
-    await expect(page.locator("section", has_text="Timings")).to_contain_text(f"retry of {failed}")
+    await expect(page.get_by_role("region", name="Timings")).to_contain_text(f"retry of {failed}")
     retry = page.url.rsplit("/", 1)[1]
     async with stack.http() as http:
         again = await http.get(f"/api/v1/executions/{retry}")

@@ -19,18 +19,17 @@ const FINAL = ["completed", "failed", "cancelled", "skipped"];
 const REREAD_MS = [500, 2000, 5000];
 
 // Reads the run again when the feed says it changed (the recorder writes attempts, items
-// and metadata just after the event that announces them).
-function useRunChanges(run, reload) {
-  const job = run && run.job_id;
-  const schedule = run && run.scheduled_job_id;
+// and metadata just after the event that announces them). A run not recorded yet (just
+// retried or triggered) is read again once the feed listens, and when its events come.
+function useRunChanges(id, schedule, reload, unknown) {
   useEffect(() => {
-    if (!job) return undefined;
     const controller = new AbortController();
     const timers = [];
     followRuns(
       schedule ? { scheduled_job_id: schedule } : {},
       (name, data) => {
-        if (name !== "runs" || !data.some((change) => change.job_id === job)) return;
+        const ready = name === "ready" && unknown;
+        if (!ready && (name !== "runs" || !data.some((change) => change.job_id === id))) return;
         timers.forEach(clearTimeout);
         timers.length = 0;
         for (const ms of REREAD_MS) timers.push(setTimeout(reload, ms));
@@ -41,12 +40,12 @@ function useRunChanges(run, reload) {
       controller.abort();
       timers.forEach(clearTimeout);
     };
-  }, [job, schedule]);
+  }, [id, schedule, unknown]);
 }
 
 function Attempts({ attempts }) {
   if (!attempts || !attempts.length) return html`<p class="muted">No attempt has ended yet.</p>`;
-  return html`<div class="table-wrap"><table>
+  return html`<div class="table-wrap" tabindex="0"><table>
     <caption class="visually-hidden">Attempts, oldest first</caption>
     <thead><tr>
       <th scope="col">Attempt</th><th scope="col">Status</th><th scope="col">Started</th>
@@ -75,8 +74,13 @@ export function RunPage({ session, id }) {
   const [reason, setReason] = useState("");
   const [problem, setProblem] = useState(null);
   const [busy, setBusy] = useState(false);
-  useRunChanges(run.data, run.reload);
+  const unknown = Boolean(run.error && run.error.code === "unknown_job");
+  useRunChanges(id, run.data && run.data.scheduled_job_id, run.reload, unknown);
 
+  if (unknown) {
+    return html`<h1>Run ${id}</h1><${Problem} error=${run.error} />
+      <p class="muted" role="status">Waiting for the recorder: the page shows the run once it is recorded.</p>`;
+  }
   if (run.error) return html`<h1>Run ${id}</h1><${Problem} error=${run.error} />`;
   if (!run.data) return html`<h1>Run ${id}</h1><${Loading} />`;
   const job = run.data;

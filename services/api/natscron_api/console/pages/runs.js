@@ -13,7 +13,7 @@ export function RunsTable({ live, showSchedule = true, caption }) {
   return html`
     <p class=${`live live-${live.state}`} role="status">Updates: ${STATES[live.state]}</p>
     <${Problem} error=${live.error} />
-    <div class="table-wrap">
+    <div class="table-wrap" tabindex="0">
       <table class="runs">
         <caption class="visually-hidden">${caption}</caption>
         <thead>

@@ -55,9 +55,8 @@ function FireTimes({ preview, now }) {
     ${preview.fires ? null : html`<p class="note">The schedule is ${preview.status}: these times would apply once it is active.</p>`}
     <ol class="fires">
       ${preview.local_fire_times.map((fire) => html`<li key=${fire.at} class=${fire.offset_changed ? "dst" : ""}>
-        <span class="wall">${fire.local.replace("T", " ").slice(0, 19)}</span>
-        <span class="offset">UTC${fire.utc_offset}</span>
-        ${fire.offset_changed ? html`<span class="badge badge-dst">clock change: now UTC${fire.utc_offset}</span>` : null}
+        <span class="wall">${fire.local.replace("T", " ").slice(0, 19)}</span> <span class="offset">UTC${fire.utc_offset}</span>${" "}
+        ${fire.offset_changed ? html`<span class="badge badge-dst">clock change: now UTC${fire.utc_offset}</span> ` : null}
         <span class="muted">· <${Time} at=${fire.at} zone=${preview.timezone} relativeTo=${now} /></span>
       </li>`)}
     </ol>
@@ -76,7 +75,7 @@ function Stats({ id }) {
   const hourly = stats.data.hourly;
   const most = Math.max(1, ...hourly.map((hour) => hour.runs));
   return html`
-    <div class="table-wrap"><table>
+    <div class="table-wrap" tabindex="0"><table>
       <caption class="visually-hidden">Run statistics</caption>
       <thead><tr><th scope="col">Window</th><th scope="col">Runs</th><th scope="col">Success</th>
         <th scope="col">Mean</th><th scope="col">p95</th><th scope="col" class="wide">Items</th></tr></thead>

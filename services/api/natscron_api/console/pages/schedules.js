@@ -97,7 +97,7 @@ export function SchedulesPage({ session, params }) {
     <${Problem} error=${listing.error} />
     ${listing.loading && !listing.data ? html`<${Loading} what="Loading schedules" />` : null}
     ${listing.data
-      ? html`<div class="table-wrap" aria-busy=${listing.loading ? "true" : "false"}>
+      ? html`<div class="table-wrap" tabindex="0" aria-busy=${listing.loading ? "true" : "false"}>
           <table class="schedules">
             <caption class="visually-hidden">Schedules, by id</caption>
             <thead>

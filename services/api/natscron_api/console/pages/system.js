@@ -8,7 +8,7 @@ import { html } from "../html.js";
 const REFRESH_MS = 15000;
 
 function Lag({ consumers, caption }) {
-  return html`<div class="table-wrap"><table>
+  return html`<div class="table-wrap" tabindex="0"><table>
     <caption>${caption}</caption>
     <thead><tr><th scope="col">Consumer</th><th scope="col">Waiting</th><th scope="col">Being handled</th>
       <th scope="col" class="wide">Redelivered</th><th scope="col" class="wide">Pulls waiting</th></tr></thead>
@@ -61,7 +61,7 @@ export function SystemPage({ session }) {
           ? html`<p data-testid="leader"><strong>${s.leader}</strong> leads since <${Time} at=${s.leader_since} relativeTo=${now} />.</p>`
           : html`<p class="problem" role="alert">No ticker leads: nothing fires.</p>`}
         <p>${s.schedules_loaded} schedules in KV.</p>
-        <div class="table-wrap"><table>
+        <div class="table-wrap" tabindex="0"><table>
           <caption>Tickers that answered</caption>
           <thead><tr><th scope="col">Ticker</th><th scope="col">Leads</th><th scope="col" class="wide">Schedules</th>
             <th scope="col" class="wide">Last check</th><th scope="col" class="wide">Slots fired</th></tr></thead>
