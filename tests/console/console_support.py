@@ -3,8 +3,7 @@ tokens, so that scopes matter), and Debian's Chromium driven by Playwright again
 
 Playwright's own browser download is never used: the browser is the system's `chromium`
 (Debian's package; `make test-deps` installs it). axe-core (vendored in `axe/`) is injected
-into each page checked. Screenshots go to the session's pytest temporary folder, as test
-artifacts, never into the repository.
+into each page checked. Screenshots go to `test-artifacts/console/`, which git ignores.
 """
 
 import asyncio

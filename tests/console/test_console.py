@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 AUSTIN = "demo-austin-for-sale"
 NEVER = "0 0 1 1 *"
 """Once a year: these schedules run when a test triggers them."""
+SCREENSHOTS = Path(__file__).parents[2] / "test-artifacts" / "console"
 SETTLED = 30_000
 """Milliseconds a page may take to show what a run did (the stack shares 2 cores)."""
 
@@ -74,9 +75,12 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Test artifacts: one picture per page, in the session's temporary folder."""
-    return tmp_path_factory.mktemp("console-screenshots")
+def screenshots() -> Path:
+    """Test artifacts: one picture per page, in a folder git ignores (pytest's temporary
+    folders are pruned by the next runs, other sessions' too)."""
+    folder = SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
