@@ -90,15 +90,14 @@ class DemoStack:
 
 
 @contextlib.asynccontextmanager
-async def demo_stack(cwd: Path) -> AsyncIterator[DemoStack]:
-    """`natscron up --demo` in `cwd`, with read and write tokens and a Grafana URL; stopped
-    (its embedded servers too) at the end."""
+async def demo_stack(cwd: Path, tokens: bool = True) -> AsyncIterator[DemoStack]:
+    """`natscron up --demo` in `cwd`, with read and write tokens (or open, as `make demo`
+    runs it, without `tokens`) and a Grafana URL; stopped (its embedded servers too) at the
+    end."""
     output = cwd / "up.out"
-    env = cli_env(
-        NATSCRON_API_TOKENS=f"{READ_TOKEN}:read,{WRITE_TOKEN}:write",
-        NATSCRON_API_PORT=str(free_port()),
-        NATSCRON_GRAFANA_URL=GRAFANA_URL,
-    )
+    env = cli_env(NATSCRON_API_PORT=str(free_port()), NATSCRON_GRAFANA_URL=GRAFANA_URL)
+    if tokens:
+        env["NATSCRON_API_TOKENS"] = f"{READ_TOKEN}:read,{WRITE_TOKEN}:write"
     with output.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             *NATSCRON, "up", "--demo", cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
