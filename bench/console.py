@@ -35,7 +35,6 @@ from bench.failover import put_all
 from bench.processes import Stack, provisioned_stack
 from natscron.embedded import free_port
 from natscron_api.cursor import encode_cursor
-from natscron_recorder.schedule_writer import spec_fields
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.job_stats import ALL_TIME, stats_id
 from natscron_shared.contract.messages import JobEvent, run_request_for
@@ -90,7 +89,7 @@ def documents(spec: ScheduledJob, now: datetime) -> tuple[Document, Document]:
         for n in range(RECENT)
     ]
     document: Document = {
-        **spec_fields(spec),
+        **spec.model_dump(mode="json"),  # no moments in these specs: all JSON, as stored
         "kv_revision": 1,
         "created_at": now - timedelta(days=30),
         "updated_at": now,
