@@ -11,7 +11,8 @@ import { api, followRuns } from "./api.js";
 const MAX_ROWS = 200;
 const RANK = { pending: 0, running: 1 };
 
-function progress(run) {
+// How far a run has come: a change older than what is shown is left out.
+export function progress(run) {
   return (run.attempt || 1) * 3 + (RANK[run.status] ?? 2);
 }
 

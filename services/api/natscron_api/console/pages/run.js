@@ -13,26 +13,38 @@ import {
   useNow,
 } from "../components.js";
 import { html } from "../html.js";
+import { progress } from "../live.js";
 import { go, href } from "../router.js";
 
 const FINAL = ["completed", "failed", "cancelled", "skipped"];
 const REREAD_MS = [500, 2000, 5000];
 
-// Reads the run again when the feed says it changed (the recorder writes attempts, items
-// and metadata just after the event that announces them). A run not recorded yet (just
-// retried or triggered) is read again once the feed listens, and when its events come.
-function useRunChanges(id, schedule, reload, unknown) {
+// Follows the run. Once the feed listens the run is read again, so no change falls between
+// the first read and the feed; each change the feed brings is shown at once, and the run is
+// read again just after it (the recorder writes attempts, items and metadata just after the
+// event that announces them). A run not recorded yet (just retried) is read again a few
+// times after the feed listens, and when its events come.
+function useRunChanges(id, schedule, reload, unknown, onChange) {
   useEffect(() => {
     const controller = new AbortController();
     const timers = [];
+    const rereadSoon = () => {
+      timers.forEach(clearTimeout);
+      timers.length = 0;
+      for (const ms of REREAD_MS) timers.push(setTimeout(reload, ms));
+    };
     followRuns(
       schedule ? { scheduled_job_id: schedule } : {},
       (name, data) => {
-        const ready = name === "ready" && unknown;
-        if (!ready && (name !== "runs" || !data.some((change) => change.job_id === id))) return;
-        timers.forEach(clearTimeout);
-        timers.length = 0;
-        for (const ms of REREAD_MS) timers.push(setTimeout(reload, ms));
+        if (name === "ready") {
+          reload();
+          if (unknown) rereadSoon();
+          return;
+        }
+        const change = name === "runs" && data.find((each) => each.job_id === id);
+        if (!change) return;
+        onChange(change);
+        rereadSoon();
       },
       controller.signal,
     );
@@ -74,8 +86,9 @@ export function RunPage({ session, id }) {
   const [reason, setReason] = useState("");
   const [problem, setProblem] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [change, setChange] = useState(null);
   const unknown = Boolean(run.error && run.error.code === "unknown_job");
-  useRunChanges(id, run.data && run.data.scheduled_job_id, run.reload, unknown);
+  useRunChanges(id, run.data && run.data.scheduled_job_id, run.reload, unknown, setChange);
 
   if (unknown) {
     return html`<h1>Run ${id}</h1><${Problem} error=${run.error} />
@@ -83,7 +96,8 @@ export function RunPage({ session, id }) {
   }
   if (run.error) return html`<h1>Run ${id}</h1><${Problem} error=${run.error} />`;
   if (!run.data) return html`<h1>Run ${id}</h1><${Loading} />`;
-  const job = run.data;
+  const newer = change && change.job_id === id && progress(change) > progress(run.data);
+  const job = newer ? { ...run.data, ...change } : run.data;
   const final = FINAL.includes(job.status);
   const retryable = job.status === "failed" || job.status === "cancelled";
 
