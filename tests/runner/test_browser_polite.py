@@ -120,7 +120,7 @@ async def test_browser_loads_obey_robots_txt_the_shared_host_limits_and_the_fetc
     let_go = a.let_go + b.let_go
     assert len(turns) == len(let_go) == len(site.hits), "the gate let go all the site saw"
     assert min(spacing(turns)) >= timedelta(seconds=1 / RATE), spacing(turns)
-    assert none_before_its_turn(turns, let_go)
+    assert none_before_its_turn(turns, let_go), "a request was let go before its turn"
     assert {hit.headers.get("user-agent") for hit in site.hits} == {USER_AGENT}
     pages = [hit for hit in site.hits if hit.target != "/robots.txt"]
     assert {hit.headers.get("x-team") for hit in pages} == {"seeds"}

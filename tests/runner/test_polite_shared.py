@@ -125,7 +125,7 @@ async def test_a_rate_limit_spaces_the_requests_of_both_runners(nats_server: Ser
     turns = sorted(hosts_a.reserved + hosts_b.reserved)
     assert len(turns) == len(let_go) == 8
     assert min(spacing(turns)) >= timedelta(seconds=0.2), "each start an interval after the last"
-    assert none_before_its_turn(turns, let_go)
+    assert none_before_its_turn(turns, let_go), "a request was let go before its turn"
     arrivals = [hit.at for hit in site.hits]
     assert min(_gaps(arrivals)) >= 0.2 - ARRIVAL_JITTER_SECONDS, _gaps(arrivals)
 
