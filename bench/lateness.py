@@ -68,7 +68,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from bench.processes import provisioned_stack, scan_log
+from bench.processes import provisioned_stack, scan_log, summed
 from bench.publish_async_publisher import STARTED
 from natscron.embedded import start_nats
 from natscron_shared.contract import names
@@ -368,7 +368,7 @@ async def run_natscron(case: Case, publisher: str) -> Result:
         slots = natscron_slots(await read_range(js, names.STREAM_JOBS, window.first_seq, last))
         in_window = [(job, slot, at) for job, slot, at in slots if window.holds(slot)]
         if scrape is not None:
-            skipped = scrape.counters.get("natscron_ticker_slots_skipped_total", 0.0)
+            skipped = summed(scrape.counters, "natscron_ticker_slots_skipped_total")
             if skipped:
                 notes.append(f"ticker skipped {skipped:.0f} slots (catchup merged)")
         problems = scan_log(ticker.log_path)

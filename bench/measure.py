@@ -36,6 +36,7 @@ from bench.processes import (
     Stack,
     command_line,
     histogram_bucket,
+    summed,
 )
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
@@ -497,7 +498,7 @@ def summarise(
     ticker = metric_deltas.get("ticker")
 
     def ticker_rate(name: str) -> float | None:
-        return None if ticker is None else ticker.get(name, 0.0) / window.seconds
+        return None if ticker is None else summed(ticker, name) / window.seconds
 
     mongo_counts = deltas(before.mongo, after.mongo)
     return RateResult(

@@ -158,6 +158,11 @@ def parse_metrics(text: str) -> Scrape:
     return scrape
 
 
+def summed(samples: Samples, name: str) -> float:
+    """A counter's samples added up across its labels (0 without any)."""
+    return sum(v for k, v in samples.items() if k == name or k.startswith(name + "{"))
+
+
 def histogram_bucket(counters: Samples, name: str, q: float) -> tuple[float, float | None] | None:
     """The bucket (lower, upper bound) holding the q-quantile (0..1) of an unlabelled
     histogram's (delta) samples (upper None: +Inf); None without observations. Only the

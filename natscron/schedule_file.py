@@ -5,6 +5,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from natscron_shared.contract.catalogue import (
     Catalogue,
@@ -13,8 +14,9 @@ from natscron_shared.contract.catalogue import (
     check_job,
     no_runners_message,
 )
-from natscron_shared.contract.errors import BadRequestError
+from natscron_shared.contract.errors import BadRequestError, plain_message
 from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.suggestions import did_you_mean
 
 
 class ScheduleFileError(BadRequestError):
@@ -24,6 +26,15 @@ class ScheduleFileError(BadRequestError):
 def _location(path: Path, index: int, loc: tuple[int | str, ...]) -> str:
     field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
     return f"{path}: scheduled_jobs[{index}]{field}"
+
+
+def _message(error: ErrorDetails) -> str:
+    """Pydantic's message, plain; a misspelt field of the spec gets the closest real one."""
+    message = plain_message(error)
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden" and len(loc) == 1 and isinstance(loc[0], str):
+        message += did_you_mean(loc[0], ScheduledJob.model_fields)
+    return message
 
 
 def parse_schedules(path: Path, document: Any) -> list[ScheduledJob]:
@@ -39,7 +50,7 @@ def parse_schedules(path: Path, document: Any) -> list[ScheduledJob]:
             specs.append(ScheduledJob.model_validate(entry))
         except ValidationError as exc:
             problems.extend(
-                f"{_location(path, index, tuple(error['loc']))}: {error['msg']}"
+                f"{_location(path, index, tuple(error['loc']))}: {_message(error)}"
                 for error in exc.errors()
             )
     ids = [spec.scheduled_job_id for spec in specs]

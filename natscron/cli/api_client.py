@@ -3,6 +3,7 @@ NATS credentials. A reply is returned as the JSON it came as (what HTTP would an
 error reply is raised with its code. `reply_as` reads a reply as its model (`natscron_api.views`
 and the contract's replies), for what is drawn of it."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,11 +16,13 @@ from pydantic import BaseModel, ValidationError
 from natscron.cli.connect import nats_client
 from natscron.stack import resolve_nats_url
 from natscron_api.requests import subject_of
-from natscron_shared.contract.errors import NatscronError
+from natscron_shared.contract import names
+from natscron_shared.contract.errors import NatscronError, plain_message
 from natscron_shared.runtime.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 REQUEST_TIMEOUT_SECONDS = 15.0
+SUGGESTION_TIMEOUT_SECONDS = 3.0
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 
 
@@ -43,7 +46,7 @@ def reply_as(model: type[M], reply: Any) -> M:
     except ValidationError as exc:
         raise UnexpectedReplyError(
             f"the API's reply is no {model.__name__} ({exc.error_count()} problems, the first:"
-            f" {exc.errors()[0]['msg']}); is the API of another natscron version? `-o json`"
+            f" {plain_message(exc.errors()[0])}); is the API of another natscron version? `-o json`"
             " prints it as it came"
         ) from None
 
@@ -76,6 +79,17 @@ class Api:
                 str(error.get("code", "remote_error")), str(error.get("message", ""))
             )
         return answer
+
+    async def schedule_ids(self) -> list[str]:
+        """The scheduled jobs' ids (keys of KV `scheduled_jobs`), for suggestions: none when
+        they cannot be read in time."""
+        try:
+            async with asyncio.timeout(SUGGESTION_TIMEOUT_SECONDS):
+                bucket = await self._client.jetstream().key_value(names.KV_SCHEDULED_JOBS)
+                keys: list[str] = await bucket.keys()
+        except (nats.errors.Error, TimeoutError):
+            return []
+        return keys
 
 
 @asynccontextmanager

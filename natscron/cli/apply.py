@@ -1,8 +1,10 @@
 """`natscron apply -f schedules.yaml`: validate all, check all against the scraper
 catalogue (which also gives each its runner pool), compare with KV `scheduled_jobs`, then
 write what changed. Nothing is written
-unless every spec passes; `--dry-run` only shows the changes, `--prune` also deletes the
-scheduled jobs the file does not name."""
+unless every spec passes, and the chains (`after`) of the file over what KV holds name only
+existing schedules and never lead back to themselves; `--dry-run` only shows the changes,
+`--prune` also deletes the scheduled jobs the file does not name (not one that a schedule
+staying behind runs after)."""
 
 import json
 from collections.abc import Callable
@@ -15,7 +17,8 @@ from natscron.cli.connect import nats_client
 from natscron.schedule_file import check_schedules, load_schedules
 from natscron.stack import resolve_nats_url
 from natscron_shared.contract import names
-from natscron_shared.contract.errors import BadRequestError
+from natscron_shared.contract.chain_graph import check_chains
+from natscron_shared.contract.errors import BadRequestError, InvalidChainError
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.nats import schedule_bucket
 from natscron_shared.nats.jetstream_check import Needs, require_provisioned
@@ -115,6 +118,14 @@ def _stored(values: dict[str, bytes]) -> dict[str, dict[str, Any]]:
     return stored
 
 
+def _chains(stored: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """What each stored spec runs after."""
+    return {
+        key: [link["scheduled_job_id"] for link in spec.get("after") or ()]
+        for key, spec in stored.items()
+    }
+
+
 def _keeping_pool(spec: ScheduledJob, current: dict[str, Any] | None) -> ScheduledJob:
     """Unchecked, a spec that names no pool keeps the one it has in KV: nothing says which
     pool offers its scraper, and the default pool may not."""
@@ -149,6 +160,10 @@ async def apply_file(
         named = {spec.scheduled_job_id for spec in specs}
         gone = sorted(set(stored) - named) if prune else []
         changes += [Change(scheduled_job_id, Action.DELETED) for scheduled_job_id in gone]
+        try:
+            check_chains(_chains(stored), specs, gone)
+        except InvalidChainError as exc:
+            raise InvalidChainError(f"{path}: {exc.detail}; nothing was written") from None
         plan = Plan(path, changes, dry_run)
         if dry_run:
             return plan

@@ -10,14 +10,12 @@ from rich.console import Group
 from rich.text import Text
 
 from natscron.cli.api_client import reply_as
+from natscron.cli.moments import moment
 from natscron.cli.output import Format, OutputOption
 from natscron.cli.query import ask
-from natscron.cli.tables import when
-from natscron.cli.times import parse_time
+from natscron.cli.times import PAST_HELP, parse_time
 from natscron_api.requests import Backfill
 from natscron_shared.contract.backfill import BackfillReply
-
-TIME_HELP = "ISO 8601 (UTC without an offset) or an age: 30m, 2h, 7d"
 
 
 def backfill(
@@ -30,7 +28,7 @@ def backfill(
             "--from",
             parser=parse_time,
             metavar="TIME",
-            help=f"the first instant, included; {TIME_HELP}",
+            help=f"the first instant, included; {PAST_HELP}",
             show_default=False,
         ),
     ],
@@ -40,12 +38,13 @@ def backfill(
             "--to",
             parser=parse_time,
             metavar="TIME",
-            help=f"the last instant, included, not in the future; {TIME_HELP}",
+            help=f"the last instant, included, not in the future; {PAST_HELP}",
             show_default=False,
         ),
     ],
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="list the slots; publish nothing")
+        bool,
+        typer.Option("--dry-run", help="list the slots, marking those that ran; publish nothing"),
     ] = False,
     output: OutputOption = Format.TABLE,
 ) -> None:
@@ -56,7 +55,9 @@ def backfill(
 
 
 def _table(reply: Any) -> Group:
+    """Each slot, those that already ran marked: they are not run again."""
     answer = reply_as(BackfillReply, reply)
-    lines = [when(slot) for slot in answer.slots]
+    ran = set(answer.existing)
+    lines = [Text(moment(slot) + ("  already ran" if slot in ran else "")) for slot in answer.slots]
     lines.append(Text(answer.message))
     return Group(*lines)

@@ -15,7 +15,7 @@ class Exit(IntEnum):
     """No such scheduled job or job."""
     CONFLICT = 4
     """The current state does not allow it: already exists, already paused, not retryable,
-    a paused schedule backfilled."""
+    a paused schedule backfilled, a chain broken."""
 
 
 EXIT_HELP = (
@@ -24,7 +24,14 @@ EXIT_HELP = (
 )
 NOT_FOUND_CODES = frozenset({"unknown_scheduled_job", "unknown_job", "not_found"})
 CONFLICT_CODES = frozenset(
-    {"already_exists", "invalid_state", "not_retryable", "not_active", "overlap_policy"}
+    {
+        "already_exists",
+        "invalid_state",
+        "not_retryable",
+        "not_active",
+        "overlap_policy",
+        "invalid_chain",
+    }
 )
 USAGE_CODES = frozenset(
     {

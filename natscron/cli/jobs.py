@@ -2,17 +2,26 @@
 (`natscron.api.jobs.*`, `natscron.api.trigger`). `natscron jobs` alone lists."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from natscron.cli import tables
+from natscron.cli.api_client import Api, ApiReplyError
 from natscron.cli.exits import EXIT_HELP, Exit
 from natscron.cli.output import Format, OutputOption
-from natscron.cli.query import ask
+from natscron.cli.query import UNKNOWN_SCHEDULE, ask
 from natscron.cli.runtime import fail
-from natscron.cli.times import parse_time
-from natscron_api.requests import BulkCancelJobs, CancelJob, JobRef, ListJobs, RetryJob
+from natscron.cli.times import PAST_HELP, parse_time
+from natscron_api.requests import (
+    BulkCancelJobs,
+    CancelJob,
+    JobRef,
+    ListJobs,
+    PreviewSchedule,
+    RetryJob,
+    ScheduleRef,
+)
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import TriggerRequest
 
@@ -24,14 +33,13 @@ Schedule = Annotated[
     str | None, typer.Option("--schedule", "--scheduled-job", help="only this scheduled job's")
 ]
 TriggerOption = Annotated[Trigger | None, typer.Option(help="only jobs started this way")]
-TIME_HELP = "ISO 8601 (UTC without an offset) or an age: 30m, 2h, 7d"
 Since = Annotated[
     datetime | None,
-    typer.Option(parser=parse_time, metavar="TIME", help=f"created at or after; {TIME_HELP}"),
+    typer.Option(parser=parse_time, metavar="TIME", help=f"created at or after; {PAST_HELP}"),
 ]
 Until = Annotated[
     datetime | None,
-    typer.Option(parser=parse_time, metavar="TIME", help=f"created before; {TIME_HELP}"),
+    typer.Option(parser=parse_time, metavar="TIME", help=f"created before; {PAST_HELP}"),
 ]
 Limit = Annotated[int, typer.Option(min=1, max=1000, help="at most this many, newest first")]
 Cursor = Annotated[
@@ -61,7 +69,21 @@ def _list(
         limit=limit,
         cursor=cursor,
     )
-    ask("jobs.list", request, fmt, tables.jobs)
+
+    async def schedule_exists(client: Api, reply: Any) -> None:
+        """No runs of a scheduled job that does not exist is a mistyped id: say so (exit 3)
+        rather than print an empty table. It exists if MongoDB has it (deleted ones keep
+        their history) or KV does (one applied a moment ago)."""
+        if schedule is None or reply.get("executions"):
+            return
+        try:
+            await client.ask("schedules.get", ScheduleRef(scheduled_job_id=schedule))
+        except ApiReplyError as exc:
+            if exc.code != UNKNOWN_SCHEDULE:
+                raise
+            await client.ask("schedules.preview", PreviewSchedule(scheduled_job_id=schedule))
+
+    ask("jobs.list", request, fmt, tables.jobs, schedule_exists)
 
 
 @app.callback(invoke_without_command=True)
@@ -147,8 +169,15 @@ def trigger(
         str, typer.Argument(help="the scheduled job to run now", show_default=False)
     ],
     priority: PriorityOption = Priority.IMMEDIATE,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="run it even though it is paused (it stays paused); else refused"
+        ),
+    ] = False,
     output: OutputOption = Format.TABLE,
 ) -> None:
-    """Run a scheduled job now, through any ticker; prints the new job's id first."""
-    request = TriggerRequest(scheduled_job_id=scheduled_job_id, priority=priority)
+    """Run a scheduled job now, through any ticker; prints the new job's id first. A paused
+    schedule is refused (exit 4) unless --force."""
+    request = TriggerRequest(scheduled_job_id=scheduled_job_id, priority=priority, force=force)
     ask("trigger", request, output, tables.started)

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from natscron.cli import backfill, jobs, migrate, scheduler, schedules, scraper
 from natscron.cli.exits import EXIT_HELP, Exit
-from natscron.cli.output import Format, OutputOption, emit
+from natscron.cli.output import Format, OutputOption, emit, remember_invocation
 from natscron.cli.runtime import run
 from natscron_shared.contract.errors import problems_sentence
 from natscron_shared.runtime.settings import Settings
@@ -172,8 +172,10 @@ app.command("backfill")(backfill.backfill)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(argv) if argv is not None else sys.argv[1:]
+    remember_invocation(args)
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="natscron")
+        app(args=args, prog_name="natscron")
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else Exit.FAILURE
     except ValidationError as exc:

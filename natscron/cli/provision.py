@@ -17,6 +17,7 @@ async def provision_from_settings(settings: Settings, say: Callable[[str], None]
         settings.lease_ttl_seconds,
         settings.claim_ttl_seconds,
         settings.runner_pools,
+        settings.runner_ack_wait_seconds,
     )
     async with nats_client(resolve_nats_url(settings), settings) as client:
         changes = await provision(client.jetstream(), layout, lambda change: say(str(change)))

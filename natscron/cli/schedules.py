@@ -1,5 +1,5 @@
-"""`natscron schedules list|get|describe|preview|pause|resume|delete`, through the API on
-NATS (`natscron.api.schedules.*`)."""
+"""`natscron schedules list|get|describe|preview|explain|pause|resume|delete`, through the API
+on NATS (`natscron.api.schedules.*`)."""
 
 from datetime import datetime
 from typing import Annotated
@@ -12,9 +12,10 @@ from natscron.cli.exits import EXIT_HELP, Exit
 from natscron.cli.output import Format, OutputOption
 from natscron.cli.query import ask
 from natscron.cli.runtime import fail
-from natscron.cli.times import parse_time
+from natscron.cli.times import FUTURE_HELP, PAST_HELP, parse_future_time, parse_time
 from natscron_api.requests import (
     DescribeSchedule,
+    ExplainSchedule,
     ListSchedules,
     PauseSchedule,
     PreviewSchedule,
@@ -24,7 +25,7 @@ from natscron_api.views import BulkControl
 from natscron_shared.contract.enums import ScheduledJobStatus
 
 app = typer.Typer(
-    help=f"Scheduled jobs: list, show, preview, pause, resume, delete. {EXIT_HELP}",
+    help=f"Scheduled jobs: list, show, preview, explain, pause, resume, delete. {EXIT_HELP}",
     no_args_is_help=True,
 )
 
@@ -81,9 +82,9 @@ def preview(
     after: Annotated[
         datetime | None,
         typer.Option(
-            parser=parse_time,
+            parser=parse_future_time,
             metavar="TIME",
-            help="from this moment (default now): ISO 8601, UTC without an offset",
+            help=f"the fire times after this moment (default now): {FUTURE_HELP}",
         ),
     ] = None,
     output: OutputOption = Format.TABLE,
@@ -91,6 +92,36 @@ def preview(
     """The next fire times of the spec the tickers follow, and the schedule in words."""
     request = PreviewSchedule(scheduled_job_id=scheduled_job_id, count=count, after=after)
     ask("schedules.preview", request, output, tables.preview)
+
+
+@app.command()
+def explain(
+    scheduled_job_id: ScheduleId,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            parser=parse_time,
+            metavar="TIME",
+            help=f"the first nominal slot, included (default: a day before --to): {PAST_HELP}",
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to",
+            parser=parse_time,
+            metavar="TIME",
+            help=f"the range's end, excluded (default now): {PAST_HELP}",
+        ),
+    ] = None,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Why each slot in a range fired, moved, merged or did not run: every nominal slot of the
+    cron or interval, in the schedule's zone, with its run or the decision that kept it from
+    one (at most 1,000 slots; explained with the current spec)."""
+    request = ExplainSchedule(scheduled_job_id=scheduled_job_id, start=start, end=end)
+    ask("schedules.explain", request, output, tables.explanation)
 
 
 def _control(

@@ -1,12 +1,12 @@
 """Prints each run as it starts and finishes, from a change stream on `jobs`."""
 
 import logging
-from datetime import datetime
 from typing import TextIO, cast
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from natscron.cli.moments import moment
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.storage import JOBS, Document, JobDocument
 
@@ -15,13 +15,9 @@ log = logging.getLogger(__name__)
 REMEMBERED_LINES = 10_000
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
 def format_job(job: JobDocument) -> str:
     parts = [
-        _when(job.get("created_at")),
+        moment(job.get("created_at")),
         f"{job.get('status', '?'):<9}",
         f"{job['job_id']:<56}",
         f"scraped={job.get('properties_scraped') or 0:<5}",

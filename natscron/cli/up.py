@@ -50,6 +50,7 @@ async def _provision(nats_url: str, settings: Settings) -> None:
         settings.lease_ttl_seconds,
         settings.claim_ttl_seconds,
         (*settings.runner_pools, settings.runner_pool),
+        settings.runner_ack_wait_seconds,
     )
     async with nats_client(nats_url, settings) as client:
         for change in await provision(client.jetstream(), layout):
@@ -92,6 +93,12 @@ def _api(settings: Settings, endpoints: Endpoints) -> Service:
     )
 
 
+def _http_host(settings: Settings) -> str:
+    """The services' health and metrics servers listen where the open API does: on this
+    machine only, unless NATSCRON_HTTP_HOST says otherwise."""
+    return settings.http_host if "http_host" in settings.model_fields_set else "127.0.0.1"
+
+
 async def up(settings: Settings, demo: bool) -> None:
     from natscron_recorder import RecorderService
     from natscron_runner import RunnerService
@@ -116,7 +123,7 @@ async def up(settings: Settings, demo: bool) -> None:
                 _api(settings, endpoints),
             ]
             print("natscron is up; Ctrl-C stops everything", flush=True)
-            await run_until_signalled(services, settings.http_host, settings.http_port)
+            await run_until_signalled(services, _http_host(settings), settings.http_port)
         finally:
             tail.cancel()
             with contextlib.suppress(asyncio.CancelledError):

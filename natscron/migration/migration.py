@@ -15,7 +15,7 @@ from natscron.migration.definition_step import DefinitionStep
 from natscron.migration.errors import UnmappedKindsError
 from natscron.migration.history_step import HistoryStep
 from natscron.migration.options import MigrationOptions
-from natscron.migration.plan import Planned, plan
+from natscron.migration.plan import Planned, plan, refuse_broken_chains
 from natscron.migration.report import MigrationReport, RunOutcome
 from natscron.migration.run_step import RunStep
 from natscron.migration.source import Source
@@ -24,6 +24,7 @@ from natscron_shared.contract.catalogue import Catalogue, NoRunnersError, no_run
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.jetstream_check import Needs, require_provisioned
+from natscron_shared.nats.schedule_bucket import stored_chains
 from natscron_shared.nats.scrapers_bucket import load_catalogue
 from natscron_shared.runtime.mongo import database_of, ensure_indexes, jobs, migrated_runs
 from natscron_shared.runtime.mongo import scheduled_jobs as scheduled_jobs_of
@@ -47,6 +48,9 @@ async def migrate_source(
     await require_provisioned(js, Needs(buckets=buckets), "migrate command")
     catalogue = await _catalogue(js) if checked else None
     planned = plan([d async for d in source.definitions()], options.scrapers, catalogue)
+    if any(p.spec is not None and p.spec.after for p in planned):
+        bucket = await js.key_value(names.KV_SCHEDULED_JOBS)
+        planned = refuse_broken_chains(planned, await stored_chains(bucket))
     unmapped = Counter(p.unmapped_kind for p in planned if p.unmapped_kind is not None)
     if unmapped and not (options.skip_unmapped or options.dry_run):
         raise UnmappedKindsError(dict(sorted(unmapped.items())))

@@ -1,10 +1,10 @@
 """Each source schedule's fate, decided before anything is written: the spec it becomes
 (its scraper chosen by the scraper map and checked against the runners, which give its
-runner pool), or why it has none: it cannot be converted, its kind is unmapped, or another
-schedule supersedes it."""
+runner pool), or why it has none: it cannot be converted, its kind is unmapped, another
+schedule supersedes it, or it would break a chain (`refuse_broken_chains`)."""
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,6 +13,8 @@ from natscron.migration.records import Definition, Scrape
 from natscron.migration.scraper_map import ScraperMap
 from natscron.migration.templates import TemplateError
 from natscron_shared.contract.catalogue import Catalogue, JobRejectedError, check_job
+from natscron_shared.contract.chain_graph import parents_of, problems_touching
+from natscron_shared.contract.errors import plain_message
 from natscron_shared.contract.models import ScheduledJob
 
 PLACEHOLDER_SCRAPER = "unmapped"
@@ -71,6 +73,30 @@ def _plan_one(definition: Definition, scrapers: ScraperMap, catalogue: Catalogue
     return Planned(definition, spec=spec)
 
 
+def refuse_broken_chains(
+    planned: list[Planned], stored: Mapping[str, Sequence[str]]
+) -> list[Planned]:
+    """`planned`, with every spec that would run after a schedule neither KV (`stored`: id
+    -> the ids it runs after) nor the migration holds, or close a chain, turned into a
+    problem naming the chain; again until none is left, as a refused spec is not written."""
+    while True:
+        specs = [p.spec for p in planned if p.spec is not None and p.successor is None]
+        written = parents_of(specs)
+        problems = problems_touching({**stored, **written}, written)
+        if not problems:
+            return planned
+        reasons: dict[str, list[str]] = {}
+        for problem in problems:
+            for scheduled_job_id in problem.scheduled_job_ids & written.keys():
+                reasons.setdefault(scheduled_job_id, []).append(str(problem))
+        planned = [
+            replace(p, spec=None, problem="; ".join(reasons[p.spec.scheduled_job_id]))
+            if p.spec is not None and p.spec.scheduled_job_id in reasons
+            else p
+            for p in planned
+        ]
+
+
 def run_scrape(
     scrapers: ScraperMap, scrape: Scrape | None, spec: ScheduledJob
 ) -> tuple[str, dict[str, Any]]:
@@ -88,6 +114,6 @@ def run_scrape(
 
 def _sentence(error: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(map(str, detail['loc'])) or 'definition'}: {detail['msg']}"
+        f"{'.'.join(map(str, detail['loc'])) or 'definition'}: {plain_message(detail)}"
         for detail in error.errors(include_url=False)
     )

@@ -11,7 +11,9 @@ What the rules enforce:
   `jobs.retry.<pool>.<lane>`, which the JOBS stream stores as `jobs.run.<pool>.<lane>`
   (`jetstream_layout.RETRIES_AS_RUNS`): the runner may publish there, and on no
   `jobs.run.>` subject;
-- only the recorder consumes EVENTS and ITEMS (its two durables and `webhooks`), only
+- the ticker and the runner publish decision records (`decisions.<scheduled_job_id>`): why a
+  slot did not fire as scheduled;
+- only the recorder consumes EVENTS, ITEMS and DECISIONS (its durables and `webhooks`), only
   the runner consumes JOBS. Every pool's runners are the one user `runner`, allowed every
   JOBS consumer (there are only the pools' lanes): the pools are a deployment's choice, this
   file is not, and a pool routes work, it is no boundary of trust;
@@ -21,6 +23,8 @@ What the rules enforce:
 - only the runner writes KV `screenshots` (failed browser scrapes), which the API serves;
 - only the runner writes KV `last_runs` (the ends of the runs of intervals `from:
   last_run`); the ticker, which fires them by it, and the API, which previews them, read it;
+- only the runner publishes the ends of chain parents' runs (`chains.finished.>`, stream
+  CHAINS), only the ticker consumes them (`ticker-chains`) and writes KV `chain_state`;
 - the API writes schedules (KV `scheduled_jobs`) and asks the tickers and runners
   (`jobs.trigger`, `jobs.backfill`, `jobs.cancel`, `natscron.ticker.status`), follows runs'
   status changes on EVENTS with an ordered consumer of its own, but never
@@ -161,16 +165,23 @@ RUNNER_CONSUMERS = "*"
 JOB_EVENTS = f"{names.JOBS_EVENTS_PREFIX}.>"
 SCHEDULE_EVENTS = f"{names.SCHEDULED_JOBS_EVENTS_PREFIX}.>"
 API_REQUESTS = f"{names.API_PREFIX}.>"
+DECISIONS = f"{names.DECISIONS_PREFIX}.>"
+
+CHAINS_FINISHED = f"{names.CHAINS_FINISHED_PREFIX}.>"
 
 TICKER = _total(
-    stream_info(names.STREAM_JOBS, names.STREAM_EVENTS),
+    stream_info(
+        names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_DECISIONS, names.STREAM_CHAINS
+    ),
     read_stream_messages(names.STREAM_EVENTS),
+    consume(names.STREAM_CHAINS, names.CHAINS_CONSUMER),
     kv_read(names.KV_SCHEDULED_JOBS),
     kv_read_write(names.KV_TICKER_LEADER),
     kv_read_write(names.KV_TICKER_STATE),
+    kv_read_write(names.KV_CHAIN_STATE),
     kv_read(names.KV_SCRAPERS),
     kv_read(names.KV_LAST_RUNS),
-    publish(*RUN_LANES, JOB_EVENTS, SCHEDULE_EVENTS),
+    publish(*RUN_LANES, JOB_EVENTS, SCHEDULE_EVENTS, DECISIONS),
     serve(
         names.JOBS_TRIGGER,
         names.JOBS_BACKFILL,
@@ -182,7 +193,13 @@ TICKER = _total(
 )
 
 RUNNER = _total(
-    stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+    stream_info(
+        names.STREAM_JOBS,
+        names.STREAM_EVENTS,
+        names.STREAM_ITEMS,
+        names.STREAM_DECISIONS,
+        names.STREAM_CHAINS,
+    ),
     consume(names.STREAM_JOBS, RUNNER_CONSUMERS),
     read_stream_messages(names.STREAM_EVENTS),
     read_stream_messages(names.STREAM_ITEMS),
@@ -197,20 +214,22 @@ RUNNER = _total(
     kv_write(names.KV_SCRAPERS),
     stream_info(kv_stream_name(names.KV_SCREENSHOTS)),
     kv_write(names.KV_SCREENSHOTS),
-    publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>"),
+    publish(*RETRY_LANES, JOB_EVENTS, f"{names.ITEMS_PREFIX}.>", DECISIONS, CHAINS_FINISHED),
     serve(names.JOBS_CANCEL, MICRO_DISCOVERY),
 )
 
 RECORDER = _total(
-    stream_info(names.STREAM_EVENTS, names.STREAM_ITEMS),
+    stream_info(names.STREAM_EVENTS, names.STREAM_ITEMS, names.STREAM_DECISIONS),
     consume(names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     consume(names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+    consume(names.STREAM_DECISIONS, names.RECORDER_DECISIONS_CONSUMER),
     consume(names.STREAM_EVENTS, names.WEBHOOKS_CONSUMER),
     kv_read_write(names.KV_SCHEDULED_JOBS),
 )
 
 API = _total(
     stream_info(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+    read_stream_messages(names.STREAM_EVENTS),
     list_consumers(names.STREAM_JOBS),
     consumer_info(names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     consumer_info(names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
@@ -226,6 +245,7 @@ API = _total(
     serve(API_REQUESTS, MICRO_DISCOVERY),
 )
 """Schedules, the system's state, the requests to the services, and the NATS micro face;
+EVENTS read by subject (a job the recorder has not written yet: its newest event), and
 runs' status changes followed from EVENTS for the console's live lists (an ordered
 consumer: it reads, never acks, and no durable is its to take). The lease bucket is only
 looked up (its config, at start), never read: who leads, the tickers say themselves

@@ -3,6 +3,7 @@ httpx over TCP. Data comes from KV, from the services (ticker, runner, recorder)
 MongoDB documents written in the recorder's shapes (`tests/api/api_support.py`)."""
 
 import asyncio
+import re
 import signal
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -132,6 +133,28 @@ async def test_openapi_lists_every_route_and_the_open_routes_need_no_token(
     assert listing["security"] == [{"bearer": []}]
     error_schema = listing["responses"]["401"]["content"]["application/json"]["schema"]
     assert error_schema == {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+async def test_docs_need_no_internet(api: ApiService) -> None:
+    """Swagger UI's page names only files the API serves itself, so `/docs` works on an
+    air-gapped cluster."""
+    async with client(api, token=None) as anonymous:
+        page = await anonymous.get("/docs")
+        assert page.status_code == 200
+        assert "//" not in page.text, page.text  # no scheme-relative or absolute URL
+        linked = re.findall(r'(?:src=|href=|url: )["\']([^"\']+)', page.text)
+        assert sorted(linked) == [
+            "/docs/assets/favicon-32x32.png",
+            "/docs/assets/swagger-ui-bundle.js?v=5.35.0",
+            "/docs/assets/swagger-ui.css?v=5.35.0",
+            "/openapi.json",
+        ]
+        for asset in linked:
+            answer = await anonymous.get(asset)
+            assert answer.status_code == 200 and answer.content, asset
+        assert '"validatorUrl": null' in page.text
+        licence = (await anonymous.get("/docs/assets/LICENSE")).text
+        assert licence.lstrip().startswith("Apache License")
 
 
 async def test_tokens_and_scopes(api: ApiService) -> None:

@@ -42,6 +42,8 @@ VALID_IS_NOT_ENOUGH = {
     "PUT /scheduled-jobs/{scheduled_job_id}": "as POST, and the body names the path's id",
     "POST /scrape/trigger": "an ad-hoc run's scraper must be one a runner advertises",
     "POST /scheduled-jobs/{scheduled_job_id}/backfill": "the range runs forwards, in the past",
+    "GET /scheduled-jobs/{scheduled_job_id}/explain": "the range runs forwards and holds at"
+    " most 1,000 of the schedule's slots",
 }
 """Operations whose valid requests the schema cannot tell from the ones refused: rules
 between fields and the scraper catalogue (live state). For them positive_data_acceptance is
@@ -137,6 +139,7 @@ async def test_times_are_iso_text_and_the_document_says_the_rules_between_fields
         ["interval"],
         ["interval_minutes"],
         ["run_at"],
+        ["after"],
     ]
     assert [branch["required"] for branch in schemas["TriggerRequest"]["oneOf"]] == [
         ["scheduled_job_id"],

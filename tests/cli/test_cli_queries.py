@@ -14,6 +14,7 @@ import yaml
 from nats.aio.client import Client
 from pymongo.asynchronous.database import AsyncDatabase
 
+from natscron_api import ApiService
 from natscron_shared.contract.enums import JobStatus, ScheduledJobStatus
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.schedule_bucket import put_schedules
@@ -28,6 +29,7 @@ from tests.api.api_support import (
 from tests.api.test_api import NOW, kv_spec
 from tests.cli.test_cli import cli_env, run_cli
 from tests.cli.test_migrate import legacy_definitions
+from tests.conftest import StartTicker
 from tests.servers import Server, with_database
 
 pytestmark = pytest.mark.integration
@@ -137,6 +139,30 @@ async def test_json_output_equals_http_and_errors_have_exit_statuses(
     assert code == USAGE and "selector" in err and "Traceback" not in err
 
 
+async def test_explain_prints_the_timeline_http_answers(
+    http: httpx.AsyncClient, nc: Client, env: dict[str, str]
+) -> None:
+    await put_schedules(nc.jetstream(), [spec("nightly", timezone="Europe/Paris")])
+    start, end = (NOW - timedelta(days=2)).isoformat(), NOW.isoformat()
+    printed = await cli_json(
+        "schedules", "explain", "nightly", "--from", start, "--to", end, env=env
+    )
+    answered = (
+        await http.get("/scheduled-jobs/nightly/explain", params={"from": start, "to": end})
+    ).json()
+    assert isinstance(printed, dict) and printed.pop("now") and answered.pop("now")
+    assert printed == answered
+    assert [slot["outcome"] for slot in answered["slots"]] == ["no_record", "no_record"]
+
+    code, out, err = await run_cli(
+        "schedules", "explain", "nightly", "--from", start, "--to", end, env=env
+    )
+    assert code == 0, err
+    assert "wall times in Europe/Paris" in out and "NOMINAL" in out
+    assert ": 2 no_record" in out and out.count("no run and no decision recorded") == 2
+    assert "T02:00:00.000+0" in out  # due at 02:00 in Paris, whatever its offset
+
+
 async def test_cli_without_the_api_says_so(nc: Client, env: dict[str, str]) -> None:
     code, _, err = await run_cli("status", env=env)
     assert code == 1
@@ -223,3 +249,37 @@ async def test_migrate_command_reports_a_dry_run(
     assert "dry run: nothing was written" in out
     code, _, err = await run_cli("migrate", "--from", endpoints.mongo_url, env=env)
     assert code == USAGE and "natscron's own database" in err
+
+
+async def test_mistakes_a_new_user_makes_are_said_with_the_way_on(
+    api: ApiService,
+    start_ticker: StartTicker,
+    nc: Client,
+    mongo_db: AsyncDatabase[Document],
+    env: dict[str, str],
+) -> None:
+    austin = spec("demo-austin-for-sale", status="paused", paused_reason="site down")
+    denver, fresh = spec("demo-denver-for-rent"), spec("applied-just-now")
+    await start_ticker()
+    await put_schedules(nc.jetstream(), [austin, denver, fresh])
+    await store_schedule(mongo_db, denver, NOW)  # `fresh` is in KV only, not yet mirrored
+
+    code, out, err = await run_cli("trigger", "demo-austin-for-sale", env=env)
+    assert (code, out) == (CONFLICT, "")
+    assert "scheduled job 'demo-austin-for-sale' is paused (site down)" in err
+    assert "natscron trigger --force" in err
+    code, out, err = await run_cli("trigger", "demo-austin-for-sale", "--force", env=env)
+    assert code == 0, err
+    assert out.startswith("triggered_demo-austin-for-sale_")
+    assert out.rstrip().endswith("to run immediately; it stays paused")
+    assert (await kv_spec(nc, "demo-austin-for-sale")).status is ScheduledJobStatus.PAUSED
+
+    code, out, err = await run_cli("jobs", "list", "--schedule", "demo-austn-for-sale", env=env)
+    assert (code, out) == (NOT_FOUND, "")
+    assert err.startswith("natscron: no scheduled job with id 'demo-austn-for-sale'")
+    assert "(did you mean 'demo-austin-for-sale'" in err
+    for known in ("demo-denver-for-rent", "applied-just-now"):
+        code, out, err = await run_cli("jobs", "list", "--schedule", known, env=env)
+        assert (code, out.strip(), err) == (0, "no runs match", "")
+    code, _, err = await run_cli("stats", "demo-denvr-for-rent", env=env)
+    assert code == NOT_FOUND and "(did you mean 'demo-denver-for-rent'" in err

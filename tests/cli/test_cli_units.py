@@ -8,26 +8,49 @@ import pytest
 import typer
 from rich.console import Console, RenderableType
 
-from natscron.cli import tables
+from natscron.cli import tables, times
 from natscron.cli.api_client import UnexpectedReplyError
 from natscron.cli.apply import Action, diff
 from natscron.cli.exits import Exit, exit_of
-from natscron.cli.times import parse_time
+from natscron.cli.times import parse_future_time, parse_time
 from natscron_api.errors import ApiError
 from natscron_api.views import ScheduledJobList, ScheduledJobListItem
 from natscron_shared.contract.errors import BadRequestError, NatscronError
+from natscron_shared.contract.suggestions import closest, did_you_mean
+from natscron_shared.runtime.clock import ManualClock
 from tests.api.api_support import spec
 
 
-def test_times_are_iso_or_ages() -> None:
+def test_times_are_iso_or_durations_counted_the_way_the_option_looks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    monkeypatch.setattr(times, "CLOCK", ManualClock(now))
     assert parse_time("2026-11-25T10:00") == datetime(2026, 11, 25, 10, tzinfo=UTC)
     offset = parse_time("2026-11-25T10:00+01:00")
     assert offset == datetime(2026, 11, 25, 9, tzinfo=UTC)
-    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
-    assert abs(parse_time("2h") - two_hours_ago) < timedelta(seconds=5)
-    assert abs(parse_time("7d") - (datetime.now(UTC) - timedelta(days=7))) < timedelta(seconds=5)
+    assert parse_time("2h") == parse_time("-2h") == now - timedelta(hours=2)
+    assert parse_time("7d") == now - timedelta(days=7)
+    with pytest.raises(typer.BadParameter, match="is in the future"):
+        parse_time("+2h")
     with pytest.raises(typer.BadParameter, match="is not a time"):
         parse_time("last tuesday")
+
+    assert parse_future_time("1d") == parse_future_time("+1d") == now + timedelta(days=1)
+    assert parse_future_time("-2h") == now - timedelta(hours=2)
+    assert parse_future_time("2026-11-25T10:00") == datetime(2026, 11, 25, 10, tzinfo=UTC)
+    with pytest.raises(typer.BadParameter, match="a duration from now: 1d"):
+        parse_future_time("tomorrow")
+
+
+def test_a_misspelt_name_gets_the_closest_real_one() -> None:
+    fields = ["cron_expression", "interval", "timezone", "scraper"]
+    assert did_you_mean("cron", fields) == " (did you mean 'cron_expression'?)"
+    assert did_you_mean("timezon", fields) == " (did you mean 'timezone'?)"
+    assert did_you_mean("xyz", fields) == ""
+    ids = ["demo-austin-for-sale", "demo-denver-for-rent", "nightly"]
+    assert closest("demo-austin-for-sal", ids, 3) == ["demo-austin-for-sale"]
+    assert closest("demo-denver", ids, 3) == ["demo-denver-for-rent"]
 
 
 @pytest.mark.parametrize(
@@ -83,6 +106,7 @@ def test_a_table_reads_the_reply_as_its_model() -> None:
     assert lines[1].split() == ["nightly", "active", "every", "2h", "30m", "UTC", "-"] + [
         "2026-11-25",
         "10:00:10",
+        "UTC",
         "-",
         "-",
         "3",

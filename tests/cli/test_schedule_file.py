@@ -62,6 +62,18 @@ def test_valid_file_gives_specs(tmp_path: Path) -> None:
             id="duplicate-id",
         ),
         pytest.param(VALID.replace("scraper: noop", "scrapr: noop"), "scrapr", id="typo-field"),
+        pytest.param(
+            VALID.replace('cron_expression: "*/10', 'cron: "*/10'),
+            "scheduled_jobs[1].cron: Extra inputs are not permitted (did you mean"
+            " 'cron_expression'?)",
+            id="misspelt-schedule-field",
+        ),
+        pytest.param(
+            VALID.replace('"0 13 * * *"', '"5-1 * * * *"'),
+            "scheduled_jobs[0].cron_expression: cron expression '5-1 * * * *': minute '5-1':"
+            " range '5-1' runs backwards",
+            id="value-error-said-plainly",
+        ),
         pytest.param("scheduled_jobs: [\n", "not valid YAML", id="broken-yaml"),
         pytest.param("just text", "expected a list", id="not-a-list"),
     ],
@@ -72,6 +84,7 @@ def test_bad_file_names_file_and_field(tmp_path: Path, text: str, expected: str)
         load_schedules(path)
     assert str(path) in str(caught.value)
     assert expected in str(caught.value)
+    assert "Value error" not in str(caught.value)
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from natscron.cli.connect import nats_client
 from natscron.cli.provision import provision_from_settings
 from natscron.embedded import EmbeddedServer, start_nats
 from natscron.provisioning.nats_permissions import USERS, auth_conf
+from natscron_api import ApiService
 from natscron_recorder import RecorderService
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
@@ -35,6 +36,7 @@ from natscron_ticker import TickerService
 from tests.api.api_support import api_settings, client, running_api
 from tests.conftest import StartRunner
 from tests.runner.sites import Reply, graph_route, serving
+from tests.stack import publish
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -283,7 +285,8 @@ async def test_services_work_as_their_own_users_and_the_api_cannot_read_the_leas
 ) -> None:
     async with AsyncExitStack() as stack:
         ticker = TickerService(as_user(settings, "ticker"), endpoints)
-        for service in (RecorderService(as_user(settings, "recorder"), endpoints), ticker):
+        recorder = RecorderService(as_user(settings, "recorder"), endpoints)
+        for service in (recorder, ticker):
             await service.start()
             stack.push_async_callback(service.stop)
         await start_runner(nats_user="runner", nats_password=SecretStr(password_of("runner")))
@@ -330,6 +333,8 @@ async def test_services_work_as_their_own_users_and_the_api_cannot_read_the_leas
                 timeout=10,
             )
         assert json.loads(paused.data).get("outcome") == "paused", paused.data
+        await recorder.stop()  # what it would record, the API reads from EVENTS
+        await _api_reads_a_job_mongodb_lacks_from_events(nats_server.url, settings, api)
         await _api_cannot_read_the_lease(nats_server.url, settings)
     refused = violations(nats_server)
     assert any("KV_ticker_leader" in line for line in refused), refused
@@ -346,6 +351,27 @@ async def completed_runs(
         "trigger": trigger,
     }
     return await db.jobs.find(query).to_list()
+
+
+async def _api_reads_a_job_mongodb_lacks_from_events(
+    url: str, settings: Settings, api: ApiService
+) -> None:
+    """A job the ticker announced and no recorder wrote: `jobs get` answers from EVENTS."""
+    request = RunRequest(
+        job_id="secured-live-job",
+        trigger=Trigger.ADHOC,
+        priority=Priority.IMMEDIATE,
+        created_at=datetime.now(UTC),
+        scraper="noop",
+    )
+    event = JobEvent(job=request, status=JobStatus.PENDING, at=request.created_at)
+    async with nats_client(url, as_user(settings, "ticker")) as ticker:
+        subject = names.job_event_subject(request.job_id)
+        await publish(ticker.jetstream(), subject, event, event.msg_id)
+    async with client(api) as http:
+        answer = await http.get(f"/api/v1/executions/{request.job_id}")
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["source"], answer.json()["status"]) == ("events", "pending")
 
 
 async def _api_cannot_read_the_lease(url: str, settings: Settings) -> None:

@@ -24,7 +24,11 @@ from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
 from natscron_shared.contract.pools import DEFAULT_POOL
 from natscron_shared.nats.jetstream_check import NotProvisionedError
-from natscron_shared.nats.jetstream_layout import RETRIES_AS_RUNS, jetstream_layout
+from natscron_shared.nats.jetstream_layout import (
+    RETRIES_AS_RUNS,
+    RUNNER_ACK_WAIT_SECONDS,
+    jetstream_layout,
+)
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.lifecycle import Service
 from natscron_shared.runtime.settings import Settings
@@ -74,6 +78,22 @@ async def test_provisioning_updates_what_drifted_and_says_how(bare_nc: Client) -
         "updated   consumer JOBS/runner-default-normal: max_ack_pending 7 -> 10000",
     }
     assert (await js.stream_info("KV_ticker_leader")).config.max_age == 5.0
+
+
+async def test_provisioning_shortens_the_runners_ack_wait_of_an_older_layout(
+    bare_nc: Client,
+) -> None:
+    js = bare_nc.jetstream()
+    await provision(js, jetstream_layout(1, 2.0, runner_ack_wait_seconds=60.0))
+    changes = await provision(js, jetstream_layout(1, 2.0))
+    updated = {str(c) for c in changes if c.action is not Action.UNCHANGED}
+    assert updated == {
+        f"updated   consumer JOBS/runner-default-{lane}: ack_wait 60.0 -> 10.0"
+        for lane in ("immediate", "normal")
+    }
+    for lane in ("immediate", "normal"):
+        info = await js.consumer_info(names.STREAM_JOBS, f"runner-default-{lane}")
+        assert info.config.ack_wait == RUNNER_ACK_WAIT_SECONDS == 10.0
 
 
 async def test_provisioning_adds_the_retry_subjects_to_an_older_jobs_stream(

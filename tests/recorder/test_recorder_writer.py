@@ -244,6 +244,25 @@ async def test_attempts_are_folded_by_number_the_latest_end_winning_the_newest_k
     assert [(a["attempt"], a["status"]) for a in doc["attempts"]] == [(1, "completed")]
 
 
+async def test_a_retry_waiting_for_its_backoff_keeps_when_it_may_start(
+    db: AsyncDatabase[Document],
+) -> None:
+    job = request("job-waiting")
+    due = T0 + timedelta(seconds=35)  # whole milliseconds, as MongoDB keeps them
+    retry = job.model_copy(update={"attempt": 2, "not_before": due})
+    waiting = event(
+        retry, JobStatus.PENDING, 2, FAILED_FIRST.completed_at,
+        error_type="RuntimeError", error_message="boom", ended_attempt=FAILED_FIRST,
+    )  # fmt: skip
+
+    assert await record(db, [event(job, JobStatus.PENDING, 1, T0), waiting]) == 1
+
+    doc = await db.jobs.find_one({"job_id": "job-waiting"})
+    assert doc is not None
+    assert (doc["status"], doc["attempt"], doc["not_before"]) == ("pending", 2, due)
+    assert (doc["error_type"], doc["error_message"]) == ("RuntimeError", "boom")
+
+
 def finished(job_id: str, status: JobStatus, at: datetime, scheduled: str = "hist") -> JobEvent:
     return event(request(job_id, scheduled), status, 1, at, duration_ms=1500)
 

@@ -108,7 +108,7 @@ async def test_two_runners_keep_a_host_to_two_requests_a_second_and_two_in_fligh
 async def test_a_crawl_resumes_on_another_runner_after_a_sigkill_fetching_no_page_twice(
     nats_server: Server, nc: Client, observer: Observer, tmp_path: Path
 ) -> None:
-    """The killed runner's job comes back after the JOBS ack wait (60 s), to the other
+    """The killed runner's job comes back after the JOBS ack wait (10 s), to the other
     runner, as the same attempt: it loads the checkpoint and carries on."""
     pages = [f"/p{n:02d}" for n in range(16)]
     graph = {"/": pages} | {page: ["/", *pages[:3]] for page in pages}

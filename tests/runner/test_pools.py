@@ -190,7 +190,9 @@ async def test_a_retry_stays_in_its_pool(
     await apply_file(write_schedules(tmp_path / "schedules.yaml", flaky), settings)
     await start_ticker()
     reply = await nc.request(
-        names.JOBS_TRIGGER, json.dumps({"scheduled_job_id": "flaky"}).encode(), timeout=10
+        names.JOBS_TRIGGER,
+        json.dumps({"scheduled_job_id": "flaky", "force": True}).encode(),
+        timeout=10,
     )
     job_id = json.loads(reply.data)["job_id"]
     await observer.until_finished(job_id)

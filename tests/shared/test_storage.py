@@ -4,15 +4,18 @@ model, the statistics' counters and the indexes name fields the documents declar
 from typing import get_type_hints
 
 from natscron_shared.contract.attempts import AttemptRecord
+from natscron_shared.contract.decisions import Decision
 from natscron_shared.contract.job_stats import COUNTERS, DURATION_COUNTS
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import (
+    DECISIONS,
     INDEXES,
     ITEMS,
     JOB_STATS,
     JOBS,
     SCHEDULED_JOBS,
     AttemptFields,
+    DecisionDocument,
     ItemDocument,
     JobDocument,
     JobStatsDocument,
@@ -24,6 +27,7 @@ DOCUMENTS = {
     JOBS: JobDocument,
     JOB_STATS: JobStatsDocument,
     ITEMS: ItemDocument,
+    DECISIONS: DecisionDocument,
 }
 
 
@@ -52,6 +56,10 @@ def test_a_job_document_keeps_every_field_of_an_attempt_record() -> None:
     assert set(get_type_hints(AttemptFields)) == set(AttemptRecord.model_fields)
 
 
+def test_a_decision_document_holds_every_field_of_a_decision_record() -> None:
+    assert set(Decision.model_fields) <= fields_of(DECISIONS)
+
+
 def test_every_index_is_on_fields_of_its_documents() -> None:
     assert set(INDEXES) <= set(DOCUMENTS)
     for collection, indexes in INDEXES.items():
@@ -62,8 +70,9 @@ def test_every_index_is_on_fields_of_its_documents() -> None:
 
 def test_the_unique_indexes_are_the_keys_guarded_upserts_rely_on() -> None:
     unique = {
-        collection: [index.keys for index in indexes if index.unique]
+        collection: keys
         for collection, indexes in INDEXES.items()
+        if (keys := [index.keys for index in indexes if index.unique])
     }
     assert unique == {
         JOBS: [(("job_id", 1),)],

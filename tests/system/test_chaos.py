@@ -64,7 +64,7 @@ STEP_WITHIN = 30.0
 WARM_UP_WITHIN = 90.0
 """Until the first runs are recorded: a cold recorder and MongoDB can take longer than a step."""
 DRAIN_WITHIN = RUNNER_ACK_WAIT_SECONDS + 20.0
-"""A job the killed runner held comes back only when its JOBS ack wait (60 s) runs out,
+"""A job the killed runner held comes back only when its JOBS ack wait (10 s) runs out,
 counted from its delivery, which was before the pause."""
 
 RUNS_FINISHED = "natscron_recorder_runs_finished_total"

@@ -87,7 +87,7 @@ async def test_trigger_runs_now_and_counts(
         await put_schedules(nc.jetstream(), [paused])
         reply = await nc.request(
             names.JOBS_TRIGGER,
-            json.dumps({"job_id": "on-demand", "priority": "immediate"}).encode(),
+            json.dumps({"job_id": "on-demand", "priority": "immediate", "force": True}).encode(),
             timeout=10,
         )
         answer = json.loads(reply.data)

@@ -114,8 +114,10 @@ async def test_publishes_the_slots_of_the_range_across_a_dst_change(
         event = await last_job_event(js, request.job_id)
         assert event is not None and event.status is JobStatus.PENDING
 
+    assert answer.existing == []
     again = BackfillReply.model_validate(await ask(nc, backfill("ny", start, end)))
     assert (again.slots, again.published, again.skipped_existing) == (expected, 0, 12)
+    assert again.existing == expected
     assert len(await queued(js)) == 12
     assert answered(ticker, names.JOBS_BACKFILL, "ok") == 2
     assert sample(ticker, "natscron_ticker_backfill_slots_total", result="published") == 12
@@ -144,6 +146,7 @@ async def test_skips_the_slots_the_ticker_fired(start_ticker: StartTicker, nc: C
     slots = [NOW + timedelta(seconds=10 * n) for n in range(-6, 4)]
     assert answer.slots == slots
     assert (answer.published, answer.skipped_existing) == (7, 3)
+    assert answer.existing == fired
     requests = await queued(js)
     assert [r.trigger for r in requests] == ["scheduled"] * 3 + ["backfill"] * 7
     assert [r.scheduled_for for r in requests[3:]] == slots[:7]

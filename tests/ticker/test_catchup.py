@@ -4,11 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from natscron_shared.contract.decisions import DecisionKind
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.timing.schedule import next_fire_after, slots_between
-from natscron_ticker.catchup import MAX_CATCHUP_RUNS, plan_firing
+from natscron_ticker.catchup import MAX_CATCHUP_RUNS, Skip, plan_firing
 
 NOW = datetime(2026, 11, 25, 12, 0, 30, tzinfo=UTC)
+MERGED, DROPPED = DecisionKind.CATCHUP_MERGED, DecisionKind.CATCHUP_DROPPED
 
 
 def every_minute(catchup: str, grace: float = 300) -> ScheduledJob:
@@ -52,12 +54,37 @@ def test_plan(
     assert plan.skipped == skipped
 
 
+@pytest.mark.parametrize(
+    ("catchup", "grace", "away_minutes", "skip"),
+    [
+        ("latest", 300, 1, None),
+        ("all", 300, 10, None),
+        # The 9 older slots merge into the run of the newest, which the window excludes.
+        ("latest", 300, 10, Skip(MERGED, minutes_ago(1)[0], 9, minutes_ago(0)[0])),
+        ("latest", 10, 10, Skip(MERGED, minutes_ago(1)[0], 9, minutes_ago(0)[0])),
+        ("none", 300, 10, Skip(DROPPED, minutes_ago(1)[0], 9)),
+        ("none", 10, 10, Skip(DROPPED, minutes_ago(0)[0], 10)),
+        ("none", 10, 1, Skip(DROPPED, minutes_ago(0)[0], 1)),
+    ],
+)
+def test_the_skipped_slots_are_a_window_up_to_the_newest_unfired_one(
+    catchup: str, grace: float, away_minutes: float, skip: Skip | None
+) -> None:
+    """What the ticker records: the slots after `handled_until` up to `until`, but those it
+    fires."""
+    plan = plan_firing(every_minute(catchup, grace), NOW - timedelta(minutes=away_minutes), NOW)
+    assert plan.skip == skip
+
+
 def test_catchup_all_is_bounded_and_keeps_the_newest_slots() -> None:
     plan = plan_firing(every_minute("all"), NOW - timedelta(days=2), NOW)
     assert len(plan.fire) == MAX_CATCHUP_RUNS
     assert plan.fire[-1] == minutes_ago(0)[0]
     assert list(plan.fire) == sorted(plan.fire)
     assert plan.skipped == 2 * 24 * 60 - MAX_CATCHUP_RUNS
+    assert plan.skip == Skip(
+        DROPPED, plan.fire[0] - timedelta(minutes=1), 2 * 24 * 60 - MAX_CATCHUP_RUNS
+    )
 
 
 def test_a_slot_at_handled_until_is_never_fired_again() -> None:

@@ -446,8 +446,13 @@ async def test_catch_up_fires_the_oldest_slots_that_max_runs_allows() -> None:
     assert await leader.fire("s", SECOND + timedelta(seconds=100)) is None
     scheduled_for = [r.scheduled_for for r in leader.publisher.requests]
     assert scheduled_for == [SECOND + timedelta(seconds=s) for s in (10, 20, 30)]
-    assert leader.registry.get_sample_value("natscron_ticker_slots_skipped_total") == 7
+    skipped = {"kind": "max_runs_reached"}
+    assert leader.registry.get_sample_value("natscron_ticker_slots_skipped_total", skipped) == 7
     assert leader.last_announced() == (None, 0)
+    (decision,) = leader.publisher.decisions
+    assert decision.kind == "max_runs_reached" and decision.until is None
+    assert decision.after == SECOND + timedelta(seconds=30) and decision.slots == 7
+    assert decision.job_id == scheduled_job_run_id("s", decision.after)
 
 
 async def test_fire_publishes_the_jittered_slot_under_its_deterministic_job_id() -> None:

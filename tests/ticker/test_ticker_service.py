@@ -167,7 +167,8 @@ async def test_catches_up_after_downtime_per_policy_and_never_twice(
     assert [r.scheduled_for for r in queue.of("c-all")] == missed
     assert [r.scheduled_for for r in queue.of("c-latest")] == [minute]
     assert queue.of("c-none") == []
-    assert sample(first, "natscron_ticker_slots_skipped_total") == 9 + 10
+    assert sample(first, "natscron_ticker_slots_skipped_total", kind="catchup_merged") == 9
+    assert sample(first, "natscron_ticker_slots_skipped_total", kind="catchup_dropped") == 10
 
     await first.stop()
     second = await start_ticker(clock)
@@ -286,10 +287,19 @@ async def test_triggers_answer_with_job_ids_and_errors(
         answer: dict[str, object] = json.loads(reply.data)
         return answer
 
-    answer = await ask(json.dumps({"job_id": "sold_daily_indy", "priority": "immediate"}).encode())
+    paused = await ask(json.dumps({"job_id": "sold_daily_indy"}).encode())
+    assert paused["error"] == {
+        "code": "not_active",
+        "message": "scheduled job 'sold_daily_indy' is paused; trigger it with force to run it"
+        " once all the same (`natscron trigger --force`), or resume it",
+    }
+    forced = {"job_id": "sold_daily_indy", "priority": "immediate", "force": True}
+    answer = await ask(json.dumps(forced).encode())
     assert answer["status"] == "pending"
     assert str(answer["job_id"]).startswith("triggered_sold_daily_indy_1795608000_")
-    assert answer["message"] == "Triggered scheduled job 'Daily Sold' to run immediately"
+    assert answer["message"] == (
+        "Triggered scheduled job 'Daily Sold' to run immediately; it stays paused"
+    )
 
     errors = {
         b"{not json": "malformed_json",
@@ -307,7 +317,8 @@ async def test_triggers_answer_with_job_ids_and_errors(
         json.dumps({"scraper": "noop", "params": {"items": 1}, "unchecked": True}).encode()
     )
     await nc.publish(
-        names.JOBS_TRIGGER, json.dumps({"scheduled_job_id": "sold_daily_indy"}).encode()
+        names.JOBS_TRIGGER,
+        json.dumps({"scheduled_job_id": "sold_daily_indy", "force": True}).encode(),
     )
     requests = await JobQueue(js).until(3, "triggered, ad-hoc and fire-and-forget jobs")
     assert [r.trigger for r in requests] == ["triggered", "adhoc", "triggered"]
@@ -319,6 +330,10 @@ async def test_triggers_answer_with_job_ids_and_errors(
             ticker, "natscron_requests_total", endpoint=names.JOBS_TRIGGER, outcome=outcome
         )
 
-    assert [answered(code) for code in ("malformed_json", "invalid_request")] == [1, 2]
+    assert [answered(code) for code in ("malformed_json", "invalid_request", "not_active")] == [
+        1,
+        2,
+        1,
+    ]
     assert answered("ok") == 3
     assert ticker.is_ready()

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from natscron_shared.contract import names
+from natscron_shared.contract.decisions import Decision
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent
 from natscron_shared.contract.ticker_state import SlotState
 from natscron_shared.nats.connection import to_json
@@ -20,6 +21,7 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.requests: list[RunRequest] = []
         self.announced: list[ScheduleEvent] = []
+        self.decisions: list[Decision] = []
 
     def frame_runs(self, requests: Sequence[RunRequest]) -> Framed:
         return Framed([r.job_id for r in requests], [to_json(r) for r in requests])
@@ -36,6 +38,10 @@ class RecordingPublisher:
 
     async def announce_all(self, events: Sequence[ScheduleEvent]) -> int:
         self.announced.extend(events)
+        return 0
+
+    async def publish_decisions(self, decisions: Sequence[Decision]) -> int:
+        self.decisions.extend(decisions)
         return 0
 
     async def publish_next_run(

@@ -9,7 +9,8 @@ sentence that is almost right; the preview's fire times are the exact answer.
 
 from datetime import timedelta
 
-from natscron_shared.contract.models import ScheduledJob
+from natscron_shared.contract.enums import ChainOn
+from natscron_shared.contract.models import ChainLink, ScheduledJob
 from natscron_shared.timing.active_hours import ActiveHours
 
 MONTHS = (
@@ -26,8 +27,34 @@ class _Unsupported(Exception):
     """The expression has a shape this module does not put into words."""
 
 
+CHAIN_VERBS = {ChainOn.SUCCESS: "succeeds", ChainOn.FAILURE: "fails", ChainOn.COMPLETION: "ends"}
+
+
 def describe(spec: ScheduledJob) -> str | None:
-    """The spec's schedule in words, with its time zone and active hours, or None."""
+    """The spec's schedule in words, with its time zone and active hours, and the runs it
+    runs after; or None."""
+    chain = _chain(spec.after)
+    if spec.cron_expression is None and spec.interval_period is None and spec.run_at is None:
+        return chain
+    words = _timed(spec)
+    if words is None or chain is None:
+        return words
+    return f"{words}; and {chain}"
+
+
+def _chain(links: list[ChainLink]) -> str | None:
+    """ "after every run of a that succeeds", "after a succeeds and b fails (each since the
+    last chained run)"."""
+    if not links:
+        return None
+    if len(links) == 1:
+        link = links[0]
+        return f"after every run of {link.scheduled_job_id} that {CHAIN_VERBS[link.on]}"
+    each = [f"{link.scheduled_job_id} {CHAIN_VERBS[link.on]}" for link in links]
+    return f"after {', '.join(each[:-1])} and {each[-1]} (each since the last chained run)"
+
+
+def _timed(spec: ScheduledJob) -> str | None:
     if spec.run_at is not None:
         return f"once, at {spec.run_at.isoformat()}"
     period = spec.interval_period

@@ -5,9 +5,10 @@ Every answer that is not a success is `{"error": {"code", "message"}}` (`ErrorRe
 malformed JSON 400, no or a bad token 401, a missing scope 403, an unknown id or route 404,
 a conflict with the current state 409, a body too large 413, anything that does not
 validate 422, NATS or MongoDB unavailable 503. `/healthz`, `/readyz`, `/health`, `/metrics`,
-`/docs`, `/openapi.json` and the console's files (`/ui`, `console.py`) are open; every other
-route needs `read` or `write` (`/api/v1/whoami` any valid token). Browser pages of the origins
-in `NATSCRON_API_CORS_ORIGINS` may call it (`cors.py`).
+`/docs` (Swagger UI, served from the package: `docs_page.py`), `/openapi.json` and the
+console's files (`/ui`, `console.py`) are open; every other route needs `read` or `write`
+(`/api/v1/whoami` any valid token). Browser pages of the origins in
+`NATSCRON_API_CORS_ORIGINS` may call it (`cors.py`).
 """
 
 import logging
@@ -35,6 +36,9 @@ from natscron_api.commands import Commands
 from natscron_api.console import serve_console
 from natscron_api.cors import allow_origins
 from natscron_api.crawler_jobs import CrawlerJobs
+from natscron_api.docs_page import serve_docs
+from natscron_api.explain import Explain
+from natscron_api.job_lookup import JobLookup
 from natscron_api.operations import Operations
 from natscron_api.queries import Queries
 from natscron_api.requests import (
@@ -52,6 +56,7 @@ from natscron_api.run_feed import RunFeed, server_sent_events
 from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
+from natscron_api.timeline import Explanation
 from natscron_api.views import (
     BulkCancelResult,
     BulkControl,
@@ -156,8 +161,16 @@ def _queries(request: Request) -> Queries:
     return _operations(request).queries
 
 
+def _jobs(request: Request) -> JobLookup:
+    return _operations(request).jobs
+
+
 def _screenshots(request: Request) -> Screenshots:
     return _operations(request).screenshots
+
+
+def _explain(request: Request) -> Explain:
+    return _operations(request).explain
 
 
 def _specs(request: Request) -> Specs:
@@ -201,8 +214,10 @@ def _caller(scope: Scope | None) -> Callable[..., Awaitable[Principal]]:
 
 
 QueriesDep = Annotated[Queries, Depends(_queries)]
+JobsDep = Annotated[JobLookup, Depends(_jobs)]
 ScreenshotsDep = Annotated[Screenshots, Depends(_screenshots)]
 SpecsDep = Annotated[Specs, Depends(_specs)]
+ExplainDep = Annotated[Explain, Depends(_explain)]
 CommandsDep = Annotated[Commands, Depends(_commands)]
 StatusDep = Annotated[Status, Depends(_status)]
 CancelsDep = Annotated[JobCancels, Depends(_cancels)]
@@ -298,6 +313,33 @@ async def crawler_jobs(
     offset: Skip = 0,
 ) -> CrawlerJobList:
     return await listing.list(status, limit, offset)
+
+
+@scheduled_jobs.get(
+    "/scheduled-jobs/{scheduled_job_id}/explain",
+    response_model=Explanation,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="Why each slot in a range fired, moved, merged or did not run",
+)
+async def explain(
+    explain: ExplainDep,
+    _: Reader,
+    scheduled_job_id: ScheduledJobId,
+    start: Annotated[
+        UtcDatetime | None,
+        Query(
+            alias="from",
+            description=(
+                "the first nominal instant, included (UTC if no offset); default a day before to"
+            ),
+        ),
+    ] = None,
+    end: Annotated[
+        UtcDatetime | None,
+        Query(alias="to", description="the range's end, excluded (UTC if no offset); default now"),
+    ] = None,
+) -> Explanation:
+    return await explain.explain(scheduled_job_id, start, end)
 
 
 # --- schedule specs, in KV scheduled_jobs --------------------------------------------------
@@ -561,9 +603,11 @@ async def executions(
     response_model=ExecutionView,
     responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
     summary="One job (execution)",
+    description="MongoDB's record of the job; until the recorder has written it, the job's"
+    ' newest event in JetStream, marked `"source": "events"`.',
 )
-async def execution(queries: QueriesDep, _: Reader, job_id: JobId) -> ExecutionView:
-    return await queries.execution(job_id)
+async def execution(jobs: JobsDep, _: Reader, job_id: JobId) -> ExecutionView:
+    return await jobs.get(job_id)
 
 
 @runs.get(
@@ -739,7 +783,15 @@ def create_app(
 ) -> FastAPI:
     """`cors_origins` (none: no CORS headers) wraps every answer, errors included;
     `grafana_url` is what the console links its dashboards to."""
-    app = FastAPI(title="natscron API", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS)
+    app = FastAPI(
+        title="natscron API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
+    )
+    serve_docs(app, app.openapi_url or "/openapi.json")
     app.state.operations = operations
     app.state.auth = auth
     app.state.health = health

@@ -37,15 +37,19 @@ class LiveState:
 
     async def get(self, bucket_name: str, key: str) -> bytes | None:
         """The key's value; None if it has none (never put, deleted or purged)."""
-        entry = await self.entry(bucket_name, key)
-        return None if entry is None else entry.value
-
-    async def entry(self, bucket_name: str, key: str) -> KeyValue.Entry | None:
-        """The key's value with its revision; None if it has none."""
         try:
-            return await (await self.bucket(bucket_name)).get(key)
+            entry = await (await self.bucket(bucket_name)).get(key)
         except (KeyNotFoundError, KeyDeletedError):
             return None
+        return entry.value
+
+    async def entry(self, bucket_name: str, key: str) -> tuple[bytes, int] | None:
+        """The key's value and its revision; None if it has none."""
+        try:
+            entry = await (await self.bucket(bucket_name)).get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        return entry.value or b"", entry.revision or 0
 
     async def stored_at(self, bucket_name: str, key: str) -> datetime | None:
         """When the bucket stored the key's current value; None if it has none."""

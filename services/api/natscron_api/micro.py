@@ -26,6 +26,7 @@ from natscron_api.requests import (
     CancelJob,
     CreateSchedule,
     DescribeSchedule,
+    ExplainSchedule,
     JobRef,
     ListJobs,
     ListSchedules,
@@ -95,6 +96,12 @@ ENDPOINTS: tuple[ApiEndpoint, ...] = (
         "the next fire times, and the schedule in words",
     ),
     ApiEndpoint(
+        "schedules.explain",
+        ExplainSchedule,
+        lambda ops, r: ops.explain.explain(r.scheduled_job_id, r.start, r.end),
+        "why each slot in a range fired, moved, merged or did not run",
+    ),
+    ApiEndpoint(
         "schedules.backfill",
         Backfill,
         lambda ops, r: ops.commands.backfill(r.scheduled_job_id, r.start, r.end, r.dry_run),
@@ -162,7 +169,7 @@ ENDPOINTS: tuple[ApiEndpoint, ...] = (
         ),
         "jobs (executions), newest first, by cursor",
     ),
-    ApiEndpoint("jobs.get", JobRef, lambda ops, r: ops.queries.execution(r.job_id), "one job"),
+    ApiEndpoint("jobs.get", JobRef, lambda ops, r: ops.jobs.get(r.job_id), "one job"),
     ApiEndpoint(
         "jobs.cancel",
         CancelJob,

@@ -107,6 +107,17 @@ class PreviewSchedule(ScheduleRef):
     after: UtcDatetime | None = Field(default=None, description="from this moment; default now")
 
 
+class ExplainSchedule(ScheduleRef):
+    """Why each slot of a scheduled job in `[start, end)` fired, moved, merged or did not run."""
+
+    start: UtcDatetime | None = Field(
+        default=None, description="the first nominal instant, included; default a day before end"
+    )
+    end: UtcDatetime | None = Field(
+        default=None, description="the range's end, excluded; default now"
+    )
+
+
 class PauseSchedule(ScheduleRef):
     reason: Reason = None
 

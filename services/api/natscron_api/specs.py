@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from nats.js.errors import KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_api.describe import describe
@@ -23,7 +24,9 @@ from natscron_api.views import (
 )
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import NoRunnersError, check_job, no_runners_message
+from natscron_shared.contract.chain_graph import check_chains
 from natscron_shared.contract.enums import ScheduledJobStatus
+from natscron_shared.contract.errors import InvalidChainError
 from natscron_shared.contract.last_runs import LastRun, slots_from_last_run
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.ticker_state import SlotState, runs_left
@@ -79,9 +82,11 @@ class Specs:
         return BulkControlResult(results=views, changed=changed)
 
     async def create(self, spec: ScheduledJob, unchecked: bool = False) -> SpecWritten:
-        """Write a new spec, with its runner pool; `already_exists` if its id is taken."""
+        """Write a new spec, with its runner pool; `already_exists` if its id is taken,
+        `invalid_chain` if it runs after an unknown schedule or closes a chain."""
         spec = await self._checked(spec, unchecked)
         bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        await _check_chain(bucket, spec)
         try:
             revision = await bucket.create(spec.scheduled_job_id, to_json(spec))
         except KeyWrongLastSequenceError:
@@ -104,6 +109,7 @@ class Specs:
         current = await self._live.get(names.KV_SCHEDULED_JOBS, scheduled_job_id)
         spec = await self._checked(spec, unchecked, current)
         bucket = await self._live.bucket(names.KV_SCHEDULED_JOBS)
+        await _check_chain(bucket, spec)
         existed = current is not None
         revision = await bucket.put(scheduled_job_id, to_json(spec))
         return _written(spec, revision, created=not existed)
@@ -119,8 +125,9 @@ class Specs:
         entry = await self._live.entry(names.KV_SCHEDULED_JOBS, scheduled_job_id)
         if entry is None:
             raise unknown_scheduled_job(scheduled_job_id)
-        spec = _valid_spec(scheduled_job_id, entry.value or b"")
-        return SpecView(scheduled_job=spec.model_dump(mode="json"), revision=entry.revision or 0)
+        value, revision = entry
+        spec = _valid_spec(scheduled_job_id, value)
+        return SpecView(scheduled_job=spec.model_dump(mode="json"), revision=revision)
 
     async def preview(
         self, scheduled_job_id: str, count: int = 10, after: datetime | None = None
@@ -245,6 +252,13 @@ def _offset_text(offset: timedelta) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+async def _check_chain(bucket: KeyValue, spec: ScheduledJob) -> None:
+    """Only a spec that runs after others can break a chain by being written (one without
+    `after` removes links, never adds them): only then is every spec read."""
+    if spec.after:
+        check_chains(await schedule_bucket.stored_chains(bucket), [spec])
+
+
 def _view(result: schedule_bucket.ControlResult) -> ControlResult:
     return ControlResult(
         scheduled_job_id=result.scheduled_job_id, outcome=result.outcome, message=result.message
@@ -254,6 +268,8 @@ def _view(result: schedule_bucket.ControlResult) -> ControlResult:
 def _single(result: schedule_bucket.ControlResult) -> ControlResult:
     if result.outcome == "not_found":
         raise unknown_scheduled_job(result.scheduled_job_id)
+    if result.outcome == "refused":
+        raise InvalidChainError(result.message)
     if result.outcome == "unchanged":
         raise ApiError(
             "invalid_state", f"scheduled job {result.scheduled_job_id!r} is {result.message}"

@@ -66,6 +66,11 @@ class ScheduledJobView(ListingFields, BaseModel):
     end_at: datetime | None = None
     jitter_seconds: float = 0.0
     max_runs: int | None = None
+    after: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="the schedules it runs after: scheduled_job_id, and on: success, failure"
+        " or completion",
+    )
     scraper: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     priority: str | None = None
@@ -123,6 +128,14 @@ class ExecutionView(ListingFields, BaseModel):
     error_type: str | None = None
     cancelled_by: str | None = None
     retry_of: str | None = None
+    chained_from: list[str] | None = Field(
+        default=None, description="a chained run: the job ids of the parents' runs it ran after"
+    )
+    not_before: datetime | None = Field(
+        default=None,
+        description="pending after a failed attempt (attempt > 1): when the retry may start,"
+        " once its backoff has passed",
+    )
     updated_at: datetime | None = None
     metadata: dict[str, Any] | None = Field(
         default=None, description="what the scraper reported about the attempt that ended"
@@ -185,7 +198,7 @@ class Note(BaseModel):
 
 class ControlResult(BaseModel):
     scheduled_job_id: str
-    outcome: Literal["paused", "resumed", "deleted", "unchanged", "not_found"]
+    outcome: Literal["paused", "resumed", "deleted", "unchanged", "not_found", "refused"]
     message: str
 
 

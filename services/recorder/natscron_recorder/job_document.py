@@ -28,16 +28,19 @@ def most_advanced(events: list[JobEvent]) -> JobEvent:
 def job_fields(event: JobEvent, now: datetime) -> JobDocument:
     """Every field an event sets (not the item batches' two)."""
     request = event.job
-    return {
+    fields: JobDocument = {
         "job_id": request.job_id,
         "scheduled_job_id": request.scheduled_job_id,
         "trigger": request.trigger.value,
         "priority": request.priority.value,
         "scheduled_for": request.scheduled_for,
+        "nominal_at": request.nominal_at,
+        "moved_by": [move.value for move in request.moved_by],
         "created_at": request.created_at,
         "scraper": request.scraper,
         "params": request.params,
         "retry_of": request.retry_of,
+        "not_before": request.not_before,
         "status": event.status.value,
         "attempt": event.attempt,
         "progress": progress(event),
@@ -54,3 +57,6 @@ def job_fields(event: JobEvent, now: datetime) -> JobDocument:
         "cancelled_by": event.cancelled_by,
         "metadata": event.metadata,
     }
+    if request.chained_from is not None:
+        fields["chained_from"] = request.chained_from
+    return fields

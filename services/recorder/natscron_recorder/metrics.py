@@ -31,7 +31,8 @@ class RecorderMetrics:
         return cls(
             messages=Counter(
                 "natscron_recorder_messages_total",
-                "Messages stored, by kind (job_event, schedule_event, items, schedule_spec)",
+                "Messages stored, by kind (job_event, schedule_event, items, decision,"
+                " schedule_spec)",
                 ["kind"],
                 registry=registry,
             ),

@@ -1,4 +1,4 @@
-"""From an EVENTS or ITEMS message to its model, or the reason it can never be stored.
+"""From an EVENTS, ITEMS or DECISIONS message to its model, or the reason it can never be stored.
 
 BSON limits (integers beyond 64 bits, keys MongoDB refuses) are checked here, one
 message at a time, so an unstorable message is set aside before its batch's transaction
@@ -15,18 +15,23 @@ from pydantic import BaseModel, ValidationError
 from natscron_recorder.attempts import attempt_fields
 from natscron_recorder.job_document import job_fields
 from natscron_shared.contract import names
+from natscron_shared.contract.decisions import Decision
 from natscron_shared.contract.messages import ItemBatch, JobEvent, ScheduleEvent, bad_message_reason
 
-Stored = JobEvent | ScheduleEvent | ItemBatch
-MODELS: tuple[tuple[str, type[JobEvent] | type[ScheduleEvent] | type[ItemBatch]], ...] = (
+Stored = JobEvent | ScheduleEvent | ItemBatch | Decision
+MODELS: tuple[
+    tuple[str, type[JobEvent] | type[ScheduleEvent] | type[ItemBatch] | type[Decision]], ...
+] = (
     (f"{names.JOBS_EVENTS_PREFIX}.", JobEvent),
     (f"{names.SCHEDULED_JOBS_EVENTS_PREFIX}.", ScheduleEvent),
     (f"{names.ITEMS_PREFIX}.", ItemBatch),
+    (f"{names.DECISIONS_PREFIX}.", Decision),
 )
 KINDS: dict[type[BaseModel], str] = {
     JobEvent: "job_event",
     ScheduleEvent: "schedule_event",
     ItemBatch: "items",
+    Decision: "decision",
 }
 
 

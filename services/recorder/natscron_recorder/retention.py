@@ -1,5 +1,7 @@
 """Retention: per scheduled job, keep its newest `keep_runs` runs or every run of the
-last `keep_days` days, whichever keeps more; ad-hoc runs for `keep_days`.
+last `keep_days` days, whichever keeps more; ad-hoc runs for `keep_days`. A scheduled job's
+decision records (why slots did not fire) go with its runs: those that ended before its
+oldest run kept, or before `keep_days`, whichever keeps more.
 
 A background sweep deletes finished runs only, in bounded batches with a pause between
 them, so it never holds up recording. Statistics and run history live in their own
@@ -15,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from natscron_shared.contract.enums import JobStatus
-from natscron_shared.contract.storage import JOBS, SCHEDULED_JOBS, Document
+from natscron_shared.contract.storage import DECISIONS, JOBS, SCHEDULED_JOBS, Document
 from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,9 @@ class RetentionSweep:
             if nth_newest is not None:  # fewer runs than keep_runs: all are kept
                 cutoff = min(too_old, nth_newest)
                 deleted += await self._delete({"scheduled_job_id": scheduled_job_id}, cutoff)
+                await self._db[DECISIONS].delete_many(
+                    {"scheduled_job_id": scheduled_job_id, "ends_at": {"$lt": cutoff}}
+                )
         return deleted
 
     async def _newest_kept(self, scheduled_job_id: str) -> datetime | None:

@@ -9,6 +9,7 @@ from pymongo import AsyncMongoClient
 
 from natscron_recorder.auto_pause import AutoPause
 from natscron_recorder.batch_consumer import BatchConsumer, Store
+from natscron_recorder.decision_batch import DecisionWriter
 from natscron_recorder.event_batch import EventBatchWriter
 from natscron_recorder.items_batch import ItemBatchWriter
 from natscron_recorder.metrics import RecorderMetrics
@@ -19,6 +20,7 @@ from natscron_recorder.schedule_mirror import ScheduleMirror
 from natscron_recorder.webhook_directory import WebhookDirectory
 from natscron_recorder.webhooks import WebhookSender, WebhookSettings
 from natscron_shared.contract import names
+from natscron_shared.contract.decisions import Decision
 from natscron_shared.contract.messages import ItemBatch, JobEvent, ScheduleEvent
 from natscron_shared.contract.storage import Document
 from natscron_shared.nats.connection import client_of, jetstream_of, new_broker, received_counter
@@ -34,17 +36,19 @@ log = logging.getLogger(__name__)
 CONSUMERS = (
     (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+    (names.STREAM_DECISIONS, names.RECORDER_DECISIONS_CONSUMER),
 )
 NEEDS = Needs(
-    streams=(names.STREAM_EVENTS, names.STREAM_ITEMS),
+    streams=(names.STREAM_EVENTS, names.STREAM_ITEMS, names.STREAM_DECISIONS),
     buckets=(names.KV_SCHEDULED_JOBS,),
     consumers=(*CONSUMERS, (names.STREAM_EVENTS, names.WEBHOOKS_CONSUMER)),
 )
 
 
 class RecorderService(Service):
-    """Mirrors KV `scheduled_jobs` and writes the EVENTS and ITEMS streams into MongoDB;
-    calls the schedules' webhooks when their runs end (`webhooks.py`), apart from that.
+    """Mirrors KV `scheduled_jobs` and writes the EVENTS, ITEMS and DECISIONS streams into
+    MongoDB; calls the schedules' webhooks when their runs end (`webhooks.py`), apart from
+    that.
 
     Stop: stop fetching, give in-flight writes up to `shutdown_grace_seconds`, then
     cancel the rest (unacked, so JetStream redelivers them).
@@ -84,6 +88,7 @@ class RecorderService(Service):
         stores = {
             names.RECORDER_EVENTS_CONSUMER: self._events_store(writer),
             names.RECORDER_ITEMS_CONSUMER: self._items_store(ItemBatchWriter(self._mongo, db)),
+            names.RECORDER_DECISIONS_CONSUMER: self._decisions_store(DecisionWriter(db)),
         }
         self._consumers = [
             BatchConsumer(
@@ -150,6 +155,13 @@ class RecorderService(Service):
             recorded = await writer.record([m for m in messages if isinstance(m, ItemBatch)])
             self.metrics.documents.labels("items").inc(recorded.items_written)
             self.metrics.documents.labels("jobs").inc(recorded.batches_counted)
+
+        return store
+
+    def _decisions_store(self, writer: DecisionWriter) -> Store:
+        async def store(messages: list[Stored]) -> None:
+            recorded = await writer.record([m for m in messages if isinstance(m, Decision)])
+            self.metrics.documents.labels("decisions").inc(recorded)
 
         return store
 

@@ -77,6 +77,8 @@ class Refusal:
     skip: str | None = None
     defer: str = DEFER_CLAIMED
     delay: float = 0.0
+    holder_job_id: str | None = None
+    """The run holding the schedule claim, when that is why."""
 
 
 class ClaimBook:
@@ -228,6 +230,7 @@ class JobClaims:
             return Refusal(
                 f"overlaps job {holder.job_id} still running on runner {holder.runner_id}",
                 skip=SKIP_OVERLAP,
+                holder_job_id=holder.job_id,
             )
         if holder.job_id not in asked and holder.job_id != UNKNOWN:
             asked.add(holder.job_id)
@@ -252,6 +255,7 @@ class JobClaims:
                 f"job {holder.job_id} on runner {holder.runner_id} was asked to stop for it"
                 f" but still ran after {waited:g}s",
                 skip=SKIP_REPLACE_TIMEOUT,
+                holder_job_id=holder.job_id,
             )
         return None
 

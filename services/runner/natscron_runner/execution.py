@@ -13,7 +13,7 @@ failure with retries left makes a new attempt: a new run request for `attempt + 
 same pool and lane, after the `pending` event that announces it, and only then is the
 original acked. Publishing first means a crash in between leaves both messages: the original is
 redone, and if it fails again its retry message has the same msg id, which JetStream
-drops within the 15-minute duplicate window (redelivery comes after the 60 s ack wait);
+drops within the 15-minute duplicate window (redelivery comes after the ack wait);
 if it succeeds, the retry later runs once more for nothing. Acking first could lose the
 job. A message fetched before its `not_before` is handed back unrun, without any event,
 with a nak delayed until then.
@@ -34,10 +34,13 @@ a bounded traceback) and what the scraper put in `ScrapeContext.metadata`
 
 **Last runs.** The final event of a scheduled run of an interval `from: last_run` is
 followed by its end in KV `last_runs` (`LastRunWriter`), before the message is settled.
+
+**Chains.** The final event of a run of a schedule others run after is followed by its
+end on stream CHAINS (`ParentFinishes`), before the message is settled; a failed publish
+hands the message back like a failed final event.
 """
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections import Counter
@@ -53,6 +56,7 @@ from pydantic import ValidationError
 
 from natscron_runner.attempt_detail import bounded_traceback, checked_metadata
 from natscron_runner.cancels import CancelBook
+from natscron_runner.chain_finishes import ParentFinishes
 from natscron_runner.checkpoints import RunCheckpoint
 from natscron_runner.claiming import ClaimBook, JobClaims, Refusal
 from natscron_runner.events import (
@@ -64,6 +68,7 @@ from natscron_runner.events import (
 )
 from natscron_runner.last_runs import LastRunWriter
 from natscron_runner.metrics import RunnerMetrics
+from natscron_runner.progress import overrun_deadline, progress_acks
 from natscron_runner.scrapers.base import ScrapeContext
 from natscron_runner.scrapers.errors import PermanentScrapeError
 from natscron_runner.scrapers.polite import Politeness
@@ -72,17 +77,16 @@ from natscron_runner.screenshots import ScreenshotStore
 from natscron_shared.contract import names
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import CancelMarker
+from natscron_shared.contract.decisions import Decision, DecisionKind
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.errors import UnknownScraperError
 from natscron_shared.contract.messages import JobEvent, RunRequest, bad_message_reason
 from natscron_shared.contract.models import retry_delay_seconds
 from natscron_shared.nats.connection import JetStreamPublisher, settle_quietly
-from natscron_shared.nats.jetstream_layout import RUNNER_ACK_WAIT_SECONDS
 from natscron_shared.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL = timedelta(seconds=RUNNER_ACK_WAIT_SECONDS / 4)
 PUBLISH_RETRY_DELAY_SECONDS = 2.0
 NOT_BEFORE_SLACK_SECONDS = 0.05
 """A message due this close to its `not_before` runs: another round trip would cost more."""
@@ -139,12 +143,14 @@ class Attempt:
 @dataclass(frozen=True)
 class Outcome:
     """How a job message ends: the event to store (none for a hand-back), a retry's
-    run request to publish after it, then how to settle the message."""
+    run request or a decision record to publish after it, then how to settle the message."""
 
     event: JobEvent | None
     settle: Callable[[], Awaitable[None]]
     metric_status: str | None
     retry: RunRequest | None = None
+    decision: Decision | None = None
+    """Why it did not run, for `explain` (an overlap-policy skip), published after it."""
 
 
 @dataclass
@@ -179,27 +185,6 @@ def describe(error: BaseException, request: RunRequest) -> str:
     return (str(error) or type(error).__name__)[:MAX_ERROR_MESSAGE_CHARS]
 
 
-@contextlib.asynccontextmanager
-async def progress_acks(msg: Msg, clock: Clock) -> AsyncIterator[None]:
-    """Tell JetStream the job is still being worked on, so ack_wait does not expire."""
-
-    async def beat() -> None:
-        while True:
-            await clock.sleep_until(clock.now() + PROGRESS_INTERVAL)
-            try:
-                await msg.in_progress()
-            except Exception:
-                log.warning("progress ack failed", exc_info=True)
-
-    task = asyncio.create_task(beat(), name="runner-progress-acks")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 class JobExecutor:
     def __init__(
         self,
@@ -215,6 +200,8 @@ class JobExecutor:
         js: JetStreamContext,
         checkpoints: KeyValue,
         screenshots: ScreenshotStore,
+        parent_finishes: ParentFinishes,
+        ack_wait_seconds: float,
     ) -> None:
         self._publisher = publisher
         self._scrapers = scrapers
@@ -228,6 +215,8 @@ class JobExecutor:
         self._js = js
         self._checkpoints = checkpoints
         self._screenshots = screenshots
+        self._parent_finishes = parent_finishes
+        self._ack_wait_seconds = ack_wait_seconds
         self._running: dict[str, RunningJob] = {}
 
     def cancel(self, marker: CancelMarker) -> None:
@@ -303,6 +292,7 @@ class JobExecutor:
         )
         try:
             await publish_event(self._publisher, event)
+            await self._parent_finishes.announce(event)
         except PublishFailedError as exc:
             self._metrics.nats_errors.labels("publish").inc()
             log.warning("job %s: %s; handing it back", request.job_id, exc)
@@ -333,11 +323,19 @@ class JobExecutor:
         claims = self._claims.for_job(request, lambda reason: self._lost_claim(job, reason))
         self._metrics.running.inc()
         try:
-            async with progress_acks(msg, self._clock):
+            async with progress_acks(
+                msg,
+                request.job_id,
+                self._clock,
+                self._ack_wait_seconds,
+                overrun_deadline(self._clock.now(), request.timeout_seconds),
+                self._metrics.progress_acks,
+            ):
                 outcome = await self._outcome(job, msg, claims, sends, batcher)
                 await sends.confirmed()
                 if outcome.event is not None:
                     await publish_event(self._publisher, outcome.event)
+                    await self._parent_finishes.announce(outcome.event)
                     await self._last_runs.record(outcome.event)
                     if outcome.event.status.is_terminal:
                         await checkpoint.discard()
@@ -345,6 +343,9 @@ class JobExecutor:
                     retry = outcome.retry
                     subject = names.retry_subject(retry.pool, retry.priority)
                     await publish(self._publisher, subject, retry, retry.msg_id)
+                if outcome.decision is not None:
+                    decision = outcome.decision
+                    await publish(self._publisher, decision.subject, decision, decision.msg_id)
             await claims.release()
             await settle_quietly(outcome.settle(), "settle", f"job {request.job_id}")
             if outcome.metric_status is not None:
@@ -467,15 +468,16 @@ class JobExecutor:
             return Outcome(None, lambda: msg.nak(delay=refusal.delay), None)
         log.info("job %s skipped: %s", request.job_id, refusal.message)
         self._metrics.skipped.labels(refusal.skip).inc()
+        now = self._clock.now()
         event = JobEvent(
             job=request,
             status=JobStatus.SKIPPED,
             attempt=request.attempt,
-            at=self._clock.now(),
+            at=now,
             runner_id=self._runner_id,
             error_message=refusal.message,
         )
-        return Outcome(event, msg.ack, "skipped")
+        return Outcome(event, msg.ack, "skipped", decision=_overlap_skipped(request, refusal, now))
 
     async def _run(
         self,
@@ -604,3 +606,18 @@ async def _close(items: AsyncIterator[Any]) -> None:
     aclose = getattr(items, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def _overlap_skipped(request: RunRequest, refusal: Refusal, now: datetime) -> Decision | None:
+    """The decision record of a run of a schedule the overlap policy skipped."""
+    if request.scheduled_job_id is None:
+        return None
+    return Decision(
+        scheduled_job_id=request.scheduled_job_id,
+        kind=DecisionKind.OVERLAP_SKIPPED,
+        at=now,
+        slot=request.scheduled_for,
+        job_id=request.job_id,
+        cause_job_id=refusal.holder_job_id,
+        note=refusal.message,
+    )

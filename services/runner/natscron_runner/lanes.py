@@ -15,7 +15,7 @@ from prometheus_client import Counter
 
 from natscron_shared.contract import names
 from natscron_shared.contract.enums import Priority
-from natscron_shared.nats.jetstream_check import consumer_still_exists
+from natscron_shared.nats.jetstream_check import NotProvisionedError, consumer_still_exists
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,24 @@ class Lanes:
             self._subscriptions[priority] = await self._js.pull_subscribe_bind(
                 durable=names.runner_consumer(self._pool, priority), stream=names.STREAM_JOBS
             )
+
+    async def ack_wait_seconds(self) -> float:
+        """The shortest ack wait of the pool's consumers (`provision` sets it): how often a
+        running job's message must be renewed. Read from the server, so a runner follows
+        the consumers it is bound to, whatever its own settings say."""
+        waits: list[float] = []
+        for priority in (Priority.IMMEDIATE, Priority.NORMAL):
+            info = await self._js.consumer_info(
+                names.STREAM_JOBS, names.runner_consumer(self._pool, priority)
+            )
+            if info.config.ack_wait:
+                waits.append(info.config.ack_wait)
+        if not waits:
+            raise NotProvisionedError(
+                f"the JOBS consumers of pool {self._pool!r} have no ack wait;"
+                " run `natscron provision`"
+            )
+        return min(waits)
 
     async def close(self) -> None:
         """Unsubscribe, so a stray answer to an expired fetch cannot stall a drain."""

@@ -26,6 +26,7 @@ class RunnerMetrics:
     claims: Counter
     replacements: Counter
     screenshots: Counter
+    progress_acks: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> "RunnerMetrics":
@@ -133,6 +134,14 @@ class RunnerMetrics:
                 "natscron_runner_screenshots_total",
                 "Screenshots of failed browser scrapes, by outcome: kept (in KV screenshots),"
                 " too_large, failed (NATS refused it, e.g. the bucket is full)",
+                ["outcome"],
+                registry=registry,
+            ),
+            progress_acks=Counter(
+                "natscron_runner_progress_acks_total",
+                "Progress acks of running jobs' messages, by outcome: sent, failed, late (the"
+                " event loop stalled past the ack wait: another runner may have the job too),"
+                " overrun (the job outlived its timeout: its message is let go)",
                 ["outcome"],
                 registry=registry,
             ),

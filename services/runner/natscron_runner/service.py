@@ -9,6 +9,7 @@ from nats.aio.msg import Msg
 
 from natscron_runner.advertise import start_advertising
 from natscron_runner.cancels import CancelBook, CancelHandler
+from natscron_runner.chain_finishes import ParentFinishes
 from natscron_runner.claiming import ClaimBook, claim_ttl_of
 from natscron_runner.execution import JobExecutor
 from natscron_runner.lane_lag import LaneLag
@@ -49,7 +50,13 @@ PULL_STOP_TIMEOUT_SECONDS = NORMAL_WAIT_SECONDS + 5.0
 def needs(pool: str) -> Needs:
     """What a runner of `pool` uses: its pool's two lanes among it."""
     return Needs(
-        streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_ITEMS),
+        streams=(
+            names.STREAM_JOBS,
+            names.STREAM_EVENTS,
+            names.STREAM_ITEMS,
+            names.STREAM_DECISIONS,
+            names.STREAM_CHAINS,
+        ),
         buckets=(
             names.KV_RUNNING,
             names.KV_CANCELS,
@@ -130,9 +137,11 @@ class RunnerService(Service):
         )
         self._lanes = Lanes(js, self.pool, received_counter(self.registry))
         await self._lanes.bind()
+        ack_wait_seconds = await self._lanes.ack_wait_seconds()
         self.supervise("lane lag", self.lane_lag.report(js, self.pool))
+        publisher = JetStreamPublisher(js, self.registry)
         executor = JobExecutor(
-            JetStreamPublisher(js, self.registry),
+            publisher,
             self._scrapers,
             self.metrics,
             self.runner_id,
@@ -148,6 +157,8 @@ class RunnerService(Service):
             js,
             await js.key_value(names.KV_CHECKPOINTS),
             ScreenshotStore(await js.key_value(names.KV_SCREENSHOTS), self.metrics.screenshots),
+            ParentFinishes(publisher, self.metrics.bad_messages),
+            ack_wait_seconds,
         )
         self.cancels.on_cancel = executor.cancel
         cancel_handler = CancelHandler(js, cancels, running, self._clock, self.metrics)
@@ -165,10 +176,11 @@ class RunnerService(Service):
         self.supervise("advertise", advertiser.run())
         self._pulling = self.supervise("pull", self._pull(self._lanes, executor))
         log.info(
-            "runner %s pulling from pool %s with concurrency %d",
+            "runner %s pulling from pool %s with concurrency %d (ack wait %gs)",
             self.runner_id,
             self.pool,
             self._settings.runner_concurrency,
+            ack_wait_seconds,
         )
 
     def _readiness_problems(self) -> list[str]:

@@ -84,6 +84,7 @@ class BackfillHandler:
         metrics: TickerMetrics,
         last_event: Callable[[str], Awaitable[JobEvent | None]],
         history: Callable[[], Awaitable[timedelta | None]],
+        is_parent: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self._specs = specs
         self._publisher = publisher
@@ -93,6 +94,8 @@ class BackfillHandler:
         """The newest event of a job in EVENTS: a slot has run when its job has one."""
         self._history = history
         """How long EVENTS keeps events (`events_history`)."""
+        self._is_parent = is_parent
+        """Whether another schedule runs after this one (`ScheduleBook.is_parent`)."""
 
     def endpoint(self) -> Endpoint[BackfillRequest]:
         """`jobs.backfill`, answered by one ticker of all (the service's queue group)."""
@@ -119,10 +122,14 @@ class BackfillHandler:
             )
         await self._check_range(request, now)
         slots = self._slots(spec, request)
+        parent = self._is_parent(spec.scheduled_job_id)
         runs = [
-            slot_run_request(spec, slot, now, Trigger.BACKFILL, Priority.NORMAL) for slot in slots
+            slot_run_request(spec, slot, now, Trigger.BACKFILL, Priority.NORMAL, parent)
+            for slot in slots
         ]
         missing = await self._without_events(runs)
+        unrun = {run.job_id for run in missing}
+        existing = [slot for slot, run in zip(slots, runs, strict=True) if run.job_id not in unrun]
         _check_overlap(spec, len(missing))
         if request.dry_run:
             published, skipped = 0, len(runs) - len(missing)
@@ -142,6 +149,7 @@ class BackfillHandler:
         return BackfillReply(
             scheduled_job_id=spec.scheduled_job_id,
             slots=slots,
+            existing=existing,
             published=published,
             skipped_existing=skipped,
             dry_run=request.dry_run,

@@ -10,6 +10,11 @@ stored it). `get` parses a spec back; the most recently used ones stay parsed, s
 jobs that fire every second or minute are not parsed again each time. While it loads, a
 leader takes the specs as they arrive, parsed (`collect_arrivals`), so that placing a
 million new jobs parses none of them twice.
+
+It also knows the chains: which schedules other schedules run after (`after`), kept as a
+map from each parent to its children, so a run request learns whether its runner must
+announce its end (`is_parent`) with one lookup, and a schedule without chains costs nothing
+more.
 """
 
 import asyncio
@@ -36,6 +41,10 @@ class ScheduleBook:
         self._parsed: OrderedDict[str, ScheduledJob] = OrderedDict()
         self._parsed_limit = parsed_specs
         self._changed: set[str] = set()
+        self._children: dict[str, set[str]] = {}
+        """Parent id -> the ids of the schedules that run after it."""
+        self._parents: dict[str, tuple[str, ...]] = {}
+        """Child id -> the parents its spec names (only schedules with `after`)."""
         self._arrived: list[ScheduledJob] = []
         self._collecting = False
         self.changes = asyncio.Event()
@@ -61,6 +70,8 @@ class ScheduleBook:
         )
         if scheduled_job_id in self._parsed:
             self._parsed[scheduled_job_id] = spec
+        if spec.after or scheduled_job_id in self._parents:
+            self._link(scheduled_job_id, tuple(spec.parents))
         if self.loaded.is_set():
             self._changed.add(scheduled_job_id)
             self.changes.set()
@@ -70,6 +81,8 @@ class ScheduleBook:
 
     def remove(self, scheduled_job_id: str) -> None:
         self._parsed.pop(scheduled_job_id, None)
+        if scheduled_job_id in self._parents:
+            self._link(scheduled_job_id, ())
         if self._filed.pop(scheduled_job_id, None) is not None:
             self._changed.add(scheduled_job_id)
             self.changes.set()
@@ -103,6 +116,25 @@ class ScheduleBook:
         if filed is None or filed[2] is None:
             return None
         return datetime.fromtimestamp(filed[2], UTC)
+
+    def is_parent(self, scheduled_job_id: str) -> bool:
+        """Whether another schedule runs after this one."""
+        return scheduled_job_id in self._children
+
+    def children(self, parent_id: str) -> list[str]:
+        """The ids of the schedules that run after `parent_id`, sorted."""
+        return sorted(self._children.get(parent_id, ()))
+
+    def _link(self, child_id: str, parents: tuple[str, ...]) -> None:
+        for parent in self._parents.pop(child_id, ()):
+            children = self._children[parent]
+            children.discard(child_id)
+            if not children:
+                del self._children[parent]
+        if parents:
+            self._parents[child_id] = parents
+            for parent in parents:
+                self._children.setdefault(parent, set()).add(child_id)
 
     def __contains__(self, scheduled_job_id: str) -> bool:
         return scheduled_job_id in self._filed

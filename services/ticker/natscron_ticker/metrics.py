@@ -17,6 +17,7 @@ class TickerMetrics:
     slots_fired: Counter
     slots_duplicate: Counter
     slots_skipped: Counter
+    decisions: Counter
     fire_lag: Histogram
     backfill_slots: Counter
     bad_schedules: Counter
@@ -24,6 +25,9 @@ class TickerMetrics:
     nats_errors: Counter
     takeovers: Counter
     takeover_seconds: Gauge
+    chain_decisions: Counter
+    chain_runs: Counter
+    bad_chain_finishes: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> "TickerMetrics":
@@ -48,7 +52,15 @@ class TickerMetrics:
             ),
             slots_skipped=Counter(
                 "natscron_ticker_slots_skipped_total",
-                "Missed slots left unfired by the catchup policy",
+                "Due slots left unfired, by decision kind: catchup_merged, catchup_dropped"
+                " (missed slots, per the catchup policy), max_runs_reached",
+                ["kind"],
+                registry=registry,
+            ),
+            decisions=Counter(
+                "natscron_ticker_decisions_total",
+                "Decision records published (why slots did not fire as scheduled), by kind",
+                ["kind"],
                 registry=registry,
             ),
             fire_lag=Histogram(
@@ -87,6 +99,24 @@ class TickerMetrics:
             takeover_seconds=Gauge(
                 "natscron_ticker_takeover_seconds",
                 "How long this ticker's last takeover took to put every job on its agenda",
+                registry=registry,
+            ),
+            chain_decisions=Counter(
+                "natscron_ticker_chain_decisions_total",
+                "Ends of parents' runs decided on, per child: a chained run fired, held or"
+                " dropped (a paused child)",
+                ["decision"],
+                registry=registry,
+            ),
+            chain_runs=Counter(
+                "natscron_ticker_chain_runs_total",
+                "Chained runs stored (not counting a duplicate JetStream dropped)",
+                registry=registry,
+            ),
+            bad_chain_finishes=Counter(
+                "natscron_ticker_bad_chain_finishes_total",
+                "CHAINS messages and KV chain_state values that could not be read",
+                ["reason"],
                 registry=registry,
             ),
         )

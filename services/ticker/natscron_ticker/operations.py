@@ -20,6 +20,7 @@ from typing import Any
 
 import nats.errors
 
+from natscron_shared.contract.decisions import Decision, DecisionKind
 from natscron_shared.contract.enums import ScheduledJobStatus
 from natscron_shared.contract.last_runs import LastRun, slots_from_last_run
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent, slot_run_request
@@ -32,6 +33,7 @@ from natscron_ticker.bulk_publish import YIELD_EVERY, Framed, Outcome, Stored
 from natscron_ticker.catchup import FiringPlan, plan_firing
 from natscron_ticker.collector_pause import COLLECTOR_PAUSE
 from natscron_ticker.metrics import TickerMetrics
+from natscron_ticker.slot_decisions import of_firing, paused, resumed
 from natscron_ticker.slot_writers import SlotPublisher, SlotStateStore
 from natscron_ticker.state import StateTable
 
@@ -45,6 +47,7 @@ FOLLOW_UP_CHUNK = 500
 """Jobs of a burst followed up together: their events and states made, then sent; the
 next chunk's are made only then, so a big burst's follow-up never holds the loop."""
 NATS_ERRORS = (nats.errors.Error, TimeoutError)
+MAX_RUNS_REACHED = DecisionKind.MAX_RUNS_REACHED.value
 
 
 class PrepareCost:
@@ -160,11 +163,16 @@ class JobOperations:
         if known is None:
             known = self._new_state(spec, now)
             await self._save(scheduled_job_id, known)
+            if not active:
+                self._record([paused(spec, known.handled_until, now)])
         elif known.active != active:
             # Paused or resumed: nothing of the pause is owed. Saved, so the next leader
-            # does not catch the pause up.
+            # does not catch the pause up; then recorded (a record lost to a failover
+            # leaves only its note unknown: the resume closes the pause all the same).
+            since = known.handled_until
             known = known.paused_or_resumed(now, active)
             await self._save(scheduled_job_id, known)
+            self._record([resumed(spec, since, now) if active else paused(spec, now, now)])
         next_slot = self._next_slot(spec, known) if active else None
         if next_slot is None or next_slot > now:
             self._announce(scheduled_job_id, next_slot, now)
@@ -317,7 +325,10 @@ class JobOperations:
             plan = plan_firing(
                 spec, state.handled_until, as_of, runs_left(spec, state), self._slots(spec, state)
             )
-            requests = tuple(slot_run_request(spec, slot, as_of) for slot in plan.fire)
+            parent = self._book.is_parent(scheduled_job_id)
+            requests = tuple(
+                slot_run_request(spec, slot, as_of, chain_parent=parent) for slot in plan.fire
+            )
             firings.append(_Firing(spec, state, plan, as_of, requests))
         framed = self._publisher.frame_runs([r for firing in firings for r in firing.requests])
         self._prepare_cost.observe(len(ids), time.perf_counter() - started)
@@ -336,15 +347,11 @@ class JobOperations:
             self._metrics.fire_lag.observe(
                 max(0.0, (acked_at - request.scheduled_for).total_seconds())
             )
-        plan, spec = firing.plan, firing.spec
-        if plan.skipped:
-            self._metrics.slots_skipped.inc(plan.skipped)
-            log.info(
-                "%s: skipped %d missed slots (catchup=%s)",
-                spec.scheduled_job_id,
-                plan.skipped,
-                spec.catchup.value,
-            )
+        plan = firing.plan
+        if plan.skip is not None:
+            self._metrics.slots_skipped.labels(plan.skip.kind.value).inc(plan.skip.slots)
+        if plan.over_max_runs:
+            self._metrics.slots_skipped.labels(MAX_RUNS_REACHED).inc(plan.over_max_runs)
 
     def _fired(self, firing: "_Firing") -> datetime | None:
         """The job's state once its slots are acked, kept; when it is next due."""
@@ -381,13 +388,43 @@ class JobOperations:
                 for i, firing in zip(ids, chunk, strict=True)
             ]
             requests = [r for firing in chunk for r in firing.requests]
-            pending, saves, announced = await asyncio.gather(
+            decisions = [
+                decision
+                for firing, i in zip(chunk, ids, strict=True)
+                for decision in of_firing(
+                    firing.spec, firing.state, firing.plan, self._states[i], now
+                )
+            ]
+            pending, saves, announced, recorded = await asyncio.gather(
                 self._publisher.publish_pending(requests),
                 self._store.save_all([(i, self._states[i]) for i in ids]),
                 self._publisher.announce_all(events),
+                self._publish_decisions(decisions),
             )
-            failed.update(pending_event=pending, ticker_state=saves, schedule_event=announced)
+            failed.update(
+                pending_event=pending,
+                ticker_state=saves,
+                schedule_event=announced,
+                decision=recorded,
+            )
         self._count_failed_writes(**failed)
+
+    async def _publish_decisions(self, decisions: Sequence[Decision]) -> int:
+        """Publish decision records and count them by kind; how many failed."""
+        if not decisions:
+            return 0
+        for decision in decisions:
+            self._metrics.decisions.labels(decision.kind.value).inc()
+        return await self._publisher.publish_decisions(decisions)
+
+    def _record(self, decisions: Sequence[Decision]) -> None:
+        """Publish decision records without waiting: a lost one leaves its slots "no
+        record" in explain, and is counted."""
+
+        async def publish() -> None:
+            self._count_failed_writes(decision=await self._publish_decisions(decisions))
+
+        self._detach(publish())
 
     def _count_failed_writes(self, **failed_by_operation: int) -> None:
         for operation, failed in failed_by_operation.items():

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from natscron_shared.contract import names
+from natscron_shared.contract.decisions import Decision
 from natscron_shared.contract.enums import JobStatus
 from natscron_shared.contract.messages import JobEvent, RunRequest, ScheduleEvent
 from natscron_shared.nats.connection import JetStreamPublisher, to_json
@@ -78,6 +79,15 @@ class JobPublisher:
                     Prepared(names.scheduled_job_event_subject(e.scheduled_job_id), to_json(e))
                     for e in events
                 ]
+            )
+        )
+
+    async def publish_decisions(self, decisions: Sequence[Decision]) -> int:
+        """Send decision records pipelined (`natscron_shared.contract.decisions`); how many
+        failed. A record published again is stored once (its msg id)."""
+        return _failures(
+            await self._bulk.publish_all(
+                [Prepared(d.subject, to_json(d), d.msg_id) for d in decisions]
             )
         )
 

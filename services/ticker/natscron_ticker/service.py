@@ -18,6 +18,8 @@ from natscron_shared.runtime.settings import Settings
 from natscron_ticker.backfill import BackfillHandler, events_history
 from natscron_ticker.book import ScheduleBook
 from natscron_ticker.bulk_publish import BulkPublisher
+from natscron_ticker.chain_decisions import ChainDecisions
+from natscron_ticker.chains import ChainFollower
 from natscron_ticker.last_runs import LastRunMirror
 from natscron_ticker.lease import LeaderLease
 from natscron_ticker.metrics import SLOTS_FIRED_TOTAL, TickerMetrics
@@ -31,13 +33,15 @@ from natscron_ticker.watch import follow_schedules
 from natscron_ticker.watchdog import watch_watchdog
 
 NEEDS = Needs(
-    streams=(names.STREAM_JOBS, names.STREAM_EVENTS),
+    streams=(names.STREAM_JOBS, names.STREAM_EVENTS, names.STREAM_DECISIONS, names.STREAM_CHAINS),
     buckets=(
         names.KV_SCHEDULED_JOBS,
         names.KV_TICKER_LEADER,
         names.KV_TICKER_STATE,
         names.KV_LAST_RUNS,
+        names.KV_CHAIN_STATE,
     ),
+    consumers=((names.STREAM_CHAINS, names.CHAINS_CONSUMER),),
 )
 
 SERVICE_NAME = "natscron-ticker"
@@ -123,6 +127,7 @@ class TickerService(Service):
             self.metrics,
             catalogue=lambda: load_catalogue(js),
             last_event=lambda job_id: last_job_event(js, job_id),
+            is_parent=self.book.is_parent,
         )
         backfills = BackfillHandler(
             specs,
@@ -131,6 +136,16 @@ class TickerService(Service):
             self.metrics,
             last_event=lambda job_id: last_job_event(js, job_id),
             history=lambda: events_history(js),
+            is_parent=self.book.is_parent,
+        )
+        chains = ChainFollower(
+            js,
+            self.book,
+            self._lease,
+            publisher,
+            self._clock,
+            self.metrics,
+            ChainDecisions(publisher, self.metrics),
         )
         self._micro = MicroService(
             SERVICE_NAME,
@@ -153,6 +168,7 @@ class TickerService(Service):
         await bounded(self.last_runs.loaded.wait(), f"the KV {names.KV_LAST_RUNS} watch")
         self.supervise("lease", self._lease.run())
         self.supervise("scheduler", scheduler.run())
+        self.supervise("chains", chains.run())
 
     def _lease_changed(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)

@@ -6,13 +6,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from natscron_shared.contract.decisions import Decision
 from natscron_shared.contract.messages import RunRequest, ScheduleEvent
 from natscron_shared.contract.ticker_state import SlotState
 from natscron_ticker.bulk_publish import Framed, Outcome
 
 
 class SlotPublisher(Protocol):
-    """Publishes the runs of due slots, their `pending` events and next-run announcements."""
+    """Publishes the runs of due slots, their `pending` events, next-run announcements and
+    decision records."""
 
     def frame_runs(self, requests: Sequence[RunRequest]) -> Framed:
         """The run requests encoded for the wire, ahead of their sending."""
@@ -29,6 +31,10 @@ class SlotPublisher(Protocol):
 
     async def announce_all(self, events: Sequence[ScheduleEvent]) -> int:
         """Next-run announcements; how many failed."""
+        ...
+
+    async def publish_decisions(self, decisions: Sequence[Decision]) -> int:
+        """Decision records (why slots did not fire as scheduled); how many failed."""
         ...
 
     async def publish_next_run(

@@ -10,7 +10,9 @@ runners advertise) before it is queued, in the pool it names or the one its scra
 offered in: an unknown scraper (or one its pool does not offer) or params its schema
 refuses get `unknown_scraper` or `invalid_params`; with no runner advertising, `no_runners`
 unless the request sets `unchecked` (then it runs in the pool it names, or the default).
-A scheduled job's run goes to the spec's pool, a retry to its job's.
+A scheduled job's run goes to the spec's pool, a retry to its job's. A paused or inactive
+scheduled job is refused (`not_active`) unless the request sets `force`: it was stopped for
+a reason, so a run needs saying so; forced, it runs once and stays paused.
 
 `retry_of` runs a failed or cancelled job again as a new job (`trigger: retry`, linked by
 `retry_of`), with the request its last event in EVENTS carries: `unknown_job` when EVENTS
@@ -27,13 +29,14 @@ from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from natscron_shared.contract import names
+from natscron_shared.contract.backfill import NotActiveError
 from natscron_shared.contract.catalogue import (
     Catalogue,
     NoRunnersError,
     check_job,
     no_runners_message,
 )
-from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.errors import (
     BadRequestError,
     NotRetryableError,
@@ -74,6 +77,7 @@ class TriggerHandler:
         metrics: TickerMetrics,
         catalogue: Callable[[], Awaitable[Catalogue]],
         last_event: Callable[[str], Awaitable[JobEvent | None]],
+        is_parent: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self._specs = specs
         self._publisher = publisher
@@ -84,6 +88,9 @@ class TriggerHandler:
         rare), so it is never stale."""
         self._last_event = last_event
         """The newest event of a job in EVENTS, for retries."""
+        self._is_parent = is_parent
+        """Whether another schedule runs after this one (`ScheduleBook.is_parent`): its
+        runs, triggered or retried too, announce their ends for the chain."""
 
     def endpoint(self) -> Endpoint[TriggerRequest]:
         """`jobs.trigger`, answered by one ticker of all (the service's queue group)."""
@@ -123,6 +130,7 @@ class TriggerHandler:
             )
         else:
             spec = await self._spec(target)
+            _check_active(spec, request.force)
             run = run_request_for(
                 spec,
                 job_id=triggered_job_id(spec.scheduled_job_id, now),
@@ -130,9 +138,12 @@ class TriggerHandler:
                 priority=request.priority,
                 created_at=now,
                 scheduled_for=None,
+                chain_parent=self._is_parent(spec.scheduled_job_id),
             )
             when = "immediately" if request.priority is Priority.IMMEDIATE else "soon"
             message = f"Triggered scheduled job '{spec.name}' to run {when}"
+            if spec.status is not ScheduledJobStatus.ACTIVE:
+                message += f"; it stays {spec.status.value}"
         try:
             await self._publisher.publish_job(run)
         except TRANSIENT_NATS_ERRORS as exc:
@@ -166,6 +177,8 @@ class TriggerHandler:
                 "attempt": 1,
                 "not_before": None,
                 "records_last_run": False,
+                "chain_parent": last.job.scheduled_job_id is not None
+                and self._is_parent(last.job.scheduled_job_id),
             }
         )
 
@@ -186,8 +199,7 @@ class TriggerHandler:
         return check_job(catalogue, scraper, params, pool)
 
     async def _spec(self, scheduled_job_id: str) -> ScheduledJob:
-        """Read from KV, not the book, so a job applied a moment ago is already known.
-        Paused and inactive jobs can be triggered: a manual run is the user's call."""
+        """Read from KV, not the book, so a job applied a moment ago is already known."""
         try:
             entry = await self._specs.get(scheduled_job_id)
         except (KeyNotFoundError, KeyDeletedError) as exc:
@@ -200,3 +212,14 @@ class TriggerHandler:
         except ValidationError as exc:
             raise BadRequestError(f"scheduled job {scheduled_job_id!r} is not valid in KV") from exc
         return spec
+
+
+def _check_active(spec: ScheduledJob, force: bool) -> None:
+    """A paused (or inactive) schedule was stopped for a reason: running it takes `force`."""
+    if spec.status is ScheduledJobStatus.ACTIVE or force:
+        return
+    reason = f" ({spec.paused_reason})" if spec.paused_reason else ""
+    raise NotActiveError(
+        f"scheduled job {spec.scheduled_job_id!r} is {spec.status.value}{reason}; trigger it"
+        " with force to run it once all the same (`natscron trigger --force`), or resume it"
+    )

@@ -49,6 +49,10 @@ class BackfillReply(BaseModel):
     scheduled_job_id: str
     slots: list[datetime] = Field(description="every slot of the range, oldest first")
     published: int = Field(description="slots published as new jobs (0 on a dry run)")
+    existing: list[datetime] = Field(
+        default_factory=list,
+        description="the slots whose job already had an event in EVENTS: they are not run again",
+    )
     skipped_existing: int = Field(
         description="slots that already had a run: an event in EVENTS, or a run request"
         " JetStream already held (duplicate msg id)"

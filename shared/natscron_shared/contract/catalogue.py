@@ -13,7 +13,6 @@ its schema rejects (`check_job`), which also says the pool the job runs in (`poo
 This module imports no runner code: a schema is plain JSON, checked with `jsonschema`.
 """
 
-import difflib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from natscron_shared.contract import names
 from natscron_shared.contract.errors import BadRequestError, NatscronError
 from natscron_shared.contract.models import Identifier
 from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
+from natscron_shared.contract.suggestions import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class Catalogue:
         pools = self.pools()
         looked = "" if pools == [DEFAULT_POOL] else f" (in pools {', '.join(pools)})"
         raise ScraperNotAdvertisedError(
-            [Problem("scraper", message + looked + _did_you_mean(scraper, known))]
+            [Problem("scraper", message + looked + did_you_mean(scraper, known))]
         )
 
     def _not_in(self, scraper: str, pool: str) -> str:
@@ -202,7 +202,7 @@ class Catalogue:
             f"pool {pool!r} does not offer scraper {scraper!r} (it offers:"
             f" {', '.join(offered)})"
             + (f"; pools offering it: {', '.join(elsewhere)}" if elsewhere else "")
-            + _did_you_mean(scraper, offered)
+            + did_you_mean(scraper, offered)
         )
 
     def problems(self, scraper: str, params: Mapping[str, Any], pool: str) -> list[Problem]:
@@ -237,11 +237,6 @@ def check_job(
     return chosen
 
 
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _field(path: Iterable[object]) -> str:
     return "params" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
 
@@ -260,7 +255,7 @@ def _problems_of(error: SchemaValidationError) -> list[Problem]:
                 f"{field}.{key}",
                 "unknown field"
                 + (f"; known: {', '.join(known)}" if known else "")
-                + _did_you_mean(str(key), known),
+                + did_you_mean(str(key), known),
             )
             for key in extras
         ] or [Problem(field, error.message)]

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from natscron_shared.contract import names
 from natscron_shared.contract.backfill import BackfillReply, BackfillRequest
 from natscron_shared.contract.cancel import CancelReply, CancelRequest
+from natscron_shared.contract.chains import ParentFinish
+from natscron_shared.contract.decisions import Decision
 from natscron_shared.contract.enums import Priority
 from natscron_shared.contract.messages import (
     ErrorReply,
@@ -146,5 +148,27 @@ CHANNELS: tuple[Channel, ...] = (
         "recorder",
         "Part of what one job scraped, at most 100 items; Nats-Msg-Id: job_id:items:batch.",
         stream=names.STREAM_ITEMS,
+    ),
+    Channel(
+        f"{names.DECISIONS_PREFIX}.{{scheduled_job_id}}",
+        Decision,
+        "ticker, runner",
+        "recorder",
+        "Why slots of a scheduled job did not fire as scheduled, when only the deciding"
+        " process knows: merged or dropped by catch-up, skipped while paused, after max_runs,"
+        " skipped by the overlap policy, a chain's run fired or held. The recorder merges the"
+        " records of one decision (its key) into one document. Nats-Msg-Id: the key and the"
+        " end of the window it covers.",
+        stream=names.STREAM_DECISIONS,
+    ),
+    Channel(
+        f"{names.CHAINS_FINISHED_PREFIX}.{{scheduled_job_id}}",
+        ParentFinish,
+        "runner",
+        "ticker",
+        "The end of a run of a schedule others run after (its request said chain_parent);"
+        " Nats-Msg-Id: the job id. Work-queue stream, pulled by the leading ticker through"
+        f" consumer {names.CHAINS_CONSUMER}, one at a time.",
+        stream=names.STREAM_CHAINS,
     ),
 )

@@ -52,6 +52,8 @@ class Trigger(StrEnum):
     ADHOC = "adhoc"
     BACKFILL = "backfill"
     """A past slot published on request (`jobs.backfill`); its job id is the slot's."""
+    CHAIN = "chain"
+    """Run after its parents' runs ended (`after`); its job id is made of theirs."""
 
 
 class JobStatus(StrEnum):
@@ -79,3 +81,21 @@ class JobStatus(StrEnum):
 
 
 FINISHED_RUN_STATUSES = tuple(s.value for s in JobStatus if s.is_finished_run)
+
+
+class ChainOn(StrEnum):
+    """Which final runs of a parent a child runs after (`after: [{on: ...}]`)."""
+
+    SUCCESS = "success"
+    """The parent's run completed."""
+    FAILURE = "failure"
+    """It failed, its retries used up."""
+    COMPLETION = "completion"
+    """It ran to an end, completed or failed: a cancelled or skipped run chains nothing."""
+
+    def qualifies(self, status: JobStatus) -> bool:
+        if self is ChainOn.SUCCESS:
+            return status is JobStatus.COMPLETED
+        if self is ChainOn.FAILURE:
+            return status is JobStatus.FAILED
+        return status in (JobStatus.COMPLETED, JobStatus.FAILED)

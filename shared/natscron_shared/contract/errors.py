@@ -51,6 +51,13 @@ class InvalidRequestError(BadRequestError):
     code = "invalid_request"
 
 
+class InvalidChainError(BadRequestError):
+    """A write or delete would leave a schedule running after one that does not exist, or a
+    chain that leads back to itself; the message names each chain."""
+
+    code = "invalid_chain"
+
+
 class UnavailableError(NatscronError):
     """A server behind the answer (NATS, MongoDB) is down or slow: retry later."""
 
@@ -99,6 +106,7 @@ HTTP_STATUS_OF_CODE: dict[str, int] = {
     "no_runners": 409,
     "not_active": 409,
     "overlap_policy": 409,
+    "invalid_chain": 409,
     "too_many_jobs": 409,
     "message_too_large": 413,
     "body_too_large": 413,
@@ -135,11 +143,13 @@ def problems_sentence(errors: Sequence[Mapping[str, Any]]) -> str:
 
 def _problem(error: Mapping[str, Any]) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()))
-    what = _plain(str(error.get("msg", "invalid")))
+    what = plain_message(error)
     return f"{where}: {what}" if where else what
 
 
-def _plain(message: str) -> str:
+def plain_message(error: Mapping[str, Any]) -> str:
+    """A validation error's message without pydantic's `Value error, ` prefix."""
+    message = str(error.get("msg", "invalid"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
     return message

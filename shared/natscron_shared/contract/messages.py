@@ -11,6 +11,7 @@ from natscron_shared.contract.job_ids import scheduled_job_run_id
 from natscron_shared.contract.models import Identifier, JobId, ScheduledJob
 from natscron_shared.contract.pools import DEFAULT_POOL, PoolName
 from natscron_shared.contract.schema_rules import exactly_one_of
+from natscron_shared.timing.slot_fates import SlotMove, slot_move
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -32,6 +33,16 @@ class RunRequest(BaseModel):
     trigger: Trigger
     priority: Priority
     scheduled_for: AwareDatetime | None = None
+    nominal_at: AwareDatetime | None = Field(
+        default=None,
+        description="the slot's nominal instant, when it fired elsewhere (`moved_by`): before"
+        " its jitter, or the end of the DST gap its wall time fell in",
+    )
+    moved_by: tuple[SlotMove, ...] = Field(
+        default=(),
+        description="why a scheduled run fired away from the wall time it matches: dst_gap"
+        " (a spring-forward gap skipped it), jitter",
+    )
     created_at: AwareDatetime
     scraper: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -55,6 +66,18 @@ class RunRequest(BaseModel):
         default=False,
         description="a scheduled run of an interval `from: last_run`: the runner puts its end"
         " in KV last_runs, and the schedule's next run counts from it",
+    )
+    chain_parent: bool = Field(
+        default=False,
+        exclude_if=lambda parent: not parent,
+        description="a run of a schedule others run after (`after`): the runner publishes"
+        " its end on chains.finished.<scheduled_job_id> for the ticker",
+    )
+    chained_from: list[str] | None = Field(
+        default=None,
+        exclude_if=lambda chained: chained is None,
+        description="a chained run (`trigger: chain`): the job ids of the parents' runs it"
+        " runs after",
     )
 
     @property
@@ -170,6 +193,11 @@ class TriggerRequest(BaseModel):
         description="queue an ad-hoc run without checking its scraper and params against the"
         " scraper catalogue; needed while no runner advertises (ignored for a scheduled job)",
     )
+    force: bool = Field(
+        default=False,
+        description="run a paused or inactive scheduled job all the same (it stays paused);"
+        " without it such a trigger is refused with `not_active`",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> "TriggerRequest":
@@ -216,14 +244,22 @@ def run_request_for(
     priority: Priority,
     created_at: datetime,
     scheduled_for: datetime | None,
+    move: tuple[datetime, tuple[SlotMove, ...]] | None = None,
+    chain_parent: bool = False,
+    chained_from: list[str] | None = None,
 ) -> RunRequest:
-    """The run request of one execution of `spec`."""
+    """The run request of one execution of `spec`; `move`: its slot's nominal instant and
+    what moved it from there (`slot_move`); `chain_parent` when other schedules run after it
+    (the ticker knows it from their specs)."""
+    nominal_at, moved_by = (None, ()) if move is None else move
     return RunRequest(
         job_id=job_id,
         scheduled_job_id=spec.scheduled_job_id,
         trigger=trigger,
         priority=priority,
         scheduled_for=scheduled_for,
+        nominal_at=nominal_at,
+        moved_by=moved_by,
         created_at=created_at,
         scraper=spec.scraper,
         params=spec.params,
@@ -233,6 +269,8 @@ def run_request_for(
         timeout_seconds=spec.timeout_seconds,
         concurrency_policy=spec.concurrency_policy,
         records_last_run=trigger is Trigger.SCHEDULED and spec.counts_from_last_run,
+        chain_parent=chain_parent,
+        chained_from=chained_from,
     )
 
 
@@ -242,9 +280,11 @@ def slot_run_request(
     created_at: datetime,
     trigger: Trigger = Trigger.SCHEDULED,
     priority: Priority | None = None,
+    chain_parent: bool = False,
 ) -> RunRequest:
     """The run of one slot of `spec`, under the job id (and so the msg id) that every
-    publication of that slot gets, whoever makes it: JetStream stores it once."""
+    publication of that slot gets, whoever makes it: JetStream stores it once. It says
+    when its slot was moved from its wall time, and why (`slot_move`)."""
     return run_request_for(
         spec,
         job_id=scheduled_job_run_id(spec.scheduled_job_id, slot),
@@ -252,6 +292,8 @@ def slot_run_request(
         priority=spec.priority if priority is None else priority,
         created_at=created_at,
         scheduled_for=slot,
+        move=slot_move(spec, slot),
+        chain_parent=chain_parent,
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import (
 
 from natscron_shared.contract.enums import (
     Catchup,
+    ChainOn,
     ConcurrencyPolicy,
     IntervalAnchor,
     JobStatus,
@@ -26,7 +27,12 @@ from natscron_shared.contract.enums import (
 )
 from natscron_shared.contract.iso_time import iso_text
 from natscron_shared.contract.pools import PoolName
-from natscron_shared.contract.schema_rules import exactly_one_of, only_with, positive, rules
+from natscron_shared.contract.schema_rules import (
+    exactly_one_of_or_instead,
+    only_with,
+    positive,
+    rules,
+)
 from natscron_shared.timing.active_hours import ActiveHours
 from natscron_shared.timing.cron import check_fires_within, validate_cron
 from natscron_shared.timing.cron_fields import CRON_PATTERN
@@ -188,6 +194,27 @@ class Webhook(BaseModel):
         return WEBHOOK_SECRET_ENV_PREFIX + self.secret.upper().replace("-", "_")
 
 
+MAX_PARENTS = 16
+
+
+class ChainLink(BaseModel):
+    """One parent of a chained schedule: it runs after that schedule's runs that end as
+    `on` says (`natscron_shared.contract.chains`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheduled_job_id: Identifier
+    on: ChainOn = ChainOn.SUCCESS
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        """YAML 1.1 (PyYAML's) reads a bare `on:` key as the boolean true: it means `on`."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
+
 class ScheduledJob(BaseModel):
     """One recurring (or one-time) scrape: exactly one of cron, interval (or the older
     interval_minutes), run_at; optionally bounded, jittered and limited in runs.
@@ -200,6 +227,8 @@ class ScheduledJob(BaseModel):
       An interval's jitter must be smaller than its period.
     - `max_runs`: the ticker fires at most that many scheduled runs (triggers do not
       count); the count restarts when `max_runs` changes, not when other fields do.
+    - `after`: it also runs after the final runs of other schedules (its parents), as a
+      chain; with it, the cron, interval or `run_at` may be left out.
 
     The JSON schema says every rule but those between values, which only validation checks:
     a cron range runs upwards and its days of month occur, a cron with `active_hours` fires
@@ -210,7 +239,9 @@ class ScheduledJob(BaseModel):
         extra="forbid",
         frozen=True,
         json_schema_extra=rules(
-            exactly_one_of("cron_expression", "interval", "interval_minutes", "run_at"),
+            exactly_one_of_or_instead(
+                ("cron_expression", "interval", "interval_minutes", "run_at"), "after"
+            ),
             only_with(("paused_reason", "paused_at"), "status", ScheduledJobStatus.PAUSED.value),
         ),
     )
@@ -232,6 +263,9 @@ class ScheduledJob(BaseModel):
     end_at: Moment | None = None
     jitter_seconds: float = Field(default=0.0, ge=0, le=MAX_JITTER_SECONDS)
     max_runs: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    after: list[ChainLink] = Field(default_factory=list, max_length=MAX_PARENTS)
+    """The schedules it runs after: one run per qualifying final run of a single parent;
+    with several, once each has had one since its last chained run."""
 
     scraper: Identifier
     params: dict[str, Any] = Field(default_factory=dict)
@@ -280,11 +314,22 @@ class ScheduledJob(BaseModel):
             for name in ("cron_expression", "interval", "interval_minutes", "run_at")
             if getattr(self, name) is not None
         ]
-        if len(given) != 1:
+        if len(given) > 1 or not (given or self.after):
             raise ValueError(
                 "give exactly one of cron_expression, interval, interval_minutes, run_at"
-                f" (got {', '.join(given) or 'none'})"
+                f" (got {', '.join(given) or 'none'}), or after (a chain) with at most one"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _parents_are_others(self) -> Self:
+        parents = self.parents
+        if self.scheduled_job_id in parents:
+            own = self.scheduled_job_id
+            raise ValueError(f"a schedule cannot run after itself ({own} -> {own})")
+        repeated = sorted({p for p in parents if parents.count(p) > 1})
+        if repeated:
+            raise ValueError(f"after names {', '.join(repeated)} more than once")
         return self
 
     @model_validator(mode="after")
@@ -341,6 +386,14 @@ class ScheduledJob(BaseModel):
         """An interval `from: last_run`: its slots depend on when its runs finish."""
         interval = self.interval
         return interval is not None and interval.from_ is IntervalAnchor.LAST_RUN
+
+    @property
+    def parents(self) -> list[str]:
+        """The ids of the schedules it runs after, in the order given."""
+        return [link.scheduled_job_id for link in self.after]
+
+    def link_to(self, parent_id: str) -> ChainLink | None:
+        return next((link for link in self.after if link.scheduled_job_id == parent_id), None)
 
     @property
     def interval_period(self) -> timedelta | None:

@@ -22,12 +22,15 @@ KV_CHECKPOINTS: Final = "checkpoints"
 """A resumable scrape's state (the crawl's frontier), by job id: a retry resumes from it."""
 KV_SCREENSHOTS: Final = "screenshots"
 """A failed browser scrape's JPEG of its page, by `<job_id>.<attempt>` (the API serves it)."""
+KV_CHAIN_STATE: Final = "chain_state"
 LEADER_KEY: Final = "leader"
 
 # Streams
 STREAM_JOBS: Final = "JOBS"
 STREAM_EVENTS: Final = "EVENTS"
 STREAM_ITEMS: Final = "ITEMS"
+STREAM_DECISIONS: Final = "DECISIONS"
+STREAM_CHAINS: Final = "CHAINS"
 
 # Subjects
 JOBS_RUN_PREFIX: Final = "jobs.run"
@@ -35,6 +38,8 @@ JOBS_RETRY_PREFIX: Final = "jobs.retry"
 JOBS_EVENTS_PREFIX: Final = "jobs.events"
 SCHEDULED_JOBS_EVENTS_PREFIX: Final = "scheduled_jobs.events"
 ITEMS_PREFIX: Final = "items"
+DECISIONS_PREFIX: Final = "decisions"
+CHAINS_FINISHED_PREFIX: Final = "chains.finished"
 JOBS_TRIGGER: Final = "jobs.trigger"
 JOBS_BACKFILL: Final = "jobs.backfill"
 JOBS_CANCEL: Final = "jobs.cancel"
@@ -48,8 +53,11 @@ TICKER_QUEUE: Final = "tickers"
 RUNNER_QUEUE: Final = "runners"
 RECORDER_EVENTS_CONSUMER: Final = "recorder-events"
 RECORDER_ITEMS_CONSUMER: Final = "recorder-items"
+RECORDER_DECISIONS_CONSUMER: Final = "recorder-decisions"
 WEBHOOKS_CONSUMER: Final = "webhooks"
 """EVENTS, final job events: the recorder's webhook sender, apart from its recording."""
+CHAINS_CONSUMER: Final = "ticker-chains"
+"""CHAINS, the ends of parents' runs: pulled by the leading ticker only, one at a time."""
 
 
 def run_subject(pool: str, priority: Priority) -> str:
@@ -99,8 +107,18 @@ def scheduled_job_event_subject(scheduled_job_id: str) -> str:
     return f"{SCHEDULED_JOBS_EVENTS_PREFIX}.{scheduled_job_id}"
 
 
+def chain_finished_subject(parent_id: str) -> str:
+    """`chains.finished.<parent_id>`: a run of a schedule others run after has ended."""
+    return f"{CHAINS_FINISHED_PREFIX}.{parent_id}"
+
+
 def items_subject(job_id: str) -> str:
     return f"{ITEMS_PREFIX}.{job_id}"
+
+
+def decision_subject(scheduled_job_id: str) -> str:
+    """`decisions.<scheduled_job_id>`: why a slot of it did not fire as scheduled."""
+    return f"{DECISIONS_PREFIX}.{scheduled_job_id}"
 
 
 def running_job_key(job_id: str) -> str:

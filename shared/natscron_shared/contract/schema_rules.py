@@ -25,6 +25,19 @@ def exactly_one_of(*names: str) -> Rule:
     return add
 
 
+def exactly_one_of_or_instead(names: Sequence[str], instead: str) -> Rule:
+    """Exactly one of the fields `names` is given, or none of them and the list `instead`
+    has an item (a chain's child: its runs come after others' instead of at times of its own)."""
+
+    def add(schema: JsonSchema) -> None:
+        none_given = {name: {"type": "null"} for name in names}
+        schema["oneOf"] = [given(name) for name in names] + [
+            {"required": [instead], "properties": {instead: {"minItems": 1}, **none_given}}
+        ]
+
+    return add
+
+
 def only_with(names: Sequence[str], field: str, value: str) -> Rule:
     """The fields `names` may be given only when `field` is `value`."""
 

@@ -21,6 +21,7 @@ JOBS = "jobs"
 JOB_STATS = "job_stats"
 ITEMS = "items"
 MIGRATED_RUNS = "migrated_runs"
+DECISIONS = "decisions"
 
 Document = dict[str, Any]
 """Any document, as the driver reads it: a legacy one, a query, an update."""
@@ -85,6 +86,11 @@ class RecentRunFields(TypedDict):
     duration_ms: int | None
 
 
+class ChainLinkFields(TypedDict):
+    scheduled_job_id: str
+    on: str
+
+
 class ScheduledJobDocument(TypedDict, total=False):
     """One per scheduled job: its spec mirrored from KV (as the JSON of `ScheduledJob`, but
     for moments, which stay dates), the mirror's bookkeeping, its run history and next run.
@@ -105,6 +111,7 @@ class ScheduledJobDocument(TypedDict, total=False):
     end_at: datetime | None
     jitter_seconds: float
     max_runs: int | None
+    after: list[ChainLinkFields]
     scraper: str
     params: dict[str, Any]
     pool: str | None
@@ -176,6 +183,14 @@ class JobDocument(TypedDict, total=False):
     scraper: str
     params: dict[str, Any]
     retry_of: str | None
+    nominal_at: datetime | None
+    """The slot's nominal instant, when the run was fired away from it (`moved_by`)."""
+    moved_by: list[str]
+    """Why: `dst_gap`, `jitter` (`natscron_shared.contract.messages.SlotMove`)."""
+    chained_from: list[str]
+    """A chained run (`trigger: chain`): the job ids of the parents' runs it ran after."""
+    not_before: datetime | None
+    """A retry's: no runner starts it before then (its backoff)."""
     # the most advanced event, by (attempt, status rank)
     status: str
     attempt: int
@@ -267,6 +282,31 @@ class MigratedRunDocument(TypedDict):
     counted_at: datetime
 
 
+# --- decisions (`natscron_shared.contract.decisions`) ----------------------------------------
+
+
+class DecisionDocument(TypedDict, total=False):
+    """One per decision `key`: the fields of every record of it merged (a set field is never
+    unset again), `_id` the key."""
+
+    _id: Required[str]
+    scheduled_job_id: Required[str]
+    kind: Required[str]
+    at: datetime
+    after: datetime | None
+    until: datetime | None
+    slot: datetime | None
+    slots: int | None
+    job_id: str | None
+    cause_job_id: str | None
+    note: str | None
+    starts_at: datetime
+    """What it covers, from: `after`, `slot` or `at`, whichever it has first."""
+    ends_at: datetime | None
+    """...to: `until`, `slot` or `at`; null while a window is open. Retention deletes a
+    decision by it, as a run by its creation."""
+
+
 # --- indexes -----------------------------------------------------------------------------------
 
 ASCENDING: Literal[1] = 1
@@ -288,7 +328,10 @@ INDEXES: dict[str, tuple[Index, ...]] = {
             (("scheduled_job_id", ASCENDING), ("status", ASCENDING), ("completed_at", DESCENDING))
         ),
         Index((("created_at", DESCENDING),)),  # every run, newest first
+        Index((("scheduled_job_id", ASCENDING), ("scheduled_for", ASCENDING))),  # explain
     ),
+    # A schedule's decisions ending after a moment (explain), or before one (retention).
+    DECISIONS: (Index((("scheduled_job_id", ASCENDING), ("ends_at", ASCENDING))),),
     SCHEDULED_JOBS: (
         Index((("scheduled_job_id", ASCENDING),), unique=True),
         # A listing by status, page by page in id order (the API's bounded windows).

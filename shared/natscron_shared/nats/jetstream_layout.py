@@ -21,7 +21,10 @@ from natscron_shared.contract.pools import DEFAULT_POOL, with_default
 
 DUPLICATE_WINDOW_SECONDS = 15 * 60.0
 HISTORY_MAX_AGE_SECONDS = 14 * 24 * 3600.0
-RUNNER_ACK_WAIT_SECONDS = 60.0
+RUNNER_ACK_WAIT_SECONDS = 10.0
+"""The runners' JOBS consumers, by default (`NATSCRON_RUNNER_ACK_WAIT_SECONDS`): a job
+whose runner died runs again elsewhere after it. A live runner sends a progress ack every
+third of it (runners read it from their consumers), so it need not cover a job's length."""
 CLAIM_TTL_SECONDS = 30.0
 """KV `running`, by default (`NATSCRON_CLAIM_TTL_SECONDS`): a claim its runner stops
 renewing (every third of this) lapses after it. Runners read it from the bucket."""
@@ -41,6 +44,10 @@ SCREENSHOTS_MAX_BYTES = 512 * 1024 * 1024
 """KV `screenshots`, all of them together: once full, new screenshots are refused (and
 counted by the runner) until old ones expire."""
 RECORDER_ACK_WAIT_SECONDS = 30.0
+CHAINS_ACK_WAIT_SECONDS = 10.0
+"""A parent finish the leader took and did not ack (it died) goes to the next leader this
+long after: handling one takes milliseconds. The consumer hands out one at a time, so the
+next finishes wait behind it, in order."""
 WEBHOOKS_ACK_WAIT_SECONDS = 30.0
 MAX_ACK_PENDING = 10_000
 KV_DUPLICATE_WINDOW_SECONDS = 120.0
@@ -150,6 +157,19 @@ def _streams(replicas: int) -> tuple[StreamConfig, ...]:
             replicas,
             HISTORY_MAX_AGE_SECONDS,
         ),
+        _stream(
+            names.STREAM_DECISIONS,
+            [f"{names.DECISIONS_PREFIX}.>"],
+            history,
+            replicas,
+            HISTORY_MAX_AGE_SECONDS,
+        ),
+        _stream(
+            names.STREAM_CHAINS,
+            [f"{names.CHAINS_FINISHED_PREFIX}.>"],
+            RetentionPolicy.WORK_QUEUE,
+            replicas,
+        ),
     )
 
 
@@ -174,6 +194,7 @@ def _buckets(
             bucket=names.KV_CANCELS, history=1, ttl=CANCEL_TTL_SECONDS, replicas=replicas
         ),
         KeyValueConfig(bucket=names.KV_LAST_RUNS, history=1, replicas=replicas),
+        KeyValueConfig(bucket=names.KV_CHAIN_STATE, history=1, replicas=replicas),
         KeyValueConfig(
             bucket=names.KV_HOST_SLOTS, history=1, ttl=claim_ttl_seconds, replicas=replicas
         ),
@@ -208,7 +229,7 @@ def _buckets(
     )
 
 
-def _runner_consumer(pool: str, priority: Priority) -> Consumer:
+def _runner_consumer(pool: str, priority: Priority, ack_wait_seconds: float) -> Consumer:
     """One lane of one pool. The default pool's also reads the lane's subject from before
     pools (`jobs.run.<lane>`), so what was queued there runs after an upgrade."""
     subjects = [names.run_subject(pool, priority)]
@@ -222,15 +243,17 @@ def _runner_consumer(pool: str, priority: Priority) -> Consumer:
             filter_subjects=subjects if len(subjects) > 1 else None,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=RUNNER_ACK_WAIT_SECONDS,
+            ack_wait=ack_wait_seconds,
             max_deliver=-1,
             max_ack_pending=MAX_ACK_PENDING,
         ),
     )
 
 
-def _consumers(pools: tuple[str, ...]) -> tuple[Consumer, ...]:
-    runners = tuple(_runner_consumer(pool, p) for pool in pools for p in Priority)
+def _consumers(pools: tuple[str, ...], runner_ack_wait_seconds: float) -> tuple[Consumer, ...]:
+    runners = tuple(
+        _runner_consumer(pool, p, runner_ack_wait_seconds) for pool in pools for p in Priority
+    )
     recorders = tuple(
         Consumer(
             stream,
@@ -246,6 +269,7 @@ def _consumers(pools: tuple[str, ...]) -> tuple[Consumer, ...]:
         for stream, durable in (
             (names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
             (names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+            (names.STREAM_DECISIONS, names.RECORDER_DECISIONS_CONSUMER),
         )
     )
     webhooks = Consumer(
@@ -262,7 +286,20 @@ def _consumers(pools: tuple[str, ...]) -> tuple[Consumer, ...]:
             max_ack_pending=MAX_ACK_PENDING,
         ),
     )
-    return (*runners, *recorders, webhooks)
+    chains = Consumer(
+        names.STREAM_CHAINS,
+        ConsumerConfig(
+            durable_name=names.CHAINS_CONSUMER,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=CHAINS_ACK_WAIT_SECONDS,
+            max_deliver=-1,
+            # One at a time, in order, across failovers: a finish a dead leader held is
+            # handed to the next before any later one.
+            max_ack_pending=1,
+        ),
+    )
+    return (*runners, *recorders, webhooks, chains)
 
 
 def jetstream_layout(
@@ -270,14 +307,15 @@ def jetstream_layout(
     lease_ttl_seconds: float,
     claim_ttl_seconds: float = CLAIM_TTL_SECONDS,
     pools: Sequence[str] = (),
+    runner_ack_wait_seconds: float = RUNNER_ACK_WAIT_SECONDS,
 ) -> JetStreamLayout:
     """Everything natscron needs; `replicas` copies of each stream and bucket. The two
     TTLs are those of the ticker lease and of the runners' claims (KV `running`, and the
     request slots of KV `host_slots`); `pools` the runner pools besides the default one,
-    each with its two lanes' consumers."""
+    each with its two lanes' consumers, whose ack wait is `runner_ack_wait_seconds`."""
     return JetStreamLayout(
         streams=_streams(replicas),
         buckets=_buckets(replicas, lease_ttl_seconds, claim_ttl_seconds),
-        consumers=_consumers(with_default(pools)),
+        consumers=_consumers(with_default(pools), runner_ack_wait_seconds),
         retired=RETIRED_CONSUMERS,
     )

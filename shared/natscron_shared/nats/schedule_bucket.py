@@ -1,6 +1,10 @@
 """KV `scheduled_jobs`, the source of truth the ticker watches: write specs, and pause,
 resume and delete scheduled jobs: one, many by id, or all those a label selector picks.
 
+A schedule another one runs after (`after`) is not deleted unless that one goes too: its
+delete is `refused`, naming the schedule that runs after it (`chain_graph.after_deleting`).
+Finding them reads every spec, so a delete costs a read of the bucket.
+
 Each change is a compare-and-set on the entry's revision, so an edit made in between is
 never overwritten: the change is made again on the newer value. The ticker and the
 recorder follow the bucket, so a change here is all it takes.
@@ -17,6 +21,7 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import ValidationError
 
 from natscron_shared.contract import names
+from natscron_shared.contract.chain_graph import after_deleting
 from natscron_shared.contract.enums import ScheduledJobStatus
 from natscron_shared.contract.errors import BadRequestError
 from natscron_shared.contract.models import ScheduledJob
@@ -26,7 +31,7 @@ from natscron_shared.nats.kv_watch import current_values
 MAX_CAS_ATTEMPTS = 5
 LABEL_PAIR_SEPARATOR = ","
 
-Outcome = Literal["paused", "resumed", "deleted", "unchanged", "not_found"]
+Outcome = Literal["paused", "resumed", "deleted", "unchanged", "not_found", "refused"]
 Change = Callable[[ScheduledJob], ScheduledJob | None]
 """The changed spec, or None when there is nothing to change."""
 
@@ -96,13 +101,36 @@ async def resume(bucket: KeyValue, ids: Iterable[str]) -> list[ControlResult]:
     return [await _change(bucket, i, change, "resumed", "not paused") for i in ids]
 
 
+async def stored_chains(bucket: KeyValue) -> dict[str, list[str]]:
+    """Every key of the bucket and the ids its spec runs after (none for a value that is
+    not a spec): the graph `chain_graph` checks."""
+    graph: dict[str, list[str]] = {}
+    for key, value in (await current_values(bucket)).items():
+        try:
+            graph[key] = ScheduledJob.model_validate_json(value).parents
+        except ValidationError:
+            graph[key] = []
+    return graph
+
+
 async def delete(bucket: KeyValue, ids: Iterable[str]) -> list[ControlResult]:
-    """The spec leaves KV; the recorder keeps its document and history, marked inactive."""
+    """The spec leaves KV; the recorder keeps its document and history, marked inactive.
+    One that a schedule staying behind runs after is `refused`."""
+    ids = list(dict.fromkeys(ids))
+    graph = await stored_chains(bucket)
+    refused: dict[str, list[str]] = {}
+    for problem in after_deleting(graph, set(ids) & graph.keys()):
+        for parent in problem.scheduled_job_ids & set(ids):
+            refused.setdefault(parent, []).append(str(problem))
     results = []
     for scheduled_job_id in ids:
         read = await _read(bucket, scheduled_job_id)
         if read is None:
             results.append(_not_found(scheduled_job_id))
+            continue
+        if scheduled_job_id in refused:
+            reasons = "; ".join(refused[scheduled_job_id])
+            results.append(ControlResult(scheduled_job_id, "refused", f"not deleted: {reasons}"))
             continue
         await bucket.delete(scheduled_job_id)
         results.append(ControlResult(scheduled_job_id, "deleted", "deleted; history kept"))

@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.write_concern import WriteConcern
 
 from natscron_shared.contract.storage import (
+    DECISIONS,
     DEFAULT_DATABASE,
     INDEXES,
     ITEMS,
@@ -20,6 +21,7 @@ from natscron_shared.contract.storage import (
     JOBS,
     MIGRATED_RUNS,
     SCHEDULED_JOBS,
+    DecisionDocument,
     Document,
     Index,
     ItemDocument,
@@ -86,3 +88,7 @@ def items(db: AsyncDatabase[Any]) -> AsyncCollection[ItemDocument]:
 
 def migrated_runs(db: AsyncDatabase[Any]) -> AsyncCollection[MigratedRunDocument]:
     return cast(AsyncCollection[MigratedRunDocument], db[MIGRATED_RUNS])
+
+
+def decisions(db: AsyncDatabase[Any]) -> AsyncCollection[DecisionDocument]:
+    return cast(AsyncCollection[DecisionDocument], db[DECISIONS])

@@ -83,6 +83,13 @@ class Settings(BaseSettings):
         description="TTL of KV `running`, set by `provision`: a dead runner's claims (the"
         " running jobs, the one run of a `forbid`/`replace` schedule) lapse after it",
     )
+    runner_ack_wait_seconds: float = Field(
+        default=10.0,
+        ge=3.0,
+        description="ack wait of the runners' JOBS consumers, set by `provision`: a dead"
+        " runner's jobs run elsewhere after it; a live one renews it with a progress ack"
+        " every third of it, so it may be short",
+    )
     jetstream_replicas: int = Field(
         default=1, ge=1, le=5, description="copies of each stream and bucket, set by `provision`"
     )

@@ -104,6 +104,11 @@ class CronEngine:
             high = change.at + change.before - _SECOND
         return None
 
+    def gap_slot(self, change: Transition) -> bool:
+        """Whether the matching wall times of the gap `change` opens have their one slot at
+        its end (`change.at`), as both searches find it: what `explain` reports."""
+        return self._gap_slot(change)
+
     def _first_new_wall(self, change: Transition) -> datetime:
         """The first wall time after `change` that can be a slot: a fixed-time entry skips the
         wall times repeated by a fall-back."""

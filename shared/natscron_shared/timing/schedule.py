@@ -4,7 +4,8 @@ A spec has one set of slots, built in three steps:
 
 1. Its nominal instants: those of its cron expression (`cron_engine`, with its DST rules), its
    interval (multiples of the period since `start_at`, or since the Unix epoch without one, so
-   every ticker computes the same ones) or its one `run_at`.
+   every ticker computes the same ones) or its one `run_at`; none for a spec that only runs
+   after other schedules (a chain's child).
 2. Kept are those inside `[start_at, end_at]` and inside its active hours (`active_hours`).
 3. Each kept instant is delayed by its jitter (`jitter_offset`), a function of the job's id and
    the nominal instant only, so every ticker, and a failover, fires the same instant.
@@ -139,6 +140,16 @@ class _Once:
         return self._at if self._at < before else None
 
 
+class _Never:
+    """A schedule that only runs after others (a chain's child without a cron)."""
+
+    def next_slot(self, after: datetime) -> datetime | None:
+        return None
+
+    def previous_slot(self, before: datetime) -> datetime | None:
+        return None
+
+
 def _slots_of(spec: SlotSpec) -> _Slots:
     if spec.cron_expression is not None:
         return cron_engine(spec.cron_expression, spec.timezone)
@@ -146,7 +157,8 @@ def _slots_of(spec: SlotSpec) -> _Slots:
     if period is not None:
         anchor = _EPOCH if spec.start_at is None else _naive_utc(spec.start_at)
         return _Interval(period, anchor)
-    assert spec.run_at is not None
+    if spec.run_at is None:
+        return _Never()
     return _Once(_naive_utc(spec.run_at))
 
 
@@ -159,16 +171,17 @@ def jitter_offset(scheduled_job_id: str, nominal: datetime, limit: timedelta) ->
     return _TICK * ((fraction * (limit // _TICK)) >> 64)
 
 
-class _SlotSet:
-    """One spec's slots (naive UTC): its nominal instants, kept by the bounds and the active
-    hours, then jittered."""
+class SlotSet:
+    """One spec's slots (naive UTC): its nominal instants (`raw`), kept by the bounds and the
+    active hours, then jittered. `slot_fates` reads its parts to say why an instant is not a
+    slot."""
 
     def __init__(self, spec: SlotSpec) -> None:
         self._id = spec.scheduled_job_id
-        self._raw = _slots_of(spec)
-        self._start = None if spec.start_at is None else _naive_utc(spec.start_at)
-        self._end = None if spec.end_at is None else _naive_utc(spec.end_at)
-        self._window = (
+        self.raw = _slots_of(spec)
+        self.start = None if spec.start_at is None else _naive_utc(spec.start_at)
+        self.end = None if spec.end_at is None else _naive_utc(spec.end_at)
+        self.window = (
             None
             if spec.active_hours is None
             else ActiveWindow(spec.active_hours, timeline_of(spec.timezone))
@@ -181,42 +194,42 @@ class _SlotSet:
         if not self.jitter:
             return nominal
         limit = self.jitter
-        following = self._raw.next_slot(nominal)
+        following = self.raw.next_slot(nominal)
         if following is not None:
             limit = min(limit, following - nominal)
-        if self._end is not None:
-            limit = min(limit, self._end - nominal)
+        if self.end is not None:
+            limit = min(limit, self.end - nominal)
         return nominal + jitter_offset(self._id, nominal, limit)
 
     def next_nominal(self, after: datetime) -> datetime | None:
         """The first kept nominal instant strictly after `after`."""
-        if self._start is not None and after < self._start:
-            after = self._start - _TICK
+        if self.start is not None and after < self.start:
+            after = self.start - _TICK
         slot = self._next_in_bounds(after)
-        if self._window is not None:
-            while slot is not None and not self._window.contains(slot):
+        if self.window is not None:
+            while slot is not None and not self.window.contains(slot):
                 if slot - after > _HORIZON:
                     return None
-                slot = self._next_in_bounds(self._window.next_open(slot) - _TICK)
+                slot = self._next_in_bounds(self.window.next_open(slot) - _TICK)
         return slot
 
     def nominal_newest_first(self, floor: datetime, until: datetime) -> Iterator[datetime]:
         """The kept nominal instants in `(floor, until]`, newest first."""
-        if self._start is not None:
-            floor = max(floor, self._start - _TICK)
-        if self._end is not None:
-            until = min(until, self._end)
-        slot = self._raw.previous_slot(until + _TICK)
+        if self.start is not None:
+            floor = max(floor, self.start - _TICK)
+        if self.end is not None:
+            until = min(until, self.end)
+        slot = self.raw.previous_slot(until + _TICK)
         while slot is not None and slot > floor:
-            if self._window is None or self._window.contains(slot):
+            if self.window is None or self.window.contains(slot):
                 yield slot
-                slot = self._raw.previous_slot(slot)
+                slot = self.raw.previous_slot(slot)
             else:
-                slot = self._raw.previous_slot(self._window.last_open(slot) + _TICK)
+                slot = self.raw.previous_slot(self.window.last_open(slot) + _TICK)
 
     def _next_in_bounds(self, after: datetime) -> datetime | None:
-        slot = self._raw.next_slot(after)
-        return None if slot is None or (self._end is not None and slot > self._end) else slot
+        slot = self.raw.next_slot(after)
+        return None if slot is None or (self.end is not None and slot > self.end) else slot
 
 
 def next_fire_after(
@@ -226,7 +239,7 @@ def next_fire_after(
     `runs_left` (what `max_runs` leaves, None: no limit) is 0."""
     if runs_left == 0:
         return None
-    slots = _SlotSet(spec)
+    slots = SlotSet(spec)
     start = _naive_utc(after)
     if slots.jitter:
         # A nominal instant at or before `after` may fire after it; only the newest can.
@@ -248,7 +261,7 @@ def slots_between(spec: SlotSpec, after: datetime, until: datetime) -> Iterator[
 def slots_newest_first(spec: SlotSpec, after: datetime, until: datetime) -> Iterator[datetime]:
     """Slots in (after, until], newest first: finds recent missed slots without
     walking forward through a long outage."""
-    slots = _SlotSet(spec)
+    slots = SlotSet(spec)
     floor, top = _naive_utc(after), _naive_utc(until)
     for nominal in slots.nominal_newest_first(floor - slots.jitter, top):
         fired = slots.fired_at(nominal)

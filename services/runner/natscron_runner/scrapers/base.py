@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from natscron_runner.scrapers.errors import InvalidParamsError
 from natscron_runner.scrapers.polite.politeness import Politeness, local_politeness
+from natscron_shared.contract.errors import plain_message
 from natscron_shared.contract.messages import ScrapedItem
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
@@ -106,7 +107,7 @@ def parse_params(scraper: str, model: type[ParamsT], params: dict[str, Any]) -> 
         return model.model_validate(params)
     except ValidationError as exc:
         detail = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
+            f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {plain_message(error)}"
             for error in exc.errors()
         )
         raise InvalidParamsError(scraper, detail) from exc
