@@ -179,6 +179,10 @@ async def test_pause_with_a_note_then_resume_changes_the_kv_spec_and_the_page(
     spec = await stack.spec_in_kv(AUSTIN)
     assert spec is not None
     assert (spec["status"], spec["paused_reason"]) == ("paused", "site under maintenance")
+    # Triggered while paused: it runs (asked with `force`), says so, and stays paused.
+    await page.get_by_role("button", name="Trigger now (stays paused)").click()
+    await expect(page.get_by_role("status").filter(has_text="although paused")).to_be_visible()
+    await expect(page.locator(".heading .badge")).to_have_text("paused")
 
     await page.get_by_role("button", name="Resume").click()
     await expect(page.get_by_test_id("paused-note")).to_have_count(0)

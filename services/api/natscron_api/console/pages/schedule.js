@@ -209,6 +209,7 @@ export function SchedulePage({ session, id }) {
   }
 
   const write = session.canWrite && inKv;
+  const paused = status === "paused";
   return html`
     <div class="heading">
       <h1>${spec.name} <span class="id">${id}</span></h1>
@@ -230,10 +231,10 @@ export function SchedulePage({ session, id }) {
             : null}
           <button type="button" disabled=${busy} onClick=${() =>
             act(
-              () => api("/scrape/trigger", { method: "POST", body: { scheduled_job_id: id } }),
-              (reply) => `Triggered: run ${reply.job_id}.`,
+              () => api("/scrape/trigger", { method: "POST", body: { scheduled_job_id: id, force: paused } }),
+              (reply) => `Triggered${paused ? " although paused (it stays paused)" : ""}: run ${reply.job_id}.`,
               () => {},
-            )}>Trigger now</button>
+            )}>${paused ? "Trigger now (stays paused)" : "Trigger now"}</button>
           ${status === "active" ? html`<button type="button" class="secondary" onClick=${() => setDialog("backfill")}>Backfill…</button>` : null}
           <a class="button secondary" href=${href(`/schedules/${id}/edit`)}>Edit</a>
           <button type="button" class="danger" onClick=${() => setDialog("delete")}>Delete…</button>
