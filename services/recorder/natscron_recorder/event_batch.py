@@ -203,7 +203,7 @@ class EventBatchWriter:
             if scheduled_job_id is not None and event.status.is_finished_run:
                 finished_at = event.completed_at or event.at
                 runs[scheduled_job_id].append(
-                    FinishedRun(event.job.job_id, event.status, finished_at)
+                    FinishedRun(event.job.job_id, event.status, finished_at, event.duration_ms)
                 )
         next_runs = {e.scheduled_job_id: e for e in schedule_events}
         ids = sorted({*runs, *next_runs})

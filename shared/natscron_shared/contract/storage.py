@@ -77,6 +77,15 @@ class WebhookFields(TypedDict):
     secret: str | None
 
 
+class RecentRunFields(TypedDict):
+    """One of a scheduled job's `recent_runs` (`natscron_shared.contract.run_history`)."""
+
+    job_id: str
+    status: str
+    completed_at: datetime
+    duration_ms: int | None
+
+
 class ChainLinkFields(TypedDict):
     scheduled_job_id: str
     on: str
@@ -132,6 +141,8 @@ class ScheduledJobDocument(TypedDict, total=False):
     consecutive_failures: int
     last_completed_at: datetime | None
     last_failed_at: datetime | None
+    recent_runs: list[RecentRunFields]
+    """The runs that finished last, newest first, at most `run_history.RECENT_RUNS`."""
     # the next run, from the newest `ScheduleEvent`
     next_run_at: datetime | None
     remaining_runs: int | None
@@ -321,7 +332,11 @@ INDEXES: dict[str, tuple[Index, ...]] = {
     ),
     # A schedule's decisions ending after a moment (explain), or before one (retention).
     DECISIONS: (Index((("scheduled_job_id", ASCENDING), ("ends_at", ASCENDING))),),
-    SCHEDULED_JOBS: (Index((("scheduled_job_id", ASCENDING),), unique=True),),
+    SCHEDULED_JOBS: (
+        Index((("scheduled_job_id", ASCENDING),), unique=True),
+        # A listing by status, page by page in id order (the API's bounded windows).
+        Index((("status", ASCENDING), ("scheduled_job_id", ASCENDING))),
+    ),
     ITEMS: (Index((("key", ASCENDING),), unique=True),),
 }
 """What every query and guarded upsert relies on. The unique ones are part of correctness:
