@@ -34,7 +34,8 @@ unit-fast: $(STAMP)  ## the tests that need no server, in under a minute
 
 # What the tests need beyond the venv, from Debian: Prometheus and promtool (the alert
 # rules and the live scrape), the PostgreSQL server `natscron migrate` reads from
-# (tests/postgres.py), and the Chromium the browser scrapers drive. Installed when missing and we are root (CI); otherwise listed, and
+# (tests/postgres.py), and the Chromium the browser scrapers drive and the console's tests
+# (tests/console/) run in. Installed when missing and we are root (CI); otherwise listed, and
 # the tests that need them skip (which CI refuses: .ci/run).
 DEBIAN_TEST_PACKAGES := prometheus postgresql chromium
 test-deps:

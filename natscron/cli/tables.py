@@ -73,11 +73,12 @@ def _relative_cell(value: datetime | None, zone: str | None, now: datetime) -> C
     return Cell(moment(value, zone), relative(value, now))
 
 
-def _page(shown: int, total: int, cursor: str | None) -> list[Text]:
+def _page(shown: int, total: int | None, cursor: str | None) -> list[Text]:
     """The next page's command on one line, never wrapped, so it can be copied whole."""
     if cursor is None:
         return []
-    return [Text(f"{shown} of {total}; next page: {next_page(cursor)}")]
+    counted = "more" if total is None else total
+    return [Text(f"{shown} of {counted}; next page: {next_page(cursor)}")]
 
 
 def fields(document: Mapping[str, Any], zone: str | None = None) -> Group:

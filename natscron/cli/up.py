@@ -82,6 +82,7 @@ def _api(settings: Settings, endpoints: Endpoints) -> Service:
     def announce(url: str) -> None:
         auth = "no authentication" if open_api else "bearer tokens"
         print(f"API on {url} (docs at {url}/docs, {auth})", flush=True)
+        print(f"Console on {url}/ui/", flush=True)
 
     return ApiService(
         settings,

@@ -102,7 +102,10 @@ class HistoryStep:
             {"scheduled_job_id": scheduled_job_id}, history_fields, session=session
         )
         finished = [
-            FinishedRun(run["job_id"], JobStatus(run["status"]), finished_at(run)) for run in runs
+            FinishedRun(
+                run["job_id"], JobStatus(run["status"]), finished_at(run), run.get("duration_ms")
+            )
+            for run in runs
         ]
         history = await advance(
             dict(known or {}), finished, self._failures_after(session, scheduled_job_id, later)

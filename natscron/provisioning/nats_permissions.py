@@ -26,7 +26,8 @@ What the rules enforce:
 - only the runner publishes the ends of chain parents' runs (`chains.finished.>`, stream
   CHAINS), only the ticker consumes them (`ticker-chains`) and writes KV `chain_state`;
 - the API writes schedules (KV `scheduled_jobs`) and asks the tickers and runners
-  (`jobs.trigger`, `jobs.backfill`, `jobs.cancel`, `natscron.ticker.status`), but never
+  (`jobs.trigger`, `jobs.backfill`, `jobs.cancel`, `natscron.ticker.status`), follows runs'
+  status changes on EVENTS with an ordered consumer of its own, but never
   reads the ticker lease (KV `ticker_leader`: only its bucket's config) nor publishes
   anything that runs; the CLI writes schedules and calls the API (`natscron.api.>`);
 - `provision` administers the JetStream layout and touches no message.
@@ -129,21 +130,22 @@ def consume(stream: str, durable: str) -> Grants:
     )
 
 
-def kv_read(bucket: str) -> Grants:
-    """Get keys and watch the bucket: a watch is an ordered push consumer on its stream,
-    delivered to an inbox, with flow control."""
-    stream = kv_stream_name(bucket)
-    return (
-        stream_info(stream)
-        + read_stream_messages(stream)
-        + publish(
-            f"{JS_API}.CONSUMER.CREATE.{stream}",
-            f"{JS_API}.CONSUMER.CREATE.{stream}.>",
-            f"{JS_API}.CONSUMER.INFO.{stream}.*",
-            f"{JS_API}.CONSUMER.DELETE.{stream}.>",
-            f"$JS.FC.{stream}.>",
-        )
+def ordered_consumer(stream: str) -> Grants:
+    """Follow a stream with an ordered push consumer (ephemeral, created again from the
+    next sequence after a gap), delivered to an inbox, with flow control."""
+    return publish(
+        f"{JS_API}.CONSUMER.CREATE.{stream}",
+        f"{JS_API}.CONSUMER.CREATE.{stream}.>",
+        f"{JS_API}.CONSUMER.INFO.{stream}.*",
+        f"{JS_API}.CONSUMER.DELETE.{stream}.>",
+        f"$JS.FC.{stream}.>",
     )
+
+
+def kv_read(bucket: str) -> Grants:
+    """Get keys and watch the bucket: a watch is an ordered consumer on its stream."""
+    stream = kv_stream_name(bucket)
+    return stream_info(stream) + read_stream_messages(stream) + ordered_consumer(stream)
 
 
 def kv_write(bucket: str) -> Grants:
@@ -231,6 +233,7 @@ API = _total(
     list_consumers(names.STREAM_JOBS),
     consumer_info(names.STREAM_EVENTS, names.RECORDER_EVENTS_CONSUMER),
     consumer_info(names.STREAM_ITEMS, names.RECORDER_ITEMS_CONSUMER),
+    ordered_consumer(names.STREAM_EVENTS),
     kv_read_write(names.KV_SCHEDULED_JOBS),
     stream_info(kv_stream_name(names.KV_TICKER_LEADER)),
     kv_read(names.KV_TICKER_STATE),
@@ -242,9 +245,11 @@ API = _total(
     serve(API_REQUESTS, MICRO_DISCOVERY),
 )
 """Schedules, the system's state, the requests to the services, and the NATS micro face;
-EVENTS read by subject (a job the recorder has not written yet: its newest event).
-The lease bucket is only looked up (its config, at start), never read: who leads, the
-tickers say themselves (`natscron.ticker.status`)."""
+EVENTS read by subject (a job the recorder has not written yet: its newest event), and
+runs' status changes followed from EVENTS for the console's live lists (an ordered
+consumer: it reads, never acks, and no durable is its to take). The lease bucket is only
+looked up (its config, at start), never read: who leads, the tickers say themselves
+(`natscron.ticker.status`)."""
 
 CLI = _total(
     kv_read_write(names.KV_SCHEDULED_JOBS),

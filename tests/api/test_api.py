@@ -91,12 +91,20 @@ async def test_openapi_lists_every_route_and_the_open_routes_need_no_token(
         for o in operations.values()
         for tag in o["tags"]
     }
-    assert tags == {"scheduled jobs", "schedule specs", "runs", "scheduler", "operations"}
+    assert tags == {
+        "scheduled jobs",
+        "schedule specs",
+        "runs",
+        "scheduler",
+        "console",
+        "operations",
+    }
     assert [tag["name"] for tag in document["tags"]] == [
         "scheduled jobs",
         "schedule specs",
         "runs",
         "scheduler",
+        "console",
         "operations",
     ]
     assert {

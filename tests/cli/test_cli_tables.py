@@ -20,7 +20,7 @@ from natscron_api.views import (
     JobStats,
     Preview,
     ScheduledJobList,
-    ScheduledJobView,
+    ScheduledJobListItem,
     StatsSummary,
 )
 from natscron_shared.contract.attempts import AttemptRecord
@@ -92,8 +92,8 @@ RUNS = ExecutionList(
 
 def schedule_view(
     scheduled_job_id: str, cron: str, zone: str, **fields: object
-) -> ScheduledJobView:
-    return ScheduledJobView.model_validate(
+) -> ScheduledJobListItem:
+    return ScheduledJobListItem.model_validate(
         {
             "scheduled_job_id": scheduled_job_id,
             "status": "active",

@@ -14,7 +14,7 @@ from natscron.cli.apply import Action, diff
 from natscron.cli.exits import Exit, exit_of
 from natscron.cli.times import parse_future_time, parse_time
 from natscron_api.errors import ApiError
-from natscron_api.views import ScheduledJobList, ScheduledJobView
+from natscron_api.views import ScheduledJobList, ScheduledJobListItem
 from natscron_shared.contract.errors import BadRequestError, NatscronError
 from natscron_shared.contract.suggestions import closest, did_you_mean
 from natscron_shared.runtime.clock import ManualClock
@@ -91,7 +91,7 @@ def test_a_table_reads_the_reply_as_its_model() -> None:
     at = datetime(2026, 11, 25, 10, 0, 10, tzinfo=UTC)
     page = ScheduledJobList(
         scheduled_jobs=[
-            ScheduledJobView(
+            ScheduledJobListItem(
                 scheduled_job_id="nightly",
                 status="active",
                 interval={"hours": 2, "minutes": 30},

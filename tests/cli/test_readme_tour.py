@@ -66,11 +66,20 @@ class Tours:
 
 @asynccontextmanager
 async def hanging_site() -> AsyncIterator[str]:
-    """A site that accepts connections and never answers: a scrape of it runs until
-    cancelled. Closed at the end, which ends whatever still waits on it."""
+    """A site that has no robots.txt and never answers for a page: a scrape of it runs
+    until cancelled (polite fetching reads robots.txt first, so that must answer). Closed at
+    the end, which ends whatever still waits on it."""
     held: list[asyncio.StreamWriter] = []
 
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line = await reader.readline()
+        if b" /robots.txt " in request_line:
+            writer.write(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            await writer.drain()
+            writer.close()
+            return
         held.append(writer)
 
     server = await asyncio.start_server(hold, "127.0.0.1", 0)

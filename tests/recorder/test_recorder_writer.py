@@ -304,6 +304,16 @@ async def test_run_history_counts_each_finished_run_once(db: AsyncDatabase[Docum
         "consecutive_failures": 2,
         "last_completed_at": T0,
         "last_failed_at": T0 + timedelta(minutes=3),
+        # The run-history strip: every finished run, newest first (skipped ones ran not).
+        "recent_runs": [
+            {
+                "job_id": job_id,
+                "status": status.value,
+                "duration_ms": 1500,
+                "completed_at": T0 + timedelta(minutes=minute),
+            }
+            for minute, (job_id, status) in reversed(list(enumerate(outcomes)))
+        ],
     }
     assert await db.scheduled_jobs.count_documents({}) == 1  # ad-hoc runs touch none
 

@@ -5,19 +5,20 @@ Every answer that is not a success is `{"error": {"code", "message"}}` (`ErrorRe
 malformed JSON 400, no or a bad token 401, a missing scope 403, an unknown id or route 404,
 a conflict with the current state 409, a body too large 413, anything that does not
 validate 422, NATS or MongoDB unavailable 503. `/healthz`, `/readyz`, `/health`, `/metrics`,
-`/docs` (Swagger UI, served from the package: `docs_page.py`) and `/openapi.json` are open;
-every other route needs `read` or `write`. Browser pages of the origins in
+`/docs` (Swagger UI, served from the package: `docs_page.py`), `/openapi.json` and the
+console's files (`/ui`, `console.py`) are open; every other route needs `read` or `write`
+(`/api/v1/whoami` any valid token). Browser pages of the origins in
 `NATSCRON_API_CORS_ORIGINS` may call it (`cors.py`).
 """
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from natscron_api.auth import Authenticator, Forbidden, Principal, Scope, Unauthorized
 from natscron_api.bulk_cancel import JobCancels
 from natscron_api.commands import Commands
+from natscron_api.console import serve_console
 from natscron_api.cors import allow_origins
 from natscron_api.crawler_jobs import CrawlerJobs
 from natscron_api.docs_page import serve_docs
@@ -46,9 +48,11 @@ from natscron_api.requests import (
     BulkCancel,
     CursorText,
     Offset,
+    SearchText,
     StoredLabelSelector,
     UtcDatetime,
 )
+from natscron_api.run_feed import RunFeed, server_sent_events
 from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
@@ -72,7 +76,9 @@ from natscron_api.views import (
     ScheduledJobList,
     SchedulerMetrics,
     SchedulerStatus,
+    SpecView,
     SpecWritten,
+    Whoami,
 )
 from natscron_shared.contract.backfill import BackfillReply
 from natscron_shared.contract.cancel import CancelReply
@@ -136,6 +142,7 @@ TAGS = [
         " cancelled through a runner, and their records.",
     },
     {"name": "scheduler", "description": "The scheduler as a whole: leader, lag, counts."},
+    {"name": "console", "description": "What the web console at `/ui` asks of the API."},
     {"name": "operations", "description": "Liveness, readiness and metrics, open to all."},
 ]
 """The route groups, in the order `/docs` shows them. The paths are the ones the seeds'
@@ -186,14 +193,20 @@ def _crawler_jobs(request: Request) -> CrawlerJobs:
     return _operations(request).crawler_jobs
 
 
-def _caller(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+def _run_feed(request: Request) -> RunFeed:
+    return _operations(request).run_feed
+
+
+def _caller(scope: Scope | None) -> Callable[..., Awaitable[Principal]]:
+    """The caller, who must hold `scope` (None: any valid token)."""
+
     async def caller(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
     ) -> Principal:
         authenticator: Authenticator = request.app.state.auth
         principal = authenticator.authenticate(credentials.credentials if credentials else None)
-        if scope not in principal.scopes:
+        if scope is not None and scope not in principal.scopes:
             raise Forbidden(scope)
         return principal
 
@@ -209,6 +222,8 @@ CommandsDep = Annotated[Commands, Depends(_commands)]
 StatusDep = Annotated[Status, Depends(_status)]
 CancelsDep = Annotated[JobCancels, Depends(_cancels)]
 CrawlerJobsDep = Annotated[CrawlerJobs, Depends(_crawler_jobs)]
+RunFeedDep = Annotated[RunFeed, Depends(_run_feed)]
+Caller = Annotated[Principal, Depends(_caller(None))]
 Reader = Annotated[Principal, Depends(_caller(Scope.READ))]
 Writer = Annotated[Principal, Depends(_caller(Scope.WRITE))]
 ScheduledJobId = Annotated[str, Path(pattern=ID_PATTERN, description="a scheduled job's id")]
@@ -240,10 +255,15 @@ async def list_scheduled_jobs(
     _: Reader,
     status: ScheduledJobStatus | None = None,
     selector: Annotated[StoredLabelSelector | None, Query()] = None,
+    search: Annotated[SearchText | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    count: Annotated[
+        bool,
+        Query(description="false: leave `total` null (counting reads every matching document)"),
+    ] = True,
 ) -> ScheduledJobList:
-    return await queries.list_scheduled_jobs(status, selector, limit, cursor)
+    return await queries.list_scheduled_jobs(status, selector, limit, cursor, search, count)
 
 
 @scheduled_jobs.get(
@@ -450,6 +470,16 @@ async def preview(
     return await specs.preview(scheduled_job_id, count, after)
 
 
+@schedule_specs.get(
+    "/scheduled-jobs/{scheduled_job_id}/spec",
+    response_model=SpecView,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **UNAVAILABLE},
+    summary="The spec KV holds now (what the ticker follows), with its revision",
+)
+async def spec(specs: SpecsDep, _: Reader, scheduled_job_id: ScheduledJobId) -> SpecView:
+    return await specs.current(scheduled_job_id)
+
+
 # --- runs (jobs): started, retried, backfilled, cancelled, listed ---------------------------
 
 runs = APIRouter(tags=["runs"])
@@ -605,6 +635,40 @@ async def execution_screenshot(
     )
 
 
+@runs.get(
+    "/api/v1/events/runs",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "server-sent events: `ready` once listening, then `runs` (a JSON"
+            " array of run changes, at most one per job, every 250 ms at most) and"
+            " `overrun` if the client fell too far behind (reload, then listen again)",
+        },
+        **AUTH_ERRORS,
+        **UNAVAILABLE,
+    },
+    summary="Runs' status changes as they happen (stream EVENTS), as server-sent events",
+)
+async def run_events(
+    feed: RunFeedDep,
+    _: Reader,
+    scheduled_job_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="only this scheduled job's runs")
+    ] = None,
+) -> StreamingResponse:
+    async def events() -> AsyncIterator[str]:
+        async with feed.listen(scheduled_job_id) as listener:
+            async for event in server_sent_events(listener):
+                yield event
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
 # --- the scheduler as a whole --------------------------------------------------------------
 
 scheduler = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
@@ -641,6 +705,27 @@ daemon = APIRouter(tags=["scheduler"])
 )
 async def daemon_status(status: StatusDep, _: Reader) -> DaemonStatus:
     return await status.daemon()
+
+
+# --- the console ---------------------------------------------------------------------------
+
+console = APIRouter(tags=["console"])
+
+
+@console.get(
+    "/api/v1/whoami",
+    response_model=Whoami,
+    responses={**_error(401, "no token, or one this API does not accept"), **UNAVAILABLE},
+    summary="Who the token is and what it may do (any valid token)",
+)
+async def whoami(request: Request, caller: Caller) -> Whoami:
+    authenticator: Authenticator = request.app.state.auth
+    return Whoami(
+        name=caller.name,
+        scopes=sorted(scope.value for scope in caller.scopes),
+        auth="none" if authenticator.open else "bearer",
+        grafana_url=request.app.state.grafana_url,
+    )
 
 
 # --- probes, open to all -------------------------------------------------------------------
@@ -684,7 +769,7 @@ def _verdict(problems: list[str], fine: str) -> PlainTextResponse:
 
 # --- the app -------------------------------------------------------------------------------
 
-ROUTERS = (scheduled_jobs, schedule_specs, runs, scheduler, daemon, probes)
+ROUTERS = (scheduled_jobs, schedule_specs, runs, scheduler, daemon, console, probes)
 
 
 def create_app(
@@ -694,8 +779,10 @@ def create_app(
     readiness: Problems,
     registry: CollectorRegistry,
     cors_origins: Sequence[str] = (),
+    grafana_url: str | None = None,
 ) -> FastAPI:
-    """`cors_origins` (none: no CORS headers) wraps every answer, errors included."""
+    """`cors_origins` (none: no CORS headers) wraps every answer, errors included;
+    `grafana_url` is what the console links its dashboards to."""
     app = FastAPI(
         title="natscron API",
         version="0.1.0",
@@ -710,8 +797,10 @@ def create_app(
     app.state.health = health
     app.state.readiness = readiness
     app.state.registry = registry
+    app.state.grafana_url = grafana_url
     for router in ROUTERS:
         app.include_router(router)
+    serve_console(app)
     _handle_errors(app)
     _measure(app, registry)
     allow_origins(app, cors_origins)

@@ -70,7 +70,9 @@ ENDPOINTS: tuple[ApiEndpoint, ...] = (
     ApiEndpoint(
         "schedules.list",
         ListSchedules,
-        lambda ops, r: ops.queries.list_scheduled_jobs(r.status, r.selector, r.limit, r.cursor),
+        lambda ops, r: ops.queries.list_scheduled_jobs(
+            r.status, r.selector, r.limit, r.cursor, r.search, r.count
+        ),
         "scheduled jobs, sorted by id, by cursor",
     ),
     ApiEndpoint(

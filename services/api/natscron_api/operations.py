@@ -11,12 +11,15 @@ returns a view model (`views.py`) or raises an error with a stable code (`errors
 - `JobCancels`: many jobs cancelled at once, by ids or the labels of their scheduled jobs;
 - `CrawlerJobs`: scheduled jobs as seed 004 lists its jobs;
 - `Explain`: why each slot of a schedule fired, moved, merged or did not run (the spec in
-  KV, the runs and decision records in MongoDB).
+  KV, the runs and decision records in MongoDB);
+- `ScheduleDirectory`: every scheduled job's id and name, from KV (listings, searches);
+- `RunFeed`: runs' status changes as they happen, from stream EVENTS (live lists).
 """
 
 from dataclasses import dataclass
 
 from nats.aio.client import Client
+from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api.bulk_cancel import JobCancels
@@ -26,6 +29,8 @@ from natscron_api.explain import Explain
 from natscron_api.job_lookup import JobLookup
 from natscron_api.live_state import LiveState
 from natscron_api.queries import Queries
+from natscron_api.run_feed import RunFeed
+from natscron_api.schedule_directory import ScheduleDirectory
 from natscron_api.screenshots import Screenshots
 from natscron_api.specs import Specs
 from natscron_api.status import Status
@@ -44,12 +49,22 @@ class Operations:
     cancels: JobCancels
     crawler_jobs: CrawlerJobs
     explain: Explain
+    directory: ScheduleDirectory
+    run_feed: RunFeed
 
     @classmethod
-    def over(cls, client: Client, db: AsyncDatabase[Document], clock: Clock) -> "Operations":
-        """The parts over one NATS connection and one MongoDB database."""
+    def over(
+        cls,
+        client: Client,
+        db: AsyncDatabase[Document],
+        clock: Clock,
+        registry: CollectorRegistry,
+    ) -> "Operations":
+        """The parts over one NATS connection and one MongoDB database; the directory is
+        empty until something follows KV with it (`ApiService`)."""
         live = LiveState(client.jetstream())
-        queries = Queries(db, clock)
+        directory = ScheduleDirectory()
+        queries = Queries(db, clock, directory)
         commands = Commands(client)
         return cls(
             queries=queries,
@@ -61,4 +76,6 @@ class Operations:
             cancels=JobCancels(commands, live, db),
             crawler_jobs=CrawlerJobs(db, live),
             explain=Explain(live, db, clock),
+            directory=directory,
+            run_feed=RunFeed(client.jetstream(), registry),
         )

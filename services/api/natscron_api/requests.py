@@ -64,6 +64,14 @@ StoredLabelSelector = Annotated[
     ),
 ]
 Reason = Annotated[str | None, Field(max_length=MAX_NOTE_CHARS, description="a note kept")]
+SearchText = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="scheduled jobs whose id or name holds this text, in any case",
+    ),
+]
 
 
 class ApiRequest(BaseModel):
@@ -77,8 +85,12 @@ class Nothing(ApiRequest):
 class ListSchedules(ApiRequest):
     status: ScheduledJobStatus | None = None
     selector: StoredLabelSelector | None = None
+    search: SearchText | None = None
     limit: Limit = 50
     cursor: CursorText | None = None
+    count: bool = Field(
+        default=True, description="false: leave `total` null (a count reads every match)"
+    )
 
 
 class ScheduleRef(ApiRequest):

@@ -95,6 +95,7 @@ class ApiService(Service):
         self._server: _Server | None = None
         self._serving: asyncio.Task[None] | None = None
         self._micro: MicroService | None = None
+        self._operations: Operations | None = None
         self.port: int | None = None
 
     @property
@@ -109,7 +110,9 @@ class ApiService(Service):
         self._mongo = new_client(self._endpoints.mongo_url, appname=APPNAME)
         db = database_of(self._mongo)
         await self._check_mongo(db)
-        operations = Operations.over(client_of(self._broker), db, self._clock)
+        operations = Operations.over(client_of(self._broker), db, self._clock, self.registry)
+        self._operations = operations
+        self.supervise("schedule directory", self._follow_schedules(operations, db))
         self._micro = micro_face(operations, self.registry)
         await self._micro.start(client_of(self._broker))
         app = create_app(
@@ -119,6 +122,7 @@ class ApiService(Service):
             self.readiness_problems,
             self.registry,
             cors_origins=self._settings.api_cors_origin_list,
+            grafana_url=self._settings.grafana_url,
         )
         listening = self._listen()
         self.port = listening.getsockname()[1]
@@ -145,6 +149,23 @@ class ApiService(Service):
             )
         if self._announce is not None:
             self._announce(self.url)
+
+    async def _follow_schedules(self, operations: Operations, db: AsyncDatabase[Document]) -> None:
+        """The directory listings page by: KV's specs as they change, and once they are
+        in, the documents of those deleted from KV before (MongoDB down then: without
+        them, which costs listings speed only)."""
+        directory = operations.directory
+        bucket = await jetstream_of(self._broker).key_value(names.KV_SCHEDULED_JOBS)
+        following = asyncio.create_task(directory.follow(bucket))
+        try:
+            await directory.loaded.wait()
+            try:
+                await directory.add_inactive(db)
+            except PyMongoError as exc:
+                log.warning("schedule directory: deleted scheduled jobs not read: %s", exc)
+            await following
+        finally:
+            following.cancel()
 
     def _listen(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
@@ -190,6 +211,8 @@ class ApiService(Service):
         return problems + ([self._mongo_problem] if self._mongo_problem else [])
 
     async def _stop(self) -> None:
+        if self._operations is not None:
+            await self._operations.run_feed.close()
         if self._micro is not None:
             await self._micro.stop(self._settings.shutdown_grace_seconds)
         if self._server is not None and self._serving is not None:

@@ -4,7 +4,7 @@ written (checked as `natscron apply` checks them), paused and resumed (compare-a
 The recorder mirrors them into MongoDB; nothing here writes MongoDB."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from nats.js.errors import KeyWrongLastSequenceError
@@ -14,7 +14,14 @@ from pydantic import ValidationError
 from natscron_api.describe import describe
 from natscron_api.errors import ApiError, unknown_scheduled_job
 from natscron_api.live_state import LiveState
-from natscron_api.views import BulkControlResult, ControlResult, Preview, SpecWritten
+from natscron_api.views import (
+    BulkControlResult,
+    ControlResult,
+    FireTime,
+    Preview,
+    SpecView,
+    SpecWritten,
+)
 from natscron_shared.contract import names
 from natscron_shared.contract.catalogue import NoRunnersError, check_job, no_runners_message
 from natscron_shared.contract.chain_graph import check_chains
@@ -27,6 +34,7 @@ from natscron_shared.nats import schedule_bucket
 from natscron_shared.nats.connection import to_json
 from natscron_shared.runtime.clock import Clock
 from natscron_shared.timing.schedule import SlotSpec, next_fire_after
+from natscron_shared.timing.zones import zone_named
 
 Action = Literal["pause", "resume", "delete"]
 
@@ -112,6 +120,15 @@ class Specs:
         (result,) = await schedule_bucket.delete(bucket, [scheduled_job_id])
         return _single(result)
 
+    async def current(self, scheduled_job_id: str) -> SpecView:
+        """The spec KV holds now, and its revision."""
+        entry = await self._live.entry(names.KV_SCHEDULED_JOBS, scheduled_job_id)
+        if entry is None:
+            raise unknown_scheduled_job(scheduled_job_id)
+        value, revision = entry
+        spec = _valid_spec(scheduled_job_id, value)
+        return SpecView(scheduled_job=spec.model_dump(mode="json"), revision=revision)
+
     async def preview(
         self, scheduled_job_id: str, count: int = 10, after: datetime | None = None
     ) -> Preview:
@@ -121,12 +138,7 @@ class Specs:
         value = await self._live.get(names.KV_SCHEDULED_JOBS, scheduled_job_id)
         if value is None:
             raise unknown_scheduled_job(scheduled_job_id)
-        try:
-            spec = ScheduledJob.model_validate_json(value)
-        except ValidationError:
-            raise ApiError(
-                "invalid_state", f"KV holds no valid spec for {scheduled_job_id!r}"
-            ) from None
+        spec = _valid_spec(scheduled_job_id, value)
         state = await self._state(spec)
         remaining = runs_left(spec, state)
         slots: SlotSpec = spec
@@ -151,6 +163,7 @@ class Specs:
             timezone=spec.timezone,
             next_fire_times=times,
             remaining_runs=remaining,
+            local_fire_times=_local(times, spec.timezone, after or self._clock.now()),
         )
 
     async def _state(self, spec: ScheduledJob) -> SlotState | None:
@@ -202,6 +215,41 @@ class Specs:
         except NoRunnersError:
             raise NoRunnersError(no_runners_message("pass unchecked=true")) from None
         return spec.model_copy(update={"pool": pool})
+
+
+def _valid_spec(scheduled_job_id: str, value: bytes) -> ScheduledJob:
+    try:
+        return ScheduledJob.model_validate_json(value)
+    except ValidationError:
+        message = f"KV holds no valid spec for {scheduled_job_id!r}"
+        raise ApiError("invalid_state", message) from None
+
+
+def _local(times: list[datetime], timezone: str, start: datetime) -> list[FireTime]:
+    """`times` in the zone, each marked where its UTC offset differs from the one before
+    (the first from the offset at `start`): a daylight-saving change lies between."""
+    zone = zone_named(timezone)
+    previous = start.astimezone(zone).utcoffset() or timedelta(0)
+    local = []
+    for moment in times:
+        wall = moment.astimezone(zone)
+        offset = wall.utcoffset() or timedelta(0)
+        local.append(
+            FireTime(
+                at=moment,
+                local=wall.isoformat(),
+                utc_offset=_offset_text(offset),
+                offset_changed=offset != previous,
+            )
+        )
+        previous = offset
+    return local
+
+
+def _offset_text(offset: timedelta) -> str:
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 async def _check_chain(bucket: KeyValue, spec: ScheduledJob) -> None:

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from natscron_api.seed_fields import JobStatsFields, ListingFields, SchedulerMetricsFields
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.cancel import Found
+from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.messages import JobEvent
 from natscron_shared.contract.models import MAX_NOTE_CHARS, Identifier, LabelSelector
 from natscron_shared.contract.schema_rules import exactly_one_of
 from natscron_shared.contract.ticker_status import TickerStatus
@@ -32,6 +34,15 @@ class ErrorResponse(BaseModel):
     @classmethod
     def of(cls, code: str, message: str) -> "ErrorResponse":
         return cls(error=ErrorBody(code=code, message=message))
+
+
+class RecentRun(BaseModel):
+    """One of the runs of a scheduled job that finished last (`recent_runs`)."""
+
+    job_id: str
+    status: str
+    completed_at: datetime
+    duration_ms: int | None = None
 
 
 class ScheduledJobView(ListingFields, BaseModel):
@@ -78,6 +89,11 @@ class ScheduledJobView(ListingFields, BaseModel):
     last_run_status: str | None = None
     last_run_job_id: str | None = None
     consecutive_failures: int = 0
+    recent_runs: list[RecentRun] = Field(
+        default_factory=list,
+        description="the runs that finished last, newest first (at most 20): a run-history"
+        " strip without a query per scheduled job",
+    )
     next_run_at: datetime | None = None
     remaining_runs: int | None = None
     created_at: datetime | None = None
@@ -130,13 +146,27 @@ class ExecutionView(ListingFields, BaseModel):
     )
 
 
+class ScheduledJobListItem(ScheduledJobView):
+    """A scheduled job in a listing: the document, and its all-time success rate."""
+
+    success_rate: float | None = Field(
+        default=None, description="completed runs over finished runs, all time; null before a run"
+    )
+
+
 class ScheduledJobList(BaseModel):
     """Seed 001's `GET /scheduled-jobs`, plus the cursor of the next page."""
 
-    scheduled_jobs: list[ScheduledJobView]
-    total: int = Field(description="scheduled jobs matching the filters, over all pages")
+    scheduled_jobs: list[ScheduledJobListItem]
+    total: int | None = Field(
+        description="scheduled jobs matching the filters, over all pages; null when not"
+        " counted (`count=false`)"
+    )
     next_cursor: str | None = Field(
-        default=None, description="pass as `cursor` for the next page; null on the last"
+        default=None,
+        description="pass as `cursor` for the next page; null on the last. A page may hold"
+        " fewer than `limit` while one follows: a label selector reads a bounded stretch of"
+        " ids per page",
     )
 
 
@@ -265,6 +295,18 @@ class SchedulerMetrics(SchedulerMetricsFields, WindowedStats):
     at: datetime
 
 
+class FireTime(BaseModel):
+    """A fire time in the schedule's own zone."""
+
+    at: datetime = Field(description="UTC")
+    local: str = Field(description="the wall time in the schedule's zone, ISO 8601 with offset")
+    utc_offset: str = Field(description="the zone's offset from UTC then: +01:00, -04:00")
+    offset_changed: bool = Field(
+        description="the offset differs from the previous fire time's (the first: from the"
+        " offset at the moment the preview starts from): a daylight-saving change lies between"
+    )
+
+
 class Preview(BaseModel):
     scheduled_job_id: str
     status: str
@@ -281,6 +323,26 @@ class Preview(BaseModel):
         " come)"
     )
     remaining_runs: int | None = Field(description="what max_runs still allows; null: no limit")
+    local_fire_times: list[FireTime] = Field(
+        default_factory=list,
+        description="the same times in the schedule's zone, daylight-saving changes marked",
+    )
+
+
+class SpecView(BaseModel):
+    """A spec as KV `scheduled_jobs` holds it now: what the ticker follows."""
+
+    scheduled_job: dict[str, Any] = Field(description="the spec")
+    revision: int = Field(description="its KV revision")
+
+
+class Whoami(BaseModel):
+    """The caller, as its token says, and what a client needs to know to present the API."""
+
+    name: str = Field(description="who the token names (`sub` of a JWT); anonymous when open")
+    scopes: list[str] = Field(description="read, write: what the token may do")
+    auth: Literal["bearer", "none"] = Field(description="none: the API is open to all")
+    grafana_url: str | None = Field(description="NATSCRON_GRAFANA_URL, for links to dashboards")
 
 
 class ConsumerLag(BaseModel):
@@ -385,3 +447,62 @@ class JobCancelResult(BaseModel):
 class BulkCancelResult(BaseModel):
     results: list[JobCancelResult]
     cancelled: int = Field(description="how many were running or queued, and are cancelled")
+
+
+class RunChange(BaseModel):
+    """A run's status change as its event says (`JobEvent`), for live lists: the fields of
+    a listed run (`ExecutionView`) an event knows, and when it happened."""
+
+    job_id: str
+    scheduled_job_id: str | None
+    status: str
+    attempt: int
+    max_retries: int
+    at: datetime = Field(description="when the status changed (the event's time)")
+    trigger: str
+    priority: str
+    scraper: str
+    created_at: datetime
+    scheduled_for: datetime | None
+    runner_id: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: int | None
+    properties_scraped: int | None
+    error_message: str | None
+    error_type: str | None
+    cancelled_by: str | None
+    retry_of: str | None
+    not_before: datetime | None = Field(description="a retry waiting for its backoff: until")
+
+    @classmethod
+    def of(cls, event: JobEvent) -> "RunChange":
+        job = event.job
+        return cls(
+            job_id=job.job_id,
+            scheduled_job_id=job.scheduled_job_id,
+            status=event.status.value,
+            attempt=event.attempt,
+            max_retries=job.max_retries,
+            at=event.at,
+            trigger=job.trigger.value,
+            priority=job.priority.value,
+            scraper=job.scraper,
+            created_at=job.created_at,
+            scheduled_for=job.scheduled_for,
+            runner_id=event.runner_id,
+            started_at=event.started_at,
+            completed_at=event.completed_at,
+            duration_ms=event.duration_ms,
+            properties_scraped=event.properties_scraped,
+            error_message=event.error_message,
+            error_type=event.error_type,
+            cancelled_by=event.cancelled_by,
+            retry_of=job.retry_of,
+            not_before=job.not_before if event.status.rank == 0 else None,
+        )
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Events of one job are ordered by (attempt, status rank)."""
+        return self.attempt, JobStatus(self.status).rank

@@ -61,7 +61,7 @@ class Rollup:
         )
         if job.scheduled_job_id is not None and job.status.is_finished_run:
             self.runs[job.scheduled_job_id].append(
-                FinishedRun(job.job_id, job.status, job.finished_at)
+                FinishedRun(job.job_id, job.status, job.finished_at, job.duration_ms)
             )
 
     @property

@@ -11,12 +11,16 @@ depend on how many runs came before:
   one (cancelled runs neither count nor reset). Runs may be recorded out of order, so
   the document keeps `last_completed_at` and `last_failed_at`; only when a completed run
   lands before an already counted failure must the failures after it be counted again,
-  a query bounded by those failures, not by the history.
+  a query bounded by those failures, not by the history;
+- `recent_runs` keeps the `RECENT_RUNS` runs that finished last (by `completed_at` to the
+  millisecond, as MongoDB keeps it, then `job_id`), newest first: the run-history strip of a
+  listing, read with the document rather than by a query per schedule. A function of the
+  set of runs, so any order or batching of them ends in the same list.
 """
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from natscron_shared.contract.enums import JobStatus
@@ -29,7 +33,9 @@ HISTORY_FIELDS = (
     "consecutive_failures",
     "last_completed_at",
     "last_failed_at",
+    "recent_runs",
 )
+RECENT_RUNS = 20
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,16 @@ class FinishedRun:
     job_id: str
     status: JobStatus
     completed_at: datetime
+    duration_ms: int | None = None
+
+    def recent(self) -> dict[str, Any]:
+        """Its entry in `recent_runs` (`storage.RecentRunFields`)."""
+        return {
+            "job_id": self.job_id,
+            "status": self.status.value,
+            "completed_at": _stored(self.completed_at),
+            "duration_ms": self.duration_ms,
+        }
 
 
 FailuresAfter = Callable[[datetime], Awaitable[int]]
@@ -78,4 +94,21 @@ async def advance(
         history["consecutive_failures"] = await failures_after(latest_completion)
     else:
         history["consecutive_failures"] = sum(1 for t in failures if t > latest_completion)
+    history["recent_runs"] = _recent(history["recent_runs"] or [], runs)
     return history
+
+
+def _stored(moment: datetime) -> datetime:
+    """As MongoDB keeps it: UTC, to the millisecond (truncated, as BSON encodes it)."""
+    return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _recent(stored: list[dict[str, Any]], runs: list[FinishedRun]) -> list[dict[str, Any]]:
+    by_job = {entry["job_id"]: entry for entry in stored}
+    by_job.update({run.job_id: run.recent() for run in runs})
+    newest = sorted(
+        by_job.values(),
+        key=lambda entry: (_stored(entry["completed_at"]), entry["job_id"]),
+        reverse=True,
+    )
+    return newest[:RECENT_RUNS]

@@ -78,6 +78,15 @@ class WebhookFields(TypedDict):
     secret: str | None
 
 
+class RecentRunFields(TypedDict):
+    """One of a scheduled job's `recent_runs` (`natscron_shared.contract.run_history`)."""
+
+    job_id: str
+    status: str
+    completed_at: datetime
+    duration_ms: int | None
+
+
 class ChainLinkFields(TypedDict):
     scheduled_job_id: str
     on: str
@@ -133,6 +142,8 @@ class ScheduledJobDocument(TypedDict, total=False):
     consecutive_failures: int
     last_completed_at: datetime | None
     last_failed_at: datetime | None
+    recent_runs: list[RecentRunFields]
+    """The runs that finished last, newest first, at most `run_history.RECENT_RUNS`."""
     # the next run, from the newest `ScheduleEvent`
     next_run_at: datetime | None
     remaining_runs: int | None
@@ -350,7 +361,11 @@ INDEXES: dict[str, tuple[Index, ...]] = {
     ),
     # A schedule's decisions ending after a moment (explain), or before one (retention).
     DECISIONS: (Index((("scheduled_job_id", ASCENDING), ("ends_at", ASCENDING))),),
-    SCHEDULED_JOBS: (Index((("scheduled_job_id", ASCENDING),), unique=True),),
+    SCHEDULED_JOBS: (
+        Index((("scheduled_job_id", ASCENDING),), unique=True),
+        # A listing by status, page by page in id order (the API's bounded windows).
+        Index((("status", ASCENDING), ("scheduled_job_id", ASCENDING))),
+    ),
     # A recorder's own flushes (kept alive). Created with the others at start: SecantusDB
     # was seen failing to start after a SIGKILL right after it created a collection.
     RECORDER_FLUSHES: (Index((("owner", ASCENDING),)),),

@@ -61,6 +61,9 @@ class KvMirror(Generic[T]):
     def get(self, key: str) -> T | None:
         return self._values.get(key)
 
+    def keys(self) -> list[str]:
+        return list(self._values)
+
     async def follow(self, bucket: KeyValue) -> None:
         """Apply every put and delete until cancelled."""
         watcher = await bucket.watchall()

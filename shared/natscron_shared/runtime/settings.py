@@ -217,6 +217,12 @@ class Settings(BaseSettings):
         " (https://app.example.com,http://localhost:3000), or `*` for any; unset: no CORS"
         " headers, so browsers keep pages of other origins out",
     )
+    grafana_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="Grafana's base URL (http or https): the console's system page links"
+        " its natscron dashboards there; unset: no links",
+    )
 
     @field_validator("runner_pools", mode="before")
     @classmethod

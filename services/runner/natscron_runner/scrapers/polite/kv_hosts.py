@@ -3,6 +3,7 @@
 
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Self
 
 from nats.js import JetStreamContext
 
@@ -25,7 +26,7 @@ class KvHosts:
         self.backoffs = backoffs
 
     @classmethod
-    async def open(cls, js: JetStreamContext, runner_id: str, clock: Clock) -> "KvHosts":
+    async def open(cls, js: JetStreamContext, runner_id: str, clock: Clock) -> Self:
         slots_bucket = await js.key_value(names.KV_HOST_SLOTS)
         ttl = await bucket_ttl(
             slots_bucket, names.KV_HOST_SLOTS, "a dead runner's request slots would never free"
