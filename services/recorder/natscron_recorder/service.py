@@ -181,7 +181,7 @@ class RecorderService(Service):
         async def store(messages: list[tuple[Msg, Stored]]) -> list[Msg]:
             recorded = await writer.record([m for _, m in messages if isinstance(m, ItemBatch)])
             self.metrics.documents.labels("items", "upsert").inc(recorded.items_written)
-            self.metrics.documents.labels("jobs", "update").inc(recorded.batches_counted)
+            self.metrics.documents.labels("jobs", "upsert").inc(recorded.batches_counted)
             return [msg for msg, _ in messages]
 
         return store
