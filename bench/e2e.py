@@ -16,6 +16,9 @@ measure a `--seconds` window, then drain at most `--drain` seconds. Reported per
 - a growing backlog: JetStream consumer backlogs at the window's start and end, and the
   lateness at the window's first and last 10 s;
 - MongoDB commands per job (`top` on our collections: writes, reads; all requests);
+- documents the recorders wrote per completed job, by collection and kind of write (their
+  `natscron_recorder_documents_written_total`), and SecantusDB's CPU seconds per 1,000
+  completed jobs;
 - CPU per process (cores: CPU seconds per second of the window), the machine's, and
   that of other processes sharing the machine (named when it matters);
 - ERROR/Traceback and WARNING lines in each process's log.
@@ -81,6 +84,7 @@ class Options:
     warm_up: float
     drain: float
     runners: int
+    recorders: int
     concurrency: int
     ref: str | None
     json_path: Path | None
@@ -139,7 +143,10 @@ async def run_rate(rate: int, options: Options, source: Path | None) -> RateResu
             database = database_of(mongo_client).name
             await nc.connect(stack.nats.url)
             js = nc.jetstream()
-            await stack.start_service("recorder", "recorder")
+            for index in range(1, options.recorders + 1):
+                await stack.start_service(
+                    "recorder" if index == 1 else f"recorder-{index}", "recorder"
+                )
             for index in range(1, options.runners + 1):
                 await stack.start_service(
                     f"runner-{index}", "runner", {"NATSCRON_RUNNER_ID": f"runner-{index}"}
@@ -240,6 +247,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--warm-up", type=float, default=10.0, help="seconds before the window")
     parser.add_argument("--drain", type=float, default=30.0, help="max seconds after it")
     parser.add_argument("--runners", type=int, default=2)
+    parser.add_argument("--recorders", type=int, default=1, help="recorder processes")
     parser.add_argument("--concurrency", type=int, default=64, help="jobs per runner")
     parser.add_argument("--ref", help="run the services from this git commit (git archive)")
     parser.add_argument("--json", dest="json_path", type=Path, help="write results here")

@@ -364,11 +364,40 @@ class RateResult:
         jobs = self.jobs.recorded_in_window
         if jobs <= 0:
             return None
-        return {
-            key: value / jobs
-            for key, value in self.metric_deltas.get("recorder", {}).items()
-            if key.startswith("natscron_recorder_") and "_bucket" not in key and value
+        return {key: value / jobs for key, value in self.recorder_deltas.items()}
+
+    @property
+    def recorder_deltas(self) -> Samples:
+        """Every `natscron_recorder_*` counter's delta, summed over the recorders."""
+        summed: Samples = {}
+        for service, deltas in self.metric_deltas.items():
+            if not service.startswith("recorder"):
+                continue
+            for key, value in deltas.items():
+                if key.startswith("natscron_recorder_") and "_bucket" not in key and value:
+                    summed[key] = summed.get(key, 0.0) + value
+        return summed
+
+    @property
+    def documents_per_job(self) -> dict[str, float] | None:
+        """Documents the recorders wrote per job completed during the window, by
+        `collection/kind`, and their total."""
+        per_job = self.recorder_per_job
+        if per_job is None:
+            return None
+        prefix = "natscron_recorder_documents_written_total"
+        documents = {
+            _labels_text(key): value for key, value in per_job.items() if key.startswith(prefix)
         }
+        return {**documents, "total": sum(documents.values())}
+
+    @property
+    def mongo_cpu_seconds_per_1000_jobs(self) -> float | None:
+        jobs = self.jobs.recorded_in_window
+        cores = self.cpu_cores.get("secantusdb")
+        if jobs <= 0 or cores is None:
+            return None
+        return cores * self.seconds / jobs * 1000
 
     @property
     def done_fraction(self) -> float:
@@ -526,3 +555,10 @@ def summarise(
         log_problems=log_problems,
         notes=notes,
     )
+
+
+def _labels_text(sample_key: str) -> str:
+    """`name{collection="jobs",kind="insert"}` as `jobs/insert`."""
+    _, _, labels = sample_key.partition("{")
+    values = [part.partition("=")[2].strip('"') for part in labels.rstrip("}").split(",") if part]
+    return "/".join(values) or sample_key

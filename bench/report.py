@@ -83,12 +83,17 @@ def print_rate(result: RateResult) -> None:
             "  WARNING: other work shared the machine; busiest: "
             + "; ".join(machine.busiest_others)
         )
-    recorder = result.metric_deltas.get("recorder", {})
-    moved = {
-        k: v
-        for k, v in recorder.items()
-        if k.startswith("natscron_recorder_") and "_bucket" not in k and v
-    }
+    documents = result.documents_per_job
+    print(
+        "  documents written per job completed during the window: "
+        + ("n/a" if documents is None else ", ".join(f"{k} {v:.3f}" for k, v in documents.items()))
+    )
+    mongo_cpu = result.mongo_cpu_seconds_per_1000_jobs
+    print(
+        "  SecantusDB CPU seconds per 1,000 jobs completed during the window: "
+        + ("n/a" if mongo_cpu is None else f"{mongo_cpu:.2f}")
+    )
+    moved = result.recorder_deltas
     print(
         "  natscron_recorder_* deltas: "
         + (", ".join(f"{k} {v:g}" for k, v in moved.items()) or "none")

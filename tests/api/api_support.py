@@ -152,6 +152,12 @@ async def store_runs(db: AsyncDatabase[Document], events: list[JobEvent], saved:
             fields["attempts"] = [attempt_fields(event.ended_attempt)]
         await jobs(db).insert_one(fields)
         if event.status.is_terminal:
-            stats.add_final(event)
+            stats.add_final(
+                event.job.scheduled_job_id,
+                event.status,
+                event.completed_at or event.at,
+                event.duration_ms,
+                event.properties_scraped,
+            )
     if len(stats):
         await db.job_stats.bulk_write(stats.updates())

@@ -48,6 +48,8 @@ async def test_a_failing_schedule_pauses_itself_and_resumes(
 ) -> None:
     js = nc.jetstream()
     bucket = await js.key_value(names.KV_SCHEDULED_JOBS)
+    # Flushes well within the second between runs: the pause comes at the threshold run.
+    settings = settings.model_copy(update={"recorder_flush_seconds": 0.2})
     async with running_stack(settings, endpoints):
         await put_schedules(js, [FAILING])
         paused = await eventually(

@@ -1,17 +1,21 @@
-"""Property: any batching, order and duplication of a set of jobs' events yields the same
-`jobs` documents (their attempts and metadata included), run history and statistics
-documents as recording them one at a time."""
+"""Property: any batching, order and duplication of a set of jobs' events, held for any
+time, flushed at any moments, by one recorder or two, yields the same `jobs` documents
+(their attempts and metadata included), run history and statistics documents as recording
+them one at a time."""
 
 import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
+from nats.aio.msg import Msg
 from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.event_batch import EventBatchWriter
+from natscron_recorder.hold import EventHold
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import JobEvent, RunRequest
@@ -24,6 +28,7 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=3)
 EXAMPLES = 8
+HOLD_SECONDS = 2.0
 SCHEDULES = ("a", "b", "c")
 
 
@@ -122,15 +127,33 @@ def deliveries(rng: random.Random, events: list[JobEvent]) -> list[list[JobEvent
 async def snapshot(db: AsyncDatabase[Document]) -> dict[str, list[Document]]:
     history = {"_id": 0, "scheduled_job_id": 1, **dict.fromkeys(HISTORY_FIELDS, 1)}
     return {
-        "jobs": await db.jobs.find({}, {"_id": 0, "updated_at": 0}).sort("job_id").to_list(),
+        "jobs": await db.jobs.find({}, WRITER_OWN).sort("job_id").to_list(),
         "history": await db.scheduled_jobs.find({}, history).sort("scheduled_job_id").to_list(),
-        "stats": await db.job_stats.find({}).sort("_id").to_list(),
+        "stats": await db.job_stats.find({}, {"applied_flushes": 0}).sort("_id").to_list(),
     }
 
 
-async def drain(writer: EventBatchWriter, batches: list[list[JobEvent]]) -> None:
+WRITER_OWN = {"_id": 0, "updated_at": 0, "revision": 0, "count_flush": 0}
+"""What differs with the writer and how often it wrote: its clock, flush ids, revisions."""
+
+
+async def drain(
+    writer: EventBatchWriter, batches: list[list[JobEvent]], rng: random.Random
+) -> None:
+    """As the recorder does: each batch through the hold (messages stand-ins, time passing
+    a random 0-2 hold times per batch), what it lets go written, a flush now and then."""
+    hold = EventHold(HOLD_SECONDS)
+    clock = NOW
     for batch in batches:
-        await writer.record(batch, [], NOW)
+        clock += timedelta(seconds=rng.uniform(0, 2 * HOLD_SECONDS))
+        due = hold.take([(cast(Msg, object()), event) for event in batch], clock)
+        await writer.record([event for _, event in due], [], NOW)
+        if rng.random() < 0.3:
+            await writer.flush(NOW)
+    rest = hold.take([], clock + timedelta(seconds=HOLD_SECONDS))
+    assert not len(hold)
+    await writer.record([event for _, event in rest], [], NOW)
+    await writer.flush(NOW)
 
 
 @pytest.fixture
@@ -154,17 +177,20 @@ async def test_batched_recording_equals_one_at_a_time(
         rng = random.Random(seed)
         events = [e for n in range(rng.randint(5, 30)) for e in job_events(rng, n)]
         for db in two_dbs:
-            for name in ("jobs", "scheduled_jobs", "job_stats"):
+            for name in ("jobs", "scheduled_jobs", "job_stats", "recorder_flushes"):
                 await db.drop_collection(name)
             await ensure_indexes(db)
         one_at_a_time = EventBatchWriter(single.client, single)
         for event in events:
             await one_at_a_time.record([event], [], NOW)
-        writer = EventBatchWriter(batched.client, batched)
+            await one_at_a_time.flush(NOW)
         batches = deliveries(rng, events)
         halves = (batches[0::2], batches[1::2])  # two recorders pulling from one consumer
+        writers = [EventBatchWriter(batched.client, batched) for _ in halves]
 
-        await asyncio.gather(*(drain(writer, half) for half in halves))
+        await asyncio.gather(
+            *(drain(w, half, rng) for w, half in zip(writers, halves, strict=True))
+        )
         expected, got = await snapshot(single), await snapshot(batched)
         assert got == expected, f"seed {seed}"
         assert expected["stats"], f"seed {seed} finished no run"
@@ -174,5 +200,8 @@ async def test_batched_recording_equals_one_at_a_time(
             numbers = [attempt["attempt"] for attempt in doc["attempts"]]
             assert numbers == sorted(set(numbers)), doc["job_id"]
     assert retried_jobs >= EXAMPLES, "too few jobs kept several attempts"
-    writes = await EventBatchWriter(batched.client, batched).record(events, [], NOW)
-    assert writes.jobs_written == 0  # everything again: nothing moves
+    again = EventBatchWriter(batched.client, batched)
+    writes = await again.record(events, [], NOW)
+    await again.flush(NOW)
+    assert writes.jobs_inserted + writes.jobs_updated == 0  # everything again: nothing moves
+    assert await snapshot(batched) == got

@@ -4,8 +4,8 @@ first, where the API, the CLI and the migration read it."""
 
 from datetime import UTC, datetime
 
-from natscron_recorder.event_batch import SCHEDULE_FIELDS
 from natscron_recorder.items_batch import item_writes
+from natscron_recorder.rollup_writer import SCHEDULE_FIELDS
 from natscron_recorder.schedule_writer import spec_fields
 from natscron_shared.contract.messages import ItemBatch, ScrapedItem
 from natscron_shared.contract.models import ScheduledJob

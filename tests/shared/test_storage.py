@@ -13,12 +13,14 @@ from natscron_shared.contract.storage import (
     ITEMS,
     JOB_STATS,
     JOBS,
+    RECORDER_FLUSHES,
     SCHEDULED_JOBS,
     AttemptFields,
     DecisionDocument,
     ItemDocument,
     JobDocument,
     JobStatsDocument,
+    RecorderFlushDocument,
     ScheduledJobDocument,
 )
 
@@ -28,6 +30,7 @@ DOCUMENTS = {
     JOB_STATS: JobStatsDocument,
     ITEMS: ItemDocument,
     DECISIONS: DecisionDocument,
+    RECORDER_FLUSHES: RecorderFlushDocument,
 }
 
 

@@ -208,16 +208,17 @@ class Chaos:
 
 @dataclass
 class Backlog:
-    """What is still to be done: per consumer (pending, unacked), and the jobs whose
-    document is not final yet."""
+    """What is still to be done: per consumer (pending, unacked), the jobs whose document
+    is not final yet, and the recorder flushes not applied yet."""
 
     consumers: dict[str, tuple[int, int]]
     unfinished_jobs: list[str]
+    open_flushes: int
 
     @property
     def empty(self) -> bool:
         busy = any(pending or unacked for pending, unacked in self.consumers.values())
-        return not busy and not self.unfinished_jobs
+        return not busy and not self.unfinished_jobs and not self.open_flushes
 
 
 async def backlog(js: JetStreamContext, db: AsyncDatabase[Document]) -> Backlog:
@@ -229,7 +230,7 @@ async def backlog(js: JetStreamContext, db: AsyncDatabase[Document]) -> Backlog:
         doc["job_id"]
         async for doc in db["jobs"].find({"status": {"$in": UNFINISHED}}, {"job_id": 1})
     ]
-    return Backlog(consumers, unfinished)
+    return Backlog(consumers, unfinished, await db["recorder_flushes"].count_documents({}))
 
 
 async def events_in_stream(js: JetStreamContext, job_id: str) -> list[str]:

@@ -2,11 +2,11 @@
 
 A fetch returns what is pending, up to `batch_size` (waiting at most `max_wait` when
 nothing is), so batches grow by themselves under load while a quiet system records each
-message at once. A batch is acked only after its writes are durable. Bad messages are
+message at once. A batch is acked only after its writes are durable (a store may keep
+some messages to ack itself later, once what they add is durable). Bad messages are
 terminated on their own, without holding up their batch. While MongoDB refuses writes,
-or keeps conflicting (a killed recorder's open transaction holds its documents until the
-server expires it, 60 s), the batch is kept, told to JetStream as still in progress, and
-retried in order; nothing newer is fetched meanwhile.
+or its conditional writes keep losing races, the batch is kept, told to JetStream as
+still in progress, and retried in order; nothing newer is fetched meanwhile.
 
 Plain nats-py, not a FastStream pull subscriber: FastStream's pull loop swallows
 `ServiceUnavailableError` (what a deleted consumer answers) and fetches again at once,
@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter
 from pymongo.errors import PyMongoError
 
+from natscron_recorder.guarded import WriteRaceError
 from natscron_recorder.metrics import RecorderMetrics
 from natscron_recorder.mongo_health import MongoHealth
 from natscron_recorder.parsing import KINDS, BadMessageError, Stored, parse_message
@@ -40,7 +41,8 @@ FETCH_ERROR_BACKOFF_SECONDS = 1.0
 MONGO_RETRY_SECONDS = 2.0
 KEEP_ALIVE_SECONDS = RECORDER_ACK_WAIT_SECONDS / 3
 
-Store = Callable[[list[Stored]], Awaitable[None]]
+Store = Callable[[list[tuple[Msg, Stored]]], Awaitable[list[Msg]]]
+"""Writes a batch; the messages to ack now (the store acks the others itself)."""
 
 
 class BatchConsumer:
@@ -58,7 +60,10 @@ class BatchConsumer:
         mongo: MongoHealth,
         clock: Clock,
         stopping: asyncio.Event,
+        store_when_idle: bool = False,
     ) -> None:
+        """`store_when_idle`: a fetch that found nothing calls the store with no message,
+        for it to write what it holds once its time is up."""
         self._js = js
         self._stream = stream
         self.durable = durable
@@ -70,6 +75,7 @@ class BatchConsumer:
         self._mongo = mongo
         self._clock = clock
         self._stopping = stopping
+        self._store_when_idle = store_when_idle
         self._subscription: JetStreamContext.PullSubscription | None = None
 
     async def bind(self) -> None:
@@ -86,6 +92,8 @@ class BatchConsumer:
                     batch=self._batch_size, timeout=self._max_wait
                 )
             except TimeoutError:
+                if self._store_when_idle:
+                    await self._record([])
                 continue
             except TRANSIENT_NATS_ERRORS:
                 self._metrics.nats_errors.labels("fetch").inc()
@@ -114,32 +122,37 @@ class BatchConsumer:
                     "terminating a bad message on %s (%s): %s", msg.subject, exc.reason, exc
                 )
                 await settle_quietly(msg.term(), "terminate", f"a message on {msg.subject}")
-        if not good or not await self._store_until_done(good):
+        if not good and (msgs or not self._store_when_idle):
             return
-        self._metrics.batch_size.labels(self.durable).observe(len(good))
-        for msg, message in good:
+        ack_now = await self._store_until_done(good)
+        if ack_now is None:
+            return
+        if good:
+            self._metrics.batch_size.labels(self.durable).observe(len(good))
+        for _, message in good:
             self._metrics.messages.labels(KINDS[type(message)]).inc()
+        for msg in ack_now:
             await settle_quietly(msg.ack(), "ack", f"a message on {msg.subject}")
 
-    async def _store_until_done(self, good: list[tuple[Msg, Stored]]) -> bool:
-        """True once stored; False if the service stops first (the batch is then left
-        unacked, for JetStream to deliver again)."""
+    async def _store_until_done(self, good: list[tuple[Msg, Stored]]) -> list[Msg] | None:
+        """The messages to ack, once stored; None if the service stops first (the batch
+        is then left unacked, for JetStream to deliver again)."""
         kept_alive = self._clock.now()
         while True:
             try:
                 with self._metrics.write_duration.labels(self.durable).time():
-                    await self._store([message for _, message in good])
-            except (PyMongoError, TooManyConflictsError) as exc:
+                    ack_now = await self._store(good)
+            except (PyMongoError, WriteRaceError, TooManyConflictsError) as exc:
                 self._mongo.failed(exc, self._clock.now())
             else:
                 self._mongo.wrote()
-                return True
+                return ack_now
             if (self._clock.now() - kept_alive).total_seconds() >= KEEP_ALIVE_SECONDS:
                 kept_alive = self._clock.now()
                 for msg, _ in good:
                     await settle_quietly(msg.in_progress(), "extend", f"a message on {msg.subject}")
             if await self._pause(MONGO_RETRY_SECONDS):
-                return False
+                return None
 
     async def _pause(self, seconds: float) -> bool:
         """Wait `seconds` or until stopping; True if stopping."""

@@ -21,6 +21,10 @@ from natscron_shared.contract.storage import Document
 DUPLICATE_KEY = 11000
 
 
+class WriteRaceError(Exception):
+    """Documents kept changing under a conditional write: the batch is tried again later."""
+
+
 async def guarded_upsert(
     collection: AsyncCollection[Document], query: Document, update: Document
 ) -> bool:

@@ -16,6 +16,7 @@ class RecorderMetrics:
     bad_messages: Counter
     documents: Counter
     runs_finished: Counter
+    held_events: Gauge
     schedule_runs: Counter
     batch_size: Histogram
     write_duration: Histogram
@@ -44,8 +45,14 @@ class RecorderMetrics:
             ),
             documents=Counter(
                 "natscron_recorder_documents_written_total",
-                "MongoDB documents written, by collection",
-                ["collection"],
+                "MongoDB documents written, by collection and kind of write (insert, update,"
+                " upsert)",
+                ["collection", "kind"],
+                registry=registry,
+            ),
+            held_events=Gauge(
+                "natscron_recorder_held_events",
+                "Job events held (unacked) until their job ends or the hold time passes",
                 registry=registry,
             ),
             runs_finished=Counter(

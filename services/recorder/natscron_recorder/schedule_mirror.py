@@ -93,7 +93,7 @@ class ScheduleMirror:
                 applied = await write_spec(self._db, spec, revision, self._clock.now())
         self._metrics.messages.labels(KIND).inc()
         if applied:
-            self._metrics.documents.labels("scheduled_jobs").inc()
+            self._metrics.documents.labels("scheduled_jobs", "upsert").inc()
 
     def _parse(self, entry: KeyValue.Entry) -> ScheduledJob | None:
         try:

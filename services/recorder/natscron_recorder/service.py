@@ -5,12 +5,15 @@ import contextlib
 import logging
 
 import nats.errors
+from nats.aio.msg import Msg
 from pymongo import AsyncMongoClient
 
 from natscron_recorder.auto_pause import AutoPause
 from natscron_recorder.batch_consumer import BatchConsumer, Store
 from natscron_recorder.decision_batch import DecisionWriter
 from natscron_recorder.event_batch import EventBatchWriter
+from natscron_recorder.flusher import Flusher
+from natscron_recorder.hold import EventHold
 from natscron_recorder.items_batch import ItemBatchWriter
 from natscron_recorder.metrics import RecorderMetrics
 from natscron_recorder.mongo_health import MongoHealth
@@ -85,6 +88,14 @@ class RecorderService(Service):
 
         kv = await js.key_value(names.KV_SCHEDULED_JOBS)
         writer = EventBatchWriter(self._mongo, db, AutoPause(kv, self.metrics))
+        flusher = Flusher(
+            writer,
+            self._settings.recorder_flush_seconds,
+            self.metrics,
+            self.mongo_health,
+            self._clock,
+            self._stopping,
+        )
         stores = {
             names.RECORDER_EVENTS_CONSUMER: self._events_store(writer),
             names.RECORDER_ITEMS_CONSUMER: self._items_store(ItemBatchWriter(self._mongo, db)),
@@ -103,6 +114,7 @@ class RecorderService(Service):
                 mongo=self.mongo_health,
                 clock=self._clock,
                 stopping=self._stopping,
+                store_when_idle=durable == names.RECORDER_EVENTS_CONSUMER,
             )
             for stream, durable in CONSUMERS
         ]
@@ -126,6 +138,7 @@ class RecorderService(Service):
             self.supervise(f"pull {consumer.durable}", consumer.run())
             for consumer in self._consumers
         ]
+        self._recording.append(self.supervise("flush", flusher.run()))
         self._recording.append(self.supervise("mirror", self._mirror.run()))
         self._recording.append(self.supervise("webhook directory", self._directory.run()))
         self._recording.append(self.supervise("webhooks", self._webhooks.run()))
@@ -135,33 +148,49 @@ class RecorderService(Service):
         log.info("recorder writing to MongoDB database %s", db.name)
 
     def _events_store(self, writer: EventBatchWriter) -> Store:
-        async def store(messages: list[Stored]) -> None:
-            recorded = await writer.record(
-                [m for m in messages if isinstance(m, JobEvent)],
-                [m for m in messages if isinstance(m, ScheduleEvent)],
-                self._clock.now(),
-            )
-            self.metrics.documents.labels("jobs").inc(recorded.jobs_written)
-            self.metrics.documents.labels("scheduled_jobs").inc(recorded.schedules_written)
-            self.metrics.documents.labels("job_stats").inc(recorded.stats_written)
+        hold = EventHold(self._settings.recorder_hold_seconds)
+
+        async def store(messages: list[tuple[Msg, Stored]]) -> list[Msg]:
+            """Job events are held until their job ends (`hold.py`); schedule events are
+            acked by their flush (nothing else keeps them)."""
+            now = self._clock.now()
+            jobs = hold.take([(msg, m) for msg, m in messages if isinstance(m, JobEvent)], now)
+            schedules = [(msg, m) for msg, m in messages if isinstance(m, ScheduleEvent)]
+            try:
+                recorded = await writer.record(
+                    [event for _, event in jobs],
+                    [event for _, event in schedules],
+                    now,
+                    schedule_msgs=[msg for msg, _ in schedules],
+                )
+            except BaseException:
+                hold.put_back(jobs, now)
+                raise
+            self.metrics.held_events.set(len(hold))
+            self.metrics.documents.labels("jobs", "insert").inc(recorded.jobs_inserted)
+            self.metrics.documents.labels("jobs", "update").inc(recorded.jobs_updated)
             self.metrics.runs_finished.inc(recorded.runs_finished)
             for scheduled_job_id, status in recorded.scheduled_runs_finished:
                 self.metrics.schedule_runs.labels(scheduled_job_id, status.value).inc()
+            others = [msg for msg, m in messages if not isinstance(m, JobEvent | ScheduleEvent)]
+            return [msg for msg, _ in jobs] + list(recorded.ack_now) + others
 
         return store
 
     def _items_store(self, writer: ItemBatchWriter) -> Store:
-        async def store(messages: list[Stored]) -> None:
-            recorded = await writer.record([m for m in messages if isinstance(m, ItemBatch)])
-            self.metrics.documents.labels("items").inc(recorded.items_written)
-            self.metrics.documents.labels("jobs").inc(recorded.batches_counted)
+        async def store(messages: list[tuple[Msg, Stored]]) -> list[Msg]:
+            recorded = await writer.record([m for _, m in messages if isinstance(m, ItemBatch)])
+            self.metrics.documents.labels("items", "upsert").inc(recorded.items_written)
+            self.metrics.documents.labels("jobs", "upsert").inc(recorded.batches_counted)
+            return [msg for msg, _ in messages]
 
         return store
 
     def _decisions_store(self, writer: DecisionWriter) -> Store:
-        async def store(messages: list[Stored]) -> None:
-            recorded = await writer.record([m for m in messages if isinstance(m, Decision)])
-            self.metrics.documents.labels("decisions").inc(recorded)
+        async def store(messages: list[tuple[Msg, Stored]]) -> list[Msg]:
+            recorded = await writer.record([m for _, m in messages if isinstance(m, Decision)])
+            self.metrics.documents.labels("decisions", "upsert").inc(recorded)
+            return [msg for msg, _ in messages]
 
         return store
 

@@ -1,8 +1,9 @@
 """A scheduled job's run history, advanced by each batch of runs that just finished.
 
-Applied in the transaction that makes those runs final (the recorder's for live runs,
-`natscron migrate`'s for migrated ones), so each run counts exactly once. The cost per
-batch does not depend on how many runs came before:
+Applied once per batch of runs, each run counted exactly once: by the recorder's flush, in
+one update guarded by the flush's id (live runs), and by `natscron migrate` in the
+transaction that marks the runs counted (migrated ones). The cost per batch does not
+depend on how many runs came before:
 
 - `run_count` grows by the batch's finished runs;
 - `last_run_*` follow the run that finished last (by `completed_at`);

@@ -4,8 +4,8 @@ Each final run counts in four documents: its scope (the scheduled job, or `ADHOC
 and `SYSTEM_SCOPE`, each for `ALL_TIME` and the UTC hour it finished in. The deltas are
 folded per document, so a batch writes one upsert per document it touches: `$inc` for
 counters and the duration sketch, `$min`/`$max` for durations. The recorder applies them for
-the runs it records, `natscron migrate` for the runs it brings over, each in the
-transaction that counts those runs once.
+the runs it records (each flush's upserts guarded by the flush's id), `natscron migrate`
+for the runs it brings over (in the transaction that marks them counted): each run once.
 """
 
 from collections import Counter

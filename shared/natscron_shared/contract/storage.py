@@ -21,6 +21,7 @@ JOBS = "jobs"
 JOB_STATS = "job_stats"
 ITEMS = "items"
 MIGRATED_RUNS = "migrated_runs"
+RECORDER_FLUSHES = "recorder_flushes"
 DECISIONS = "decisions"
 
 Document = dict[str, Any]
@@ -133,7 +134,7 @@ class ScheduledJobDocument(TypedDict, total=False):
     updated_at: datetime
     deleted_at: datetime
     """Set when the KV key is deleted (the document stays, `inactive`); gone if put again."""
-    # the run history, advanced in the transaction that makes runs final
+    # the run history, advanced by one guarded update per recorder flush
     run_count: int
     last_run_at: datetime | None
     last_run_status: str | None
@@ -147,6 +148,9 @@ class ScheduledJobDocument(TypedDict, total=False):
     next_run_at: datetime | None
     remaining_runs: int | None
     next_run_computed_at: datetime
+    applied_flushes: list[str]
+    """The ids of the newest recorder flushes applied to the run history (bounded): the
+    guard that makes applying a flush twice change nothing."""
     # a schedule `natscron migrate` brought over: it is never recreated once deleted in KV
     migrated_from: MigratedSchedule
 
@@ -183,6 +187,14 @@ class JobDocument(TypedDict, total=False):
     scraper: str
     params: dict[str, Any]
     retry_of: str | None
+    revision: int
+    """How many times the recorder wrote the job: its writes are conditional on the
+    revision they read, so two writers never overwrite each other's newer fields."""
+    count_flush: str
+    """The recorder flush that counts the job in its schedule's run history and the
+    statistics: set by the write that made it final, so it is counted once."""
+    finished_at: datetime
+    """The moment the job counts at (its `completed_at`, else its final event's `at`)."""
     nominal_at: datetime | None
     """The slot's nominal instant, when the run was fired away from it (`moved_by`)."""
     moved_by: list[str]
@@ -249,6 +261,22 @@ class JobStatsDocument(TypedDict, total=False):
     """Before the sketch: runs by the index of a fixed bucket (read, no longer written)."""
     items_scraped: int
     items_saved: int
+    applied_flushes: list[str]
+    """As on `scheduled_jobs`: the newest recorder flushes added into the counters."""
+
+
+# --- recorder_flushes --------------------------------------------------------------------------
+
+
+class RecorderFlushDocument(TypedDict):
+    """A recorder flush not yet applied: the jobs whose `count_flush` is its `_id` are
+    written but maybe not yet counted. Deleted once counted; a flush whose recorder stopped
+    refreshing `alive_at` is counted again from its jobs by any recorder."""
+
+    _id: str
+    owner: str
+    opened_at: datetime
+    alive_at: datetime
 
 
 # --- items -------------------------------------------------------------------------------------
@@ -328,6 +356,7 @@ INDEXES: dict[str, tuple[Index, ...]] = {
             (("scheduled_job_id", ASCENDING), ("status", ASCENDING), ("completed_at", DESCENDING))
         ),
         Index((("created_at", DESCENDING),)),  # every run, newest first
+        Index((("count_flush", ASCENDING),)),  # the jobs of a flush to count again
         Index((("scheduled_job_id", ASCENDING), ("scheduled_for", ASCENDING))),  # explain
     ),
     # A schedule's decisions ending after a moment (explain), or before one (retention).
@@ -337,6 +366,9 @@ INDEXES: dict[str, tuple[Index, ...]] = {
         # A listing by status, page by page in id order (the API's bounded windows).
         Index((("status", ASCENDING), ("scheduled_job_id", ASCENDING))),
     ),
+    # A recorder's own flushes (kept alive). Created with the others at start: SecantusDB
+    # was seen failing to start after a SIGKILL right after it created a collection.
+    RECORDER_FLUSHES: (Index((("owner", ASCENDING),)),),
     ITEMS: (Index((("key", ASCENDING),), unique=True),),
 }
 """What every query and guarded upsert relies on. The unique ones are part of correctness:

@@ -146,10 +146,24 @@ class Settings(BaseSettings):
     ticker_id: str | None = None
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     recorder_batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="messages the recorder writes per transaction"
+        default=500, ge=1, le=10_000, description="messages the recorder writes at a time"
     )
     recorder_batch_max_wait_seconds: float = Field(
         default=1.0, gt=0, le=30, description="how long an idle fetch waits for messages"
+    )
+    recorder_hold_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=20,
+        description="how long the recorder holds a job's pending and running events (unacked)"
+        " waiting for its final one, so that a short job is written once",
+    )
+    recorder_flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="how often the recorder writes the run history and statistics it added"
+        " up (one update per scheduled job)",
     )
     history_runs: int = Field(
         default=100, ge=1, description="runs kept per scheduled job (or history_days, more)"
