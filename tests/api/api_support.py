@@ -15,11 +15,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_api import ApiService
 from natscron_recorder.attempts import attempt_fields
-from natscron_recorder.job_document import job_fields
 from natscron_recorder.schedule_writer import write_spec
 from natscron_recorder.stats import StatsBatch
 from natscron_shared.contract.attempts import AttemptRecord
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
+from natscron_shared.contract.job_fields import job_fields
 from natscron_shared.contract.messages import JobEvent, run_request_for
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import Document

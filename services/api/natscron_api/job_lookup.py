@@ -15,8 +15,9 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from natscron_api.errors import ApiError
-from natscron_api.queries import Queries
+from natscron_api.queries import HIDDEN_FIELDS, Queries
 from natscron_api.views import ExecutionView
+from natscron_shared.contract.job_fields import job_fields
 from natscron_shared.contract.messages import JobEvent
 from natscron_shared.nats.job_events import last_job_event
 
@@ -27,34 +28,13 @@ SUBJECT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 def view_of(event: JobEvent) -> ExecutionView:
     """What the newest event says about its job, as `jobs get` shows a job."""
-    request = event.job
     fields: dict[str, Any] = {
-        "job_id": request.job_id,
-        "scheduled_job_id": request.scheduled_job_id,
-        "status": event.status.value,
-        "trigger": request.trigger.value,
-        "priority": request.priority.value,
-        "attempt": event.attempt,
-        "created_at": request.created_at,
-        "scheduled_for": request.scheduled_for,
-        "started_at": event.started_at,
-        "completed_at": event.completed_at,
-        "duration_ms": event.duration_ms,
-        "properties_scraped": event.properties_scraped,
-        "item_batches": event.item_batches,
-        "skipped_pages": event.skipped_pages,
-        "scraper": request.scraper,
-        "params": request.params,
-        "runner_id": event.runner_id,
-        "error_message": event.error_message,
-        "error_type": event.error_type,
-        "cancelled_by": event.cancelled_by,
-        "retry_of": request.retry_of,
-        "updated_at": event.at,
-        "metadata": event.metadata,
+        **job_fields(event, event.at),
         "attempts": None if event.ended_attempt is None else [event.ended_attempt],
         "source": FROM_EVENTS,
     }
+    for bookkeeping in HIDDEN_FIELDS:
+        fields.pop(bookkeeping, None)
     return ExecutionView.model_validate(fields)
 
 

@@ -49,8 +49,9 @@ from natscron_shared.nats import schedule_bucket
 from natscron_shared.runtime.clock import Clock
 from natscron_shared.runtime.mongo import job_stats, jobs, scheduled_jobs
 
-HIDDEN_FIELDS = {"_id": 0, "progress": 0, "saved_batches": 0}
-"""Bookkeeping of the recorder's write guards, not for readers (`_id` is not JSON)."""
+HIDDEN_FIELDS = {"_id": 0, "progress": 0, "saved_batches": 0, "revision": 0, "count_flush": 0}
+"""Bookkeeping of the recorder's write guards and flushes, not for readers (`_id` is not
+JSON)."""
 LISTED_RUN_FIELDS = {**HIDDEN_FIELDS, "attempts": 0, "metadata": 0}
 """A page of runs leaves out the detail of each (up to ~20 KiB a run), so that a page of
 1,000 fits a NATS reply; one execution shows it."""

@@ -29,11 +29,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from natscron_recorder.attempts import ended_attempts
 from natscron_recorder.flushes import FlushLog
-from natscron_recorder.job_document import most_advanced, progress
+from natscron_recorder.job_document import most_advanced
 from natscron_recorder.job_writer import JobWriter
 from natscron_recorder.rollup import Rollup
 from natscron_recorder.rollup_writer import AutoPauser, RollupWriter
 from natscron_shared.contract.enums import JobStatus
+from natscron_shared.contract.job_fields import progress
 from natscron_shared.contract.messages import JobEvent, ScheduleEvent
 from natscron_shared.contract.storage import FINAL, Document
 from natscron_shared.nats.connection import settle_quietly

@@ -20,8 +20,8 @@ from pymongo.errors import BulkWriteError
 
 from natscron_recorder.attempts import fold, stored_moment
 from natscron_recorder.guarded import DUPLICATE_KEY, WriteRaceError
-from natscron_recorder.job_document import job_fields, progress
 from natscron_recorder.rollup import FinalJob
+from natscron_shared.contract.job_fields import job_fields, progress
 from natscron_shared.contract.messages import JobEvent
 from natscron_shared.contract.storage import FINAL, JOBS, AttemptFields, Document
 

@@ -13,9 +13,9 @@ from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
 from natscron_recorder.attempts import attempt_fields
-from natscron_recorder.job_document import job_fields
 from natscron_shared.contract import names
 from natscron_shared.contract.decisions import Decision
+from natscron_shared.contract.job_fields import job_fields
 from natscron_shared.contract.messages import ItemBatch, JobEvent, ScheduleEvent, bad_message_reason
 
 Stored = JobEvent | ScheduleEvent | ItemBatch | Decision
