@@ -489,11 +489,16 @@ async def test_the_recorder_stores_remaining_runs_next_to_next_run_at(
         assert doc is not None
         return doc["next_run_at"], doc["remaining_runs"]
 
-    await writer.record([], [announced(1, 5), announced(2, 4)], T0)
+    async def recorded(*events: ScheduleEvent) -> None:
+        """Recorded, then flushed: the recorder writes schedules at its flushes."""
+        await writer.record([], list(events), T0)
+        await writer.flush(T0)
+
+    await recorded(announced(1, 5), announced(2, 4))
     assert await stored() == (T0 + timedelta(minutes=2), 4)
-    await writer.record([], [announced(1, 5)], T0)
+    await recorded(announced(1, 5))
     assert (await stored())[1] == 4
-    await writer.record([], [announced(3, None)], T0)
+    await recorded(announced(3, None))
     assert (await stored())[1] is None
     assert (
         ScheduleEvent.model_validate(
