@@ -1,10 +1,11 @@
 """The web console in a real browser (Debian's Chromium, driven by Playwright) against a stack
 started as `make demo` starts it: lists and filters, the schedule page's fire times across a
-daylight-saving change, pause and resume, trigger, cancel and retry, a read-only token, a
-refused schedule, and axe-core on every page."""
+daylight-saving change, its explained timeline, pause and resume, trigger, cancel and retry, a
+read-only token, a refused schedule, and axe-core on every page."""
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -376,3 +377,74 @@ async def test_every_page_has_no_serious_accessibility_violation_and_fits_a_phon
     finally:
         await signed_out.close()
     assert {page: seen for page, seen in found.items() if seen} == {}
+
+
+async def fired_slots(stack: DemoStack, scheduled_job_id: str) -> dict[str, str]:
+    """The job id and status of each fired slot of the last hour, as the API explains them."""
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    async with stack.http() as http:
+        answer = await http.get(
+            f"/scheduled-jobs/{scheduled_job_id}/explain", params={"from": since}
+        )
+    assert answer.status_code == 200, answer.text
+    return {
+        slot["run"]["job_id"]: slot["run"]["status"]
+        for slot in answer.json()["slots"]
+        if slot["outcome"] == "fired"
+    }
+
+
+async def test_a_schedule_timeline_shows_fired_slots_linking_to_their_runs(
+    stack: DemoStack, browser: Browser, screenshots: Path
+) -> None:
+    await eventually(
+        lambda: fired_slots(stack, AUSTIN),
+        lambda fired: "completed" in fired.values(),
+        within=SETTLED / 1000,
+        what="a completed slot in the explained timeline",
+    )
+    for viewport, size in (("desktop", None), ("phone", PHONE)):
+        opened = await (open_tab(browser) if size is None else open_tab(browser, viewport=size))
+        try:
+            page = opened.page
+            await visit(page, stack, f"/schedules/{AUSTIN}")
+            timeline = page.get_by_role("region", name="Slots, newest first")
+            completed = timeline.locator('li[data-outcome="fired"]').filter(
+                has_text="fired: completed"
+            )
+            await expect(completed.first).to_be_visible(timeout=SETTLED)
+            await expect(page.get_by_role("list", name="Slots by outcome")).to_contain_text("fired")
+            await expect(page.get_by_role("button", name="Last hour")).to_have_attribute(
+                "aria-pressed", "true"
+            )
+            await page.screenshot(path=screenshots / f"timeline-{viewport}.png", full_page=True)
+            assert await serious_violations(page) == [], viewport
+            if size is not None:
+                assert await fits(page), "the timeline scrolls sideways at 375 px"
+            link = completed.first.get_by_role("link")
+            job_id = (await link.inner_text()).strip()
+            assert (await fired_slots(stack, AUSTIN)).get(job_id) == "completed", job_id
+            await expect(link).to_have_attribute("href", f"#/runs/{job_id}")
+            await link.click()
+            await expect(page.get_by_role("heading", level=1)).to_have_text(f"Run {job_id}")
+        finally:
+            await opened.close()
+        assert opened.errors == []
+
+
+async def test_a_timeline_range_with_too_many_slots_asks_for_a_shorter_one(
+    stack: DemoStack, tab: Tab
+) -> None:
+    page = tab.page
+    await visit(page, stack, f"/schedules/{AUSTIN}")
+    await expect(page.get_by_role("region", name="Slots, newest first")).to_be_visible(
+        timeout=SETTLED
+    )
+    # Every 10 s: a day holds 8,640 slots, more than the API explains at once.
+    await page.get_by_role("button", name="Last day").click()
+    refused = page.get_by_test_id("too-many-slots")
+    await expect(refused).to_contain_text("at most 1000")
+    await expect(refused).to_contain_text("Choose a shorter range")
+    await page.get_by_role("button", name="Last hour").click()
+    await expect(refused).to_have_count(0)
+    await expect(page.get_by_role("region", name="Slots, newest first")).to_be_visible()

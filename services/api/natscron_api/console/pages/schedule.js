@@ -1,6 +1,6 @@
 // One schedule: its spec (as KV holds it, what the ticker follows), the expression in
-// words, the next fire times in its zone with daylight-saving changes marked, statistics,
-// its runs live, and the actions the token allows.
+// words, the next fire times in its zone with daylight-saving changes marked, the timeline
+// of its past slots explained, statistics, its runs live, and the actions the token allows.
 import { useState } from "preact/hooks";
 import { api } from "../api.js";
 import {
@@ -21,6 +21,7 @@ import { go, href } from "../router.js";
 import { inZone, isoToLocalInput, localInputToIso } from "../times.js";
 import { RunsTable } from "./runs.js";
 import { scheduleText } from "./schedules.js";
+import { Timeline } from "./timeline.js";
 
 async function loadSchedule(id, signal) {
   const [spec, document] = await Promise.all([
@@ -251,6 +252,10 @@ export function SchedulePage({ session, id }) {
         ${preview ? html`<${FireTimes} preview=${preview} now=${now} />` : html`<p class="muted">None: deleted.</p>`}
       </section>
     </div>
+    <section aria-labelledby="timeline-heading">
+      <h2 id="timeline-heading">Timeline</h2>
+      ${inKv ? html`<${Timeline} id=${id} />` : html`<p class="muted">None: deleted (explaining needs the spec).</p>`}
+    </section>
     <section aria-labelledby="stats-heading">
       <h2 id="stats-heading">Statistics</h2>
       <${Stats} id=${id} />
