@@ -377,10 +377,16 @@ async def test_a_missing_secret_sends_nothing_and_is_counted(
     missing = Webhook(url=receiver.url + "&missing", on=[JobStatus.FAILED], secret="absent")
     await put_schedules(js, [spec(unsigned, missing)])
     recorder = await start_recorder()
+    directory = recorder._directory
+    assert directory is not None
 
+    async def known() -> tuple[Webhook, ...]:
+        return directory.webhooks_of("hooked")
+
+    await eventually(known, what="the webhooks known")
     await publish_event(js, final_event("job-x", JobStatus.FAILED))
     await eventually(lambda: all_handled(js), what="the event acked")
-    [call] = receiver.calls
+    [call] = await eventually(receiver.calls_made, what="a call")
     assert call.target.endswith("&unsigned")
     assert "x-natscron-signature" not in call.headers
     assert count(recorder, "missing_secret") == 1
