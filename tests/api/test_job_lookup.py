@@ -81,3 +81,21 @@ async def test_mongodb_wins_once_it_has_the_job_and_no_event_is_no_job(
     assert job["status"] == "completed" and "source" not in job
 
     assert error_of(await http.get("/api/v1/executions/alpha-never")) == (404, "unknown_job")
+
+
+async def test_a_document_only_item_batches_wrote_is_not_a_run_yet(
+    http: httpx.AsyncClient, nc: Client, mongo_db: AsyncDatabase[Document]
+) -> None:
+    """Items can reach a job's document while the recorder still holds its events: until
+    they are written, the job is answered from its events and left out of listings."""
+    pending, started = running("alpha-items")
+    await store_events(nc, pending, started)
+    await mongo_db.jobs.insert_one(
+        {"job_id": "alpha-items", "scheduled_job_id": "alpha", "properties_saved": 5}
+    )
+
+    answer = await http.get("/api/v1/executions/alpha-items")
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["source"], answer.json()["status"]) == ("events", "running")
+    listed = (await http.get("/api/v1/executions")).json()
+    assert "alpha-items" not in [run["job_id"] for run in listed["executions"]]

@@ -49,6 +49,9 @@ from natscron_shared.nats import schedule_bucket
 from natscron_shared.runtime.clock import Clock
 from natscron_shared.runtime.mongo import job_stats, jobs, scheduled_jobs
 
+RECORDED: Document = {"status": {"$exists": True}}
+"""A run whose events the recorder has written: item batches can reach a job's document
+first (while its events are held), leaving only their counts there until then."""
 HIDDEN_FIELDS = {"_id": 0, "progress": 0, "saved_batches": 0, "revision": 0, "count_flush": 0}
 """Bookkeeping of the recorder's write guards and flushes, not for readers (`_id` is not
 JSON)."""
@@ -200,7 +203,7 @@ class Queries:
     ) -> ScheduledJobDetail:
         """The job and its newest `limit` runs (none unless `include_runs`)."""
         job = await self.scheduled_job(scheduled_job_id)
-        query = {"scheduled_job_id": scheduled_job_id}
+        query = {"scheduled_job_id": scheduled_job_id, **RECORDED}
         total = await jobs(self._db).count_documents(query)
         runs: list[JobDocument] = []
         if include_runs:
@@ -225,7 +228,7 @@ class Queries:
     ) -> ExecutionList:
         """Newest first (by `created_at`, then id); `since` inclusive, `until` exclusive;
         `offset` skips that many after the cursor's position (seed 004 pages by offset)."""
-        query: Document = {}
+        query: Document = dict(RECORDED)
         if scheduled_job_id is not None:
             query["scheduled_job_id"] = scheduled_job_id
         if status is not None:
@@ -251,7 +254,7 @@ class Queries:
                     {"created_at": at, "job_id": {"$lt": last_id}},
                 ]
             }
-            page = {"$and": [query, after]} if query else after
+            page = {"$and": [query, after]}
         found = collection.find(page, LISTED_RUN_FIELDS).sort(RUN_ORDER).skip(offset)
         docs = await found.limit(limit + 1).to_list()
         more = len(docs) > limit
@@ -275,7 +278,7 @@ class Queries:
         return await self.executions(scheduled_job_id=scheduled_job_id, **filters)
 
     async def execution(self, job_id: str) -> ExecutionView:
-        doc = await jobs(self._db).find_one({"job_id": job_id}, HIDDEN_FIELDS)
+        doc = await jobs(self._db).find_one({"job_id": job_id, **RECORDED}, HIDDEN_FIELDS)
         if doc is None:
             raise unknown_job(job_id)
         return ExecutionView.model_validate(doc)
