@@ -13,6 +13,8 @@ for them, per run:
 
 `--ack-wait` sets the runners' ack wait (`NATSCRON_RUNNER_ACK_WAIT_SECONDS`) that
 `natscron provision` gives their consumers: 60 is the layout before progress acks.
+`--policy forbid` (or `replace`) makes the runs also hold their schedule's claim in KV
+`running`, which a dead runner keeps until the claim TTL (`NATSCRON_CLAIM_TTL_SECONDS`) lapses.
 
 Run: `.venv/bin/python bench/runner_kill.py --repeat 2`.
 """
@@ -34,7 +36,7 @@ from pymongo import AsyncMongoClient
 
 from bench.processes import Stack
 from natscron_shared.contract import names
-from natscron_shared.contract.enums import JobStatus, ScheduledJobStatus
+from natscron_shared.contract.enums import ConcurrencyPolicy, JobStatus, ScheduledJobStatus
 from natscron_shared.contract.messages import JobEvent
 from natscron_shared.contract.models import ScheduledJob
 from natscron_shared.contract.storage import Document
@@ -85,7 +87,9 @@ async def wait_for(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-def spec(index: int, scrape_seconds: float, status: ScheduledJobStatus) -> ScheduledJob:
+def spec(
+    index: int, scrape_seconds: float, status: ScheduledJobStatus, policy: ConcurrencyPolicy
+) -> ScheduledJob:
     return ScheduledJob(
         scheduled_job_id=f"kill-{index:03d}",
         name=f"runner kill {index}",
@@ -93,6 +97,7 @@ def spec(index: int, scrape_seconds: float, status: ScheduledJobStatus) -> Sched
         cron_expression="* * * * * *",
         scraper="noop",
         params={"delay_seconds": scrape_seconds},
+        concurrency_policy=policy,
     )
 
 
@@ -112,7 +117,11 @@ async def recorded_on_survivor(mongo: AsyncMongoClient[Document], jobs: list[str
 
 
 async def one_run(
-    schedules: int, scrape_seconds: float, concurrency: int, ack_wait: float
+    schedules: int,
+    scrape_seconds: float,
+    concurrency: int,
+    ack_wait: float,
+    policy: ConcurrencyPolicy,
 ) -> dict[str, float | int | str]:
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp), None)
@@ -131,8 +140,10 @@ async def one_run(
             for runner in (KILLED, SURVIVOR):
                 await stack.start_service(runner, "runner", {"NATSCRON_RUNNER_ID": runner})
             await stack.start_service("ticker", "ticker")
-            active = ScheduledJobStatus.ACTIVE
-            await put_schedules(js, [spec(i, scrape_seconds, active) for i in range(schedules)])
+            specs = [
+                spec(i, scrape_seconds, ScheduledJobStatus.ACTIVE, policy) for i in range(schedules)
+            ]
+            await put_schedules(js, specs)
             busy = max(1, schedules // 2)
             await wait_for(lambda: len(events.interrupted()) >= busy, f"runner-1 in {busy} jobs")
             killed = stack.service(KILLED)
@@ -143,8 +154,10 @@ async def one_run(
                 lambda: all(events.ends(job) for job in events.interrupted()),
                 "the killed runner's jobs ended elsewhere",
             )
-            paused = ScheduledJobStatus.PAUSED
-            await put_schedules(js, [spec(i, scrape_seconds, paused) for i in range(schedules)])
+            paused = [
+                spec(i, scrape_seconds, ScheduledJobStatus.PAUSED, policy) for i in range(schedules)
+            ]
+            await put_schedules(js, paused)
             interrupted = events.interrupted()
             after = sorted(
                 (events.ends(job)[0].at - killed_at).total_seconds() for job in interrupted
@@ -175,16 +188,21 @@ COLUMNS = ("interrupted", "first_s", "median_s", "last_s", "doubled", "recorded"
 
 
 async def bench(
-    repeat: int, schedules: int, scrape_seconds: float, concurrency: int, ack_wait: float
+    repeat: int,
+    schedules: int,
+    scrape_seconds: float,
+    concurrency: int,
+    ack_wait: float,
+    policy: ConcurrencyPolicy,
 ) -> None:
     print(
-        f"ack wait {ack_wait:g} s, {schedules} schedules every second, scrapes of"
+        f"ack wait {ack_wait:g} s, {schedules} {policy.value} schedules every second, scrapes of"
         f" {scrape_seconds:g} s, two runners at concurrency {concurrency}",
         flush=True,
     )
     print(" run" + "".join(f"{column:>13}" for column in COLUMNS), flush=True)
     for run in range(1, repeat + 1):
-        row = await one_run(schedules, scrape_seconds, concurrency, ack_wait)
+        row = await one_run(schedules, scrape_seconds, concurrency, ack_wait, policy)
         print(f"{run:>4}" + "".join(f"{row[column]:>13}" for column in COLUMNS), flush=True)
 
 
@@ -195,6 +213,12 @@ def main() -> None:
     parser.add_argument("--scrape-seconds", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--ack-wait", type=float, default=10.0)
+    parser.add_argument(
+        "--policy",
+        type=ConcurrencyPolicy,
+        default=ConcurrencyPolicy.ALLOW,
+        help="the schedules' concurrency_policy (forbid and replace also hold a schedule claim)",
+    )
     arguments = parser.parse_args()
     asyncio.run(
         bench(
@@ -203,6 +227,7 @@ def main() -> None:
             arguments.scrape_seconds,
             arguments.concurrency,
             arguments.ack_wait,
+            arguments.policy,
         )
     )
 

@@ -25,9 +25,11 @@ RUNNER_ACK_WAIT_SECONDS = 10.0
 """The runners' JOBS consumers, by default (`NATSCRON_RUNNER_ACK_WAIT_SECONDS`): a job
 whose runner died runs again elsewhere after it. A live runner sends a progress ack every
 third of it (runners read it from their consumers), so it need not cover a job's length."""
-CLAIM_TTL_SECONDS = 30.0
+CLAIM_TTL_SECONDS = 10.0
 """KV `running`, by default (`NATSCRON_CLAIM_TTL_SECONDS`): a claim its runner stops
-renewing (every third of this) lapses after it. Runners read it from the bucket."""
+renewing (every third of this) lapses after it. Runners read it from the bucket. As the ack
+wait: a dead runner's `forbid`/`replace` job, delivered again after the ack wait, finds its
+schedule claim lapsed about then instead of waiting longer for it."""
 CANCEL_TTL_SECONDS = HISTORY_MAX_AGE_SECONDS
 """KV `cancels`: a cancelled job still queued is refused for as long as its events are kept."""
 CATALOGUE_TTL_SECONDS = 30.0

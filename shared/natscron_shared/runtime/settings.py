@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         default=10.0, ge=1.0, description="TTL of the ticker lease bucket, set by `provision`"
     )
     claim_ttl_seconds: float = Field(
-        default=30.0,
+        default=10.0,
         ge=1.0,
         description="TTL of KV `running`, set by `provision`: a dead runner's claims (the"
         " running jobs, the one run of a `forbid`/`replace` schedule) lapse after it",
