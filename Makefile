@@ -26,8 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers, a test file each at a time: most tests wait on servers and timers, so the
+# suite takes about half as long on two cores (pytest-xdist; one file's tests stay together).
 unit: $(STAMP) test-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 unit-fast: $(STAMP)  ## the tests that need no server, in under a minute
 	$(BIN)/pytest -m "not integration"

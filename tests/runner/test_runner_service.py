@@ -17,6 +17,7 @@ from natscron_shared.contract import names
 from natscron_shared.contract.enums import JobStatus, Priority, Trigger
 from natscron_shared.contract.messages import ItemBatch, JobEvent, RunRequest
 from natscron_shared.contract.pools import DEFAULT_POOL
+from natscron_shared.nats.jetstream_layout import RUNNER_ACK_WAIT_SECONDS
 from natscron_shared.runtime.clock import ManualClock
 from natscron_shared.runtime.endpoints import Endpoints
 from natscron_shared.runtime.settings import Settings
@@ -93,7 +94,14 @@ async def jobs_queue_empty(nc: Client) -> None:
         info = await nc.jetstream().stream_info(names.STREAM_JOBS)
         return int(info.state.messages)
 
-    await eventually(queued, lambda count: count == 0, what="JOBS work queue empty")
+    # Within two ack waits: under load an ack can be late, and the message is then
+    # delivered once more and acked as a job already ended.
+    await eventually(
+        queued,
+        lambda count: count == 0,
+        within=2 * RUNNER_ACK_WAIT_SECONDS + 10,
+        what="JOBS work queue empty",
+    )
 
 
 def sample(runner: RunnerService, name: str, **labels: str) -> float:
