@@ -45,6 +45,7 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python bench/e2e.py` puts bench/, not the repo, on the path
@@ -56,6 +57,7 @@ from bench.measure import (  # noqa: E402
     RateResult,
     Window,
     read_jobs,
+    recorder_event_consumers,
     summarise,
     take_snapshot,
 )
@@ -97,13 +99,31 @@ async def sleep_until(moment: float) -> None:
     await asyncio.sleep(max(0.0, moment - time.time()))
 
 
+def acked_up_to(info: ConsumerInfo, sequence: int) -> bool:
+    """Whether `info`'s consumer acked every message of its stream up to `sequence` it
+    reads: its ack floor is there, or (filtered, with nothing newer for it) it has nothing
+    left to ack."""
+    if info.ack_floor is not None and info.ack_floor.stream_seq >= sequence:
+        return True
+    return not info.num_pending and not info.num_ack_pending
+
+
 async def wait_acked(
     js: JetStreamContext, stream: str, consumer: str, sequence: int, deadline: float
 ) -> bool:
     """Until every message of `stream` up to `sequence` is acked by `consumer`."""
     while time.time() < deadline:
-        info = await js.consumer_info(stream, consumer)
-        if info.ack_floor is not None and info.ack_floor.stream_seq >= sequence:
+        if acked_up_to(await js.consumer_info(stream, consumer), sequence):
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def wait_recorded(js: JetStreamContext, sequence: int, deadline: float) -> bool:
+    """Until the recorders' EVENTS consumers acked every message up to `sequence`."""
+    while time.time() < deadline:
+        infos = await recorder_event_consumers(js)
+        if all(acked_up_to(info, sequence) for info in infos):
             return True
         await asyncio.sleep(0.5)
     return False
@@ -118,7 +138,7 @@ async def drain(js: JetStreamContext, window_end: float, seconds: float) -> bool
     if not await wait_acked(js, "JOBS", RUNNER_NORMAL, published, deadline):
         return False
     events = (await js.stream_info("EVENTS")).state.last_seq
-    return await wait_acked(js, "EVENTS", "recorder-events", events, deadline)
+    return await wait_recorded(js, events, deadline)
 
 
 async def run_rate(rate: int, options: Options, source: Path | None) -> RateResult:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 from pymongo import AsyncMongoClient
 
 from bench.processes import (
@@ -58,9 +59,11 @@ named it `runner-normal`)."""
 CONSUMERS = (
     ("JOBS", RUNNER_NORMAL),
     ("JOBS", names.runner_consumer(DEFAULT_POOL, Priority.IMMEDIATE)),
-    ("EVENTS", "recorder-events"),
     ("ITEMS", "recorder-items"),
 )
+RECORDER_EVENTS = "recorder-events"
+"""The recorders' EVENTS consumers, summed: `recorder-events` and, from partitions on,
+`recorder-events-<p>` (a commit from before them, `--ref`, has the first only)."""
 BACKLOG_CONSUMERS = {RUNNER_NORMAL: "JOBS", "recorder-events": "EVENTS"}
 """The consumers whose backlog tells whether the system keeps up, and their streams."""
 FIRE_LAG = "natscron_ticker_fire_lag_seconds"
@@ -116,7 +119,15 @@ async def jetstream_state(js: JetStreamContext) -> Samples:
         state[f"{consumer}.num_ack_pending"] = float(info.num_ack_pending or 0)
         state[f"{consumer}.num_redelivered"] = float(info.num_redelivered or 0)
         state[f"{consumer}.ack_floor"] = float(info.ack_floor.stream_seq if info.ack_floor else 0)
+    recorders = await recorder_event_consumers(js)
+    for count in ("num_pending", "num_ack_pending", "num_redelivered"):
+        state[f"{RECORDER_EVENTS}.{count}"] = float(sum(getattr(i, count) or 0 for i in recorders))
     return state
+
+
+async def recorder_event_consumers(js: JetStreamContext) -> list[ConsumerInfo]:
+    infos = await js.consumers_info("EVENTS")
+    return [i for i in infos if i.name.startswith(RECORDER_EVENTS) and i.name != "webhooks"]
 
 
 async def take_snapshot(
@@ -368,13 +379,20 @@ class RateResult:
 
     @property
     def recorder_deltas(self) -> Samples:
-        """Every `natscron_recorder_*` counter's delta, summed over the recorders."""
+        """Every `natscron_recorder_*` counter's delta, summed over the recorders (but the
+        one series per schedule of `natscron_recorder_schedule_runs_total`)."""
         summed: Samples = {}
         for service, deltas in self.metric_deltas.items():
             if not service.startswith("recorder"):
                 continue
             for key, value in deltas.items():
-                if key.startswith("natscron_recorder_") and "_bucket" not in key and value:
+                per_schedule = key.startswith("natscron_recorder_schedule_runs_total{")
+                if (
+                    key.startswith("natscron_recorder_")
+                    and "_bucket" not in key
+                    and not per_schedule
+                    and value
+                ):
                     summed[key] = summed.get(key, 0.0) + value
         return summed
 

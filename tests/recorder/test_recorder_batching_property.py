@@ -146,11 +146,11 @@ async def drain(
     clock = NOW
     for batch in batches:
         clock += timedelta(seconds=rng.uniform(0, 2 * HOLD_SECONDS))
-        due = hold.take([(cast(Msg, object()), event) for event in batch], clock)
+        due = hold.take([(cast(Msg, object()), event) for event in batch], clock, idle=False)
         await writer.record([event for _, event in due], [], NOW)
         if rng.random() < 0.3:
             await writer.flush(NOW)
-    rest = hold.take([], clock + timedelta(seconds=HOLD_SECONDS))
+    rest = hold.take([], clock + timedelta(seconds=HOLD_SECONDS), idle=True)
     assert not len(hold)
     await writer.record([event for _, event in rest], [], NOW)
     await writer.flush(NOW)

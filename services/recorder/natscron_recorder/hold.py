@@ -7,9 +7,10 @@ as it stands, and updated when it ends). A held message is not acked, so a recor
 while holding it gets it delivered again. With `hold_seconds` 0 nothing is held.
 
 The hold is measured in the stream's time while events come (the newest event's `at`
-against the job's first held event's), and in the recorder's own time only when a batch
-brings no job event: a recorder behind the stream would otherwise let every job go before
-reaching its final event, a few batches further on, and write it twice.
+against the job's first held event's), and in the recorder's own time only when a fetch
+brings nothing at all (a batch of schedule events only is not idle): a recorder behind the
+stream would otherwise let every job go before reaching its final event, a few batches
+further on, and write it twice.
 
 At most `MAX_HELD` events are held (the oldest jobs go first beyond it): held events count
 against the consumer's unacked messages (`MAX_ACK_PENDING`), and a consumer that reaches
@@ -50,9 +51,12 @@ class EventHold:
     def __len__(self) -> int:
         return sum(len(job.events) for job in self._jobs.values())
 
-    def take(self, events: list[tuple[Msg, JobEvent]], now: datetime) -> list[tuple[Msg, JobEvent]]:
+    def take(
+        self, events: list[tuple[Msg, JobEvent]], now: datetime, *, idle: bool
+    ) -> list[tuple[Msg, JobEvent]]:
         """Adds a batch's job events; returns those to write now: every event of a job that
-        has a final one, and those of jobs held for `hold_seconds`."""
+        has a final one, and those of jobs held for `hold_seconds` (`idle`: the fetch brought
+        nothing, so the recorder's own time counts)."""
         self.put_back(events, now)
         if events:
             newest = max(event.at for _, event in events)
@@ -61,7 +65,7 @@ class EventHold:
             job_id
             for job_id, held in self._jobs.items()
             if any(event.status.is_terminal for _, event in held.events.values())
-            or self._expired(held, now, idle=not events)
+            or self._expired(held, now, idle)
         ]
         taken = [pair for job_id in due for pair in self._jobs.pop(job_id).events.values()]
         excess = len(self) - MAX_HELD

@@ -154,7 +154,8 @@ class RecorderService(Service):
             """Job events are held until their job ends (`hold.py`); schedule events are
             acked by their flush (nothing else keeps them)."""
             now = self._clock.now()
-            jobs = hold.take([(msg, m) for msg, m in messages if isinstance(m, JobEvent)], now)
+            job_events = [(msg, m) for msg, m in messages if isinstance(m, JobEvent)]
+            jobs = hold.take(job_events, now, idle=not messages)
             schedules = [(msg, m) for msg, m in messages if isinstance(m, ScheduleEvent)]
             try:
                 recorded = await writer.record(
