@@ -62,8 +62,8 @@ CONSUMERS = (
     ("ITEMS", "recorder-items"),
 )
 RECORDER_EVENTS = "recorder-events"
-"""The recorders' EVENTS consumers, summed: `recorder-events` and, from partitions on,
-`recorder-events-<p>` (a commit from before them, `--ref`, has the first only)."""
+"""The recorders' EVENTS consumers, summed: every consumer of EVENTS whose name starts with
+it (`recorder-events` on main; a layout with more of them, `--ref`, is counted whole)."""
 BACKLOG_CONSUMERS = {RUNNER_NORMAL: "JOBS", "recorder-events": "EVENTS"}
 """The consumers whose backlog tells whether the system keeps up, and their streams."""
 FIRE_LAG = "natscron_ticker_fire_lag_seconds"
