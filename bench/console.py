@@ -35,6 +35,7 @@ from bench.failover import put_all
 from bench.processes import Stack, provisioned_stack
 from natscron.embedded import free_port
 from natscron_api.cursor import encode_cursor
+from natscron_runner.scrapers.chromium import CHROMIUM_ARGS
 from natscron_shared.contract.enums import JobStatus, Priority, ScheduledJobStatus, Trigger
 from natscron_shared.contract.job_stats import ALL_TIME, stats_id
 from natscron_shared.contract.messages import JobEvent, run_request_for
@@ -48,15 +49,6 @@ SAMPLES = 5
 PAGE = 50
 INSERT_CHUNK = 5_000
 RECENT = 20
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 READY_SECONDS = 300.0
 RENDER_TIMEOUT_MS = 30_000
 
@@ -211,7 +203,7 @@ async def bench_list(count: int) -> None:
                 print(f"{label:<28} {ms:>9.1f} {rows:>5}", flush=True)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=chromium(), args=CHROMIUM_ARGS
+                executable_path=chromium(), args=list(CHROMIUM_ARGS)
             )
             try:
                 renders = await first_page_renders(browser, url)
@@ -314,7 +306,7 @@ async def bench_live(rate: int, seconds: float) -> None:
         await nc.connect(stack.nats.url)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=chromium(), args=CHROMIUM_ARGS
+                executable_path=chromium(), args=list(CHROMIUM_ARGS)
             )
             try:
                 context = await browser.new_context(viewport={"width": 1280, "height": 900})

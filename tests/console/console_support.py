@@ -26,21 +26,13 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from natscron.embedded import free_port
 from natscron.stack import ENDPOINTS_FILE
+from natscron_runner.scrapers.chromium import CHROMIUM_ARGS
 from natscron_shared.contract import names
 from tests.cli.test_cli import NATSCRON, cli_env
 from tests.cli.test_up import children_of, still_running
 from tests.waiting import eventually
 
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 READ_TOKEN = "console-read-token-0123456789"
 WRITE_TOKEN = "console-write-token-0123456789"
 GRAFANA_URL = "http://grafana.example:3000"
@@ -140,7 +132,9 @@ async def _stop(stack: DemoStack) -> None:
 async def chromium_browser() -> AsyncIterator[Browser]:
     executable = chromium()
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=list(CHROMIUM_ARGS)
+        )
         try:
             yield browser
         finally:
