@@ -39,6 +39,7 @@ from natscron_runner.scrapers.page_tools import (
     as_scrape_error,
     keep_failure_screenshot,
     settle,
+    settling_after,
 )
 from natscron_runner.scrapers.sites import registrable_domain, same_site, site_of
 from natscron_shared.contract.messages import ScrapedItem
@@ -189,8 +190,8 @@ class _Scan:
                     f" {self._params.consent_timeout_seconds:g}s"
                 ) from None
             control = visible[0]
-        await control.click(timeout=timeout_ms)
-        await settle(self._page, self._params.network_idle_seconds)
+        async with settling_after(self._page, self._params.network_idle_seconds):
+            await control.click(timeout=timeout_ms)
         await self._page.evaluate("0")
 
     async def revisit(self, pages: list[str]) -> None:

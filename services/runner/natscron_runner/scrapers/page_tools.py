@@ -1,11 +1,13 @@
 """What both browser scrapers do with a page: load it politely, let it settle, turn
 Playwright's errors into scrape errors, and keep a bounded screenshot of a failure."""
 
+import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Callable
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Response
+from playwright.async_api import Page, Request, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from natscron_runner.scrapers.base import ScrapeContext
@@ -116,6 +118,49 @@ async def settle(page: Page, network_idle_seconds: float) -> None:
         return
     with contextlib.suppress(PlaywrightTimeoutError):
         await page.wait_for_load_state("networkidle", timeout=network_idle_seconds * 1000)
+
+
+QUIET_SECONDS = 0.5
+"""As Playwright's `networkidle`: no request in flight for this long."""
+QUIET_CHECK_SECONDS = 0.05
+
+
+@contextlib.asynccontextmanager
+async def settling_after(page: Page, network_idle_seconds: float) -> AsyncIterator[None]:
+    """Around an action that loads no page (a click): on the way out, give the requests
+    it started up to `network_idle_seconds` to end. `networkidle` cannot tell: it is a state
+    of the last page load, reached once and then always true. Requests are watched from
+    before the action, so none it starts is missed."""
+    in_flight: set[Request] = set()
+
+    def started(request: Request) -> None:
+        in_flight.add(request)
+
+    def ended(request: Request) -> None:
+        in_flight.discard(request)
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+    try:
+        yield
+        await _until_quiet(lambda: bool(in_flight), network_idle_seconds)
+    finally:
+        page.remove_listener("request", started)
+        page.remove_listener("requestfinished", ended)
+        page.remove_listener("requestfailed", ended)
+
+
+async def _until_quiet(busy: Callable[[], bool], within: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    quiet_since = loop.time()
+    while loop.time() < deadline:
+        if busy():
+            quiet_since = loop.time()
+        elif loop.time() - quiet_since >= QUIET_SECONDS:
+            return
+        await asyncio.sleep(QUIET_CHECK_SECONDS)
 
 
 async def wait_for(page: Page, selector: str, timeout_ms: float) -> None:
